@@ -1,0 +1,269 @@
+"""Datasets, normalisation, the stratified validation split and class-indexed device tensors.
+
+Real download code (torchvision, MD5-checked) for MNIST, FashionMNIST, CIFAR-10/100 and SVHN; MHIST is
+read from its ``images/`` + ``annotations.csv`` layout (it needs a registration form, so no download).
+The test split is loaded only for the final re-evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+from dd_tune.errors import DataError
+from dd_tune.registry import Registry
+
+Split = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Static facts about a dataset (methods.md §1.1)."""
+
+    name: str
+    channels: int
+    size: tuple[int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    # DSA strategy: no flip for digits (DSA README: "flip augmentation is not good for digit datasets")
+    dsa_strategy: str
+    loader: Callable[[Path, Split, bool], tuple[torch.Tensor, torch.Tensor]]
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+_FULL = "color_crop_cutout_flip_scale_rotate"
+_DIGITS = "color_crop_cutout_scale_rotate"
+
+
+def _to_nchw_uint8(array: np.ndarray | torch.Tensor, layout: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(array))
+    if layout == "NHW":
+        t = t.unsqueeze(1)
+    elif layout == "NHWC":
+        t = t.permute(0, 3, 1, 2)
+    return t.contiguous()
+
+
+def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bool], tuple]:
+    def load(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        kwargs = {"split": split} if cls_name == "SVHN" else {"train": split == "train"}
+        try:
+            ds = cls(str(root), download=download, **kwargs)
+        except Exception as e:  # torchvision raises RuntimeError/URLError/OSError variously
+            raise DataError(
+                f"could not load {cls_name} ({split}) from {root}: {e}. Check the data root "
+                f"(--data-root or DD_TUNE_DATA) or the network connection for the download."
+            ) from None
+        data = ds.data
+        targets = ds.labels if cls_name == "SVHN" else ds.targets
+        return _to_nchw_uint8(data, layout), torch.as_tensor(np.asarray(targets), dtype=torch.long)
+
+    return load
+
+
+def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """MHIST: ``<root>/MHIST/annotations.csv`` + ``images/*.png`` (HP=0, SSA=1), 224x224 RGB."""
+    from PIL import Image
+
+    base = Path(root) / "MHIST"
+    ann = base / "annotations.csv"
+    if not ann.exists():
+        raise DataError(
+            f"MHIST not found: expected {ann} and {base / 'images'}/ (MHIST needs a registration "
+            f"form at bmirds.github.io/MHIST; download it and unpack it there)"
+        )
+    classes = {"HP": 0, "SSA": 1}
+    images, labels = [], []
+    with ann.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Partition"].strip() != split:
+                continue
+            label = row["Majority Vote Label"].strip()
+            if label not in classes:
+                raise DataError(f"{ann}: unknown label {label!r}; expected {sorted(classes)}")
+            img = Image.open(base / "images" / row["Image Name"].strip()).convert("RGB")
+            images.append(np.asarray(img, dtype=np.uint8))
+            labels.append(classes[label])
+    if not images:
+        raise DataError(f"{ann}: no images in partition {split!r}")
+    return _to_nchw_uint8(np.stack(images), "NHWC"), torch.tensor(labels, dtype=torch.long)
+
+
+for _spec in (
+    DatasetSpec("mnist", 1, (28, 28), 10, (0.1307,), (0.3081,), _DIGITS,
+                _torchvision_loader("MNIST", "NHW")),
+    DatasetSpec("fashionmnist", 1, (28, 28), 10, (0.2861,), (0.3530,), _FULL,
+                _torchvision_loader("FashionMNIST", "NHW")),
+    DatasetSpec("cifar10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                _FULL, _torchvision_loader("CIFAR10", "NHWC")),
+    DatasetSpec("cifar100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
+                _FULL, _torchvision_loader("CIFAR100", "NHWC")),
+    DatasetSpec("svhn", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
+                _DIGITS, _torchvision_loader("SVHN", "NCHW")),
+    # MHIST has no published normalisation; ImageNet statistics are the usual choice for H&E patches.
+    DatasetSpec("mhist", 3, (224, 224), 2, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), _FULL,
+                _mhist_loader),
+):
+    DATASETS.add(_spec.name, _spec)
+
+
+def default_data_root() -> Path:
+    """``$DD_TUNE_DATA`` if set, else a per-user cache directory."""
+    env = os.environ.get("DD_TUNE_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(cache) / "dd_tune" / "data").resolve()
+
+
+def resolve_data_root(path: str | os.PathLike | None) -> Path:
+    """An explicit root must exist (a typo should not silently trigger a fresh download);
+    the default per-user cache is created on demand."""
+    if path is None and not os.environ.get("DD_TUNE_DATA"):
+        root = default_data_root()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    root = Path(path).expanduser().resolve() if path is not None else default_data_root()
+    if not root.is_dir():
+        raise DataError(
+            f"data root {root} does not exist; create it, or omit --data-root/DD_TUNE_DATA to use "
+            f"the default cache {default_data_root()}"
+        )
+    return root
+
+
+def normalize(images_uint8: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
+    x = images_uint8.float().div_(255.0)
+    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def denormalize(images: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
+    """Normalised images -> [0, 1] pixels (for image grids)."""
+    mean = torch.tensor(spec.mean, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, device=images.device).view(1, -1, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic per-class split -> (train_idx, val_idx), both sorted.
+
+    Each class gives ``round(fraction * n_c)`` images (at least one) to validation, chosen by a
+    generator seeded with ``seed`` only, so every trial and every study sees the same split.
+    """
+    g = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c, as_tuple=True)[0]
+        perm = idx[torch.randperm(len(idx), generator=g)]
+        n_val = max(1, round(fraction * len(idx)))
+        val.append(perm[:n_val])
+        train.append(perm[n_val:])
+    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+class ClassIndexedData:
+    """Normalised images sorted by class, kept on one device, with per-class batch sampling."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        order = torch.argsort(labels, stable=True)
+        self.images = images[order]
+        self.labels = labels[order]
+        self.num_classes = num_classes
+        counts = torch.bincount(self.labels.cpu(), minlength=num_classes)
+        if (counts == 0).any():
+            missing = torch.nonzero(counts == 0, as_tuple=True)[0].tolist()
+            raise DataError(f"classes {missing} have no images")
+        self.counts = counts.to(self.images.device)
+        self.offsets = torch.cumsum(counts, 0).sub(counts).to(self.images.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_slice(self, c: int) -> torch.Tensor:
+        start = int(self.offsets[c])
+        return self.images[start : start + int(self.counts[c])]
+
+    def sample_per_class(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` images per class, without replacement within a class (capped at the class size).
+
+        Returns global indices shaped ``[C, n]``; vectorised over classes (one ``argsort`` of random
+        keys, padded entries pushed to the end) instead of a Python loop of ``randperm`` calls.
+        """
+        n_max = int(self.counts.max())
+        n = min(n, int(self.counts.min()))
+        keys = torch.rand(self.num_classes, n_max, generator=generator, device=generator.device)
+        keys = keys.to(self.device)
+        pad = torch.arange(n_max, device=self.device).unsqueeze(0) >= self.counts.unsqueeze(1)
+        keys = keys.masked_fill(pad, 2.0)
+        local = keys.argsort(dim=1)[:, :n]
+        return local + self.offsets.unsqueeze(1)
+
+    def to(self, device: torch.device | str) -> "ClassIndexedData":
+        return ClassIndexedData(self.images.to(device), self.labels.to(device), self.num_classes)
+
+
+@dataclass
+class LoadedData:
+    """Train (minus validation), validation and (optionally) test tensors of one dataset."""
+
+    spec: DatasetSpec
+    train: ClassIndexedData
+    val: ClassIndexedData
+    test: ClassIndexedData | None
+
+
+_CACHE: dict[tuple, LoadedData] = {}
+
+
+def load_data(
+    name: str,
+    root: Path,
+    val_fraction: float,
+    split_seed: int,
+    with_test: bool = False,
+    device: torch.device | str = "cpu",
+) -> LoadedData:
+    """Load a dataset, normalise it and carve the validation split (cached per process)."""
+    spec = DATASETS.get(name)
+    key = (name, str(root), val_fraction, split_seed, with_test, str(device))
+    if key in _CACHE:
+        return _CACHE[key]
+    x, y = spec.loader(Path(root), "train", True)
+    x = normalize(x, spec)
+    train_idx, val_idx = stratified_split(y, val_fraction, split_seed)
+    test = None
+    if with_test:
+        xt, yt = spec.loader(Path(root), "test", True)
+        test = ClassIndexedData(normalize(xt, spec), yt, spec.num_classes).to(device)
+    out = LoadedData(
+        spec,
+        ClassIndexedData(x[train_idx], y[train_idx], spec.num_classes).to(device),
+        ClassIndexedData(x[val_idx], y[val_idx], spec.num_classes).to(device),
+        test,
+    )
+    _CACHE[key] = out
+    return out
+
+
+def prepare_dataset(name: str, root: Path) -> None:
+    """Download/verify both splits now (fail early, before any study directory exists)."""
+    spec = DATASETS.get(name)
+    for split in ("train", "test"):
+        spec.loader(Path(root), split, True)  # type: ignore[arg-type]

@@ -1,0 +1,203 @@
+"""The one interface every distillation method implements, plus the work they share.
+
+A :class:`Distiller` owns the synthetic set and advances it with ``step()``; trainables, the
+``distill`` command and the benchmarks drive every method the same way. Shared pieces live here once:
+initialisation from real images or noise, the SGD-on-pixels optimiser, the fresh random network and
+the class-grouped siamese DSA batch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import torch
+from torch import nn
+
+from dd_tune.augment import DSA
+from dd_tune.data import ClassIndexedData, DatasetSpec
+from dd_tune.models import ModelSpec, build_model, reinit_
+from dd_tune.registry import Registry
+from dd_tune.synset import SynSet
+
+
+@dataclass
+class DistillContext:
+    """What a distiller needs besides its own config: data, network spec, IPC, randomness, device."""
+
+    data: ClassIndexedData  # the training split (validation carved out), on ``device``
+    dataset: DatasetSpec
+    model: ModelSpec
+    ipc: int
+    generator: torch.Generator  # on ``device``; every random draw of the trial comes from it
+    dsa_strategy: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes
+
+    def dsa(self, enabled: bool) -> DSA | None:
+        return DSA(self.dsa_strategy, self.dataset.size) if enabled else None
+
+
+class Distiller(ABC):
+    """Base class: ``step() -> metrics``, ``synset()``, ``state_dict()/load_state_dict()``."""
+
+    def __init__(self, cfg: Any, ctx: DistillContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.iteration = 0
+
+    @property
+    def total_iterations(self) -> int:
+        return int(getattr(self.cfg, "iterations", 0))
+
+    @abstractmethod
+    def step(self) -> dict[str, float]:
+        """One distillation iteration; returns scalar metrics (at least ``loss``)."""
+
+    @abstractmethod
+    def synset(self) -> SynSet:
+        """The current synthetic set (detached copy)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "generator": self.ctx.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state["iteration"])
+        self.ctx.generator.set_state(state["generator"])
+
+    def run(self, n: int, callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
+        """Run ``n`` more iterations (capped at the budget); returns the mean of each metric."""
+        sums: dict[str, float] = {}
+        steps = min(n, self.total_iterations - self.iteration)
+        for _ in range(steps):
+            metrics = self.step()
+            self.iteration += 1
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if callback is not None:
+                callback(self.iteration, metrics)
+        return {k: v / steps for k, v in sums.items()} if steps else {}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    config_cls: type
+    distiller_cls: type[Distiller]
+
+
+METHODS: Registry[MethodSpec] = Registry("method")
+
+
+def register_method(name: str, config_cls: type) -> Callable[[type[Distiller]], type[Distiller]]:
+    def deco(cls: type[Distiller]) -> type[Distiller]:
+        METHODS.add(name, MethodSpec(name, config_cls, cls))
+        return cls
+
+    return deco
+
+
+def build_distiller(method: str, cfg: Any, ctx: DistillContext) -> Distiller:
+    return METHODS.get(method).distiller_cls(cfg, ctx)
+
+
+# ---- shared pieces ------------------------------------------------------------------------------
+def class_labels(num_classes: int, per_class: int, device: torch.device) -> torch.Tensor:
+    """``[0]*k + [1]*k + ...``: synthetic sets are stored grouped by class."""
+    return torch.arange(num_classes, device=device).repeat_interleave(per_class)
+
+
+def init_images(ctx: DistillContext, init: Literal["real", "noise"]) -> torch.Tensor:
+    """IPC random real images per class, or N(0, 1) noise in normalised pixel space (DM's options)."""
+    n = ctx.num_classes * ctx.ipc
+    if init == "noise":
+        shape = (n, ctx.dataset.channels, *ctx.dataset.size)
+        return torch.randn(shape, generator=ctx.generator, device=ctx.generator.device).to(ctx.device)
+    if ctx.ipc > int(ctx.data.counts.min()):
+        from dd_tune.errors import ConfigError
+
+        raise ConfigError(
+            f"ipc {ctx.ipc} exceeds the smallest class of the training split "
+            f"({int(ctx.data.counts.min())} images)"
+        )
+    idx = ctx.data.sample_per_class(ctx.ipc, ctx.generator)
+    return ctx.data.images[idx.flatten()].clone()
+
+
+class PixelDistiller(Distiller):
+    """A distiller whose learnable state is the image tensor, updated by SGD with momentum."""
+
+    def __init__(self, cfg: Any, ctx: DistillContext) -> None:
+        super().__init__(cfg, ctx)
+        self.images = init_images(ctx, cfg.init).requires_grad_(True)
+        self.labels = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
+        # SGD on the pixels, momentum 0.5, no weight decay: the DM/DataDAM reference optimiser
+        self.opt = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum_img)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def synset(self) -> SynSet:
+        return SynSet(self.images.detach().cpu().clone(), self.labels.cpu().clone(),
+                      self.ctx.dataset.name, self.ctx.ipc, self.method_name,
+                      meta={"iteration": self.iteration})
+
+    @property
+    def method_name(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "images": self.images.detach().cpu(),
+                "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+        self.opt.load_state_dict(state["opt"])
+
+
+class FreshNetwork:
+    """One network re-initialised in place every iteration (DM/DataDAM's random embedding spaces).
+
+    Weights are frozen (no parameter gradients: only the images need them) and the network stays in
+    train mode, as in the reference.
+    """
+
+    def __init__(self, spec: ModelSpec, generator: torch.Generator, device: torch.device) -> None:
+        self.generator = generator
+        self.net: nn.Module = build_model(spec, generator, device)
+        self.net.train()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def __call__(self) -> nn.Module:
+        return reinit_(self.net, self.generator)
+
+
+def class_batches(
+    ctx: DistillContext, images: torch.Tensor, batch_real: int, dsa: DSA | None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A real batch of ``batch_real`` images per class and the synthetic set, siamese-augmented.
+
+    Every class draws its own DSA operation and parameters, shared by its real and synthetic
+    images (methods.md §1.3). Returns (real ``[C*b, ...]``, synthetic ``[C*ipc, ...]``, b).
+    """
+    idx = ctx.data.sample_per_class(batch_real, ctx.generator)
+    b = idx.shape[1]
+    real = ctx.data.images[idx.flatten()]
+    syn = images
+    if dsa is not None:
+        params = dsa.sample(ctx.num_classes, ctx.generator)
+        real = dsa.apply(real, params, class_labels(ctx.num_classes, b, ctx.device))
+        syn = dsa.apply(syn, params, class_labels(ctx.num_classes, ctx.ipc, ctx.device))
+    return real, syn, b

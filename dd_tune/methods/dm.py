@@ -1,0 +1,78 @@
+"""Distribution Matching (Zhao & Bilen, WACV 2023), methods.md §2 — batched over classes.
+
+Each iteration: a fresh random ConvNet (frozen, train mode); per class a real batch and all IPC
+synthetic images, siamese-augmented per class; loss = sum over classes of the squared L2 distance
+between class-mean embeddings (real branch detached); one SGD step on the pixels.
+
+The reference loops over classes with one forward pass each; here all classes go through one forward
+for the real images (no autograd) and one for the synthetic images. With instance norm this is
+numerically the same loss (per-sample normalisation); with batch norm it is what the reference does
+anyway (it concatenates classes for BN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from dd_tune.methods.base import DistillContext, FreshNetwork, PixelDistiller, class_batches, register_method
+from dd_tune.schema import require
+
+
+@dataclass(frozen=True)
+class DMConfig:
+    """Reference defaults of ``main_DM.py`` (methods.md §2.2), except DSA without flip on digits."""
+
+    iterations: int = 20000
+    lr_img: float = 1.0  # 1 for IPC <= 50, 10 above (DM README)
+    momentum_img: float = 0.5
+    batch_real: int = 256  # real images per class per iteration
+    init: Literal["real", "noise"] = "real"
+    dsa: bool = True
+    # Embed the real batch in chunks of this many images; 0 = auto (16 on CPU, where small chunks
+    # stay in cache and run ~1.7x faster on 2 cores; the whole batch on GPU). Same result either way.
+    real_chunk: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.iterations >= 0, "iterations", f"must be >= 0, got {self.iterations}")
+        require(self.lr_img > 0, "lr_img", f"must be > 0, got {self.lr_img}")
+        require(0 <= self.momentum_img < 1, "momentum_img", f"must be in [0, 1), got {self.momentum_img}")
+        require(self.batch_real >= 1, "batch_real", f"must be >= 1, got {self.batch_real}")
+        require(self.real_chunk >= 0, "real_chunk", "must be >= 0")
+
+
+def class_mean_distance(real_emb: torch.Tensor, syn_emb: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """sum_c || mean(real_c) - mean(syn_c) ||^2 for embeddings grouped by class in equal blocks."""
+    mr = real_emb.view(num_classes, -1, real_emb.shape[-1]).mean(1)
+    ms = syn_emb.view(num_classes, -1, syn_emb.shape[-1]).mean(1)
+    return ((mr - ms) ** 2).sum()
+
+
+def embed_no_grad(net: nn.Module, x: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    if chunk <= 0:
+        chunk = 16 if x.device.type == "cpu" else len(x)
+    with torch.no_grad():
+        if chunk >= len(x):
+            return net.embed(x)
+        return torch.cat([net.embed(part) for part in x.split(chunk)])
+
+
+@register_method("dm", DMConfig)
+class DMDistiller(PixelDistiller):
+    method_name = "dm"
+
+    def __init__(self, cfg: DMConfig, ctx: DistillContext) -> None:
+        super().__init__(cfg, ctx)
+        self.fresh = FreshNetwork(ctx.model, ctx.generator, ctx.device)
+        self.dsa = ctx.dsa(cfg.dsa)
+
+    def step(self) -> dict[str, float]:
+        net = self.fresh()
+        real, syn, _ = class_batches(self.ctx, self.images, self.cfg.batch_real, self.dsa)
+        loss = class_mean_distance(embed_no_grad(net, real, self.cfg.real_chunk), net.embed(syn),
+                                   self.ctx.num_classes)
+        self.update(loss)
+        return {"loss": float(loss.detach())}

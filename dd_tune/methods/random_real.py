@@ -1,0 +1,41 @@
+"""The random-real baseline: IPC real training images per class, drawn at random, nothing learned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
+from dd_tune.synset import SynSet
+
+
+@dataclass(frozen=True)
+class RandomRealConfig:
+    """No hyperparameters; ``iterations`` stays 0 so the trainable evaluates it once."""
+
+    iterations: int = 0
+
+
+@register_method("random_real", RandomRealConfig)
+class RandomRealDistiller(Distiller):
+    def __init__(self, cfg: RandomRealConfig, ctx: DistillContext) -> None:
+        super().__init__(cfg, ctx)
+        self.images = init_images(ctx, "real")
+        self.labels = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
+
+    @property
+    def total_iterations(self) -> int:
+        return 0
+
+    def step(self) -> dict[str, float]:
+        return {}
+
+    def synset(self) -> SynSet:
+        return SynSet(self.images.cpu().clone(), self.labels.cpu().clone(), self.ctx.dataset.name,
+                      self.ctx.ipc, "random_real")
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "images": self.images.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.images = state["images"].to(self.ctx.device)

@@ -1,0 +1,143 @@
+"""ConvNet and LeNet exactly as in the DC code base (methods.md §1.2), with ``embed()``.
+
+``ConvNet.feature_maps`` exposes the per-block pre-pooling activations (DataDAM's attention maps)
+without forward hooks. Networks are initialised from an explicit ``torch.Generator`` (the upstream
+``get_network`` re-seeds the global RNG from the wall clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dd_tune.registry import Registry
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        # DC's "instancenorm" is GroupNorm with one group per channel and a learnable affine.
+        return nn.GroupNorm(channels, channels, affine=True)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.Identity()
+
+
+class ConvNet(nn.Module):
+    """``depth`` x [conv3x3(width) -> norm -> ReLU -> pool2] -> Linear.
+
+    1-channel 28x28 inputs get padding 3 on the first conv (28 -> 32), so MNIST behaves like 32x32
+    and the embedding is 2048-d for depth 3, width 128.
+    """
+
+    def __init__(self, channels: int, num_classes: int, size: tuple[int, int], width: int = 128,
+                 depth: int = 3, norm: str = "instance", pooling: str = "avg") -> None:
+        super().__init__()
+        pad0 = 3 if (channels == 1 and size == (28, 28)) else 1
+        h, w = size[0] + 2 * (pad0 - 1), size[1] + 2 * (pad0 - 1)
+        blocks = []
+        in_ch = channels
+        for d in range(depth):
+            pool = nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
+            blocks.append(nn.ModuleDict({
+                "conv": nn.Conv2d(in_ch, width, 3, padding=pad0 if d == 0 else 1),
+                "norm": _norm(norm, width),
+                "act": nn.ReLU(inplace=False),
+                "pool": pool,
+            }))
+            in_ch = width
+            h, w = h // 2, w // 2
+        self.blocks = nn.ModuleList(blocks)
+        self.embed_dim = width * h * w
+        self.classifier = nn.Linear(self.embed_dim, num_classes)
+
+    def feature_maps(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(pre-pooling ReLU outputs of every block, flattened final embedding)."""
+        maps = []
+        for block in self.blocks:
+            x = block["act"](block["norm"](block["conv"](x)))
+            maps.append(x)
+            x = block["pool"](x)
+        return maps, x.flatten(1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block["pool"](block["act"](block["norm"](block["conv"](x))))
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
+class LeNet(nn.Module):
+    """DC's LeNet: conv5x5(6) -> ReLU -> maxpool -> conv5x5(16) -> ReLU -> maxpool -> 120 -> 84 -> C.
+
+    Padding 2 on the first conv only for 1-channel input, so both 28x28 and 32x32 give 16*5*5 = 400
+    features; ``embed`` returns that 400-d vector (DC's LeNet has none; this is the natural one).
+    """
+
+    def __init__(self, channels: int, num_classes: int, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 6, 5, padding=2 if channels == 1 else 0), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+        )
+        with torch.no_grad():
+            self.embed_dim = int(self.features(torch.zeros(1, channels, *size)).numel())
+        self.head = nn.Sequential(
+            nn.Linear(self.embed_dim, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a fresh network (picklable, hashable)."""
+
+    name: str = "convnet"
+    channels: int = 1
+    num_classes: int = 10
+    size: tuple[int, int] = (28, 28)
+    width: int = 128
+    depth: int = 3
+    norm: str = "instance"
+    pooling: str = "avg"
+
+
+MODELS: Registry = Registry("model")
+MODELS.add("convnet", lambda s: ConvNet(s.channels, s.num_classes, s.size, s.width, s.depth, s.norm, s.pooling))
+MODELS.add("lenet", lambda s: LeNet(s.channels, s.num_classes, s.size))
+
+
+def seed_from(generator: torch.Generator) -> int:
+    """Draw a 62-bit seed from ``generator`` (to derive child streams)."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
+
+
+def reinit_(net: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw all parameters with PyTorch's default init, from ``generator`` (global RNG untouched).
+
+    Used by DM/DataDAM for "a fresh random network every iteration" without rebuilding modules.
+    """
+    seed = seed_from(generator)
+    device = next(net.parameters()).device
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for module in net.modules():
+            if module is not net and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return net
+
+
+def build_model(spec: ModelSpec, generator: torch.Generator, device: torch.device | str = "cpu") -> nn.Module:
+    """A freshly initialised network on ``device``, reproducible from ``generator``."""
+    net = MODELS.get(spec.name)(spec).to(device)
+    return reinit_(net, generator)

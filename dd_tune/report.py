@@ -1,0 +1,71 @@
+"""Study report: plain data first (``report.json``), then a thin markdown rendering (``report.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+SETS = ("best", "default", "random_real")
+SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real"}
+
+
+def _fmt_acc(entry: Mapping[str, Any] | None) -> str:
+    if not entry or not entry.get("runs"):
+        return "n/a"
+    return f"{entry['mean']:.2f} ± {entry['std']:.2f} (n={len(entry['runs'])})"
+
+
+def _fmt_flops(n: float) -> str:
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}FLOP"
+    return f"{n:.0f} FLOP"
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """report.json -> report.md (one section per IPC)."""
+    lines = [
+        f"# Study `{report['study']}` ({report['method']} on {report['dataset']}, profile `{report['profile']}`)",
+        "",
+        f"Seed {report['seed']}; wall time {report['wall_time_s']:.0f} s. Trials were tuned on a validation "
+        f"split carved from the training set; every accuracy below was measured once, at the end, on the "
+        f"**test** set with the same protocol for all rows ({report['protocol']}).",
+        "",
+    ]
+    for ipc, row in report["by_ipc"].items():
+        archs = list(next(iter(row["reeval"].values())).keys())
+        lines += [f"## IPC {ipc}", "",
+                  f"{row['n_trials']} trials ({row['n_errors']} errored, {row['n_diverged']} diverged); "
+                  f"best validation accuracy {row['best_val_acc']:.2f} %.", "",
+                  "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + " |",
+                  "|---|" + "---|" * len(archs)]
+        for name in SETS:
+            accs = row["reeval"].get(name, {})
+            lines.append(f"| {SET_TITLES[name]} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
+        lines += ["", "| hyperparameter | tuned | default |", "|---|---|---|"]
+        for key in sorted(set(row["best_config"]) | set(row["default_config"])):
+            lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} |")
+        flops = row["flops"]
+        lines += ["", "FLOPs (fvcore; one multiply-add = one FLOP): "
+                  + "; ".join(f"{a} forward {_fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
+                  + f"; distillation (tuned) {_fmt_flops(flops['distillation_best'])}, "
+                  f"(default) {_fmt_flops(flops['distillation_default'])}; one evaluation "
+                  + ", ".join(f"{a} {_fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".",
+                  ""]
+        if row.get("errors"):
+            lines += ["Errored trials:", ""] + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
+        lines += [f"Best synthetic set: `{row['best_synset']}` (image grid `{row['best_png']}`).", ""]
+    lines += ["## Search space", "", "```", json.dumps(report["search_space"], indent=2), "```", "",
+              "## Where to look", "",
+              f"- TensorBoard (one run per trial: scalars, image grids, HParams): "
+              f"`tensorboard --logdir {report['study_dir']}`",
+              f"- Optuna study: `optuna trials --storage sqlite:///{report['optuna_db']} "
+              f"--study-name {report['study']}-ipc<IPC>` (or `optuna-dashboard sqlite:///{report['optuna_db']}`)",
+              ""]
+    return "\n".join(lines)
+
+
+def write_report(report: Mapping[str, Any], study_dir: Path) -> None:
+    (study_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (study_dir / "report.md").write_text(render_markdown(report))

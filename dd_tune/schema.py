@@ -1,0 +1,222 @@
+"""Strict YAML -> frozen dataclass loading.
+
+The upstream DD repos read YAML into untyped dicts where duplicate keys silently win and typos are
+ignored. Here every key is checked against a dataclass: unknown keys, duplicate keys, wrong types and
+impossible values raise :class:`ConfigError` naming the file, the dotted key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Mapping, TypeVar, Union
+
+import yaml
+
+from dd_tune.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class FieldError(ValueError):
+    """Raised by ``__post_init__`` checks; the loader adds the file and the dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def require(cond: bool, field: str, message: str) -> None:
+    """Range check for ``__post_init__``: raise :class:`FieldError` unless ``cond``."""
+    if not cond:
+        raise FieldError(field, message)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in out:
+            raise ConfigError(
+                f"{loader.name}: duplicate key {key!r} (line {key_node.start_mark.line + 1})"
+            )
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML mapping with duplicate-key detection (safe constructors only)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def parse_scalar(text: str) -> Any:
+    """Parse a ``--set`` value the way YAML would (``0.1`` -> float, ``[1, 10]`` -> list)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + str(list(typing.get_args(tp)))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(tp: Any, value: Any, where: str, source: str) -> Any:
+    """Check ``value`` against the type hint ``tp`` and convert it (lists -> tuples, int -> float)."""
+    origin = typing.get_origin(tp)
+    fail = ConfigError(
+        f"{source}: '{where}' must be {_type_name(tp)}, got {value!r}"
+    )
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, where, source)
+    if origin is Literal:
+        if value in typing.get_args(tp) and type(value) in {type(a) for a in typing.get_args(tp)}:
+            return value
+        raise ConfigError(
+            f"{source}: '{where}' must be one of {list(typing.get_args(tp))}, got {value!r}"
+        )
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return coerce(arg, value, where, source)
+            except ConfigError:
+                continue
+        raise fail
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise fail
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(coerce(item_tp, v, f"{where}[{i}]", source) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise fail
+        return dict(value)
+    if tp is type(None):
+        if value is None:
+            return None
+        raise fail
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise fail
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise fail
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise fail
+    raise TypeError(f"unsupported config type {tp!r} at {where}")
+
+
+def build(cls: type[T], data: Any, where: str, source: str) -> T:
+    """Build the frozen dataclass ``cls`` from a mapping, strictly.
+
+    ``where`` is the dotted path of ``data`` inside the file (``""`` at the top level) and ``source``
+    names the file (or ``--set``) for error messages.
+    """
+    prefix = f"{where}." if where else ""
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: '{where or '<top>'}' must be a mapping, got {type(data).__name__}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields), key=str)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {sorted(fields)}"
+        )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{source}: missing required key '{prefix}{missing[0]}'")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: coerce(hints[name], value, f"{prefix}{name}", source) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except FieldError as e:
+        raise ConfigError(f"{source}: '{prefix}{e.field}' {e.message}") from None
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass (nested) -> plain JSON/YAML-able dict; tuples become lists."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def deep_merge(base: Mapping, override: Mapping) -> dict:
+    """Recursive dict merge: mappings merge key by key, everything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
+    """Return a copy of ``data`` with ``a.b.c = value`` (intermediate mappings created)."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(f"{source}: invalid key {dotted!r}")
+    override: dict = {}
+    node = override
+    for key in keys[:-1]:
+        node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+    return deep_merge(data, override)

@@ -1,0 +1,156 @@
+"""Search spaces in Optuna's own vocabulary, checked against the method's config before Ray starts.
+
+``search_spaces/<name>.yaml``::
+
+    method: dm
+    params:
+      lr_img: {type: float, low: 0.1, high: 10.0, log: true}
+      batch_real: {type: categorical, choices: [64, 128, 256]}
+
+Keys must be fields of the method's config (or ``ipc``); bounds and choices must themselves be valid
+values of those fields. A study may replace single keys (``search.params``) or drop them
+(``search.exclude``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from dd_tune.config import SEARCH_SPACES_DIR, StudyConfig, build_method_config
+from dd_tune.errors import ConfigError
+from dd_tune.schema import build, load_yaml, require, to_dict
+
+Scalar = Any
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type == "categorical":
+            require(len(self.choices) >= 1, "choices", "must list at least one value")
+            require(self.low is None and self.high is None, "type",
+                    "categorical parameters take 'choices', not 'low'/'high'")
+            return
+        require(self.low is not None and self.high is not None, "low", "numeric parameters need low and high")
+        require(self.low < self.high, "low", f"must be < high, got low={self.low} high={self.high}")
+        require(not self.log or self.low > 0, "low", "must be > 0 with log: true")
+        require(not (self.log and self.step is not None), "step", "cannot be combined with log: true")
+        if self.type == "int":
+            require(float(self.low).is_integer() and float(self.high).is_integer(), "low",
+                    "int parameters need whole-number bounds")
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+    def describe(self) -> str:
+        if self.type == "categorical":
+            return f"one of {list(self.choices)}"
+        return f"[{self.low}, {self.high}]" + (" (log)" if self.log else "")
+
+
+SearchSpace = dict[str, ParamSpec]
+
+
+@dataclass(frozen=True)
+class _SpaceFile:
+    method: str
+    params: dict[str, Any]
+    description: str = ""
+
+
+def load_search_space(study: StudyConfig) -> SearchSpace:
+    """The study's search space: the space file, the study's replacements, minus excluded keys."""
+    path = SEARCH_SPACES_DIR / f"{study.search.space}.yaml"
+    if not path.exists():
+        choices = sorted(p.stem for p in SEARCH_SPACES_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown search space {study.search.space!r}; choose from {choices}")
+    raw = build(_SpaceFile, load_yaml(path), "", str(path))
+    if raw.method != study.method:
+        raise ConfigError(f"{path}: search space is for method {raw.method!r}, study uses {study.method!r}")
+    merged = {**raw.params, **study.search.params}
+    for key in study.search.exclude:
+        if key not in merged:
+            raise ConfigError(f"search.exclude: {key!r} is not in the search space; choose from {sorted(merged)}")
+        merged.pop(key)
+    space: SearchSpace = {}
+    for key, spec in merged.items():
+        source = f"{path} / study {study.name}"
+        space[key] = build(ParamSpec, spec, f"params.{key}", source)
+        _check_against_config(study, key, space[key], source)
+    return space
+
+
+def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source: str) -> None:
+    fields = {f.name for f in dataclasses.fields(study.distill)}
+    if key != "ipc" and key not in fields:
+        raise ConfigError(
+            f"{source}: unknown search key {key!r} for method {study.method!r}; "
+            f"choose from {sorted(fields | {'ipc'})}"
+        )
+    values = list(spec.choices) if spec.type == "categorical" else [spec.low, spec.high]
+    if spec.type == "int":
+        values = [int(v) for v in values]
+    for value in values:
+        if key == "ipc":
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"{source}: 'params.ipc' values must be integers >= 1, got {value!r}")
+            continue
+        try:
+            build_method_config(study.method, {**to_dict(study.distill), key: value}, source)
+        except ConfigError as e:
+            raise ConfigError(f"search space value {value!r} for {key!r} is invalid: {e}") from None
+
+
+def to_optuna(space: SearchSpace) -> dict[str, Any]:
+    """ParamSpec -> optuna distributions (for ``OptunaSearch(space=...)``)."""
+    import optuna.distributions as od
+
+    out: dict[str, Any] = {}
+    for key, s in space.items():
+        if s.type == "float":
+            out[key] = od.FloatDistribution(float(s.low), float(s.high), log=s.log, step=s.step)
+        elif s.type == "int":
+            out[key] = od.IntDistribution(int(s.low), int(s.high), log=s.log, step=int(s.step or 1))
+        else:
+            out[key] = od.CategoricalDistribution(list(s.choices))
+    return out
+
+
+def default_point(study: StudyConfig, space: SearchSpace, ipc: int) -> dict[str, Any]:
+    """The method's reference defaults (as configured by the study) for every searched key.
+
+    Optuna evaluates this point first, so the report can say how much tuning improved on it. A
+    default outside the space is a configuration error rather than a silently clipped value.
+    """
+    point: dict[str, Any] = {}
+    for key, spec in space.items():
+        value = ipc if key == "ipc" else getattr(study.distill, key)
+        if not spec.contains(value):
+            raise ConfigError(
+                f"study {study.name}: the default {key}={value!r} lies outside the search space "
+                f"{spec.describe()}; widen the space or set distill.{key}"
+            )
+        point[key] = value
+    return point
+
+
+def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
+    if "iterations" in space:
+        return int(space["iterations"].high)
+    return int(getattr(study.distill, "iterations", 0))
+
+
+def space_as_dict(space: SearchSpace) -> dict[str, dict]:
+    return {k: {kk: vv for kk, vv in to_dict(v).items() if vv not in (None, (), [], False) or kk == "type"}
+            for k, v in space.items()}

@@ -1,0 +1,153 @@
+"""``python -m dd_tune.study NAME``: search a method's hyperparameters, re-evaluate, report.
+
+Per IPC of the study: an Optuna (seeded TPE, sqlite) search run by Ray Tune with ASHA on the
+distillation iteration, the method's reference defaults as the first point; then the best, the
+default and a random-real set at the same IPC are re-evaluated on the test set on ConvNet and LeNet
+with the fixed protocol, and ``report.md``/``report.json`` are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides, with_method_values
+from dd_tune.errors import ConfigError, ResourceError, StudyStateError
+from dd_tune.schema import to_dict
+from dd_tune.search_space import SearchSpace, default_point, load_search_space, space_as_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    cpu: float
+    gpu: float
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpu))
+
+
+def resolve_resources(study: StudyConfig, visible_gpus: float) -> Resources:
+    """``gpu: auto`` -> a GPU fraction where GPUs exist, else CPU; an explicit GPU need fails fast.
+
+    Ray would otherwise leave GPU trials PENDING forever on a machine without GPUs.
+    """
+    r = study.resources
+    if r.gpu == "auto":
+        return Resources(r.cpu, r.auto_gpu_fraction if visible_gpus > 0 else 0.0)
+    if r.gpu > 0 and visible_gpus <= 0:
+        raise ResourceError(
+            f"study {study.name} requests gpu: {r.gpu} per trial but no GPU is visible to Ray; "
+            f"use --set resources.gpu=auto (GPU when present, else CPU) or resources.gpu=0"
+        )
+    if r.gpu > visible_gpus:
+        raise ResourceError(f"study {study.name} requests gpu: {r.gpu} per trial but only "
+                            f"{visible_gpus:g} GPU(s) are visible")
+    return Resources(r.cpu, float(r.gpu))
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m dd_tune.study",
+        description="Run a hyperparameter study (Ray Tune + Optuna) for a dataset distillation method, "
+                    "then re-evaluate the best, default and random-real sets on ConvNet and LeNet.",
+    )
+    p.add_argument("study", nargs="?", help="study name (studies/<name>.yaml) or a path to a study YAML")
+    p.add_argument("--list", action="store_true", help="list the available studies and exit")
+    p.add_argument("--profile", default="default",
+                   help="profile inside the study file: default (full, published budget), quick, smoke")
+    p.add_argument("--storage", default="./runs", help="results directory (default ./runs, made absolute)")
+    p.add_argument("--num-samples", type=int, default=None, help="number of trials per IPC")
+    p.add_argument("--seed", type=int, default=None, help="study seed (sampler, trials, evaluation)")
+    p.add_argument("--data-root", default=None,
+                   help="dataset root (default: $DD_TUNE_DATA, else a per-user cache directory)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study key, e.g. --set distill.lr_img=2 (repeatable)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--force", action="store_true", help="replace an existing study directory")
+    return p.parse_args(argv)
+
+
+def _describe(name: str) -> str:
+    try:
+        return load_study(name).description.strip().splitlines()[0]
+    except Exception as e:  # a broken study file still gets listed, with its problem
+        return f"(invalid: {e})"
+
+
+def _check_study_dir(study_dir: Path, force: bool) -> None:
+    if not study_dir.exists():
+        return
+    if not force:
+        what = "a finished study" if (study_dir / "report.json").exists() else "an unfinished study"
+        raise StudyStateError(
+            f"{study_dir} already holds {what}; pass --force to replace it or choose another --storage"
+        )
+    shutil.rmtree(study_dir)
+
+
+def _start_ray(num_cpus: int | None) -> float:
+    """Start a local Ray instance (or join one given by RAY_ADDRESS); returns the visible GPU count."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # local instance, loopback only
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
+                 configure_logging=True, logging_level="WARNING")
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from dd_tune.cli import run_cli
+
+    return run_cli(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parse_args(argv)
+    if args.list:
+        for name in list_studies():
+            print(f"{name:24s} {_describe(name)}")
+        return 0
+    if not args.study:
+        raise ConfigError(f"name a study; choose from {list_studies()} (or --list)")
+    overrides = parse_overrides(args.overrides)
+    if args.num_samples is not None:
+        overrides.append(("search.num_samples", args.num_samples))
+    if args.seed is not None:
+        overrides.append(("seed", args.seed))
+    study = load_study(args.study, args.profile, overrides)
+    space = load_search_space(study)
+    for ipc in study.ipc:
+        default_point(study, space, ipc)  # validates defaults against the space before anything runs
+
+    from dd_tune.data import prepare_dataset, resolve_data_root
+
+    data_root = resolve_data_root(args.data_root)
+    prepare_dataset(study.dataset, data_root)
+    study_dir = Path(args.storage).expanduser().resolve() / study.name
+    _check_study_dir(study_dir, args.force)
+    resources = resolve_resources(study, _start_ray(args.num_cpus))
+    from dd_tune.runner import StudyRunner
+
+    study_dir.mkdir(parents=True)
+    runner = StudyRunner(study, space, study_dir, data_root, resources)
+    report = runner.run()
+    print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
+    for ipc, row in report["by_ipc"].items():
+        for name, accs in row["reeval"].items():
+            print(f"ipc {ipc} {name:12s} " + "  ".join(
+                f"{arch} {a['mean']:.2f}±{a['std']:.2f}" for arch, a in accs.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The synthetic set: images, labels and what a method learned besides (step size, soft labels)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dd_tune.data import DATASETS, denormalize
+from dd_tune.errors import DataError
+
+
+@dataclass
+class SynSet:
+    """A distilled dataset in normalised pixel space.
+
+    ``labels`` are class indices ``[N]`` (hard) or logits ``[N, C]`` (soft, learned by PAD).
+    ``lr`` is a learned evaluation step size (PAD), else ``None``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    dataset: str
+    ipc: int
+    method: str
+    lr: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return DATASETS.get(self.dataset).num_classes
+
+    @property
+    def hard_labels(self) -> torch.Tensor:
+        return self.labels if self.labels.dim() == 1 else self.labels.argmax(dim=1)
+
+    def detached(self) -> "SynSet":
+        return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
+                      self.dataset, self.ipc, self.method, self.lr, dict(self.meta))
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({
+            "images": self.images.detach().cpu(),
+            "labels": self.labels.detach().cpu(),
+            # metadata as JSON text so the file loads with weights_only=True
+            "info": json.dumps({"dataset": self.dataset, "ipc": self.ipc, "method": self.method,
+                                "lr": self.lr, "meta": self.meta}),
+        }, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SynSet":
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"synthetic set {path} does not exist")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            info = json.loads(blob["info"])
+            return cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
+                       info["method"], info["lr"], info.get("meta", {}))
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+            raise DataError(f"{path} is not a dd_tune synthetic set: {e}") from None
+
+    def grid(self, max_per_class: int = 10) -> torch.Tensor:
+        """``[C, rows*H, cols*W]`` image grid in [0, 1]: one row per class."""
+        spec = DATASETS.get(self.dataset)
+        y = self.hard_labels
+        rows = []
+        for c in range(spec.num_classes):
+            imgs = self.images[y == c][:max_per_class].detach().cpu()
+            pad = torch.zeros(max_per_class - len(imgs), *self.images.shape[1:])
+            rows.append(torch.cat([imgs, pad]) if len(imgs) < max_per_class else imgs)
+        imgs = denormalize(torch.cat(rows), spec)
+        n, ch, h, w = imgs.shape
+        cols = min(max_per_class, int(torch.bincount(y, minlength=spec.num_classes).max()))
+        imgs = imgs.view(spec.num_classes, max_per_class, ch, h, w)[:, :cols]
+        return imgs.permute(2, 0, 3, 1, 4).reshape(ch, spec.num_classes * h, cols * w)
+
+    def save_png(self, path: str | Path, max_per_class: int = 10) -> None:
+        from PIL import Image
+
+        grid = self.grid(max_per_class)
+        arr = (grid * 255).round().byte().permute(1, 2, 0).numpy()
+        if arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        # upscale small images so the PNG is readable
+        img = Image.fromarray(arr)
+        scale = max(1, 256 // max(img.size))
+        if scale > 1:
+            img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)

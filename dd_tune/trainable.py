@@ -1,0 +1,150 @@
+"""The Ray Tune function trainable: a thin adapter from a trial config to a :class:`Distiller`.
+
+:func:`run_trial` holds the loop and is Ray-free (tested in-process); :func:`dd_trainable` wires it
+to ``tune.report``/``tune.get_checkpoint`` and TensorBoard. Every report carries ``val_acc`` (the
+proxy evaluation on the validation split) so ASHA can stop weak trials, and a checkpoint of the
+distiller so a trial can resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from dd_tune.config import StudyConfig, with_method_values
+from dd_tune.data import load_data
+from dd_tune.evaluate import evaluate_synset, model_spec_for
+from dd_tune.methods import DistillContext, Distiller, build_distiller
+from dd_tune.synset import SynSet
+
+METRIC = "val_acc"
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """Everything a trial needs besides its sampled config (picklable; passed by with_parameters)."""
+
+    study: StudyConfig
+    ipc: int
+    data_root: str
+    use_gpu: bool
+    threads: int = 1
+
+
+def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
+    """Seed for one random stream of one trial: (study seed, trial, stream) -> 63-bit int."""
+    return (study_seed * 1_000_003 + trial_index * 7919 + stream * 104_729) % (2**63 - 1)
+
+
+def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:
+    """Build the trial's distiller (data loaded once per process, kept on the device)."""
+    study = setup.study
+    device = torch.device("cuda" if setup.use_gpu and torch.cuda.is_available() else "cpu")
+    ipc = int(config.get("ipc", setup.ipc))
+    cfg = with_method_values(study, {k: v for k, v in config.items() if k != "ipc"}, "trial config")
+    data = load_data(study.dataset, Path(setup.data_root), study.data.val_fraction,
+                     study.data.split_seed, device=device)
+    gen = torch.Generator(device).manual_seed(trial_seed(study.seed, trial_index, 0))
+    dsa_strategy = data.spec.dsa_strategy
+    ctx = DistillContext(data.train, data.spec, model_spec_for(study.model.name, data.spec, study.model),
+                         ipc, gen, dsa_strategy)
+    return build_distiller(study.method, cfg, ctx), data
+
+
+Report = Callable[[dict[str, float], dict[str, Any], SynSet], None]
+
+
+def run_trial(
+    config: Mapping[str, Any],
+    setup: TrialSetup,
+    trial_index: int,
+    report: Report,
+    restore: dict[str, Any] | None = None,
+) -> None:
+    """Distil in chunks of ``search.report_every`` iterations, proxy-evaluate, report.
+
+    ``report(metrics, state, synset)`` receives the metrics (always with ``val_acc`` and ``it``), the
+    resumable state and the current synthetic set. A non-finite loss ends the trial with
+    ``val_acc = 0`` and ``diverged = 1``: a bad configuration is a result, not a crash.
+    """
+    torch.set_num_threads(max(1, setup.threads))
+    distiller, data = make_distiller(setup, config, trial_index)
+    device = data.train.device
+    eval_gen = torch.Generator(device).manual_seed(trial_seed(setup.study.seed, trial_index, 1))
+    if restore is not None:
+        distiller.load_state_dict(restore["distiller"])
+        eval_gen.set_state(restore["eval_generator"])
+    total = distiller.total_iterations
+    every = max(1, setup.study.search.report_every)
+    t_start = time.time()
+    while True:
+        t0 = time.time()
+        metrics = distiller.run(every)
+        distill_s = time.time() - t0
+        loss = metrics.get("loss", 0.0)
+        diverged = not math.isfinite(loss)
+        synset = distiller.synset()
+        t0 = time.time()
+        if diverged:
+            acc, acc_std = 0.0, 0.0
+        else:
+            res = evaluate_synset(synset, setup.study.proxy_eval, data.val, eval_gen, setup.study.model)
+            arch = res[setup.study.proxy_eval.archs[0]]
+            acc, acc_std = arch.mean, arch.std
+            diverged = not math.isfinite(acc)
+            acc = 0.0 if diverged else acc
+        out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
+               "ipc": distiller.ctx.ipc, "distill_s": distill_s, "eval_s": time.time() - t0,
+               "elapsed_s": time.time() - t_start, "diverged": int(diverged)}
+        state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state()}
+        report(out, state, synset)
+        if diverged or distiller.iteration >= total:
+            return
+
+
+def config_index(config: Mapping[str, Any]) -> int:
+    """A stable number for a trial config (Ray's trial ids are random per run).
+
+    Seeding trials by (study seed, config) makes a re-run of a study reproduce every trial, and two
+    trials with the same sampled config produce the same result.
+    """
+    text = json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+
+def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
+    """Ray Tune entry point (wrap with ``tune.with_parameters(dd_trainable, setup=...)``)."""
+    from ray import tune
+    from torch.utils.tensorboard import SummaryWriter
+
+    index = config_index(config)
+    restore = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            restore = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
+    # Files in the cwd reach <storage>/<experiment>/<trial>/ through SyncConfig(sync_artifacts=True),
+    # also from worker nodes; Ray's own TBX logger writes the scalars and HParams next to them.
+    writer = SummaryWriter(os.path.join(os.getcwd(), "tb"))
+
+    def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
+        writer.add_image("synset/grid", synset.grid(), metrics["it"])
+        writer.flush()
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, os.path.join(d, "state.pt"))
+            synset.save(os.path.join(d, "synset.pt"))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    try:
+        run_trial(config, setup, index, report, restore)
+    finally:
+        writer.close()
