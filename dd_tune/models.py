@@ -139,5 +139,7 @@ def reinit_(net: nn.Module, generator: torch.Generator) -> nn.Module:
 
 def build_model(spec: ModelSpec, generator: torch.Generator, device: torch.device | str = "cpu") -> nn.Module:
     """A freshly initialised network on ``device``, reproducible from ``generator``."""
-    net = MODELS.get(spec.name)(spec).to(device)
-    return reinit_(net, generator)
+    factory = MODELS.get(spec.name)
+    with torch.random.fork_rng(devices=[]):  # module constructors draw an init we overwrite anyway
+        net = factory(spec)
+    return reinit_(net.to(device), generator)

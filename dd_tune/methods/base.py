@@ -8,6 +8,7 @@ the class-grouped siamese DSA batch.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -156,8 +157,9 @@ class PixelDistiller(Distiller):
         return type(self).__name__
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "images": self.images.detach().cpu(),
-                "opt": self.opt.state_dict()}
+        # copies: a state must not change when the distiller goes on (it may be kept in memory)
+        return {**super().state_dict(), "images": self.images.detach().cpu().clone(),
+                "opt": copy.deepcopy(self.opt.state_dict())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)

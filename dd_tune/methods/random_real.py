@@ -34,7 +34,7 @@ class RandomRealDistiller(Distiller):
                       self.ctx.ipc, "random_real")
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "images": self.images.cpu()}
+        return {**super().state_dict(), "images": self.images.cpu().clone()}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)

@@ -1,0 +1,48 @@
+# The two README commands: `make demo` (set up + run the quick study) and `make test` (set up + all tests).
+# Everything lands in ./.venv; datasets in $DD_TUNE_DATA (default ./.data when the offline copy in
+# ../shared/datasets exists, else torchvision downloads into the per-user cache).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED_DATASETS ?= $(CURDIR)/../shared/datasets
+ifneq ($(wildcard $(SHARED_DATASETS)/MNIST/raw),)
+export DD_TUNE_DATA ?= $(CURDIR)/.data
+endif
+export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
+
+.PHONY: setup data demo test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+# PIP_FIND_LINKS is cleared so pip takes torch and torchvision together from PyPI: a CPU-only torch
+# wheel found locally breaks `import torchvision`.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	PIP_FIND_LINKS= $(VENV)/bin/pip install --upgrade pip
+	PIP_FIND_LINKS= $(VENV)/bin/pip install -e '.[test]'
+	touch $@
+
+# Offline machines: copy the original MNIST/FashionMNIST files (never write into ../shared).
+data:
+ifneq ($(wildcard $(SHARED_DATASETS)/MNIST/raw),)
+	@mkdir -p $(DD_TUNE_DATA)
+	@for d in MNIST FashionMNIST; do \
+	  [ -d "$(DD_TUNE_DATA)/$$d/raw" ] || { mkdir -p "$(DD_TUNE_DATA)/$$d" && cp -r "$(SHARED_DATASETS)/$$d/raw" "$(DD_TUNE_DATA)/$$d/"; }; \
+	done
+endif
+
+demo: setup data
+	$(PY) -m dd_tune.study dm_mnist --profile quick --force
+
+test: setup
+	$(PY) -m pytest -m "slow or not slow"
+
+test-fast: setup
+	$(PY) -m pytest
+
+bench: setup data
+	$(PY) bench/dm_step.py
+
+clean:
+	rm -rf $(VENV) .data runs

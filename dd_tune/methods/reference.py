@@ -1,0 +1,40 @@
+"""Straightforward per-class loops as in the upstream reference code.
+
+Not used by the product. They exist so tests can check that the batched implementations compute the
+same loss, and so ``bench/`` can time them against each other in one process.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dd_tune.augment import DSA, AugParams
+
+
+def dm_loss_per_class(
+    net: nn.Module,
+    real: torch.Tensor,
+    syn: torch.Tensor,
+    num_classes: int,
+    dsa: DSA | None,
+    params: AugParams | None,
+) -> torch.Tensor:
+    """methods.md §2.1 step 2-3 as main_DM.py writes it: one class at a time, two forwards each.
+
+    ``real``/``syn`` are grouped by class in equal blocks; ``params`` holds one siamese draw per class.
+    """
+    b = real.shape[0] // num_classes
+    ipc = syn.shape[0] // num_classes
+    loss = torch.zeros((), device=syn.device)
+    for c in range(num_classes):
+        img_real = real[c * b : (c + 1) * b]
+        img_syn = syn[c * ipc : (c + 1) * ipc]
+        if dsa is not None and params is not None:
+            one = params.take(torch.tensor([c]))
+            img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
+            img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
+        output_real = net.embed(img_real).detach()
+        output_syn = net.embed(img_syn)
+        loss = loss + torch.sum((torch.mean(output_real, dim=0) - torch.mean(output_syn, dim=0)) ** 2)
+    return loss

@@ -1,0 +1,63 @@
+"""Bad input: one clear message, a non-zero exit, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or REPO, timeout=300)
+
+
+def test_list_shows_studies():
+    r = run("dd_tune.study", "--list")
+    assert r.returncode == 0 and "dm_mnist" in r.stdout and "Distribution Matching" in r.stdout
+
+
+def test_help_mentions_the_options():
+    r = run("dd_tune.study", "--help")
+    for opt in ("--profile", "--storage", "--num-samples", "--seed", "--data-root", "--set", "--list"):
+        assert opt in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope"], "error: unknown study 'nope'; choose from ["),
+        (["dm_mnist", "--set", "distill.lrimg=1"], "unknown key 'distill.lrimg'; valid keys:"),
+        (["dm_mnist", "--set", "distill.lr_img=-0.5"], "'distill.lr_img' must be > 0"),
+        (["dm_mnist", "--set", "ipc=[0]"], "'ipc' images per class must be >= 1"),
+        (["dm_mnist", "--profile", "huge"], "unknown profile 'huge'"),
+        (["dm_mnist", "--data-root", "/nonexistent/dd"], "data root /nonexistent/dd does not exist"),
+    ],
+)
+def test_bad_input_fails_early_with_one_message(tmp_path, args, message):
+    r = run("dd_tune.study", *args, "--storage", str(tmp_path / "runs"))
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_explicit_gpu_without_gpu_fails_fast(tmp_path, data_root):
+    r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--set", "resources.gpu=1",
+            "--storage", str(tmp_path / "runs"), "--data-root", str(data_root), "--num-cpus", "1")
+    assert r.returncode == 2
+    assert "requests gpu: 1.0 per trial but no GPU is visible" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_cli_rejects_a_missing_synset(tmp_path):
+    r = run("dd_tune.evaluate", str(tmp_path / "missing.pt"))
+    assert r.returncode == 2 and "does not exist" in r.stderr

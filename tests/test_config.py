@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dd_tune.config import StudyConfig, find_study, load_study, parse_overrides
+from dd_tune.errors import ConfigError
+from dd_tune.schema import load_yaml
+from dd_tune.search_space import default_point, load_search_space
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+BASE = """
+method: dm
+dataset: mnist
+ipc: [1]
+distill: {iterations: 10, lr_img: 1.0, batch_real: 16}
+search: {space: dm, params: {iterations: {type: int, low: 5, high: 20}, batch_real: {type: categorical, choices: [16, 32]}}}
+"""
+
+
+def test_shipped_studies_load_with_every_profile():
+    for name in ("dm_mnist", "dm_fashionmnist"):
+        raw = load_yaml(find_study(name))
+        for profile in ["default", *raw.get("profiles", {})]:
+            study = load_study(name, profile)
+            assert isinstance(study, StudyConfig)
+            space = load_search_space(study)
+            for ipc in study.ipc:
+                point = default_point(study, space, ipc)
+                assert set(point) == set(space)
+
+
+def test_profile_and_overrides_merge():
+    study = load_study("dm_mnist", "quick", parse_overrides(["distill.lr_img=2.5", "search.num_samples=7"]))
+    assert study.profile == "quick"
+    assert study.ipc == (1,)
+    assert study.distill.lr_img == 2.5
+    assert study.search.num_samples == 7
+    assert study.search.params["iterations"]["high"] == 150
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("distill.lr_img=-1", "'distill.lr_img' must be > 0"),
+        ("ipc=[0]", "'ipc' images per class must be >= 1"),
+        ("distill.lr=1", "unknown key 'distill.lr'; valid keys: ["),
+        ("bogus=1", "unknown key 'bogus'"),
+        ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise']"),
+        ("distill.iterations=ten", "'distill.iterations' must be int"),
+        ("model.norm=layer", "'model.norm' must be one of ['instance', 'batch', 'none']"),
+        ("method=dmx", "unknown method 'dmx'; choose from ['dm', 'random_real']"),
+        ("resources.gpu=-1", "'resources.gpu'"),
+    ],
+)
+def test_bad_values_name_the_key(override, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_study("dm_mnist", "default", parse_overrides([override]))
+    assert fragment in str(e.value)
+    assert "dm_mnist.yaml" in str(e.value) or "unknown method" in str(e.value)
+
+
+def test_unknown_study_lists_choices():
+    with pytest.raises(ConfigError, match=r"unknown study 'nope'; choose from \[.*'dm_mnist'"):
+        load_study("nope")
+
+
+def test_unknown_profile_lists_choices():
+    with pytest.raises(ConfigError, match=r"unknown profile 'fast'; choose from \['default', .*'quick'"):
+        load_study("dm_mnist", "fast")
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    p = write(tmp_path, BASE + "seed: 1\nseed: 2\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'seed' \(line"):
+        load_study(str(p))
+
+
+def test_bool_is_not_an_int(tmp_path):
+    p = write(tmp_path, BASE + "seed: true\n")
+    with pytest.raises(ConfigError, match="'seed' must be int"):
+        load_study(str(p))
+
+
+def test_set_needs_key_value():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["distill.lr_img"])
+
+
+def test_search_space_key_must_be_a_method_field(tmp_path):
+    p = write(tmp_path, BASE.replace("batch_real: {type", "lr_net: {type"))
+    with pytest.raises(ConfigError, match=r"unknown search key 'lr_net' for method 'dm'; choose from \["):
+        load_search_space(load_study(str(p)))
+
+
+def test_search_space_values_are_validated(tmp_path):
+    p = write(tmp_path, BASE.replace("choices: [16, 32]", "choices: [16, -4]"))
+    with pytest.raises(ConfigError, match="search space value -4 for 'batch_real' is invalid"):
+        load_search_space(load_study(str(p)))
+
+
+def test_search_space_bounds_must_be_ordered(tmp_path):
+    p = write(tmp_path, BASE.replace("low: 5, high: 20", "low: 20, high: 5"))
+    with pytest.raises(ConfigError, match="must be < high"):
+        load_search_space(load_study(str(p)))
+
+
+def test_default_outside_space_is_an_error(tmp_path):
+    p = write(tmp_path, BASE.replace("iterations: 10,", "iterations: 50,"))
+    study = load_study(str(p))
+    with pytest.raises(ConfigError, match="default iterations=50 lies outside the search space"):
+        default_point(study, load_search_space(study), 1)
+
+
+def test_exclude_removes_a_key_and_checks_it(tmp_path):
+    p = write(tmp_path, BASE.replace("search: {space: dm,", "search: {space: dm, exclude: [init],"))
+    assert "init" not in load_search_space(load_study(str(p)))
+    p = write(tmp_path, BASE.replace("search: {space: dm,", "search: {space: dm, exclude: [nope],"))
+    with pytest.raises(ConfigError, match="'nope' is not in the search space"):
+        load_search_space(load_study(str(p)))

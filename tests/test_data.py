@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import csv
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dd_tune.data import DATASETS, ClassIndexedData, load_data, resolve_data_root, stratified_split
+from dd_tune.errors import DataError
+
+
+def test_stratified_split_is_deterministic_disjoint_and_proportional():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    tr, va = stratified_split(labels, 0.1, seed=0)
+    tr2, va2 = stratified_split(labels, 0.1, seed=0)
+    assert torch.equal(va, va2) and torch.equal(tr, tr2)
+    assert len(set(tr.tolist()) & set(va.tolist())) == 0
+    assert len(tr) + len(va) == 100
+    assert torch.bincount(labels[va]).tolist() == [5, 3, 2]
+    assert not torch.equal(stratified_split(labels, 0.1, seed=1)[1], va)
+
+
+def test_sample_per_class_is_without_replacement_and_class_pure():
+    labels = torch.tensor([0] * 7 + [1] * 3 + [2] * 5)
+    data = ClassIndexedData(torch.arange(15.0).view(15, 1, 1, 1), labels, 3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        idx = data.sample_per_class(3, g)
+        assert idx.shape == (3, 3)
+        for c in range(3):
+            assert len(set(idx[c].tolist())) == 3
+            assert (data.labels[idx[c]] == c).all()
+    assert data.sample_per_class(10, g).shape == (3, 3)  # capped at the smallest class
+
+
+def test_real_mnist_loads_with_unequal_classes(mnist):
+    assert len(mnist.train) + len(mnist.val) == 60_000
+    assert len(mnist.test.labels) == 10_000
+    counts = mnist.train.counts.tolist()
+    assert len(set(counts)) > 1 and min(counts) > 4000
+    # normalised with MNIST's mean/std: the training split has ~zero mean, unit std
+    assert abs(float(mnist.train.images.mean())) < 0.05
+    assert abs(float(mnist.train.images.std()) - 1.0) < 0.05
+
+
+def test_explicit_missing_data_root_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist; create it"):
+        resolve_data_root(tmp_path / "nope")
+
+
+def test_missing_files_without_network_is_a_clear_error(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    def no_network(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(tvu, "download_url", no_network)
+    with pytest.raises(DataError, match="could not load MNIST \\(train\\) from"):
+        DATASETS.get("mnist").loader(tmp_path, "train", True)
+
+
+def _fake_cifar(root: Path, monkeypatch) -> None:
+    """CIFAR-10's python pickle layout, with torchvision's MD5 check bypassed for generated data."""
+    import torchvision.datasets as tvd
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": rng.integers(0, 256, size=(20, 3072), dtype=np.uint8),
+                 "labels": [i % 10 for i in range(20)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
+    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tvd.cifar, "check_integrity", lambda *a, **k: True)
+
+
+def test_cifar10_loader_reads_the_real_format(tmp_path, monkeypatch):
+    _fake_cifar(tmp_path, monkeypatch)
+    data = load_data("cifar10", tmp_path, 0.1, 0, with_test=True)
+    assert data.train.images.shape[1:] == (3, 32, 32)
+    assert len(data.train) + len(data.val) == 100 and len(data.test) == 20
+
+
+def test_svhn_loader_reads_mat_files(tmp_path, monkeypatch):
+    import scipy.io
+    import torchvision.datasets as tvd
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("test", 10)):
+        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", {
+            "X": rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8),
+            "y": (np.arange(n) % 10 + 1).reshape(n, 1),  # SVHN stores digit 0 as label 10
+        })
+    monkeypatch.setattr(tvd.SVHN, "_check_integrity", lambda self: True)
+    x, y = DATASETS.get("svhn").loader(tmp_path, "train", False)
+    assert x.shape == (30, 3, 32, 32) and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_mhist_loader_reads_images_and_annotations(tmp_path):
+    from PIL import Image
+
+    base = tmp_path / "MHIST"
+    (base / "images").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        name = f"MHIST_{i:03d}.png"
+        Image.fromarray(np.full((224, 224, 3), i * 10, dtype=np.uint8)).save(base / "images" / name)
+        rows.append({"Image Name": name, "Majority Vote Label": "SSA" if i % 2 else "HP",
+                     "Number of Annotators who Selected SSA": "3", "Partition": "test" if i >= 4 else "train"})
+    with open(base / "annotations.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    x, y = DATASETS.get("mhist").loader(tmp_path, "train", False)
+    assert x.shape == (4, 3, 224, 224) and y.tolist() == [0, 1, 0, 1]
+    assert int(x[1].float().mean()) == 10
+    with pytest.raises(DataError, match="MHIST not found"):
+        DATASETS.get("mhist").loader(tmp_path / "elsewhere", "train", False)

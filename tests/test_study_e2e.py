@@ -1,0 +1,75 @@
+"""End to end on real MNIST with a local Ray instance and the ``smoke`` profile."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from dd_tune.study import main
+
+
+@pytest.mark.slow
+def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
+    storage = tmp_path / "runs"
+    rc = main(["dm_mnist", "--profile", "smoke", "--storage", str(storage), "--data-root", str(data_root)])
+    assert rc == 0
+    study_dir = storage / "dm_mnist"
+    report = json.loads((study_dir / "report.json").read_text())
+
+    for key in ("study", "method", "dataset", "ipc", "search_space", "n_trials", "best_config",
+                "default_config", "reeval", "flops", "wall_time_s"):
+        assert key in report, key
+    assert (report["study"], report["method"], report["dataset"], report["ipc"]) == ("dm_mnist", "dm", "mnist", 1)
+    assert report["n_trials"] == 3
+    assert set(report["search_space"]) == {"lr_img", "iterations", "batch_real", "init"}
+    assert report["default_config"]["lr_img"] == 1.0 and report["default_config"]["init"] == "real"
+    assert set(report["best_config"]) >= {"lr_img", "iterations", "batch_real", "init", "ipc"}
+    for name in ("best", "default", "random_real"):
+        for arch in ("convnet", "lenet"):
+            entry = report["reeval"][name][arch]
+            assert len(entry["runs"]) == 2
+            assert all(0.0 <= r <= 100.0 for r in entry["runs"])
+            assert math.isclose(entry["mean"], sum(entry["runs"]) / 2)
+    # paired protocol: the same model seeds for every set, so runs differ only through the data
+    assert report["reeval"]["best"]["convnet"]["runs"] != report["reeval"]["random_real"]["convnet"]["runs"]
+    flops = report["flops"]
+    assert 40e6 < flops["forward_per_image"]["convnet"] < 60e6  # ConvNet-3 on MNIST ~49 MFLOP
+    assert flops["distillation_best"] > 0 and flops["evaluation_one_run"]["lenet"] > 0
+    assert report["wall_time_s"] > 0
+
+    # best synthetic set, loadable, with an image grid
+    from dd_tune.synset import SynSet
+
+    best = SynSet.load(study_dir / "best" / "synset.pt")
+    assert best.images.shape == (10, 1, 28, 28) and best.ipc == 1
+    assert (study_dir / "best" / "synset.png").stat().st_size > 0
+
+    # Optuna study in sqlite, with the default point first
+    import optuna
+
+    ostudy = optuna.load_study(study_name="dm_mnist-ipc1", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    assert len(ostudy.trials) == 3
+    assert ostudy.trials[0].params["lr_img"] == 1.0 and ostudy.trials[0].params["init"] == "real"
+
+    # TensorBoard: per trial, Ray's scalars and our synthetic-image grid
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trials = sorted((study_dir / "ipc1").glob("trial_*"))
+    assert len(trials) == 3
+    acc = EventAccumulator(str(trials[0])).Reload()
+    assert "ray/tune/val_acc" in acc.Tags()["scalars"] and "ray/tune/loss" in acc.Tags()["scalars"]
+    images = EventAccumulator(str(trials[0] / "tb")).Reload()
+    assert "synset/grid" in images.Tags()["images"]
+
+    md = (study_dir / "report.md").read_text()
+    assert "| tuned (best trial) |" in md and "| random real |" in md and "tensorboard --logdir" in md
+
+    # a second run refuses to overwrite the finished study
+    from dd_tune.errors import StudyStateError
+    from dd_tune.study import _check_study_dir
+
+    with pytest.raises(StudyStateError, match="already holds a finished study; pass --force"):
+        _check_study_dir(study_dir, force=False)
