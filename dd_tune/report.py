@@ -16,6 +16,10 @@ def _fmt_acc(entry: Mapping[str, Any] | None) -> str:
     return f"{entry['mean']:.2f} ± {entry['std']:.2f} (n={len(entry['runs'])})"
 
 
+def _fmt_value(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def _fmt_flops(n: float) -> str:
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= scale:
@@ -43,9 +47,21 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         for name in SETS:
             accs = row["reeval"].get(name, {})
             lines.append(f"| {SET_TITLES[name]} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
-        lines += ["", "| hyperparameter | tuned | default |", "|---|---|---|"]
+        reference = report.get("reference_defaults", {})
+        lines += ["", "| hyperparameter | tuned | default | method reference |", "|---|---|---|---|"]
         for key in sorted(set(row["best_config"]) | set(row["default_config"])):
-            lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} |")
+            lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} "
+                         f"| {reference.get(key, '')} |")
+        changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v]
+        if changed:
+            lines += ["", "The default row is the method's reference configuration with the study's changes to "
+                      + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
+        lines += ["", "| trial | " + " | ".join(sorted(report["search_space"])) + " | iterations run | val acc (%) |",
+                  "|---|" + "---|" * (len(report["search_space"]) + 2)]
+        for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
+            values = " | ".join(_fmt_value(t["config"].get(k)) for k in sorted(report["search_space"]))
+            acc = "error" if t.get("error") else ("diverged" if t.get("diverged") else f"{t['val_acc']:.2f}")
+            lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
         flops = row["flops"]
         lines += ["", "FLOPs (fvcore; one multiply-add = one FLOP): "
                   + "; ".join(f"{a} forward {_fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())

@@ -17,6 +17,7 @@ import torch
 from dd_tune.config import StudyConfig, with_method_values
 from dd_tune.errors import DDTuneError
 from dd_tune.evaluate import model_spec_for
+from dd_tune.methods import METHODS
 from dd_tune.schema import to_dict
 from dd_tune.search_space import SearchSpace, default_point, max_iterations, space_as_dict, to_optuna
 from dd_tune.synset import SynSet
@@ -83,6 +84,7 @@ class StudyRunner:
             "profile": self.study.profile, "seed": self.study.seed,
             "ipc": self.study.ipc[0] if len(self.study.ipc) == 1 else list(self.study.ipc),
             "search_space": space_as_dict(self.space),
+            "reference_defaults": to_dict(METHODS.get(self.study.method).config_cls()),
             "n_trials": first["n_trials"], "best_config": first["best_config"],
             "default_config": first["default_config"], "reeval": first["reeval"], "flops": first["flops"],
             "by_ipc": by_ipc, "wall_time_s": time.time() - t0,
@@ -114,8 +116,10 @@ class StudyRunner:
         best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
         best_set.save(out_dir / "synset.pt")
         best_set.save_png(out_dir / "synset.png")
+        full = int(getattr(self.study.distill, "iterations", 0))
+        default_is_best = best.config == default and best.metrics.get("it", -1) >= full
         sets = {"best": best_set,
-                "default": self._default_synset(grid, default, ipc),
+                "default": best_set if default_is_best else self._default_synset(grid, default, ipc),
                 "random_real": self._random_real(best_ipc)}
         reeval = self.reevaluate(sets, best_ipc)
         return {
@@ -218,8 +222,14 @@ class StudyRunner:
         task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_reeval_task)
         setup = self.setup(ipc)
         e = self.study.final_eval
+        # The same set under two names (the default trial won) is trained once: same seeds, same result.
+        unique: dict[int, str] = {}
+        for name, synset in sets.items():
+            unique.setdefault(id(synset), name)
         jobs = {}
         for name, synset in sets.items():
+            if unique[id(synset)] != name:
+                continue
             ref = ray.put(synset)
             for arch in e.archs:
                 for k in range(e.models):
@@ -236,6 +246,8 @@ class StudyRunner:
             done_count += 1
             print(f"[dd_tune] re-evaluation {done_count}/{len(jobs)}: {name} {arch} model {k + 1}: "
                   f"{acc:.2f}% ({time.time() - t0:.0f} s)", flush=True)
+        for name, synset in sets.items():
+            results[name] = results[unique[id(synset)]]
         from dd_tune.evaluate import ArchResult
 
         out: dict[str, dict[str, dict]] = {}

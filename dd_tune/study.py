@@ -83,14 +83,12 @@ def _describe(name: str) -> str:
 
 
 def _check_study_dir(study_dir: Path, force: bool) -> None:
-    if not study_dir.exists():
-        return
-    if not force:
+    """Refuse to overwrite an existing study unless ``--force`` (which then replaces it)."""
+    if study_dir.exists() and not force:
         what = "a finished study" if (study_dir / "report.json").exists() else "an unfinished study"
         raise StudyStateError(
             f"{study_dir} already holds {what}; pass --force to replace it or choose another --storage"
         )
-    shutil.rmtree(study_dir)
 
 
 def _start_ray(num_cpus: int | None) -> float:
@@ -138,6 +136,8 @@ def _main(argv: Sequence[str] | None) -> int:
     resources = resolve_resources(study, _start_ray(args.num_cpus))
     from dd_tune.runner import StudyRunner
 
+    if study_dir.exists():  # --force, and every check has passed: replace the old study
+        shutil.rmtree(study_dir)
     study_dir.mkdir(parents=True)
     runner = StudyRunner(study, space, study_dir, data_root, resources)
     report = runner.run()

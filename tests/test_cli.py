@@ -61,3 +61,31 @@ def test_explicit_gpu_without_gpu_fails_fast(tmp_path, data_root):
 def test_evaluate_cli_rejects_a_missing_synset(tmp_path):
     r = run("dd_tune.evaluate", str(tmp_path / "missing.pt"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_existing_study_is_not_overwritten_without_force(tmp_path, data_root):
+    study_dir = tmp_path / "runs" / "dm_mnist"
+    study_dir.mkdir(parents=True)
+    (study_dir / "report.json").write_text("{}")
+    r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--storage", str(tmp_path / "runs"),
+            "--data-root", str(data_root))
+    assert r.returncode == 2
+    assert "already holds a finished study; pass --force" in r.stderr
+    assert (study_dir / "report.json").read_text() == "{}"
+
+
+def test_distill_then_evaluate_round_trip(tmp_path, data_root):
+    out = tmp_path / "dm.pt"
+    r = run("dd_tune.distill", "dm_mnist", "--profile", "smoke", "--set", "distill.iterations=3",
+            "--out", str(out), "--data-root", str(data_root), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and out.with_suffix(".png").exists()
+    report = tmp_path / "eval.json"
+    r = run("dd_tune.evaluate", str(out), "--models", "lenet", "--runs", "2", "--epochs", "2",
+            "--data-root", str(data_root), "--device", "cpu", "--json", str(report))
+    assert r.returncode == 0, r.stderr
+    import json
+
+    result = json.loads(report.read_text())["lenet"]
+    assert len(result["runs"]) == 2 and 0 <= result["mean"] <= 100
+    assert "lenet:" in r.stdout and "over 2 models" in r.stdout

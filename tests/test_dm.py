@@ -35,12 +35,12 @@ def test_batched_loss_equals_per_class_reference(norm):
     syn = torch.randn(10 * 2, 1, 28, 28)
     dsa = DSA(spec.dsa_strategy, spec.size)
     params = dsa.sample(10, g)
-    ref = dm_loss_per_class(net, real, syn, 10, dsa, params)
+    ref = dm_loss_per_class(net, real, syn, 10, dsa, params).detach()
     real_aug = dsa.apply(real, params, torch.arange(10).repeat_interleave(6))
     syn_aug = dsa.apply(syn, params, torch.arange(10).repeat_interleave(2))
     with torch.no_grad():
         er = net.embed(real_aug)
-    batched = class_mean_distance(er, net.embed(syn_aug), 10)
+    batched = class_mean_distance(er, net.embed(syn_aug), 10).detach()
     if norm == "instance":  # per-sample normalisation: identical up to float rounding
         assert float(batched) == pytest.approx(float(ref), rel=1e-4)
     else:  # BN statistics over all classes (what main_DM.py does for BN) differ from per-class ones
