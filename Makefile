@@ -43,6 +43,7 @@ test-fast: setup
 
 bench: setup data
 	$(PY) bench/dm_step.py
+	$(PY) bench/datadam_step.py --batch-real 64
 
 clean:
 	rm -rf $(VENV) .data runs

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
 from dd_tune.errors import ConfigError
-from dd_tune.schema import FieldError, build, deep_merge, load_yaml, parse_scalar, require, set_dotted
+from dd_tune.schema import FieldError, build, deep_merge, load_yaml, parse_scalar, require, set_dotted, to_dict
 
 # Repository layout: studies/ and search_spaces/ live next to the package (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +138,9 @@ class StudyConfig:
     proxy_eval: EvalConfig = EvalConfig(epochs=300, models=2, archs=("convnet",))
     final_eval: EvalConfig = EvalConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    # Named configurations distilled and re-evaluated beside best/default (e.g. the settings a
+    # report got wrong), each a set of distill keys; validated like the distill block.
+    named_points: dict[str, Any] = field(default_factory=dict)
     profile: str = "default"
 
     def __post_init__(self) -> None:
@@ -198,7 +201,13 @@ def load_study(
     raw["profile"] = profile
     distill_raw = raw.pop("distill", {}) or {}
     study = build(StudyConfig, raw, "", source)
-    return dataclasses.replace(study, distill=build_method_config(study.method, distill_raw, source))
+    distill = build_method_config(study.method, distill_raw, source)
+    for name, values in study.named_points.items():
+        if name in ("best", "default", "random_real") or not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
+                              f"not be called best, default or random_real")
+        build_method_config(study.method, {**to_dict(distill), **values}, f"{source} (named_points.{name})")
+    return dataclasses.replace(study, distill=distill)
 
 
 def build_method_config(method: str, data: Mapping, source: str) -> Any:
@@ -206,13 +215,18 @@ def build_method_config(method: str, data: Mapping, source: str) -> Any:
     from dd_tune.methods import METHODS  # local import: methods pull in torch
 
     spec = METHODS.get(method)
+    presets = getattr(spec.config_cls, "PRESETS", {})
+    if "preset" in data and presets:
+        name = data["preset"]
+        if name not in presets:
+            raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
+                              f"choose from {sorted(presets)}")
+        data = {**presets[name], **data}  # explicit keys win over the preset's values
     return build(spec.config_cls, data, "distill", source)
 
 
 def with_method_values(study: StudyConfig, values: Mapping[str, Any], source: str) -> Any:
     """The study's distill config with ``values`` (e.g. a trial's sampled params) applied, validated."""
-    from dd_tune.schema import to_dict
-
     merged = {**to_dict(study.distill), **values}
     return build_method_config(study.method, merged, source)
 

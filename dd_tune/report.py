@@ -44,9 +44,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                   f"best validation accuracy {row['best_val_acc']:.2f} %.", "",
                   "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + " |",
                   "|---|" + "---|" * len(archs)]
-        for name in SETS:
+        for name in [*SETS, *[n for n in row["reeval"] if n not in SETS]]:
             accs = row["reeval"].get(name, {})
-            lines.append(f"| {SET_TITLES[name]} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
+            title = SET_TITLES.get(name, f"named point `{name}`")
+            lines.append(f"| {title} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
+        for name, cfg in row.get("named_configs", {}).items():
+            changed = {k: v for k, v in cfg.items() if row["default_config"].get(k) != v}
+            lines.append(f"\nNamed point `{name}`: the default configuration with {changed}.")
         reference = report.get("reference_defaults", {})
         lines += ["", "| hyperparameter | tuned | default | method reference |", "|---|---|---|---|"]
         for key in sorted(set(row["best_config"]) | set(row["default_config"])):

@@ -121,6 +121,8 @@ class StudyRunner:
         sets = {"best": best_set,
                 "default": best_set if default_is_best else self._default_synset(grid, default, ipc),
                 "random_real": self._random_real(best_ipc)}
+        for name, values in self.study.named_points.items():
+            sets[name] = self._distill_remote(ipc, dict(values), f"named point '{name}'")
         reeval = self.reevaluate(sets, best_ipc)
         return {
             "ipc": best_ipc, "n_trials": len(grid), "n_errors": grid.num_errors,
@@ -130,6 +132,8 @@ class StudyRunner:
             "best_val_acc": float(best.metrics[METRIC]),
             "best_config": {**to_dict(best_cfg), "ipc": best_ipc},
             "default_config": {**to_dict(self.study.distill), "ipc": ipc},
+            "named_configs": {n: {**to_dict(with_method_values(self.study, v, n)), "ipc": ipc}
+                              for n, v in self.study.named_points.items()},
             "reeval": reeval,
             "flops": self._flops(best_cfg, best_ipc),
             "best_synset": str(out_dir / "synset.pt"), "best_png": str(out_dir / "synset.png"),
@@ -196,7 +200,6 @@ class StudyRunner:
 
     def _default_synset(self, grid, default: dict[str, Any], ipc: int) -> SynSet:
         """The default trial's final set when it ran its full budget (ASHA may have stopped it)."""
-        import ray
 
         full = int(getattr(self.study.distill, "iterations", 0))
         for r in grid:
@@ -204,10 +207,16 @@ class StudyRunner:
                     and (r.metrics or {}).get("it", -1) >= full:
                 with r.checkpoint.as_directory() as d:
                     return SynSet.load(Path(d) / "synset.pt")
-        print(f"[dd_tune] distilling the default configuration at IPC {ipc} to its full budget "
-              f"({full} iterations)", flush=True)
+        return self._distill_remote(ipc, default, "the default configuration")
+
+    def _distill_remote(self, ipc: int, values: dict[str, Any], what: str) -> SynSet:
+        import ray
+
+        cfg = with_method_values(self.study, values, what)
+        print(f"[dd_tune] distilling {what} at IPC {ipc} ({getattr(cfg, 'iterations', 0)} iterations)",
+              flush=True)
         task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_distill_task)
-        return ray.get(task.remote(self.setup(ipc), default, config_index(default)))
+        return ray.get(task.remote(self.setup(ipc), values, config_index(values)))
 
     def _random_real(self, ipc: int) -> SynSet:
         from dd_tune.methods.random_real import RandomRealConfig

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from dd_tune.config import SEARCH_SPACES_DIR, StudyConfig, build_method_config
 from dd_tune.errors import ConfigError

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides, with_method_values
+from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
-from dd_tune.schema import to_dict
-from dd_tune.search_space import SearchSpace, default_point, load_search_space, space_as_dict
+from dd_tune.search_space import default_point, load_search_space
 
 
 @dataclasses.dataclass(frozen=True)

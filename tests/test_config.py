@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dd_tune.config import StudyConfig, find_study, load_study, parse_overrides
+from dd_tune.config import StudyConfig, find_study, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError
 from dd_tune.schema import load_yaml
 from dd_tune.search_space import default_point, load_search_space
@@ -27,7 +27,7 @@ search: {space: dm, params: {iterations: {type: int, low: 5, high: 20}, batch_re
 
 
 def test_shipped_studies_load_with_every_profile():
-    for name in ("dm_mnist", "dm_fashionmnist"):
+    for name in list_studies():
         raw = load_yaml(find_study(name))
         for profile in ["default", *raw.get("profiles", {})]:
             study = load_study(name, profile)
@@ -57,7 +57,7 @@ def test_profile_and_overrides_merge():
         ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise']"),
         ("distill.iterations=ten", "'distill.iterations' must be int"),
         ("model.norm=layer", "'model.norm' must be one of ['instance', 'batch', 'none']"),
-        ("method=dmx", "unknown method 'dmx'; choose from ['dm', 'random_real']"),
+        ("method=dmx", "unknown method 'dmx'; choose from ['datadam', 'dm', 'random_real']"),
         ("resources.gpu=-1", "'resources.gpu'"),
     ],
 )
@@ -126,3 +126,14 @@ def test_exclude_removes_a_key_and_checks_it(tmp_path):
     p = write(tmp_path, BASE.replace("search: {space: dm,", "search: {space: dm, exclude: [nope],"))
     with pytest.raises(ConfigError, match="'nope' is not in the search space"):
         load_search_space(load_study(str(p)))
+
+
+def test_named_points_are_validated_like_the_distill_block(tmp_path):
+    p = write(tmp_path, BASE + "named_points: {bad: {lr_img: -1}}\n")
+    with pytest.raises(ConfigError, match=r"named_points.bad.*'distill.lr_img' must be > 0"):
+        load_study(str(p))
+    p = write(tmp_path, BASE + "named_points: {default: {lr_img: 2}}\n")
+    with pytest.raises(ConfigError, match="not be called best, default or random_real"):
+        load_study(str(p))
+    study = load_study("datadam_mnist", "quick")
+    assert study.named_points["seed_report_noise"]["init"] == "noise"

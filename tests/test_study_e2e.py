@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -73,3 +72,20 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     with pytest.raises(StudyStateError, match="already holds a finished study; pass --force"):
         _check_study_dir(study_dir, force=False)
+
+
+@pytest.mark.slow
+def test_datadam_smoke_study_reports_named_points(tmp_path, data_root, ray_session):
+    storage = tmp_path / "runs"
+    rc = main(["datadam_mnist", "--profile", "smoke", "--storage", str(storage), "--data-root", str(data_root)])
+    assert rc == 0
+    report = json.loads((storage / "datadam_mnist" / "report.json").read_text())
+    assert report["method"] == "datadam" and report["n_trials"] == 3
+    assert report["default_config"]["preset"] == "paper" and report["default_config"]["power"] == 4
+    assert set(report["reeval"]) == {"best", "default", "random_real", "seed_report_real", "seed_report_noise"}
+    for name, accs in report["reeval"].items():
+        assert len(accs["convnet"]["runs"]) == 2 and len(accs["lenet"]["runs"]) == 2, name
+    named = report["by_ipc"]["1"]["named_configs"]
+    assert named["seed_report_noise"]["init"] == "noise" and named["seed_report_noise"]["iterations"] == 2
+    md = (storage / "datadam_mnist" / "report.md").read_text()
+    assert "| named point `seed_report_noise` |" in md

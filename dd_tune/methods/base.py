@@ -203,3 +203,23 @@ def class_batches(
         real = dsa.apply(real, params, class_labels(ctx.num_classes, b, ctx.device))
         syn = dsa.apply(syn, params, class_labels(ctx.num_classes, ctx.ipc, ctx.device))
     return real, syn, b
+
+
+def no_grad_chunked(net: nn.Module, fn: Callable[[torch.Tensor], Any], x: torch.Tensor, chunk: int = 0) -> Any:
+    """``fn(x)`` without autograd, in chunks of ``chunk`` images (0 = auto: 32 on CPU, all on GPU).
+
+    On this kind of 2-core CPU the big real batch is memory-bound and cache-sized chunks run ~1.7x
+    faster; the result is the same because every layer is per-sample. Batch norm is not: its
+    statistics must see the whole batch (as the reference's one concatenated forward), so a network
+    with BatchNorm is never chunked. ``fn`` returns a tensor or a tuple/list of tensors.
+    """
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    if chunk <= 0:
+        chunk = 32 if x.device.type == "cpu" else len(x)
+    with torch.no_grad():
+        if has_bn or chunk >= len(x):
+            return fn(x)
+        parts = [fn(part) for part in x.split(chunk)]
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return type(parts[0])(torch.cat(items) for items in zip(*parts))

@@ -38,3 +38,39 @@ def dm_loss_per_class(
         output_syn = net.embed(img_syn)
         loss = loss + torch.sum((torch.mean(output_real, dim=0) - torch.mean(output_syn, dim=0)) ** 2)
     return loss
+
+
+def datadam_loss_per_class(
+    net: nn.Module,
+    real: torch.Tensor,
+    syn: torch.Tensor,
+    num_classes: int,
+    dsa: DSA | None,
+    params: AugParams | None,
+    power: int,
+    lambda_mmd: float,
+    loss_scale: float,
+) -> torch.Tensor:
+    """DataDAM's loss (methods.md §3.1) one class at a time, attention computed inline."""
+    b = real.shape[0] // num_classes
+    ipc = syn.shape[0] // num_classes
+    loss = torch.zeros((), device=syn.device)
+
+    def attention(fmap: torch.Tensor) -> torch.Tensor:
+        am = torch.sum(torch.abs(fmap) ** power, dim=1).view(fmap.size(0), -1)
+        return am / am.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    for c in range(num_classes):
+        img_real = real[c * b : (c + 1) * b]
+        img_syn = syn[c * ipc : (c + 1) * ipc]
+        if dsa is not None and params is not None:
+            one = params.take(torch.tensor([c]))
+            img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
+            img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
+        with torch.no_grad():
+            maps_real, emb_real = net.feature_maps(img_real)
+        maps_syn, emb_syn = net.feature_maps(img_syn)
+        for fr, fs in zip(maps_real[:-1], maps_syn[:-1]):
+            loss = loss + loss_scale * torch.sum((attention(fr).mean(0) - attention(fs).mean(0)) ** 2)
+        loss = loss + loss_scale * lambda_mmd * torch.sum((emb_real.mean(0) - emb_syn.mean(0)) ** 2)
+    return loss

@@ -1,0 +1,102 @@
+"""Shared set-up and timing for the step benchmarks (batched vs per-class reference, same process).
+
+Both variants get the same network, real batches and siamese DSA draws (the generator is re-seeded
+before each step and both draw in the same order); the loss must agree before anything is timed.
+Steps are interleaved and medians reported, so drift in machine speed hits both variants alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+from dd_tune.augment import DSA, AugParams
+from dd_tune.data import load_data, resolve_data_root
+from dd_tune.evaluate import model_spec_for, resolve_device
+from dd_tune.methods import DistillContext
+from dd_tune.methods.base import class_batches, init_images
+from dd_tune.models import build_model, reinit_
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    device: torch.device
+    ctx: DistillContext
+    dsa: DSA
+    net: torch.nn.Module
+    images: torch.Tensor
+
+    def batched_inputs(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Re-seed, fresh weights, then the product's class-grouped siamese batch."""
+        self.ctx.generator.manual_seed(seed)
+        reinit_(self.net, self.ctx.generator)
+        real, syn, _ = class_batches(self.ctx, self.images, self.args.batch_real, self.dsa)
+        return real, syn
+
+    def reference_inputs(self, seed: int) -> tuple[torch.Tensor, AugParams]:
+        """Re-seed, fresh weights, the same draws, but un-augmented real images + the DSA params."""
+        self.ctx.generator.manual_seed(seed)
+        reinit_(self.net, self.ctx.generator)
+        idx = self.ctx.data.sample_per_class(self.args.batch_real, self.ctx.generator)
+        params = self.dsa.sample(self.ctx.num_classes, self.ctx.generator)
+        return self.ctx.data.images[idx.flatten()], params.to(torch.device("cpu"))
+
+    def backward(self, loss: torch.Tensor) -> float:
+        self.images.grad = None
+        loss.backward()
+        return float(loss.detach())
+
+
+def setup(description: str, norm: str = "instance") -> Bench:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--ipc", type=int, default=10)
+    p.add_argument("--batch-real", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", default=None)
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    data = load_data("mnist", resolve_data_root(args.data_root), 0.1, 0, device=device)
+    spec = data.spec
+    model = model_spec_for("convnet", spec)
+    ctx = DistillContext(data.train, spec, model, args.ipc, torch.Generator(device).manual_seed(0),
+                         spec.dsa_strategy)
+    net = build_model(model, ctx.generator, device)
+    for prm in net.parameters():
+        prm.requires_grad_(False)
+    images = init_images(ctx, "real").requires_grad_(True)
+    return Bench(args, device, ctx, DSA(spec.dsa_strategy, spec.size), net, images)
+
+
+def compare(bench: Bench, batched: Callable[[int], float], reference: Callable[[int], float]) -> None:
+    lb, lr = batched(0), reference(0)
+    rel = abs(lb - lr) / abs(lr)
+    print(f"loss batched {lb:.6f} reference {lr:.6f} (relative difference {rel:.2e})")
+    if rel > 1e-4:
+        raise SystemExit("batched and reference losses differ")
+
+    def timed(fn: Callable[[int], float], seed: int) -> float:
+        if bench.device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn(seed)
+        if bench.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    reference(1), batched(1)  # warm-up
+    pairs = [(timed(reference, 100 + s), timed(batched, 100 + s)) for s in range(bench.args.steps)]
+    tr = statistics.median(p[0] for p in pairs)
+    tb = statistics.median(p[1] for p in pairs)
+    a = bench.args
+    print(f"device {bench.device}, threads {torch.get_num_threads()}, IPC {a.ipc}, batch_real {a.batch_real}")
+    print(f"per-class reference: {tr * 1000:.0f} ms/step (median of {a.steps})")
+    print(f"batched:             {tb * 1000:.0f} ms/step")
+    print(f"speed-up: {tr / tb:.2f}x")

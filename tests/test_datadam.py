@@ -1,0 +1,87 @@
+"""DataDAM's attention loss against independent computations; presets; batched == per-class."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dd_tune.augment import DSA
+from dd_tune.config import build_method_config
+from dd_tune.data import DATASETS
+from dd_tune.errors import ConfigError
+from dd_tune.evaluate import model_spec_for
+from dd_tune.methods.datadam import attention_features, datadam_loss, spatial_attention
+from dd_tune.methods.reference import datadam_loss_per_class
+from dd_tune.models import build_model
+
+
+def test_spatial_attention_matches_numpy():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    for p in (1, 2, 4):
+        a = (np.abs(f) ** p).sum(1).reshape(2, -1)
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        np.testing.assert_allclose(spatial_attention(torch.from_numpy(f), p).numpy(), a, rtol=1e-5)
+
+
+def test_loss_uses_blocks_before_the_last_plus_lambda_mmd():
+    torch.manual_seed(0)
+    C = 2
+    maps_r = [torch.rand(C * 3, 4, 8, 8), torch.rand(C * 3, 4, 4, 4), torch.rand(C * 3, 4, 2, 2)]
+    maps_s = [torch.rand(C * 1, 4, 8, 8), torch.rand(C * 1, 4, 4, 4), torch.rand(C * 1, 4, 2, 2)]
+    emb_r, emb_s = torch.randn(C * 3, 5), torch.randn(C * 1, 5)
+    total, sam, mmd = datadam_loss(attention_features(maps_r, emb_r, 4), attention_features(maps_s, emb_s, 4),
+                                   C, lambda_mmd=0.5, loss_scale=100.0)
+    # independent: per class, per block l in {1, 2} (not 3), squared distance of mean attentions
+    exp_sam = 0.0
+    for c in range(C):
+        for l in range(2):
+            zr = spatial_attention(maps_r[l][c * 3:(c + 1) * 3], 4).mean(0)
+            zs = spatial_attention(maps_s[l][c:c + 1], 4).mean(0)
+            exp_sam += float(((zr - zs) ** 2).sum())
+    exp_mmd = sum(float(((emb_r[c * 3:(c + 1) * 3].mean(0) - emb_s[c]) ** 2).sum()) for c in range(C))
+    assert float(sam) == pytest.approx(exp_sam, rel=1e-5)
+    assert float(mmd) == pytest.approx(exp_mmd, rel=1e-5)
+    assert float(total) == pytest.approx(100.0 * (exp_sam + 0.5 * exp_mmd), rel=1e-5)
+
+
+def test_batched_loss_equals_per_class_reference():
+    spec = DATASETS.get("mnist")
+    g = torch.Generator().manual_seed(0)
+    net = build_model(model_spec_for("convnet", spec), g)
+    real, syn = torch.randn(10 * 4, 1, 28, 28), torch.randn(10 * 2, 1, 28, 28)
+    dsa = DSA(spec.dsa_strategy, spec.size)
+    params = dsa.sample(10, g)
+    ref = datadam_loss_per_class(net, real, syn, 10, dsa, params, 4, 0.01, 1.0).detach()
+    ra = dsa.apply(real, params, torch.arange(10).repeat_interleave(4))
+    sa = dsa.apply(syn, params, torch.arange(10).repeat_interleave(2))
+    with torch.no_grad():
+        rf = attention_features(*net.feature_maps(ra), 4)
+    total, _, _ = datadam_loss(rf, attention_features(*net.feature_maps(sa), 4), 10, 0.01, 1.0)
+    assert float(total) == pytest.approx(float(ref), rel=1e-4)
+
+
+def test_presets_name_paper_and_code_and_explicit_keys_win():
+    paper = build_method_config("datadam", {}, "t")
+    assert (paper.preset, paper.power, paper.loss_scale, paper.net_norm, paper.iterations) == \
+        ("paper", 4, 1.0, "instance", 8000)
+    code = build_method_config("datadam", {"preset": "code"}, "t")
+    assert (code.power, code.loss_scale, code.net_norm, code.iterations) == (1, 100.0, "batch", 20000)
+    assert build_method_config("datadam", {"preset": "code", "power": 2}, "t").power == 2
+    with pytest.raises(ConfigError, match=r"unknown preset 'distill.preset: repo'.*choose from \['code', 'paper'\]"):
+        build_method_config("datadam", {"preset": "repo"}, "t")
+
+
+def test_code_preset_distils_with_batch_norm(mnist):
+    from dd_tune.methods import DistillContext, build_distiller
+
+    cfg = dataclasses.replace(build_method_config("datadam", {"preset": "code"}, "t"), iterations=2, batch_real=4)
+    ctx = DistillContext(mnist.train, mnist.spec, model_spec_for("convnet", mnist.spec), 1,
+                         torch.Generator().manual_seed(0), mnist.spec.dsa_strategy)
+    d = build_distiller("datadam", cfg, ctx)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in d.fresh.net.modules())
+    metrics = d.run(2)
+    assert np.isfinite(metrics["loss"]) and metrics["loss_sam"] > 0

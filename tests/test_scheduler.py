@@ -1,0 +1,52 @@
+"""PAD's data scheduler on a toy dataset with unequal classes, against the table in methods.md §4.2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dd_tune.config import ConfigError
+from dd_tune.schema import build
+from dd_tune.scheduler import ScheduleConfig, epoch_indices, keep_range
+
+# class 0: 10 samples (global 100..109, easy -> hard); class 1: 4 samples (7, 3, 9, 1)
+ORDER = [torch.arange(100, 110), torch.tensor([7, 3, 9, 1])]
+CFG = ScheduleConfig(init_ratio=0.5, add_end_epoch=4, rm_epoch_first=6, rm_epoch_second=8,
+                     rm_easy_ratio_first=0.2, rm_easy_ratio_second=0.5)
+
+
+@pytest.mark.parametrize(
+    "epoch, expected",
+    [
+        (0, list(range(100, 105)) + [7, 3]),  # 50 % of each class
+        (2, list(range(100, 107)) + [7, 3, 9]),  # 75 %: int(10 * .75) = 7, int(4 * .75) = 3
+        (4, list(range(100, 110)) + [7, 3, 9, 1]),  # 100 % at add_end_epoch
+        (6, list(range(100, 110)) + [7, 3, 9, 1]),  # all data until rm_epoch_first
+        (7, list(range(102, 110)) + [7, 3, 9, 1]),  # drop the easiest 20 %: 2 of 10, int(0.8) = 0 of 4
+        (9, list(range(105, 110)) + [9, 1]),  # drop easiest 50 %
+    ],
+)
+def test_per_epoch_index_sets(epoch, expected):
+    assert epoch_indices(ORDER, epoch, CFG).tolist() == expected
+
+
+def test_schedule_off_uses_everything_every_epoch():
+    off = ScheduleConfig(enabled=False)
+    for epoch in (0, 10, 100):
+        assert epoch_indices(ORDER, epoch, off).tolist() == list(range(100, 110)) + [7, 3, 9, 1]
+
+
+def test_pad_readme_values_on_unequal_mnist_sized_classes():
+    cfg = ScheduleConfig()  # 0.75, 20, 40, 60, 0.1, 0.2
+    assert keep_range(5923, 0, cfg) == (0, 4442)
+    assert keep_range(5923, 20, cfg) == (0, 5923)
+    assert keep_range(6742, 41, cfg) == (674, 6742)
+    assert keep_range(6742, 99, cfg) == (1348, 6742)
+    assert keep_range(500, 61, cfg) == (100, 500)  # CIFAR-100 sized class keeps 400, never empty
+
+
+def test_impossible_schedules_are_refused():
+    with pytest.raises(ConfigError, match="add_end_epoch <= rm_epoch_first <= rm_epoch_second"):
+        build(ScheduleConfig, {"add_end_epoch": 50, "rm_epoch_first": 40}, "schedule", "t.yaml")
+    with pytest.raises(ConfigError, match="'schedule.rm_easy_ratio_first' must be in \\[0, 1\\)"):
+        build(ScheduleConfig, {"rm_easy_ratio_first": 1.0}, "schedule", "t.yaml")
