@@ -1,0 +1,79 @@
+"""Difficulty scores for PAD's data scheduler (methods.md §4.1): EL2N (default) or GraNd.
+
+A few networks are trained briefly on the training split (the evaluation protocol's loop, so there is
+one training loop in the package); each sample's score is averaged over them:
+
+* EL2N  = ||softmax(f(x)) - onehot(y)||_2
+* GraNd = ||grad of the loss w.r.t. the last layer||_2 = EL2N * sqrt(1 + ||h(x)||^2), h = embedding
+  (DeepCore's closed form for a linear classifier on h).
+
+Rows are returned per class, ordered easy -> hard, as indices into the class-indexed training split;
+per-class lengths come from the data (never a hard-coded 5 000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from dd_tune.config import EvalConfig
+from dd_tune.data import ClassIndexedData
+from dd_tune.evaluate import train_on_synset
+from dd_tune.models import ModelSpec, build_model
+from dd_tune.schema import require
+from dd_tune.synset import SynSet
+
+
+@dataclass(frozen=True)
+class DifficultyConfig:
+    score: Literal["el2n", "grand"] = "el2n"
+    models: int = 10  # DeepCore's repeat
+    epochs: int = 2  # "early in training": EL2N is read after a few epochs
+    lr: float = 0.01
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        require(self.models >= 1, "models", f"must be >= 1, got {self.models}")
+        require(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+
+
+def sample_scores(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+                  chunk: int = 512) -> torch.Tensor:
+    """Per-sample EL2N or GraNd of one network (eval mode, no autograd)."""
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for x, y in zip(images.split(chunk), labels.split(chunk)):
+            h = net.embed(x)
+            p = F.softmax(net.classifier(h) if hasattr(net, "classifier") else net(x), dim=1)
+            el2n = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1)
+            out.append(el2n * torch.sqrt(1 + h.pow(2).sum(1)) if kind == "grand" else el2n)
+    return torch.cat(out)
+
+
+def difficulty_scores(data: ClassIndexedData, model: ModelSpec, cfg: DifficultyConfig,
+                      generator: torch.Generator, dataset: str) -> torch.Tensor:
+    """Scores of every sample of ``data`` averaged over ``cfg.models`` briefly trained networks."""
+    train = SynSet(data.images, data.labels, dataset, 0, "real")
+    protocol = replace(EvalConfig(), epochs=max(cfg.epochs - 1, 0), lr=cfg.lr, batch_size=cfg.batch_size,
+                       dsa=False)
+    total = torch.zeros(len(data), device=data.device)
+    for _ in range(cfg.models):
+        net = build_model(model, generator, data.device)
+        if cfg.epochs > 0:  # train_on_synset runs epochs + 1 passes
+            train_on_synset(net, train, protocol, generator, cfg.lr, None)
+        total += sample_scores(net, data.images, data.labels, cfg.score)
+    return total / cfg.models
+
+
+def easy_to_hard(scores: torch.Tensor, data: ClassIndexedData) -> list[torch.Tensor]:
+    """Per-class rows of indices into ``data``, ascending score (easy first)."""
+    rows = []
+    for c in range(data.num_classes):
+        start, n = int(data.offsets[c]), int(data.counts[c])
+        rows.append(start + torch.argsort(scores[start : start + n], stable=True))
+    return rows
