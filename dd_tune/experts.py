@@ -1,0 +1,145 @@
+"""Expert trajectories for trajectory matching (PAD/DATM/MTT), methods.md §4.2.
+
+An expert is a fresh ConvNet trained on real data with plain SGD (MTT's ``buffer.py``: lr 0.01, no
+momentum, no weight decay), per-sample DSA on every batch and, for PAD, the data scheduler over
+difficulty-ordered class rows; its flattened parameters are stored after initialisation and after
+every epoch, a ``[epochs + 1, P]`` tensor in layer order.
+
+Trajectories are an artifact, not part of a trial: :class:`ExpertCache` content-addresses them by
+everything that changes them and computes each at most once, also when several processes ask for the
+same expert at the same time (a file lock per expert, atomic rename on write).
+
+Deviation (named in the config): PAD/DATM/FTD train experts with GSAM; only ``optimizer: sgd`` (MTT)
+is implemented so far.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+from dd_tune.augment import DSA
+from dd_tune.data import ClassIndexedData
+from dd_tune.difficulty import DifficultyConfig
+from dd_tune.models import ModelSpec, build_model
+from dd_tune.scheduler import ScheduleConfig, epoch_indices
+from dd_tune.schema import require, to_dict
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    num_experts: int = 100  # PAD/DATM buffers
+    epochs: int = 100  # >= max_start_epoch + expert_epochs (mtt #4, DATM #15)
+    lr: float = 0.01  # lr_teacher
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    optimizer: Literal["sgd"] = "sgd"
+    dsa: bool = True
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
+
+    def __post_init__(self) -> None:
+        require(self.num_experts >= 1, "num_experts", f"must be >= 1, got {self.num_experts}")
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+
+
+def flat_params(net: torch.nn.Module) -> torch.Tensor:
+    """All parameters as one vector in registration order (conv1.w, conv1.b, norm1.w, ..., fc.b)."""
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+def train_expert(
+    data: ClassIndexedData,
+    model: ModelSpec,
+    cfg: ExpertConfig,
+    generator: torch.Generator,
+    dsa_strategy: str,
+    order: list[torch.Tensor] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> torch.Tensor:
+    """One expert trajectory ``[epochs + 1, P]``; ``order`` = per-class easy -> hard rows (scheduler)."""
+    device = data.device
+    net = build_model(model, generator, device)
+    net.train()
+    dsa = DSA(dsa_strategy, model.size) if cfg.dsa else None
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    everything = torch.arange(len(data), device=device)
+    trajectory = [flat_params(net).cpu()]
+    for epoch in range(cfg.epochs):
+        use = epoch_indices(order, epoch, cfg.schedule) if (order is not None and cfg.schedule.enabled) \
+            else everything
+        use = use.to(device)
+        perm = use[torch.randperm(len(use), generator=generator, device=generator.device).to(device)]
+        total = 0.0
+        for idx in perm.split(cfg.batch_size):
+            x = data.images[idx]
+            if dsa is not None:
+                x = dsa(x, generator)
+            loss = F.cross_entropy(net(x), data.labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        trajectory.append(flat_params(net).cpu())
+        if progress is not None:
+            progress(epoch + 1, total / len(perm))
+    return torch.stack(trajectory)
+
+
+def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,
+               seed: int, index: int) -> str:
+    """Content address of one expert: every input that changes its trajectory (not num_experts)."""
+    experts = to_dict(cfg)
+    experts.pop("num_experts")
+    if not cfg.schedule.enabled:  # without the scheduler, scores and schedule do not matter
+        experts.pop("schedule")
+        experts.pop("difficulty")
+    blob = {"dataset": dataset, "val_fraction": val_fraction, "split_seed": split_seed,
+            "model": to_dict(model), "experts": experts, "seed": seed, "index": index, "version": 1}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class ExpertCache:
+    """``<root>/<key>.pt`` files, each computed once (flock per key, write-then-rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def load(self, key: str) -> torch.Tensor:
+        return torch.load(self.path(key), map_location="cpu", weights_only=True)
+
+    def get_or_compute(self, key: str, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, bool]:
+        """(trajectory, computed_now). Concurrent callers of the same key wait for the first one."""
+        final = self.path(key)
+        if final.exists():
+            return self.load(key), False
+        with open(self.root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if final.exists():  # another process finished it while we waited
+                    return self.load(key), False
+                value = compute()
+                tmp = final.with_suffix(f".tmp{os.getpid()}")
+                torch.save(value, tmp)
+                os.replace(tmp, final)
+                return value, True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
