@@ -62,3 +62,28 @@ def test_gradient_reaches_the_unrolled_parameters():
     end = torch.randn(20, requires_grad=True)
     trajectory_loss(end, torch.randn(20), torch.randn(20), ratio=0.3, mode="loss").backward()
     assert end.grad is not None and int((end.grad != 0).sum()) == 14
+
+
+def test_flat_model_matches_the_module_and_its_sgd_step():
+    from dd_tune.methods.trajectory import FlatModel
+    from dd_tune.models import ModelSpec
+
+    net = build_model(ModelSpec(width=8), torch.Generator().manual_seed(0))
+    fm = FlatModel(net)
+    theta = flat_params(net).requires_grad_(True)
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    torch.testing.assert_close(fm(theta, x), net(x))
+    loss = torch.nn.functional.cross_entropy(fm(theta, x), y)
+    (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
+    theta_next = theta - 0.1 * grad
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            p -= 0.1 * p.grad
+    torch.testing.assert_close(theta_next.detach(), flat_params(net))
+    # second order: the step is differentiable w.r.t. the learning rate and the inputs
+    alpha = torch.tensor(0.1, requires_grad=True)
+    xs = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(fm(theta, xs), y), theta, create_graph=True)
+    (theta - alpha * g).pow(2).sum().backward()
+    assert alpha.grad is not None and xs.grad is not None and xs.grad.abs().sum() > 0

@@ -43,3 +43,25 @@ def trajectory_loss(theta_end: torch.Tensor, theta_start: torch.Tensor, theta_ta
     d = (theta_start - theta_target) ** 2
     keep = kept_mask(e, ratio, mode)
     return e[keep].sum() / d[keep].sum()
+
+
+class FlatModel:
+    """Evaluate a module at a flat parameter vector (``torch.func.functional_call``), so an unrolled
+    inner loop can take differentiable SGD steps theta <- theta - alpha * grad without rewriting
+    layers (the MTT reference re-implements a "reparametrised" ConvNet for this)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+        self.names = [n for n, _ in net.named_parameters()]
+        self.shapes = [p.shape for _, p in net.named_parameters()]
+        self.numels = [p.numel() for _, p in net.named_parameters()]
+
+    @property
+    def size(self) -> int:
+        return sum(self.numels)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {n: chunk.view(s) for n, chunk, s in zip(self.names, flat.split(self.numels), self.shapes)}
+
+    def __call__(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(self.net, self.unflatten(flat), (x,))
