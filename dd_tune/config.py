@@ -43,10 +43,14 @@ class DataConfig:
 
     val_fraction: float = 0.1  # stratified, carved from the training set, used for all tuning
     split_seed: int = 0  # fixed across trials so every trial is judged on the same images
+    # >0: keep only this many training images per class (after the split), for smoke tests and quick
+    # CPU looks at methods that train on the whole set (PAD's experts); 0 = all.
+    max_train_per_class: int = 0
 
     def __post_init__(self) -> None:
         require(0.0 < self.val_fraction < 0.5, "val_fraction",
                 f"must be in (0, 0.5), got {self.val_fraction}")
+        require(self.max_train_per_class >= 0, "max_train_per_class", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -221,14 +225,23 @@ def build_method_config(method: str, data: Mapping, source: str) -> Any:
         if name not in presets:
             raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
                               f"choose from {sorted(presets)}")
-        data = {**presets[name], **data}  # explicit keys win over the preset's values
+        data = deep_merge(presets[name], data)  # explicit keys win over the preset's values
     return build(spec.config_cls, data, "distill", source)
 
 
 def with_method_values(study: StudyConfig, values: Mapping[str, Any], source: str) -> Any:
     """The study's distill config with ``values`` (e.g. a trial's sampled params) applied, validated."""
-    merged = {**to_dict(study.distill), **values}
+    merged = to_dict(study.distill)
+    for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
+        merged = set_dotted(merged, key, value, source)
     return build_method_config(study.method, merged, source)
+
+
+def get_dotted(obj: Any, dotted: str) -> Any:
+    """``get_dotted(cfg, "experts.schedule.init_ratio")``."""
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 __all__ = [

@@ -239,15 +239,23 @@ def load_data(
     split_seed: int,
     with_test: bool = False,
     device: torch.device | str = "cpu",
+    max_train_per_class: int = 0,
 ) -> LoadedData:
-    """Load a dataset, normalise it and carve the validation split (cached per process)."""
+    """Load a dataset, normalise it and carve the validation split (cached per process).
+
+    ``max_train_per_class > 0`` keeps that many training images per class (a fixed, seeded subset).
+    """
     spec = DATASETS.get(name)
-    key = (name, str(root), val_fraction, split_seed, with_test, str(device))
+    key = (name, str(root), val_fraction, split_seed, with_test, str(device), max_train_per_class)
     if key in _CACHE:
         return _CACHE[key]
     x, y = spec.loader(Path(root), "train", True)
     x = normalize(x, spec)
     train_idx, val_idx = stratified_split(y, val_fraction, split_seed)
+    if max_train_per_class > 0:
+        g = torch.Generator().manual_seed(split_seed + 1)
+        keep = [train_idx[y[train_idx] == c] for c in range(spec.num_classes)]
+        train_idx = torch.cat([k[torch.randperm(len(k), generator=g)[:max_train_per_class]] for k in keep]).sort().values
     test = None
     if with_test:
         xt, yt = spec.loader(Path(root), "test", True)

@@ -31,7 +31,7 @@ from dd_tune.synset import SynSet
 class DifficultyConfig:
     score: Literal["el2n", "grand"] = "el2n"
     models: int = 10  # DeepCore's repeat
-    epochs: int = 2  # "early in training": EL2N is read after a few epochs
+    epochs: int = 2  # "early in training": EL2N is read after a few epochs (0 = at initialisation)
     lr: float = 0.01
     batch_size: int = 256
 
@@ -59,12 +59,11 @@ def difficulty_scores(data: ClassIndexedData, model: ModelSpec, cfg: DifficultyC
                       generator: torch.Generator, dataset: str) -> torch.Tensor:
     """Scores of every sample of ``data`` averaged over ``cfg.models`` briefly trained networks."""
     train = SynSet(data.images, data.labels, dataset, 0, "real")
-    protocol = replace(EvalConfig(), epochs=max(cfg.epochs - 1, 0), lr=cfg.lr, batch_size=cfg.batch_size,
-                       dsa=False)
     total = torch.zeros(len(data), device=data.device)
     for _ in range(cfg.models):
         net = build_model(model, generator, data.device)
-        if cfg.epochs > 0:  # train_on_synset runs epochs + 1 passes
+        if cfg.epochs > 0:  # the evaluation loop: epochs + 1 passes, lr x0.1 after half
+            protocol = replace(EvalConfig(), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, dsa=False)
             train_on_synset(net, train, protocol, generator, cfg.lr, None)
         total += sample_scores(net, data.images, data.labels, cfg.score)
     return total / cfg.models

@@ -27,6 +27,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="synset.pt", help="output file (default synset.pt; a .png is written beside)")
     p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--experts-dir", default=None,
+                   help="expert-trajectory cache for trajectory matching, trained on demand "
+                        "(default: <data root>/../experts)")
     return p.parse_args(argv)
 
 
@@ -56,8 +59,10 @@ def _main(argv: Sequence[str] | None) -> int:
         overrides.append(("ipc", [args.ipc]))
     study = load_study(args.study, args.profile, overrides)
     device = resolve_device(args.device)
-    setup = TrialSetup(study, study.ipc[0], str(resolve_data_root(args.data_root)), device.type == "cuda",
-                       threads=torch.get_num_threads())
+    data_root = resolve_data_root(args.data_root)
+    experts_dir = Path(args.experts_dir).expanduser().resolve() if args.experts_dir else data_root.parent / "experts"
+    setup = TrialSetup(study, study.ipc[0], str(data_root), device.type == "cuda",
+                       threads=torch.get_num_threads(), experts_dir=str(experts_dir), compute_experts=True)
     distiller, _ = make_distiller(setup, {}, 0)
     t0 = time.time()
     with tqdm(total=distiller.total_iterations, desc=f"{study.method} ipc {setup.ipc}", unit="it") as bar:

@@ -44,6 +44,7 @@ class ExpertConfig:
     batch_size: int = 256
     optimizer: Literal["sgd"] = "sgd"
     dsa: bool = True
+    seed: int = 0  # experts are shared across studies and trials: their own seed, part of the key
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
 
@@ -98,7 +99,7 @@ def train_expert(
 
 
 def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,
-               seed: int, index: int) -> str:
+               index: int, max_train_per_class: int = 0) -> str:
     """Content address of one expert: every input that changes its trajectory (not num_experts)."""
     experts = to_dict(cfg)
     experts.pop("num_experts")
@@ -106,7 +107,8 @@ def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelS
         experts.pop("schedule")
         experts.pop("difficulty")
     blob = {"dataset": dataset, "val_fraction": val_fraction, "split_seed": split_seed,
-            "model": to_dict(model), "experts": experts, "seed": seed, "index": index, "version": 1}
+            "max_train_per_class": max_train_per_class,
+            "model": to_dict(model), "experts": experts, "index": index, "version": 1}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -143,3 +145,61 @@ class ExpertCache:
                 return value, True
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class ExpertStore:
+    """Expert trajectories of one (dataset, split, model, seed) from an :class:`ExpertCache`.
+
+    Called with an :class:`ExpertConfig`, returns its ``num_experts`` trajectories. With
+    ``compute_missing=False`` (trials) a missing expert is an error — the study trains experts as
+    separate tasks before its trials; ``True`` is for the ``distill`` command and for the expert tasks
+    themselves. The difficulty scores the scheduler needs are cached the same way.
+    """
+
+    def __init__(self, cache: ExpertCache, data: ClassIndexedData, dataset: str, val_fraction: float,
+                 split_seed: int, model: ModelSpec, dsa_strategy: str, compute_missing: bool = False,
+                 max_train_per_class: int = 0) -> None:
+        self.cache = cache
+        self.data = data
+        self.dataset = dataset
+        self.split = (val_fraction, split_seed, max_train_per_class)
+        self.model = model
+        self.dsa_strategy = dsa_strategy
+        self.compute_missing = compute_missing
+
+    def key(self, cfg: ExpertConfig, index: int) -> str:
+        return expert_key(self.dataset, self.split[0], self.split[1], self.model, cfg, index, self.split[2])
+
+    def order(self, cfg: ExpertConfig) -> list[torch.Tensor] | None:
+        """Per-class easy -> hard rows from cached difficulty scores (None without the scheduler)."""
+        from dd_tune.difficulty import difficulty_scores, easy_to_hard
+
+        if not cfg.schedule.enabled:
+            return None
+        blob = {"dataset": self.dataset, "split": self.split, "model": to_dict(self.model),
+                "difficulty": to_dict(cfg.difficulty), "seed": cfg.seed, "kind": "scores"}
+        key = "scores-" + hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+        gen = torch.Generator(self.data.device).manual_seed(cfg.seed * 1_000_003 + 17)
+        scores, _ = self.cache.get_or_compute(
+            key, lambda: difficulty_scores(self.data, self.model, cfg.difficulty, gen, self.dataset).cpu())
+        return easy_to_hard(scores.to(self.data.device), self.data)
+
+    def expert(self, cfg: ExpertConfig, index: int) -> tuple[torch.Tensor, bool]:
+        """(trajectory, trained_now) of expert ``index``."""
+        key = self.key(cfg, index)
+        if not self.compute_missing:
+            if not self.cache.has(key):
+                from dd_tune.errors import DataError
+
+                raise DataError(f"expert {index} ({key}) is not in {self.cache.root}; experts are trained "
+                                f"by the study's expert stage, not inside a trial")
+            return self.cache.load(key), False
+
+        def compute() -> torch.Tensor:
+            gen = torch.Generator(self.data.device).manual_seed(cfg.seed * 1_000_003 + 7919 * (index + 1))
+            return train_expert(self.data, self.model, cfg, gen, self.dsa_strategy, self.order(cfg))
+
+        return self.cache.get_or_compute(key, compute)
+
+    def __call__(self, cfg: ExpertConfig) -> list[torch.Tensor]:
+        return [self.expert(cfg, i)[0] for i in range(cfg.num_experts)]

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 SETS = ("best", "default", "random_real")
-SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real"}
+SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real",
+              "best_hard_lr0.01": "tuned, hard labels, lr 0.01"}
 
 
 def _fmt_acc(entry: Mapping[str, Any] | None) -> str:

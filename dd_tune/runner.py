@@ -19,7 +19,8 @@ from dd_tune.errors import DDTuneError
 from dd_tune.evaluate import model_spec_for
 from dd_tune.methods import METHODS
 from dd_tune.schema import to_dict
-from dd_tune.search_space import SearchSpace, default_point, max_iterations, space_as_dict, to_optuna
+from dd_tune.search_space import (SearchSpace, default_point, expert_variants, max_iterations,
+                                  space_as_dict, to_optuna)
 from dd_tune.synset import SynSet
 from dd_tune.trainable import METRIC, TrialSetup, config_index, dd_trainable
 
@@ -40,18 +41,27 @@ def _distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int) -
     return distiller.synset()
 
 
+def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, float]:
+    """Train (or find) expert ``index`` of ``cfg`` in the cache: (index, trained_now, seconds)."""
+    from dd_tune.trainable import expert_store
+
+    torch.set_num_threads(setup.threads)
+    study = setup.study
+    data = setup.data()
+    t0 = time.time()
+    _, trained = expert_store(setup, data, model_spec_for(study.model.name, data.spec, study.model)).expert(cfg, index)
+    return index, trained, time.time() - t0
+
+
 def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> float:
     """Train fresh model ``k`` of ``arch`` on ``synset`` with the final protocol; test accuracy (%)."""
-    from dd_tune.data import load_data
     from dd_tune.evaluate import evaluate_synset
     from dd_tune.trainable import trial_seed
 
     torch.set_num_threads(setup.threads)
     study = setup.study
-    device = torch.device("cuda" if setup.use_gpu and torch.cuda.is_available() else "cpu")
-    data = load_data(study.dataset, Path(setup.data_root), study.data.val_fraction,
-                     study.data.split_seed, with_test=True, device=device)
-    gen = torch.Generator(device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
+    data = setup.data(with_test=True)
+    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
     cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
     return evaluate_synset(synset, cfg, data.test, gen, study.model)[arch].runs[0]
 
@@ -65,16 +75,46 @@ class StudyRunner:
         self.data_root = data_root
         self.resources = resources
         self.db = study_dir / "optuna.db"
+        self.experts_dir = study_dir.parent / "experts"
 
-    def setup(self, ipc: int, study: StudyConfig | None = None) -> TrialSetup:
+    def setup(self, ipc: int, study: StudyConfig | None = None, compute_experts: bool = False) -> TrialSetup:
         return TrialSetup(study or self.study, ipc, str(self.data_root), self.resources.gpu > 0,
-                          self.resources.threads)
+                          self.resources.threads, str(self.experts_dir), compute_experts)
+
+    def train_experts(self) -> dict[str, Any]:
+        """The expert stage: every expert the study needs, one Ray task each, before any trial.
+
+        Experts live in ``<storage>/experts`` content-addressed, so later studies (and re-runs) that
+        need the same ones reuse them; concurrent requests for one key train it once.
+        """
+        import ray
+
+        configs = {}
+        for values in [{}, *self.study.named_points.values(), *expert_variants(self.space)]:
+            cfg = getattr(with_method_values(self.study, values, "experts"), "experts", None)
+            if cfg is not None:
+                configs[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
+        if not configs:
+            return {}
+        task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_expert_task)
+        setup = self.setup(self.study.ipc[0], compute_experts=True)
+        jobs = [task.remote(setup, cfg, i) for cfg in configs.values() for i in range(cfg.num_experts)]
+        t0, trained, pending = time.time(), 0, list(jobs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            index, fresh, seconds = ray.get(done[0])
+            trained += int(fresh)
+            print(f"[dd_tune] expert {len(jobs) - len(pending)}/{len(jobs)}: "
+                  f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
+        return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
+                "seconds": time.time() - t0, "dir": str(self.experts_dir)}
 
     def run(self) -> dict[str, Any]:
         from dd_tune.report import write_report
 
         t0 = time.time()
         (self.dir / "study.json").write_text(json.dumps(to_dict(self.study), indent=2))
+        expert_stage = self.train_experts()
         by_ipc = {}
         for ipc in self.study.ipc:
             by_ipc[str(ipc)] = self.run_ipc(ipc)
@@ -87,7 +127,7 @@ class StudyRunner:
             "reference_defaults": to_dict(METHODS.get(self.study.method).config_cls()),
             "n_trials": first["n_trials"], "best_config": first["best_config"],
             "default_config": first["default_config"], "reeval": first["reeval"], "flops": first["flops"],
-            "by_ipc": by_ipc, "wall_time_s": time.time() - t0,
+            "by_ipc": by_ipc, "wall_time_s": time.time() - t0, "expert_stage": expert_stage,
             "protocol": self._protocol(), "final_eval": to_dict(self.study.final_eval),
             "proxy_eval": to_dict(self.study.proxy_eval), "resources": dataclasses.asdict(self.resources),
             "study_dir": str(self.dir), "optuna_db": str(self.db),
@@ -121,6 +161,10 @@ class StudyRunner:
         sets = {"best": best_set,
                 "default": best_set if default_is_best else self._default_synset(grid, default, ipc),
                 "random_real": self._random_real(best_ipc)}
+        if best_set.lr is not None or best_set.labels.dim() == 2:
+            # learned step size / soft labels are part of the method; this row keeps methods comparable
+            sets["best_hard_lr0.01"] = SynSet(best_set.images, best_set.hard_labels, best_set.dataset,
+                                              best_set.ipc, best_set.method)
         for name, values in self.study.named_points.items():
             sets[name] = self._distill_remote(ipc, dict(values), f"named point '{name}'")
         reeval = self.reevaluate(sets, best_ipc)

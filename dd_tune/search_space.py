@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dd_tune.config import SEARCH_SPACES_DIR, StudyConfig, build_method_config
+from dd_tune.config import SEARCH_SPACES_DIR, StudyConfig, get_dotted, with_method_values
 from dd_tune.errors import ConfigError
 from dd_tune.schema import build, load_yaml, require, to_dict
 
@@ -93,7 +93,7 @@ def load_search_space(study: StudyConfig) -> SearchSpace:
 
 def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source: str) -> None:
     fields = {f.name for f in dataclasses.fields(study.distill)}
-    if key != "ipc" and key not in fields:
+    if key != "ipc" and key.split(".")[0] not in fields:
         raise ConfigError(
             f"{source}: unknown search key {key!r} for method {study.method!r}; "
             f"choose from {sorted(fields | {'ipc'})}"
@@ -107,7 +107,7 @@ def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source:
                 raise ConfigError(f"{source}: 'params.ipc' values must be integers >= 1, got {value!r}")
             continue
         try:
-            build_method_config(study.method, {**to_dict(study.distill), key: value}, source)
+            with_method_values(study, {key: value}, source)
         except ConfigError as e:
             raise ConfigError(f"search space value {value!r} for {key!r} is invalid: {e}") from None
 
@@ -135,7 +135,7 @@ def default_point(study: StudyConfig, space: SearchSpace, ipc: int) -> dict[str,
     """
     point: dict[str, Any] = {}
     for key, spec in space.items():
-        value = ipc if key == "ipc" else getattr(study.distill, key)
+        value = ipc if key == "ipc" else get_dotted(study.distill, key)
         if not spec.contains(value):
             raise ConfigError(
                 f"study {study.name}: the default {key}={value!r} lies outside the search space "
@@ -154,3 +154,18 @@ def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
 def space_as_dict(space: SearchSpace) -> dict[str, dict]:
     return {k: {kk: vv for kk, vv in to_dict(v).items() if vv not in (None, (), [], False) or kk == "type"}
             for k, v in space.items()}
+
+
+def expert_variants(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every combination of the searched ``experts.*`` values (each needs its own expert pool).
+
+    They must be categorical: the study trains all expert pools before the trials start.
+    """
+    import itertools
+
+    keys = sorted(k for k in space if k.startswith("experts."))
+    for k in keys:
+        if space[k].type != "categorical":
+            raise ConfigError(f"search key {k!r} changes the expert trajectories and must be categorical "
+                              f"(the study trains every expert pool before the trials); got {space[k].describe()}")
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(space[k].choices for k in keys))]

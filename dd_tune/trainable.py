@@ -38,6 +38,19 @@ class TrialSetup:
     data_root: str
     use_gpu: bool
     threads: int = 1
+    experts_dir: str = ""  # expert-trajectory cache (trajectory matching); "" = none
+    compute_experts: bool = False  # trials only read experts; the study's expert stage trains them
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cuda" if self.use_gpu and torch.cuda.is_available() else "cpu")
+
+    def data(self, with_test: bool = False) -> Any:
+        """The study's dataset on this worker's device (loaded once per process)."""
+        study = self.study
+        return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
+                         with_test=with_test, device=self.device,
+                         max_train_per_class=study.data.max_train_per_class)
 
 
 def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
@@ -48,16 +61,26 @@ def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
 def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:
     """Build the trial's distiller (data loaded once per process, kept on the device)."""
     study = setup.study
-    device = torch.device("cuda" if setup.use_gpu and torch.cuda.is_available() else "cpu")
     ipc = int(config.get("ipc", setup.ipc))
     cfg = with_method_values(study, {k: v for k, v in config.items() if k != "ipc"}, "trial config")
-    data = load_data(study.dataset, Path(setup.data_root), study.data.val_fraction,
-                     study.data.split_seed, device=device)
-    gen = torch.Generator(device).manual_seed(trial_seed(study.seed, trial_index, 0))
-    dsa_strategy = data.spec.dsa_strategy
-    ctx = DistillContext(data.train, data.spec, model_spec_for(study.model.name, data.spec, study.model),
-                         ipc, gen, dsa_strategy)
+    data = setup.data()
+    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, trial_index, 0))
+    model = model_spec_for(study.model.name, data.spec, study.model)
+    ctx = DistillContext(data.train, data.spec, model, ipc, gen, data.spec.dsa_strategy,
+                         experts=expert_store(setup, data, model))
     return build_distiller(study.method, cfg, ctx), data
+
+
+def expert_store(setup: TrialSetup, data: Any, model: Any) -> Any:
+    """The trial's view of the expert cache (None when the study has no expert directory)."""
+    from dd_tune.experts import ExpertCache, ExpertStore
+
+    if not setup.experts_dir:
+        return None
+    study = setup.study
+    return ExpertStore(ExpertCache(Path(setup.experts_dir)), data.train, study.dataset,
+                       study.data.val_fraction, study.data.split_seed, model, data.spec.dsa_strategy,
+                       compute_missing=setup.compute_experts, max_train_per_class=study.data.max_train_per_class)
 
 
 Report = Callable[[dict[str, float], dict[str, Any], SynSet], None]

@@ -57,7 +57,7 @@ def test_profile_and_overrides_merge():
         ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise']"),
         ("distill.iterations=ten", "'distill.iterations' must be int"),
         ("model.norm=layer", "'model.norm' must be one of ['instance', 'batch', 'none']"),
-        ("method=dmx", "unknown method 'dmx'; choose from ['datadam', 'dm', 'random_real']"),
+        ("method=dmx", "unknown method 'dmx'; choose from ['datadam', 'dm', 'pad', 'random_real']"),
         ("resources.gpu=-1", "'resources.gpu'"),
     ],
 )

@@ -57,7 +57,7 @@ def test_trained_scores_rank_noisy_samples_harder():
         images[labels == c, 0, c * 2 : c * 2 + 3] += 2.0
     images[::20] = torch.randn(10, 1, 28, 28, generator=g)  # first sample of each class: pure noise
     data = ClassIndexedData(images, labels, 10)
-    scores = difficulty_scores(data, ModelSpec(name="lenet"), DifficultyConfig(models=2, epochs=15, lr=0.05),
+    scores = difficulty_scores(data, ModelSpec(name="lenet"), DifficultyConfig(models=2, epochs=14, lr=0.05),
                                torch.Generator().manual_seed(1), "mnist")
     rows = easy_to_hard(scores, data)
     hardest = torch.stack([r[-3:] for r in rows]).flatten().tolist()

@@ -45,12 +45,13 @@ def test_scheduler_decides_which_samples_each_epoch_uses(monkeypatch):
 
 
 def test_key_covers_what_changes_a_trajectory():
-    base = dict(dataset="mnist", val_fraction=0.1, split_seed=0, model=ModelSpec(), seed=0, index=0)
+    base = dict(dataset="mnist", val_fraction=0.1, split_seed=0, model=ModelSpec(), index=0)
     k = expert_key(cfg=ExpertConfig(), **base)
     assert k == expert_key(cfg=ExpertConfig(num_experts=7), **base)  # pool size is not content
     assert k != expert_key(cfg=ExpertConfig(epochs=50), **base)
     assert k != expert_key(cfg=ExpertConfig(schedule=ScheduleConfig(init_ratio=0.5)), **base)
     assert k != expert_key(cfg=ExpertConfig(), **{**base, "index": 1})
+    assert k != expert_key(cfg=ExpertConfig(seed=1), **base)
     off = ExpertConfig(schedule=ScheduleConfig(enabled=False))
     assert expert_key(cfg=off, **base) == expert_key(
         cfg=ExpertConfig(schedule=ScheduleConfig(enabled=False, init_ratio=0.3)), **base)

@@ -89,3 +89,31 @@ def test_datadam_smoke_study_reports_named_points(tmp_path, data_root, ray_sessi
     assert named["seed_report_noise"]["init"] == "noise" and named["seed_report_noise"]["iterations"] == 2
     md = (storage / "datadam_mnist" / "report.md").read_text()
     assert "| named point `seed_report_noise` |" in md
+
+
+@pytest.mark.slow
+def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_path, data_root, ray_session):
+    storage = tmp_path / "runs"
+    rc = main(["pad_mnist", "--profile", "smoke", "--storage", str(storage), "--data-root", str(data_root)])
+    assert rc == 0
+    report = json.loads((storage / "pad_mnist" / "report.json").read_text())
+    # two schedule variants (init_ratio 0.5 / 0.75) x 2 experts, trained by the expert stage
+    assert report["expert_stage"]["experts"] == 4 and report["expert_stage"]["trained"] == 4
+    assert len(list((storage / "experts").glob("*.pt"))) >= 4
+    assert "experts.schedule.init_ratio" in report["search_space"]
+    assert {"best", "default", "random_real", "best_hard_lr0.01", "seed_report_noise"} <= set(report["reeval"])
+    from dd_tune.synset import SynSet
+
+    best = SynSet.load(storage / "pad_mnist" / "best" / "synset.pt")
+    assert best.lr is not None and best.labels.shape == (10, 10)  # learned step size and soft labels
+
+    # a later study with the same storage reuses every expert (no retraining)
+    from dd_tune.config import load_study
+    from dd_tune.runner import StudyRunner
+    from dd_tune.search_space import load_search_space
+    from dd_tune.study import Resources
+
+    study = load_study("pad_mnist", "smoke")
+    runner = StudyRunner(study, load_search_space(study), storage / "again", data_root, Resources(1.0, 0.0))
+    stage = runner.train_experts()
+    assert stage["experts"] == 4 and stage["trained"] == 0 and stage["reused"] == 4

@@ -33,6 +33,8 @@ class DistillContext:
     ipc: int
     generator: torch.Generator  # on ``device``; every random draw of the trial comes from it
     dsa_strategy: str
+    # Expert trajectories for trajectory matching: ExpertConfig -> list of [epochs + 1, P] tensors.
+    experts: Callable[[Any], list[torch.Tensor]] | None = None
 
     @property
     def device(self) -> torch.device:

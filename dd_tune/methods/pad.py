@@ -1,0 +1,223 @@
+"""PAD: trajectory matching with prioritised alignment (Li et al. 2024), methods.md §4.3.
+
+Each iteration: pick an expert trajectory; draw a start epoch t from a window that widens with the
+iterations (``min_start_epoch`` .. ``current_max_start_epoch`` -> ``max_start_epoch`` over
+``expansion_end_epoch`` iterations); unroll ``syn_steps`` differentiable SGD steps from theta_t on
+minibatches of the synthetic set (fresh per-sample DSA, soft cross-entropy to learnable labels, learnable
+step size alpha) through :class:`FlatModel`; loss = normalised distance to theta_{t+M} over the
+selected parameters; skip the update when the loss exceeds ``threshold``; else step the images
+(lr_img, momentum 0.5), alpha (lr_lr, momentum 0.5) and the labels (lr_y, momentum_y).
+
+Presets: ``pad`` (default), ``datm`` (no parameter selection, experts without the scheduler) and
+``mtt`` (additionally hard labels, random-real init, a fixed start window).
+
+Deliberate deviations, named here: experts use plain SGD (GSAM not implemented); the expert of an
+iteration and its minibatches are drawn from the trial generator (the reference cycles a shuffled
+list and reshuffles minibatches only when exhausted); ``init: correct`` keeps real images that any
+expert's final checkpoint classifies correctly, labelled with the mean logits of those experts; noise
+and random-real init take their soft labels from the first expert's final logits of random real
+images of the same class (PAD cannot initialise from noise at all).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+
+from dd_tune.errors import ConfigError
+from dd_tune.evaluate import soft_cross_entropy
+from dd_tune.experts import ExpertConfig
+from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
+from dd_tune.methods.trajectory import FlatModel, trajectory_loss
+from dd_tune.models import build_model
+from dd_tune.schema import require
+from dd_tune.synset import SynSet
+
+
+@dataclass(frozen=True)
+class PADConfig:
+    """Defaults: PAD's CIFAR-10 IPC 10 config (methods.md §4.4) with 100-epoch experts."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "pad": {},
+        "datm": {"select_ratio": 0.0, "experts": {"schedule": {"enabled": False}}},
+        "mtt": {"select_ratio": 0.0, "soft_labels": False, "init": "real", "sequential_generation": False,
+                "experts": {"schedule": {"enabled": False}}},
+    }
+
+    preset: Literal["pad", "datm", "mtt"] = "pad"
+    iterations: int = 10000
+    syn_steps: int = 80
+    expert_epochs: int = 2
+    min_start_epoch: int = 0
+    current_max_start_epoch: int = 10
+    max_start_epoch: int = 20
+    expansion_end_epoch: int = 1000  # iterations over which the start window widens
+    sequential_generation: bool = True
+    lr_img: float = 100.0
+    lr_lr: float = 1e-5
+    lr_y: float = 2.0
+    momentum_y: float = 0.9
+    syn_lr_init: float = 0.01  # alpha_0 = lr_teacher
+    batch_syn: int = 0  # synthetic minibatch per inner step; 0 = the whole set
+    threshold: float = 1.0  # skip the update when the matching loss exceeds it
+    select_ratio: float = 0.5  # fraction of parameters dropped from the loss
+    select_mode: Literal["depth", "loss"] = "loss"
+    soft_labels: bool = True
+    init: Literal["correct", "real", "noise"] = "correct"
+    dsa: bool = True
+    experts: ExpertConfig = field(default_factory=ExpertConfig)
+
+    def __post_init__(self) -> None:
+        require(self.iterations >= 0, "iterations", f"must be >= 0, got {self.iterations}")
+        require(self.syn_steps >= 1, "syn_steps", f"must be >= 1, got {self.syn_steps}")
+        require(self.expert_epochs >= 1, "expert_epochs", f"must be >= 1, got {self.expert_epochs}")
+        require(0 <= self.min_start_epoch < self.max_start_epoch, "min_start_epoch",
+                f"must be in [0, max_start_epoch), got {self.min_start_epoch} / {self.max_start_epoch}")
+        require(self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch or
+                not self.sequential_generation, "current_max_start_epoch",
+                "must lie in (min_start_epoch, max_start_epoch] with sequential_generation")
+        require(self.max_start_epoch + self.expert_epochs <= self.experts.epochs, "max_start_epoch",
+                f"+ expert_epochs ({self.max_start_epoch} + {self.expert_epochs}) exceeds the experts' "
+                f"{self.experts.epochs} epochs")
+        for name in ("lr_img", "lr_lr", "lr_y", "syn_lr_init", "threshold"):
+            require(getattr(self, name) > 0, name, f"must be > 0, got {getattr(self, name)}")
+        require(0 <= self.momentum_y < 1, "momentum_y", "must be in [0, 1)")
+        require(self.batch_syn >= 0, "batch_syn", "must be >= 0")
+        require(0 <= self.select_ratio < 1, "select_ratio", f"must be in [0, 1), got {self.select_ratio}")
+
+
+def start_window(cfg: PADConfig, iteration: int) -> tuple[int, int]:
+    """[low, high) of the start epoch at ``iteration`` (DATM's difficulty-aligned window)."""
+    if not cfg.sequential_generation:
+        return cfg.min_start_epoch, cfg.max_start_epoch
+    grow = min(1.0, iteration / max(1, cfg.expansion_end_epoch))
+    high = cfg.current_max_start_epoch + (cfg.max_start_epoch - cfg.current_max_start_epoch) * grow
+    return cfg.min_start_epoch, max(cfg.min_start_epoch + 1, int(high))
+
+
+@register_method("pad", PADConfig)
+class PADDistiller(Distiller):
+    def __init__(self, cfg: PADConfig, ctx: DistillContext) -> None:
+        super().__init__(cfg, ctx)
+        if ctx.experts is None:
+            raise ConfigError("PAD needs expert trajectories: run it through a study or `dd_tune.distill`")
+        self.trajectories = ctx.experts(cfg.experts)
+        self.flat = FlatModel(build_model(ctx.model, ctx.generator, ctx.device))
+        if self.trajectories[0].shape[1] != self.flat.size:
+            raise ConfigError("expert trajectories do not match the model's parameter count")
+        images, labels = self._initial_set()
+        self.images = images.requires_grad_(True)
+        self.labels = labels.requires_grad_(cfg.soft_labels)
+        self.syn_lr = torch.tensor(cfg.syn_lr_init, device=ctx.device, requires_grad=True)
+        self.opt_img = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=0.5)
+        self.opt_lr = torch.optim.SGD([self.syn_lr], lr=cfg.lr_lr, momentum=0.5)
+        self.opt_y = torch.optim.SGD([self.labels], lr=cfg.lr_y, momentum=cfg.momentum_y) \
+            if cfg.soft_labels else None
+        self.dsa = ctx.dsa(cfg.dsa)
+
+    # ---- initialisation -----------------------------------------------------------------------
+    def _expert_logits(self, x: torch.Tensor, which: list[int]) -> torch.Tensor:
+        """[len(which), N, C] logits of the experts' final checkpoints."""
+        with torch.no_grad():
+            return torch.stack([self.flat(self.trajectories[e][-1].to(x.device), x) for e in which])
+
+    def _initial_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx, cfg = self.ctx, self.cfg
+        hard = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
+        if cfg.init == "correct":
+            images, logits = self._correctly_classified()
+        else:
+            real = init_images(ctx, "real")
+            images = real if cfg.init == "real" else init_images(ctx, "noise")
+            logits = self._expert_logits(real, [0])[0]
+        return images, (logits.clone() if cfg.soft_labels else hard)
+
+    def _correctly_classified(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx = self.ctx
+        n_cand = min(int(ctx.data.counts.min()), 4 * ctx.ipc + 16)
+        cand = ctx.data.sample_per_class(n_cand, ctx.generator)  # [C, n_cand], random order
+        x = ctx.data.images[cand.flatten()]
+        logits = self._expert_logits(x, list(range(len(self.trajectories))))  # [E, C*n, K]
+        y = class_labels(ctx.num_classes, n_cand, ctx.device)
+        correct = logits.argmax(2) == y  # [E, C*n]
+        any_correct = correct.any(0).view(ctx.num_classes, n_cand)
+        # correct candidates first (stable: keeps the random order), then the rest as a fallback
+        rank = torch.argsort((~any_correct).to(torch.int8), dim=1, stable=True)[:, : ctx.ipc]
+        pick = (rank + torch.arange(ctx.num_classes, device=ctx.device).unsqueeze(1) * n_cand).flatten()
+        weights = correct[:, pick].to(logits.dtype)
+        weights = torch.where(weights.sum(0, keepdim=True) > 0, weights, torch.ones_like(weights))
+        mean_logits = (logits[:, pick] * weights.unsqueeze(2)).sum(0) / weights.sum(0).unsqueeze(1)
+        return x[pick].clone(), mean_logits
+
+    # ---- one iteration ------------------------------------------------------------------------
+    def _minibatch(self) -> torch.Tensor:
+        n = len(self.images)
+        b = self.cfg.batch_syn
+        if b <= 0 or b >= n:
+            return torch.arange(n, device=self.ctx.device)
+        gen = self.ctx.generator
+        return torch.randperm(n, generator=gen, device=gen.device)[:b].to(self.ctx.device)
+
+    def unroll(self, start: torch.Tensor) -> torch.Tensor:
+        """theta after ``syn_steps`` differentiable SGD steps on the synthetic set from ``start``."""
+        theta = start.clone().requires_grad_(True)
+        for _ in range(self.cfg.syn_steps):
+            idx = self._minibatch()
+            x = self.images[idx]
+            if self.dsa is not None:
+                x = self.dsa(x, self.ctx.generator)
+            out = self.flat(theta, x)
+            y = self.labels[idx]
+            ce = soft_cross_entropy(out, y) if self.cfg.soft_labels else F.cross_entropy(out, y)
+            (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
+            theta = theta - self.syn_lr * grad
+        return theta
+
+    def step(self) -> dict[str, float]:
+        cfg, gen, dev = self.cfg, self.ctx.generator, self.ctx.device
+        expert = int(torch.randint(len(self.trajectories), (1,), generator=gen, device=gen.device))
+        low, high = start_window(cfg, self.iteration)
+        t = int(torch.randint(low, high, (1,), generator=gen, device=gen.device))
+        traj = self.trajectories[expert]
+        start, target = traj[t].to(dev), traj[t + cfg.expert_epochs].to(dev)
+        loss = trajectory_loss(self.unroll(start), start, target, cfg.select_ratio, cfg.select_mode)
+        value = float(loss.detach())
+        skipped = not math.isfinite(value) or value > cfg.threshold
+        if not skipped:
+            opts = [o for o in (self.opt_img, self.opt_lr, self.opt_y) if o is not None]
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            for o in opts:
+                o.step()
+        return {"loss": value, "syn_lr": float(self.syn_lr.detach()), "start_epoch": float(t),
+                "skipped": float(skipped)}
+
+    # ---- state -------------------------------------------------------------------------------
+    def synset(self) -> SynSet:
+        return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
+                      self.ctx.dataset.name, self.ctx.ipc, "pad", lr=float(self.syn_lr.detach()),
+                      meta={"iteration": self.iteration})
+
+    def state_dict(self) -> dict[str, Any]:
+        opts = {"opt_img": self.opt_img, "opt_lr": self.opt_lr, "opt_y": self.opt_y}
+        return {**super().state_dict(), "images": self.images.detach().cpu().clone(),
+                "labels": self.labels.detach().cpu().clone(), "syn_lr": self.syn_lr.detach().cpu().clone(),
+                **{k: copy.deepcopy(o.state_dict()) for k, o in opts.items() if o is not None}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+            self.labels.copy_(state["labels"].to(self.labels.device))
+            self.syn_lr.copy_(state["syn_lr"].to(self.syn_lr.device))
+        self.opt_img.load_state_dict(state["opt_img"])
+        self.opt_lr.load_state_dict(state["opt_lr"])
+        if self.opt_y is not None:
+            self.opt_y.load_state_dict(state["opt_y"])
