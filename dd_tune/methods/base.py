@@ -225,3 +225,14 @@ def no_grad_chunked(net: nn.Module, fn: Callable[[torch.Tensor], Any], x: torch.
     if isinstance(parts[0], torch.Tensor):
         return torch.cat(parts)
     return type(parts[0])(torch.cat(items) for items in zip(*parts))
+
+
+def validate_pixel_config(cfg: Any) -> None:
+    """``__post_init__`` checks shared by the configs of pixel-learning methods (DM, DataDAM)."""
+    from dd_tune.schema import require
+
+    require(cfg.iterations >= 0, "iterations", f"must be >= 0, got {cfg.iterations}")
+    require(cfg.lr_img > 0, "lr_img", f"must be > 0, got {cfg.lr_img}")
+    require(0 <= cfg.momentum_img < 1, "momentum_img", f"must be in [0, 1), got {cfg.momentum_img}")
+    require(cfg.batch_real >= 1, "batch_real", f"must be >= 1, got {cfg.batch_real}")
+    require(cfg.real_chunk >= 0, "real_chunk", "must be >= 0")

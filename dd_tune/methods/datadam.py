@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dd_tune.errors import ConfigError
 from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, class_batches,
-                                  no_grad_chunked, register_method)
+                                  no_grad_chunked, register_method, validate_pixel_config)
 from dd_tune.methods.dm import class_mean_distance
 from dd_tune.schema import require
 
@@ -50,14 +50,10 @@ class DataDAMConfig:
     real_chunk: int = 0  # real-batch chunk for the no-grad forward; 0 = auto (see no_grad_chunked)
 
     def __post_init__(self) -> None:
-        require(self.iterations >= 0, "iterations", f"must be >= 0, got {self.iterations}")
-        require(self.lr_img > 0, "lr_img", f"must be > 0, got {self.lr_img}")
-        require(0 <= self.momentum_img < 1, "momentum_img", f"must be in [0, 1), got {self.momentum_img}")
-        require(self.batch_real >= 1, "batch_real", f"must be >= 1, got {self.batch_real}")
+        validate_pixel_config(self)
         require(self.power >= 1, "power", f"must be >= 1, got {self.power}")
         require(self.lambda_mmd >= 0, "lambda_mmd", f"must be >= 0, got {self.lambda_mmd}")
         require(self.loss_scale > 0, "loss_scale", f"must be > 0, got {self.loss_scale}")
-        require(self.real_chunk >= 0, "real_chunk", "must be >= 0")
 
 
 def spatial_attention(fmap: torch.Tensor, power: int) -> torch.Tensor:

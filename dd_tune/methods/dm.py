@@ -18,8 +18,7 @@ from typing import Literal
 import torch
 
 from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, class_batches,
-                                  no_grad_chunked, register_method)
-from dd_tune.schema import require
+                                  no_grad_chunked, register_method, validate_pixel_config)
 
 
 @dataclass(frozen=True)
@@ -35,11 +34,7 @@ class DMConfig:
     real_chunk: int = 0  # real-batch chunk for the no-grad forward; 0 = auto (see no_grad_chunked)
 
     def __post_init__(self) -> None:
-        require(self.iterations >= 0, "iterations", f"must be >= 0, got {self.iterations}")
-        require(self.lr_img > 0, "lr_img", f"must be > 0, got {self.lr_img}")
-        require(0 <= self.momentum_img < 1, "momentum_img", f"must be in [0, 1), got {self.momentum_img}")
-        require(self.batch_real >= 1, "batch_real", f"must be >= 1, got {self.batch_real}")
-        require(self.real_chunk >= 0, "real_chunk", "must be >= 0")
+        validate_pixel_config(self)
 
 
 def class_mean_distance(real_emb: torch.Tensor, syn_emb: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -12,6 +12,21 @@ from torch import nn
 from dd_tune.augment import DSA, AugParams
 
 
+def _class_pairs(real: torch.Tensor, syn: torch.Tensor, num_classes: int, dsa: DSA | None,
+                 params: AugParams | None):
+    """Yield each class's (real, synthetic) images, augmented with that class's siamese draw."""
+    b = real.shape[0] // num_classes
+    ipc = syn.shape[0] // num_classes
+    for c in range(num_classes):
+        img_real = real[c * b : (c + 1) * b]
+        img_syn = syn[c * ipc : (c + 1) * ipc]
+        if dsa is not None and params is not None:
+            one = params.take(torch.tensor([c]))
+            img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
+            img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
+        yield img_real, img_syn
+
+
 def dm_loss_per_class(
     net: nn.Module,
     real: torch.Tensor,
@@ -24,16 +39,8 @@ def dm_loss_per_class(
 
     ``real``/``syn`` are grouped by class in equal blocks; ``params`` holds one siamese draw per class.
     """
-    b = real.shape[0] // num_classes
-    ipc = syn.shape[0] // num_classes
     loss = torch.zeros((), device=syn.device)
-    for c in range(num_classes):
-        img_real = real[c * b : (c + 1) * b]
-        img_syn = syn[c * ipc : (c + 1) * ipc]
-        if dsa is not None and params is not None:
-            one = params.take(torch.tensor([c]))
-            img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
-            img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
+    for img_real, img_syn in _class_pairs(real, syn, num_classes, dsa, params):
         output_real = net.embed(img_real).detach()
         output_syn = net.embed(img_syn)
         loss = loss + torch.sum((torch.mean(output_real, dim=0) - torch.mean(output_syn, dim=0)) ** 2)
@@ -52,21 +59,13 @@ def datadam_loss_per_class(
     loss_scale: float,
 ) -> torch.Tensor:
     """DataDAM's loss (methods.md §3.1) one class at a time, attention computed inline."""
-    b = real.shape[0] // num_classes
-    ipc = syn.shape[0] // num_classes
     loss = torch.zeros((), device=syn.device)
 
     def attention(fmap: torch.Tensor) -> torch.Tensor:
         am = torch.sum(torch.abs(fmap) ** power, dim=1).view(fmap.size(0), -1)
         return am / am.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
-    for c in range(num_classes):
-        img_real = real[c * b : (c + 1) * b]
-        img_syn = syn[c * ipc : (c + 1) * ipc]
-        if dsa is not None and params is not None:
-            one = params.take(torch.tensor([c]))
-            img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
-            img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
+    for img_real, img_syn in _class_pairs(real, syn, num_classes, dsa, params):
         with torch.no_grad():
             maps_real, emb_real = net.feature_maps(img_real)
         maps_syn, emb_syn = net.feature_maps(img_syn)
