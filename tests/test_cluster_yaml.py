@@ -1,0 +1,61 @@
+"""cluster.yaml validates offline against Ray's own schema and config checks (no cloud calls)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _validate(cfg: dict) -> None:
+    import ray.autoscaler
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    schema = json.loads((Path(os.path.dirname(ray.autoscaler.__file__)) / "ray-schema.json").read_text())
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(cfg)]
+    if errors:
+        raise jsonschema.ValidationError("; ".join(errors))
+    validate_config(prepare_config(copy.deepcopy(cfg)))  # provider defaults merged offline + semantic checks
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict:
+    return yaml.safe_load((ROOT / "cluster.yaml").read_text())
+
+
+def test_cluster_yaml_passes_rays_validation(cluster):
+    _validate(cluster)
+
+
+def test_cluster_has_a_cpu_head_and_autoscaled_gpu_workers(cluster):
+    types = cluster["available_node_types"]
+    assert types[cluster["head_node_type"]]["resources"]["GPU"] == 0  # trials never land on the head
+    gpu_types = [t for t in types.values() if t["resources"].get("GPU", 0) > 0]
+    assert gpu_types and all(t["max_workers"] > t["min_workers"] for t in gpu_types)
+
+
+def test_cluster_installs_dd_tune_and_mounts_shared_storage(cluster):
+    setup = " ".join(cluster["setup_commands"])
+    assert "pip install -e ~/dd_tune" in setup
+    assert "mount -t nfs4" in setup and "/mnt/dd_tune" in setup
+    # the checkout is synced from where `ray up` runs: no absolute paths of the author's machine
+    assert all(not src.startswith(("/", "~")) for src in cluster["file_mounts"].values())
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda c: c["available_node_types"]["gpu_worker"]["resources"].update(GPU=0.5),  # must be integer
+    lambda c: c.update(head_node_type="nope"),
+    lambda c: c.update(setup_command=["typo"]),
+])
+def test_validation_rejects_broken_configs(cluster, breakage):
+    broken = copy.deepcopy(cluster)
+    breakage(broken)
+    with pytest.raises(Exception):
+        _validate(broken)
