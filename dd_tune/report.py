@@ -28,6 +28,25 @@ def _fmt_flops(n: float) -> str:
     return f"{n:.0f} FLOP"
 
 
+def _rel(path: str, report: Mapping[str, Any]) -> str:
+    """A path relative to the study directory (report.md links work after copying the directory)."""
+    base = str(report.get("study_dir", ""))
+    return path[len(base) + 1:] if base and path.startswith(base + "/") else path
+
+
+def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -> list[str]:
+    lines = []
+    if plots.get("history"):
+        lines += [f"![optimisation history, IPC {ipc}]({_rel(plots['history'], report)})", ""]
+    if plots.get("importance"):
+        ranked = sorted(plots["importances"].items(), key=lambda kv: -kv[1])
+        lines += [f"Hyperparameter importance ({plots.get('importance_evaluator')}): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + ".", "",
+                  f"![hyperparameter importance, IPC {ipc}]({_rel(plots['importance'], report)})", ""]
+    lines += [f"_{note}_" for note in plots.get("notes", [])]
+    return lines + ([""] if plots.get("notes") else [])
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """report.json -> report.md (one section per IPC)."""
     lines = [
@@ -41,7 +60,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     for ipc, row in report["by_ipc"].items():
         archs = list(next(iter(row["reeval"].values())).keys())
         lines += [f"## IPC {ipc}", "",
-                  f"{row['n_trials']} trials ({row['n_errors']} errored, {row['n_diverged']} diverged); "
+                  f"{row['n_trials']} trials ({row['n_errors'] + row['n_diverged']} failed: {row['n_errors']} raised, "
+                  f"{row['n_diverged']} diverged); "
                   f"best validation accuracy {row['best_val_acc']:.2f} %.", "",
                   "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + " |",
                   "|---|" + "---|" * len(archs)]
@@ -65,7 +85,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                   "|---|" + "---|" * (len(report["search_space"]) + 2)]
         for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
             values = " | ".join(_fmt_value(t["config"].get(k)) for k in sorted(report["search_space"]))
-            acc = "error" if t.get("error") else ("diverged" if t.get("diverged") else f"{t['val_acc']:.2f}")
+            acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
             lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
         flops = row["flops"]
         lines += ["", "FLOPs (fvcore; one multiply-add = one FLOP): "
@@ -75,8 +95,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                   + ", ".join(f"{a} {_fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".",
                   ""]
         if row.get("errors"):
-            lines += ["Errored trials:", ""] + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
-        lines += [f"Best synthetic set: `{row['best_synset']}` (image grid `{row['best_png']}`).", ""]
+            lines += ["Failed trials (the study went on without them):", ""] \
+                + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
+        lines += [f"Best synthetic set: `{row['best_synset']}`.", "",
+                  f"![best synthetic images, IPC {ipc}]({_rel(row['best_png'], report)})", ""]
+        lines += _plot_lines(row.get("plots") or {}, report, ipc)
     lines += ["## Search space", "", "```", json.dumps(report["search_space"], indent=2), "```", "",
               "## Where to look", "",
               f"- TensorBoard (one run per trial: scalars, image grids, HParams): "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ REEVAL_STREAM = 3  # seed stream of the final evaluation models (shared by all s
 
 class StudyFailed(DDTuneError):
     """No trial of a search produced a usable result."""
+
+
+class StudyInterrupted(DDTuneError):
+    """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""
 
 
 def _distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int) -> SynSet:
@@ -66,6 +71,20 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> float:
     return evaluate_synset(synset, cfg, data.test, gen, study.model)[arch].runs[0]
 
 
+def _failure(result: Any) -> str | None:
+    """Why a trial failed: its exception's last line, or the divergence it reported; None if it did not.
+
+    A diverged trial reports val_acc 0 to Optuna (so TPE learns to avoid the region; a FAIL state
+    would be invisible to it) but is a failed trial in the report, with the reason.
+    """
+    if result.error is not None:
+        return str(result.error).strip().splitlines()[-1][:300]
+    m = result.metrics or {}
+    if m.get("diverged"):
+        return f"diverged: non-finite loss or accuracy at iteration {m.get('it')} (loss {m.get('loss')})"
+    return None
+
+
 class StudyRunner:
     def __init__(self, study: StudyConfig, space: SearchSpace, study_dir: Path, data_root: Path,
                  resources: Any) -> None:
@@ -79,7 +98,8 @@ class StudyRunner:
 
     def setup(self, ipc: int, study: StudyConfig | None = None, compute_experts: bool = False) -> TrialSetup:
         return TrialSetup(study or self.study, ipc, str(self.data_root), self.resources.gpu > 0,
-                          self.resources.threads, str(self.experts_dir), compute_experts)
+                          self.resources.threads, str(self.experts_dir), compute_experts,
+                          fault=os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))
 
     def train_experts(self) -> dict[str, Any]:
         """The expert stage: every expert the study needs, one Ray task each, before any trial.
@@ -109,7 +129,9 @@ class StudyRunner:
         return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
                 "seconds": time.time() - t0, "dir": str(self.experts_dir)}
 
-    def run(self) -> dict[str, Any]:
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        """The whole study. With ``resume``, finished IPCs are read back, an interrupted search is
+        restored from Ray Tune's experiment state, and the expert stage finds its experts cached."""
         from dd_tune.report import write_report
 
         t0 = time.time()
@@ -117,7 +139,13 @@ class StudyRunner:
         expert_stage = self.train_experts()
         by_ipc = {}
         for ipc in self.study.ipc:
-            by_ipc[str(ipc)] = self.run_ipc(ipc)
+            done_file = self.dir / f"ipc{ipc}.json"
+            if resume and done_file.exists():
+                print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
+                by_ipc[str(ipc)] = json.loads(done_file.read_text())
+                continue
+            by_ipc[str(ipc)] = self.run_ipc(ipc, resume)
+            done_file.write_text(json.dumps(by_ipc[str(ipc)], indent=2, default=str))
         first = by_ipc[str(self.study.ipc[0])]
         report = {
             "study": self.study.name, "method": self.study.method, "dataset": self.study.dataset,
@@ -142,10 +170,10 @@ class StudyRunner:
                 + (", DSA" if e.dsa else ""))
 
     # ---- one IPC -------------------------------------------------------------------------------
-    def run_ipc(self, ipc: int) -> dict[str, Any]:
+    def run_ipc(self, ipc: int, resume: bool = False) -> dict[str, Any]:
         t0 = time.time()
         default = default_point(self.study, self.space, ipc)
-        grid = self.search(ipc, default)
+        grid = self.search(ipc, default, resume)
         best, rows = self._best(grid)
         best_cfg = with_method_values(self.study, {k: v for k, v in best.config.items() if k != "ipc"},
                                       "best trial")
@@ -168,11 +196,11 @@ class StudyRunner:
         for name, values in self.study.named_points.items():
             sets[name] = self._distill_remote(ipc, dict(values), f"named point '{name}'")
         reeval = self.reevaluate(sets, best_ipc)
+        plots = self._plots(ipc, rows)
         return {
             "ipc": best_ipc, "n_trials": len(grid), "n_errors": grid.num_errors,
             "n_diverged": sum(int(r.get("diverged", 0)) for r in rows),
-            "errors": {str(r.path).rsplit("/", 1)[-1]: str(r.error).strip().splitlines()[-1][:300]
-                       for r in grid if r.error},
+            "errors": {r["trial"]: r["error"] for r in rows if r["error"]},
             "best_val_acc": float(best.metrics[METRIC]),
             "best_config": {**to_dict(best_cfg), "ipc": best_ipc},
             "default_config": {**to_dict(self.study.distill), "ipc": ipc},
@@ -181,23 +209,101 @@ class StudyRunner:
             "reeval": reeval,
             "flops": self._flops(best_cfg, best_ipc),
             "best_synset": str(out_dir / "synset.pt"), "best_png": str(out_dir / "synset.png"),
-            "trials": rows, "wall_time_s": time.time() - t0,
+            "trials": rows, "plots": plots, "wall_time_s": time.time() - t0,
         }
 
-    def search(self, ipc: int, default: dict[str, Any]):
+    def _plots(self, ipc: int, rows: list[dict]) -> dict[str, Any]:
+        """Optimisation history and hyperparameter importance (PNG) of this IPC's Optuna study."""
+        from dd_tune.plots import study_plots
+
+        full = int(getattr(self.study.distill, "iterations", 0))
+        # Optuna trial numbers follow creation order, as do Ray's rows sorted by start; match by params
+        stopped = {json.dumps(r["config"], sort_keys=True, default=str) for r in rows
+                   if r["error"] is None and r["it"] is not None
+                   and r["it"] < int(r["config"].get("iterations", full))}
+        import optuna
+
+        study = optuna.load_study(study_name=self._optuna_name(ipc), storage=f"sqlite:///{self.db}")
+        early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
+        plots = study_plots(self.db, self._optuna_name(ipc), self.dir / "plots" / f"ipc{ipc}", early)
+        for note in plots["notes"]:
+            print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
+        return plots
+
+    def search(self, ipc: int, default: dict[str, Any], resume: bool = False):
+        """Run (or, with ``resume``, restore and finish) the search of one IPC; its ResultGrid."""
+        from ray import tune
+
+        trainable = tune.with_resources(
+            tune.with_parameters(dd_trainable, setup=self.setup(ipc)),
+            {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
+        )
+        exp_dir = self.dir / f"ipc{ipc}"
+        if resume and tune.Tuner.can_restore(str(exp_dir)):
+            print(f"[dd_tune] IPC {ipc}: restoring the interrupted search from {exp_dir}", flush=True)
+            # finished trials are kept; unfinished ones continue from their last checkpoint; errored
+            # ones stay failed (they already used their retries); the searcher state comes back too
+            tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+        else:
+            if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
+                self._delete_optuna_study(ipc)
+            tuner = self._new_tuner(ipc, default, trainable)
+        grid = tuner.fit()
+        self._check_complete(grid, ipc)
+        if resume:
+            self._fail_orphans(ipc)
+        return grid
+
+    def _fail_orphans(self, ipc: int) -> None:
+        """Optuna trials asked for just before a kill that Tune never recorded stay RUNNING forever;
+        close them as FAIL (with the reason) so the sqlite study holds only what really ran."""
+        import optuna
+
+        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
+        study = optuna.load_study(study_name=self._optuna_name(ipc), storage=storage)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            storage.set_trial_system_attr(t._trial_id, "dd_tune_orphaned",
+                                          "suggested before the driver was killed; never ran")
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+    def _optuna_name(self, ipc: int) -> str:
+        return f"{self.study.name}-ipc{ipc}"
+
+    def _delete_optuna_study(self, ipc: int) -> None:
+        import optuna
+
+        if not self.db.exists():
+            return
+        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
+        if self._optuna_name(ipc) in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
+            optuna.delete_study(study_name=self._optuna_name(ipc), storage=storage)
+
+    def _check_complete(self, grid: Any, ipc: int) -> None:
+        """Tune returns normally (rc 0, partial grid) on Ctrl-C: detect it and point to --resume."""
+        trials = grid._experiment_analysis.trials  # the only public-enough place with trial statuses
+        unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+        wanted = self.study.search.num_samples
+        if unfinished or len(trials) < wanted:
+            finished = len(trials) - len(unfinished)
+            raise StudyInterrupted(
+                f"the IPC {ipc} search stopped after {finished} of {wanted} trials; continue it with the "
+                f"same command plus --resume (finished trials are kept)")
+
+    def _new_tuner(self, ipc: int, default: dict[str, Any], trainable: Any) -> Any:
         import optuna
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-        from ray.tune.search.optuna import OptunaSearch
+        from dd_tune.optuna_search import ResumableOptunaSearch
 
         s = self.study.search
         n_startup = max(1, min(10, s.num_samples // 3))
-        searcher = OptunaSearch(
+        searcher = ResumableOptunaSearch(
             space=to_optuna(self.space), metric=METRIC, mode="max",
             points_to_evaluate=[default],
             sampler=optuna.samplers.TPESampler(seed=self.study.seed, n_startup_trials=n_startup),
             storage=optuna.storages.RDBStorage(f"sqlite:///{self.db}"),
-            study_name=f"{self.study.name}-ipc{ipc}",
+            study_name=self._optuna_name(ipc),
         )
         max_it = max_iterations(self.study, self.space)
         if s.asha.enabled and max_it > 0:
@@ -206,11 +312,7 @@ class StudyRunner:
                                       reduction_factor=s.asha.reduction_factor)
         else:
             scheduler = FIFOScheduler()
-        trainable = tune.with_resources(
-            tune.with_parameters(dd_trainable, setup=self.setup(ipc)),
-            {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
-        )
-        tuner = tune.Tuner(
+        return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
@@ -225,7 +327,6 @@ class StudyRunner:
                 verbose=1,
             ),
         )
-        return tuner.fit()
 
     def _best(self, grid) -> tuple[Any, list[dict]]:
         rows = []
@@ -233,8 +334,9 @@ class StudyRunner:
             m = r.metrics or {}
             rows.append({"trial": str(r.path).rsplit("/", 1)[-1], "config": dict(r.config or {}),
                          METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
-                         "error": None if r.error is None else str(r.error).strip().splitlines()[-1][:300]})
-        finite = [r for r in grid if r.error is None and r.checkpoint is not None and r.metrics
+                         "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
+                         "error": _failure(r)})
+        finite = [r for r in grid if _failure(r) is None and r.checkpoint is not None and r.metrics
                   and math.isfinite(r.metrics.get(METRIC, float("nan")))]
         if not finite:
             raise StudyFailed(f"all {len(grid)} trials failed; first error: "

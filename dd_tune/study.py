@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
+import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from dd_tune.cluster import check_shared_storage, connect, require_posix_storage
 from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
+from dd_tune.schema import to_dict
 from dd_tune.search_space import default_point, load_search_space
 
 
@@ -68,7 +70,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a study key, e.g. --set distill.lr_img=2 (repeatable)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--force", action="store_true", help="replace an existing study directory")
+    p.add_argument("--address", default=None,
+                   help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
+                        "starting a local instance; a multi-node cluster needs --storage on a shared mount")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted study in --storage (finished trials kept, running ones "
+                           "resumed from their checkpoints, the Optuna study continued)")
+    mode.add_argument("--force", action="store_true", help="replace an existing study directory")
     return p.parse_args(argv)
 
 
@@ -79,25 +88,35 @@ def _describe(name: str) -> str:
         return f"(invalid: {e})"
 
 
-def _check_study_dir(study_dir: Path, force: bool) -> None:
-    """Refuse to overwrite an existing study unless ``--force`` (which then replaces it)."""
-    if study_dir.exists() and not force:
-        what = "a finished study" if (study_dir / "report.json").exists() else "an unfinished study"
-        raise StudyStateError(
-            f"{study_dir} already holds {what}; pass --force to replace it or choose another --storage"
-        )
+def _check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bool) -> None:
+    """No silent overwrite: a finished or different study is refused; ``--force`` replaces it."""
+    if force:
+        return
+    if not study_dir.exists():
+        if resume:
+            raise StudyStateError(f"--resume: there is no study at {study_dir}; run it without --resume")
+        return
+    if (study_dir / "report.json").exists():
+        raise StudyStateError(f"{study_dir} already holds a finished study; pass --force to run it again "
+                              f"or choose another --storage")
+    if not resume:
+        raise StudyStateError(f"{study_dir} holds an unfinished study; pass --resume to continue it, --force "
+                              f"to replace it, or choose another --storage")
+    differs = stored_config_diff(study_dir, study)
+    if differs:
+        raise StudyStateError(f"{study_dir} holds a different study (changed: {', '.join(differs)}); "
+                              f"--resume continues only the same configuration; pass --force to replace it "
+                              f"or choose another --storage")
 
 
-def _start_ray(num_cpus: int | None) -> float:
-    """Start a local Ray instance (or join one given by RAY_ADDRESS); returns the visible GPU count."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # local instance, loopback only
-    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                 configure_logging=True, logging_level="WARNING")
-    return float(ray.cluster_resources().get("GPU", 0.0))
+def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
+    """Top-level keys in which the study stored in ``study_dir`` differs from ``study``."""
+    stored_file = study_dir / "study.json"
+    if not stored_file.exists():  # interrupted before the study started: nothing to differ from
+        return []
+    stored = json.loads(stored_file.read_text())
+    current = json.loads(json.dumps(to_dict(study)))  # tuples -> lists, as stored
+    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,16 +147,21 @@ def _main(argv: Sequence[str] | None) -> int:
 
     data_root = resolve_data_root(args.data_root)
     prepare_dataset(study.dataset, data_root)
-    study_dir = Path(args.storage).expanduser().resolve() / study.name
-    _check_study_dir(study_dir, args.force)
-    resources = resolve_resources(study, _start_ray(args.num_cpus))
+    require_posix_storage(args.storage)
+    storage = Path(args.storage).expanduser().resolve()
+    study_dir = storage / study.name
+    _check_study_dir(study_dir, study, args.force, args.resume)
+    resources = resolve_resources(study, connect(args.address, args.num_cpus))
+    nodes = check_shared_storage(storage)
     from dd_tune.runner import StudyRunner
 
-    if study_dir.exists():  # --force, and every check has passed: replace the old study
+    if study_dir.exists() and args.force:  # every check has passed: replace the old study
         shutil.rmtree(study_dir)
-    study_dir.mkdir(parents=True)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
+          f"on {nodes} Ray node(s)", flush=True)
     runner = StudyRunner(study, space, study_dir, data_root, resources)
-    report = runner.run()
+    report = runner.run(resume=args.resume)
     print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
     for ipc, row in report["by_ipc"].items():
         for name, accs in row["reeval"].items():

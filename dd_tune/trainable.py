@@ -40,6 +40,17 @@ class TrialSetup:
     threads: int = 1
     experts_dir: str = ""  # expert-trajectory cache (trajectory matching); "" = none
     compute_experts: bool = False  # trials only read experts; the study's expert stage trains them
+    # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver, "N" or
+    # "N:key=value"): the first attempt of every trial (or of those whose sampled ``key`` equals
+    # ``value``) raises right after its N-th checkpointed report; "" = off.
+    fault: str = ""
+
+    def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
+        if not self.fault or restored:
+            return False
+        after, _, cond = self.fault.partition(":")
+        key, _, value = cond.partition("=")
+        return reports == int(after) and (not key or str(config.get(key)) == value)
 
     @property
     def device(self) -> torch.device:
@@ -106,7 +117,14 @@ def run_trial(
     if restore is not None:
         distiller.load_state_dict(restore["distiller"])
         eval_gen.set_state(restore["eval_generator"])
+    resumed_from = distiller.iteration  # 0 for a fresh trial; the checkpoint's iteration on a retry
     total = distiller.total_iterations
+    last = (restore or {}).get("metrics")
+    if last is not None and (last["diverged"] or distiller.iteration >= total):
+        # restored from its final checkpoint (the driver died before it recorded the end): report
+        # the same result again instead of re-evaluating with a moved evaluation generator
+        report({**last, "resumed_from": resumed_from}, restore, distiller.synset())
+        return
     every = max(1, setup.study.search.report_every)
     t_start = time.time()
     while True:
@@ -127,8 +145,8 @@ def run_trial(
             acc = 0.0 if diverged else acc
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
                "ipc": distiller.ctx.ipc, "distill_s": distill_s, "eval_s": time.time() - t0,
-               "elapsed_s": time.time() - t_start, "diverged": int(diverged)}
-        state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state()}
+               "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from}
+        state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
         if diverged or distiller.iteration >= total:
             return
@@ -144,8 +162,13 @@ def config_index(config: Mapping[str, Any]) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
+class InjectedFault(RuntimeError):
+    """Raised by the fault-tolerance testing hook (:attr:`TrialSetup.fault_after_reports`)."""
+
+
 def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune entry point (wrap with ``tune.with_parameters(dd_trainable, setup=...)``)."""
+    import ray
     from ray import tune
     from torch.utils.tensorboard import SummaryWriter
 
@@ -158,14 +181,20 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     # Files in the cwd reach <storage>/<experiment>/<trial>/ through SyncConfig(sync_artifacts=True),
     # also from worker nodes; Ray's own TBX logger writes the scalars and HParams next to them.
     writer = SummaryWriter(os.path.join(os.getcwd(), "tb"))
+    node_id = ray.get_runtime_context().get_node_id()  # the report shows where each trial ran
+    reports = 0
 
     def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
+        nonlocal reports
         writer.add_image("synset/grid", synset.grid(), metrics["it"])
         writer.flush()
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, "state.pt"))
             synset.save(os.path.join(d, "synset.pt"))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(d))
+        reports += 1
+        if setup.should_fault(config, reports, restore is not None):
+            raise InjectedFault(f"injected fault after report {reports} (DD_TUNE_FAULT_AFTER_REPORTS)")
 
     try:
         run_trial(config, setup, index, report, restore)

@@ -25,7 +25,8 @@ def test_list_shows_studies():
 
 def test_help_mentions_the_options():
     r = run("dd_tune.study", "--help")
-    for opt in ("--profile", "--storage", "--num-samples", "--seed", "--data-root", "--set", "--list"):
+    for opt in ("--profile", "--storage", "--num-samples", "--seed", "--data-root", "--set", "--list",
+                "--address", "--resume", "--force"):
         assert opt in r.stdout
 
 
@@ -38,6 +39,8 @@ def test_help_mentions_the_options():
         (["dm_mnist", "--set", "ipc=[0]"], "'ipc' images per class must be >= 1"),
         (["dm_mnist", "--profile", "huge"], "unknown profile 'huge'"),
         (["dm_mnist", "--data-root", "/nonexistent/dd"], "data root /nonexistent/dd does not exist"),
+        (["dm_mnist", "--profile", "smoke", "--resume"], "--resume: there is no study at"),
+        (["dm_mnist", "--address", "auto", "--num-cpus", "2"], "cannot be combined with --address"),
     ],
 )
 def test_bad_input_fails_early_with_one_message(tmp_path, args, message):
@@ -61,6 +64,31 @@ def test_explicit_gpu_without_gpu_fails_fast(tmp_path, data_root):
 def test_evaluate_cli_rejects_a_missing_synset(tmp_path):
     r = run("dd_tune.evaluate", str(tmp_path / "missing.pt"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_object_store_uri_is_refused_as_storage(data_root):
+    r = run("dd_tune.study", "dm_mnist", "--storage", "s3://bucket/runs", "--data-root", str(data_root))
+    assert r.returncode == 2 and "needs a POSIX path" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resume_and_force_are_exclusive(tmp_path):
+    r = run("dd_tune.study", "dm_mnist", "--resume", "--force", "--storage", str(tmp_path))
+    assert r.returncode == 2 and "not allowed with argument" in r.stderr
+
+
+@pytest.mark.parametrize("stored, flags, message", [
+    (None, [], "holds an unfinished study; pass --resume to continue it, --force"),
+    ({"seed": 12345}, ["--resume"], "holds a different study (changed: "),
+])
+def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, flags, message):
+    study_dir = tmp_path / "runs" / "dm_mnist"
+    study_dir.mkdir(parents=True)
+    if stored is not None:
+        (study_dir / "study.json").write_text(__import__("json").dumps(stored))
+    r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--storage", str(tmp_path / "runs"),
+            "--data-root", str(data_root), *flags)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert sorted(p.name for p in study_dir.iterdir()) == (["study.json"] if stored else [])
 
 
 def test_existing_study_is_not_overwritten_without_force(tmp_path, data_root):

@@ -68,10 +68,11 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     # a second run refuses to overwrite the finished study
     from dd_tune.errors import StudyStateError
+    from dd_tune.config import load_study
     from dd_tune.study import _check_study_dir
 
     with pytest.raises(StudyStateError, match="already holds a finished study; pass --force"):
-        _check_study_dir(study_dir, force=False)
+        _check_study_dir(study_dir, load_study("dm_mnist", "smoke"), force=False, resume=False)
 
 
 @pytest.mark.slow

@@ -1,0 +1,93 @@
+"""Connecting the study driver to Ray, and checking that a multi-node cluster shares the storage.
+
+A study keeps its Optuna sqlite file, trial checkpoints, reports and the expert-trajectory cache under
+one storage directory. Trials and expert tasks write there from whichever node runs them, so on a
+cluster with several nodes that directory must be the same file system everywhere (NFS/EFS/Lustre...).
+Ray itself would only notice much later (PR #39428: multi-node runs require shared storage), and a
+node-local path silently splits the expert cache; the probe below fails before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable, Sequence
+
+from dd_tune.errors import ConfigError, ResourceError
+
+URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "az://", "file://")
+
+
+def connect(address: str | None, num_cpus: int | None) -> float:
+    """Start a local Ray instance, or join the cluster at ``address``; returns the cluster's GPU count."""
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    import ray
+
+    if address is not None and num_cpus is not None:
+        raise ConfigError("--num-cpus sizes a local Ray instance; it cannot be combined with --address "
+                          "(the cluster's nodes declare their own resources)")
+    if not ray.is_initialized():
+        if address is None:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # local instance, loopback only
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
+                     configure_logging=True, logging_level="WARNING")
+        else:
+            try:
+                ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level="WARNING")
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise ResourceError(f"cannot connect to the Ray cluster at --address {address!r}: {e}") from e
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def alive_nodes() -> list[dict]:
+    import ray
+
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def _probe(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def nodes_missing(storage: Path, nodes: Sequence[dict], probe: Callable[[str], bool] | None = None) -> list[str]:
+    """Addresses of the nodes that cannot see a marker file written here into ``storage``."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    storage.mkdir(parents=True, exist_ok=True)
+    marker = storage / f".dd_tune_storage_probe-{uuid.uuid4().hex}"
+    marker.write_text("dd_tune shared-storage probe\n")
+    try:
+        task = ray.remote(num_cpus=0)(probe or _probe)
+        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(str(marker)) for n in nodes]
+        seen = ray.get(refs, timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    return [n.get("NodeManagerAddress", n["NodeID"]) for n, ok in zip(nodes, seen) if not ok]
+
+
+def require_posix_storage(storage: str) -> None:
+    """The study keeps an sqlite file and file locks in its storage: a URI cannot hold them."""
+    if storage.startswith(URI_SCHEMES):
+        raise ConfigError(f"--storage {storage}: the study keeps an sqlite file and file locks there, so it "
+                          f"needs a POSIX path; mount the bucket or NFS share on every node and pass that path")
+
+
+def check_shared_storage(storage: Path, probe: Callable[[str], bool] | None = None) -> int:
+    """On a multi-node cluster, refuse a storage path that is not visible from every node.
+
+    Returns the number of alive nodes. ``probe`` (tests) replaces the per-node existence check.
+    """
+    nodes = alive_nodes()
+    if len(nodes) <= 1:
+        return len(nodes)
+    missing = nodes_missing(storage, nodes, probe)
+    if missing:
+        raise ConfigError(
+            f"--storage {storage} is node-local: {len(missing)} of {len(nodes)} Ray nodes "
+            f"({', '.join(missing)}) cannot see it. A multi-node study needs storage shared by all nodes "
+            f"(an NFS/EFS mount at the same path everywhere, e.g. /mnt/dd_tune/runs from cluster.yaml)"
+        )
+    return len(nodes)

@@ -1,0 +1,107 @@
+"""PNG figures of a finished search, read back from its Optuna study (sqlite).
+
+* optimisation history: each trial's validation accuracy in the order Optuna created them, with the
+  best-so-far line (ASHA-stopped trials are marked: their value is a lower-fidelity one);
+* hyperparameter importance: Optuna's PED-ANOVA evaluator (fANOVA as the fallback when scikit-learn
+  is installed), over the trials that completed; it needs two completed trials whose parameters vary.
+
+Figures are best-effort: a plot that cannot be made is reported with the reason, never fatal to a
+study that has already spent its compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: cluster nodes and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _completed(study: Any) -> list[Any]:
+    import optuna
+
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+
+
+def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) -> Path:
+    """Validation accuracy per trial (Optuna order) and the best so far."""
+    trials = _completed(study)
+    if not trials:
+        raise ValueError("no completed trial")
+    xs = [t.number for t in trials]
+    ys = [t.value for t in trials]
+    best, run = [], float("-inf")
+    for y in ys:
+        run = max(run, y)
+        best.append(run)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    early = stopped_early or set()
+    ax.scatter([x for x in xs if x not in early], [y for x, y in zip(xs, ys) if x not in early],
+               label="trial (full budget)", color="tab:blue")
+    if early:
+        ax.scatter([x for x in xs if x in early], [y for x, y in zip(xs, ys) if x in early],
+                   label="stopped early by ASHA", color="tab:gray", marker="x")
+    ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial (Optuna number)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(study.study_name)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def param_importances(study: Any) -> tuple[dict[str, float], str]:
+    """(importance per parameter, evaluator name); PED-ANOVA first, fANOVA as the fallback."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+    trials = _completed(study)
+    varied = {k for t in trials for k in t.params if len({str(u.params.get(k)) for u in trials}) > 1}
+    if len(trials) < 2 or not varied:
+        raise ValueError(f"needs >= 2 completed trials with varying parameters (have {len(trials)})")
+    errors = []
+    for name, make in (("PED-ANOVA", PedAnovaImportanceEvaluator), ("fANOVA", lambda: FanovaImportanceEvaluator(seed=0))):
+        try:  # fANOVA needs scikit-learn, which dd_tune does not require
+            return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied)), name
+        except Exception as e:  # each evaluator has its own preconditions; report both if both fail
+            errors.append(f"{name}: {e}")
+    raise ValueError("; ".join(errors))
+
+
+def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str]:
+    importances, evaluator = param_importances(study)
+    names = sorted(importances, key=importances.get)
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
+    ax.barh(names, [importances[n] for n in names], color="tab:green")
+    ax.set_xlabel(f"importance for validation accuracy ({evaluator})")
+    ax.set_title(study.study_name)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path, importances, evaluator
+
+
+def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int] | None = None) -> dict[str, Any]:
+    """Both figures for one Optuna study; {"history": path|None, "importance": path|None, ...}."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
+    out: dict[str, Any] = {"history": None, "importance": None, "importances": {}, "notes": []}
+    try:
+        out["history"] = str(history_plot(study, out_dir / "history.png", stopped_early))
+    except Exception as e:
+        out["notes"].append(f"no optimisation history: {e}")
+    try:
+        path, importances, evaluator = importance_plot(study, out_dir / "importance.png")
+        out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
+    except Exception as e:
+        out["notes"].append(f"no hyperparameter importance: {e}")
+    return out

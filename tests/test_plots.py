@@ -1,0 +1,45 @@
+"""Study figures from an Optuna sqlite study: history and hyperparameter importance."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from dd_tune.plots import param_importances, study_plots
+
+
+def make_study(db, n: int):
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{db}", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    # accuracy driven by lr only; the batch size is noise-free irrelevant
+    study.optimize(lambda t: 100 - (t.suggest_float("lr", 0.01, 10, log=True) - 1) ** 2
+                   + 0 * t.suggest_categorical("batch", [16, 32]), n_trials=n)
+    return study
+
+
+def test_importance_ranks_the_parameter_that_matters(tmp_path):
+    study = make_study(tmp_path / "o.db", 20)
+    importances, evaluator = param_importances(study)
+    assert evaluator in ("fANOVA", "PED-ANOVA")
+    assert importances["lr"] > importances["batch"]
+
+
+def test_study_plots_write_pngs_and_note_what_cannot_be_drawn(tmp_path):
+    make_study(tmp_path / "o.db", 6)
+    out = study_plots(tmp_path / "o.db", "s", tmp_path / "plots", stopped_early={1})
+    for key in ("history", "importance"):
+        assert out[key] and (tmp_path / "plots" / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
+    assert not out["notes"]
+
+    one = optuna.create_study(study_name="one", storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
+    one.optimize(lambda t: t.suggest_float("lr", 0.1, 1.0), n_trials=1)
+    out = study_plots(tmp_path / "o.db", "one", tmp_path / "p1")
+    assert out["history"] and out["importance"] is None
+    assert any("needs >= 2 completed trials" in n for n in out["notes"])
+
+
+def test_importance_needs_varying_parameters(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
+    study.optimize(lambda t: t.suggest_categorical("x", [1]), n_trials=3)
+    with pytest.raises(ValueError, match="varying parameters"):
+        param_importances(study)
