@@ -11,7 +11,7 @@ export DD_TUNE_DATA ?= $(CURDIR)/.data
 endif
 export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
 
-.PHONY: setup data demo test test-fast bench clean
+.PHONY: setup data demo compare test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ endif
 demo: setup data
 	$(PY) -m dd_tune.study dm_mnist --profile quick --force
 
+# DM vs DataDAM vs PAD on MNIST under one protocol (quick profile: <= 45 min on 2 CPU cores)
+compare: setup data
+	$(PY) -m dd_tune.compare mnist --profile quick --force
+
 test: setup
 	$(PY) -m pytest -m "slow or not slow"
 
@@ -44,6 +48,7 @@ test-fast: setup
 bench: setup data
 	$(PY) bench/dm_step.py
 	$(PY) bench/datadam_step.py --batch-real 64
+	$(PY) bench/pad_step.py
 
 clean:
 	rm -rf $(VENV) .data runs

@@ -8,13 +8,14 @@ from typing import Callable
 from dd_tune.errors import DDTuneError
 
 
-def run_cli(body: Callable[[], int]) -> int:
-    """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` and exit code 2."""
+def run_cli(body: Callable[[], int], on_interrupt: str = "interrupted") -> int:
+    """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` and exit code 2,
+    Ctrl-C prints ``on_interrupt`` and exits with 130."""
     try:
         return body()
     except DDTuneError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(on_interrupt, file=sys.stderr)
         return 130

@@ -145,6 +145,9 @@ class StudyConfig:
     # Named configurations distilled and re-evaluated beside best/default (e.g. the settings a
     # report got wrong), each a set of distill keys; validated like the distill block.
     named_points: dict[str, Any] = field(default_factory=dict)
+    # Re-distil the tuned configuration with each of these ``init`` values (noise vs real init at
+    # the tuned hyperparameters) and re-evaluate it as ``best_init_<value>``.
+    init_variants: tuple[str, ...] = ()
     profile: str = "default"
 
     def __post_init__(self) -> None:
@@ -211,6 +214,10 @@ def load_study(
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
                               f"not be called best, default or random_real")
         build_method_config(study.method, {**to_dict(distill), **values}, f"{source} (named_points.{name})")
+    if study.init_variants and not hasattr(distill, "init"):
+        raise ConfigError(f"{source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
+    for value in study.init_variants:
+        build_method_config(study.method, {**to_dict(distill), "init": value}, f"{source} (init_variants)")
     return dataclasses.replace(study, distill=distill)
 
 

@@ -23,7 +23,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _completed(study: Any) -> list[Any]:
     import optuna
 
-    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
+
+
+def _accuracy(trial: Any) -> float:
+    """The accuracy objective (the first one; a study that searches IPC also minimises images)."""
+    return float(trial.values[0])
 
 
 def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) -> Path:
@@ -32,7 +37,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
     if not trials:
         raise ValueError("no completed trial")
     xs = [t.number for t in trials]
-    ys = [t.value for t in trials]
+    ys = [_accuracy(t) for t in trials]
     best, run = [], float("-inf")
     for y in ys:
         run = max(run, y)
@@ -66,9 +71,11 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
     if len(trials) < 2 or not varied:
         raise ValueError(f"needs >= 2 completed trials with varying parameters (have {len(trials)})")
     errors = []
-    for name, make in (("PED-ANOVA", PedAnovaImportanceEvaluator), ("fANOVA", lambda: FanovaImportanceEvaluator(seed=0))):
+    evaluators = (("PED-ANOVA", PedAnovaImportanceEvaluator), ("fANOVA", lambda: FanovaImportanceEvaluator(seed=0)))
+    for name, make in evaluators:
         try:  # fANOVA needs scikit-learn, which dd_tune does not require
-            return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied)), name
+            return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied),
+                                                           target=_accuracy), name
         except Exception as e:  # each evaluator has its own preconditions; report both if both fail
             errors.append(f"{name}: {e}")
     raise ValueError("; ".join(errors))
@@ -88,6 +95,31 @@ def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str
     return path, importances, evaluator
 
 
+def pareto_front(study: Any) -> list[dict[str, Any]]:
+    """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
+    front = [{"number": t.number, "val_acc": float(t.values[0]), "images": int(t.values[1]), "params": t.params}
+             for t in study.best_trials]
+    return sorted(front, key=lambda p: (p["images"], -p["val_acc"]))
+
+
+def pareto_plot(study: Any, path: Path) -> Path:
+    trials = _completed(study)
+    front = pareto_front(study)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], color="tab:gray", label="trial")
+    ax.plot([p["images"] for p in front], [p["val_acc"] for p in front], "o-", color="tab:red",
+            label="Pareto front")
+    ax.set_xlabel("synthetic images (IPC x classes)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(study.study_name)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int] | None = None) -> dict[str, Any]:
     """Both figures for one Optuna study; {"history": path|None, "importance": path|None, ...}."""
     import optuna
@@ -104,4 +136,10 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
         out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
     except Exception as e:
         out["notes"].append(f"no hyperparameter importance: {e}")
+    if len(study.directions) == 2:  # IPC searched: accuracy up, images down
+        out["pareto"] = pareto_front(study)
+        try:
+            out["pareto_plot"] = str(pareto_plot(study, out_dir / "pareto.png"))
+        except Exception as e:
+            out["notes"].append(f"no Pareto plot: {e}")
     return out

@@ -11,6 +11,12 @@ SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "ra
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01"}
 
 
+def set_title(name: str) -> str:
+    if name.startswith("best_init_"):
+        return f"tuned, init {name[len('best_init_'):]}"
+    return SET_TITLES.get(name, f"named point `{name}`")
+
+
 def _fmt_acc(entry: Mapping[str, Any] | None) -> str:
     if not entry or not entry.get("runs"):
         return "n/a"
@@ -43,6 +49,13 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
         lines += [f"Hyperparameter importance ({plots.get('importance_evaluator')}): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + ".", "",
                   f"![hyperparameter importance, IPC {ipc}]({_rel(plots['importance'], report)})", ""]
+    if plots.get("pareto"):
+        lines += [f"Pareto front (IPC searched; validation accuracy up, synthetic images down), IPC {ipc} study:",
+                  "", "| trial (Optuna) | IPC | images | val acc (%) |", "|---|---|---|---|"]
+        lines += [f"| {p['number']} | {p['params'].get('ipc')} | {p['images']} | {p['val_acc']:.2f} |"
+                  for p in plots["pareto"]] + [""]
+        if plots.get("pareto_plot"):
+            lines += [f"![Pareto front]({_rel(plots['pareto_plot'], report)})", ""]
     lines += [f"_{note}_" for note in plots.get("notes", [])]
     return lines + ([""] if plots.get("notes") else [])
 
@@ -67,7 +80,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                   "|---|" + "---|" * len(archs)]
         for name in [*SETS, *[n for n in row["reeval"] if n not in SETS]]:
             accs = row["reeval"].get(name, {})
-            title = SET_TITLES.get(name, f"named point `{name}`")
+            title = set_title(name)
             lines.append(f"| {title} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
         for name, cfg in row.get("named_configs", {}).items():
             changed = {k: v for k, v in cfg.items() if row["default_config"].get(k) != v}

@@ -20,20 +20,16 @@ from dd_tune.errors import DDTuneError
 from dd_tune.evaluate import model_spec_for
 from dd_tune.methods import METHODS
 from dd_tune.schema import to_dict
-from dd_tune.search_space import (SearchSpace, default_point, expert_variants, max_iterations,
-                                  space_as_dict, to_optuna)
+from dd_tune.search_space import SearchSpace, default_point, expert_variants, space_as_dict
 from dd_tune.synset import SynSet
-from dd_tune.trainable import METRIC, TrialSetup, config_index, dd_trainable
+from dd_tune.trainable import METRIC, TrialSetup, config_index
+from dd_tune.tuning import optuna_name
 
 REEVAL_STREAM = 3  # seed stream of the final evaluation models (shared by all sets: paired runs)
 
 
 class StudyFailed(DDTuneError):
     """No trial of a search produced a usable result."""
-
-
-class StudyInterrupted(DDTuneError):
-    """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""
 
 
 def _distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int) -> SynSet:
@@ -119,15 +115,18 @@ class StudyRunner:
         task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_expert_task)
         setup = self.setup(self.study.ipc[0], compute_experts=True)
         jobs = [task.remote(setup, cfg, i) for cfg in configs.values() for i in range(cfg.num_experts)]
-        t0, trained, pending = time.time(), 0, list(jobs)
+        t0, trained, pending, task_seconds = time.time(), 0, list(jobs), 0.0
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             index, fresh, seconds = ray.get(done[0])
             trained += int(fresh)
+            task_seconds += seconds
             print(f"[dd_tune] expert {len(jobs) - len(pending)}/{len(jobs)}: "
                   f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
         return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
-                "seconds": time.time() - t0, "dir": str(self.experts_dir)}
+                "seconds": time.time() - t0, "task_seconds": task_seconds,
+                "cpu_seconds": task_seconds * self.resources.cpu, "gpu_seconds": task_seconds * self.resources.gpu,
+                "dir": str(self.experts_dir)}
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         """The whole study. With ``resume``, finished IPCs are read back, an interrupted search is
@@ -195,6 +194,10 @@ class StudyRunner:
                                               best_set.ipc, best_set.method)
         for name, values in self.study.named_points.items():
             sets[name] = self._distill_remote(ipc, dict(values), f"named point '{name}'")
+        for init in self.study.init_variants:  # noise vs real init at the tuned hyperparameters
+            values = {**{k: v for k, v in best.config.items() if k != "ipc"}, "init": init}
+            sets[f"best_init_{init}"] = best_set if getattr(best_cfg, "init", None) == init else \
+                self._distill_remote(best_ipc, values, f"the tuned configuration with init {init}")
         reeval = self.reevaluate(sets, best_ipc)
         plots = self._plots(ipc, rows)
         return {
@@ -209,8 +212,14 @@ class StudyRunner:
             "reeval": reeval,
             "flops": self._flops(best_cfg, best_ipc),
             "best_synset": str(out_dir / "synset.pt"), "best_png": str(out_dir / "synset.png"),
-            "trials": rows, "plots": plots, "wall_time_s": time.time() - t0,
+            "trials": rows, "plots": plots, "compute": self._compute(rows), "wall_time_s": time.time() - t0,
         }
+
+    def _compute(self, rows: list[dict]) -> dict[str, float]:
+        """Trial time of the search and what it reserved: CPU-/GPU-seconds = seconds x per-trial request."""
+        seconds = sum(float(r.get("elapsed_s") or 0.0) for r in rows)
+        return {"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,
+                "gpu_seconds": seconds * self.resources.gpu}
 
     def _plots(self, ipc: int, rows: list[dict]) -> dict[str, Any]:
         """Optimisation history and hyperparameter importance (PNG) of this IPC's Optuna study."""
@@ -223,110 +232,20 @@ class StudyRunner:
                    and r["it"] < int(r["config"].get("iterations", full))}
         import optuna
 
-        study = optuna.load_study(study_name=self._optuna_name(ipc), storage=f"sqlite:///{self.db}")
+        study = optuna.load_study(study_name=optuna_name(self.study, ipc), storage=f"sqlite:///{self.db}")
         early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
-        plots = study_plots(self.db, self._optuna_name(ipc), self.dir / "plots" / f"ipc{ipc}", early)
+        plots = study_plots(self.db, optuna_name(self.study, ipc), self.dir / "plots" / f"ipc{ipc}", early)
         for note in plots["notes"]:
             print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
         return plots
 
-    def search(self, ipc: int, default: dict[str, Any], resume: bool = False):
+    def search(self, ipc: int, default: dict[str, Any], resume: bool = False) -> Any:
         """Run (or, with ``resume``, restore and finish) the search of one IPC; its ResultGrid."""
-        from ray import tune
+        from dd_tune.tuning import Search
 
-        trainable = tune.with_resources(
-            tune.with_parameters(dd_trainable, setup=self.setup(ipc)),
-            {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
-        )
-        exp_dir = self.dir / f"ipc{ipc}"
-        if resume and tune.Tuner.can_restore(str(exp_dir)):
-            print(f"[dd_tune] IPC {ipc}: restoring the interrupted search from {exp_dir}", flush=True)
-            # finished trials are kept; unfinished ones continue from their last checkpoint; errored
-            # ones stay failed (they already used their retries); the searcher state comes back too
-            tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
-                                       resume_errored=False, restart_errored=False)
-        else:
-            if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
-                self._delete_optuna_study(ipc)
-            tuner = self._new_tuner(ipc, default, trainable)
-        grid = tuner.fit()
-        self._check_complete(grid, ipc)
-        if resume:
-            self._fail_orphans(ipc)
-        return grid
+        return Search(self.study, self.space, self.dir, self.db, self.resources).run(
+            ipc, default, self.setup(ipc), resume)
 
-    def _fail_orphans(self, ipc: int) -> None:
-        """Optuna trials asked for just before a kill that Tune never recorded stay RUNNING forever;
-        close them as FAIL (with the reason) so the sqlite study holds only what really ran."""
-        import optuna
-
-        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
-        study = optuna.load_study(study_name=self._optuna_name(ipc), storage=storage)
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            storage.set_trial_system_attr(t._trial_id, "dd_tune_orphaned",
-                                          "suggested before the driver was killed; never ran")
-            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-
-    def _optuna_name(self, ipc: int) -> str:
-        return f"{self.study.name}-ipc{ipc}"
-
-    def _delete_optuna_study(self, ipc: int) -> None:
-        import optuna
-
-        if not self.db.exists():
-            return
-        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
-        if self._optuna_name(ipc) in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
-            optuna.delete_study(study_name=self._optuna_name(ipc), storage=storage)
-
-    def _check_complete(self, grid: Any, ipc: int) -> None:
-        """Tune returns normally (rc 0, partial grid) on Ctrl-C: detect it and point to --resume."""
-        trials = grid._experiment_analysis.trials  # the only public-enough place with trial statuses
-        unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
-        wanted = self.study.search.num_samples
-        if unfinished or len(trials) < wanted:
-            finished = len(trials) - len(unfinished)
-            raise StudyInterrupted(
-                f"the IPC {ipc} search stopped after {finished} of {wanted} trials; continue it with the "
-                f"same command plus --resume (finished trials are kept)")
-
-    def _new_tuner(self, ipc: int, default: dict[str, Any], trainable: Any) -> Any:
-        import optuna
-        from ray import tune
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-        from dd_tune.optuna_search import ResumableOptunaSearch
-
-        s = self.study.search
-        n_startup = max(1, min(10, s.num_samples // 3))
-        searcher = ResumableOptunaSearch(
-            space=to_optuna(self.space), metric=METRIC, mode="max",
-            points_to_evaluate=[default],
-            sampler=optuna.samplers.TPESampler(seed=self.study.seed, n_startup_trials=n_startup),
-            storage=optuna.storages.RDBStorage(f"sqlite:///{self.db}"),
-            study_name=self._optuna_name(ipc),
-        )
-        max_it = max_iterations(self.study, self.space)
-        if s.asha.enabled and max_it > 0:
-            scheduler = ASHAScheduler(time_attr="it", metric=METRIC, mode="max", max_t=max_it,
-                                      grace_period=s.asha.grace_period * s.report_every,
-                                      reduction_factor=s.asha.reduction_factor)
-        else:
-            scheduler = FIFOScheduler()
-        return tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
-                max_concurrent_trials=s.max_concurrent_trials,
-                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
-            ),
-            run_config=tune.RunConfig(
-                name=f"ipc{ipc}", storage_path=str(self.dir),
-                sync_config=tune.SyncConfig(sync_artifacts=True),
-                failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
-            ),
-        )
 
     def _best(self, grid) -> tuple[Any, list[dict]]:
         rows = []
@@ -335,6 +254,7 @@ class StudyRunner:
             rows.append({"trial": str(r.path).rsplit("/", 1)[-1], "config": dict(r.config or {}),
                          METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
                          "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
+                         "elapsed_s": m.get("elapsed_s"),
                          "error": _failure(r)})
         finite = [r for r in grid if _failure(r) is None and r.checkpoint is not None and r.metrics
                   and math.isfinite(r.metrics.get(METRIC, float("nan")))]

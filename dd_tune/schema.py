@@ -7,6 +7,8 @@ impossible values raise :class:`ConfigError` naming the file, the dotted key and
 
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import types
 import typing
@@ -209,7 +211,10 @@ def deep_merge(base: Mapping, override: Mapping) -> dict:
 
 
 def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
-    """Return a copy of ``data`` with ``a.b.c = value`` (intermediate mappings created)."""
+    """Return a copy of ``data`` with ``a.b.c = value`` (intermediate mappings created).
+
+    The leaf is replaced, not merged: ``named_points={}`` empties the mapping.
+    """
     keys = dotted.split(".")
     if not all(keys):
         raise ConfigError(f"{source}: invalid key {dotted!r}")
@@ -218,5 +223,10 @@ def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
     for key in keys[:-1]:
         node[key] = {}
         node = node[key]
-    node[keys[-1]] = value
-    return deep_merge(data, override)
+    node[keys[-1]] = None  # placeholder: merge the path, then put the value in place
+    out = deep_merge(data, override)
+    node = out
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = copy.deepcopy(value)
+    return out

@@ -122,7 +122,8 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     from dd_tune.cli import run_cli
 
-    return run_cli(lambda: _main(argv))
+    return run_cli(lambda: _main(argv), on_interrupt="interrupted; finished work is kept: run the same "
+                                                     "command with --resume to continue")
 
 
 def _main(argv: Sequence[str] | None) -> int:

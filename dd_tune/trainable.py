@@ -27,6 +27,7 @@ from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.synset import SynSet
 
 METRIC = "val_acc"
+IMAGES = "images"  # second objective (minimised) when a study searches IPC
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def run_trial(
             diverged = not math.isfinite(acc)
             acc = 0.0 if diverged else acc
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
-               "ipc": distiller.ctx.ipc, "distill_s": distill_s, "eval_s": time.time() - t0,
+               "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
+               "distill_s": distill_s, "eval_s": time.time() - t0,
                "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)

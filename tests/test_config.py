@@ -137,3 +137,14 @@ def test_named_points_are_validated_like_the_distill_block(tmp_path):
         load_study(str(p))
     study = load_study("datadam_mnist", "quick")
     assert study.named_points["seed_report_noise"]["init"] == "noise"
+
+
+def test_set_dotted_replaces_the_leaf_and_keeps_siblings():
+    from dd_tune.schema import set_dotted
+
+    data = {"a": {"b": {"x": 1, "y": 2}, "c": 3}, "named_points": {"p": {"lr_img": 1}}}
+    out = set_dotted(data, "a.b.x", 5, "t")
+    assert out == {"a": {"b": {"x": 5, "y": 2}, "c": 3}, "named_points": {"p": {"lr_img": 1}}}
+    assert set_dotted(data, "named_points", {}, "t")["named_points"] == {}  # emptied, not merged
+    assert set_dotted(data, "new.key", [1], "t")["new"] == {"key": [1]}
+    assert data["a"]["b"]["x"] == 1 and data["named_points"]  # the input is not modified

@@ -43,3 +43,19 @@ def test_importance_needs_varying_parameters(tmp_path):
     study.optimize(lambda t: t.suggest_categorical("x", [1]), n_trials=3)
     with pytest.raises(ValueError, match="varying parameters"):
         param_importances(study)
+
+
+def test_pareto_front_of_accuracy_versus_images(tmp_path):
+    from dd_tune.plots import pareto_front
+
+    study = optuna.create_study(study_name="p", storage=f"sqlite:///{tmp_path / 'o.db'}",
+                                directions=["maximize", "minimize"])
+    dist = {"ipc": optuna.distributions.CategoricalDistribution([1, 10, 50])}
+    # ipc 10 at 90 dominates ipc 10 at 80; ipc 50 at 85 is dominated by ipc 10 at 90
+    for ipc, acc in [(1, 60.0), (10, 80.0), (10, 90.0), (50, 85.0), (50, 95.0)]:
+        study.add_trial(optuna.trial.create_trial(params={"ipc": ipc}, values=[acc, 10 * ipc], distributions=dist))
+    front = pareto_front(study)
+    assert [(p["params"]["ipc"], p["val_acc"]) for p in front] == [(1, 60.0), (10, 90.0), (50, 95.0)]
+    out = study_plots(tmp_path / "o.db", "p", tmp_path / "plots")
+    assert out["pareto"] == front and (tmp_path / "plots" / "pareto.png").exists()
+    assert out["history"]  # history and importance use the accuracy objective

@@ -118,3 +118,26 @@ def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_
     runner = StudyRunner(study, load_search_space(study), storage / "again", data_root, Resources(1.0, 0.0))
     stage = runner.train_experts()
     assert stage["experts"] == 4 and stage["trained"] == 0 and stage["reused"] == 4
+
+
+@pytest.mark.slow
+def test_searching_ipc_makes_a_two_objective_study_with_a_pareto_front(tmp_path, data_root, ray_session):
+    storage = tmp_path / "runs"
+    rc = main(["dm_mnist", "--profile", "smoke", "--storage", str(storage), "--data-root", str(data_root),
+               "--set", "search.params.ipc={type: categorical, choices: [1, 2]}", "--num-samples", "3"])
+    assert rc == 0
+    study_dir = storage / "dm_mnist"
+    report = json.loads((study_dir / "report.json").read_text())
+    row = report["by_ipc"]["1"]
+    assert "ipc" in report["search_space"]
+    front = row["plots"]["pareto"]
+    assert front and all(p["images"] == 10 * p["params"]["ipc"] for p in front)
+    assert [p["images"] for p in front] == sorted(p["images"] for p in front)
+    import optuna
+
+    ostudy = optuna.load_study(study_name="dm_mnist-ipc1", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    assert len(ostudy.directions) == 2 and len(ostudy.trials) == 3
+    assert row["best_config"]["ipc"] in (1, 2)  # the most accurate point is re-evaluated
+    assert len(report["reeval"]["random_real"]["convnet"]["runs"]) == 2
+    md = (study_dir / "report.md").read_text()
+    assert "Pareto front (IPC searched" in md and (study_dir / "plots" / "ipc1" / "pareto.png").exists()

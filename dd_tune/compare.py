@@ -1,0 +1,209 @@
+"""``python -m dd_tune.compare SUITE``: DM, DataDAM and PAD on one dataset, one protocol, one report.
+
+A suite (``studies/suites/<name>.yaml``) lists studies and what they must share: the IPCs, the search
+budget (trials per IPC), the evaluation protocol (``final_eval``/``proxy_eval``), the seed, and the
+init variants (noise vs real at the tuned hyperparameters). Each study runs as it would alone, into
+``<storage>/<suite>/<study>/`` (expert trajectories shared in ``<storage>/<suite>/experts``); then
+``compare.md``/``compare.json`` put default vs tuned accuracy, random real, init variants, wall time,
+CPU/GPU-seconds and FLOPs side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from dd_tune.config import STUDIES_DIR, StudyConfig, load_study
+from dd_tune.errors import ConfigError
+from dd_tune.schema import build, deep_merge, load_yaml, require
+
+SUITES_DIR = STUDIES_DIR / "suites"
+SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Studies compared under one protocol; ``shared`` keys are set on every study (same budget)."""
+
+    name: str
+    studies: tuple[str, ...]
+    description: str = ""
+    ipc: tuple[int, ...] = ()  # IPCs every study runs (empty: each study's own, which must agree)
+    num_samples: int = 0  # trials per IPC for every study (0: each study's own)
+    init_variants: tuple[str, ...] = ("real", "noise")
+    shared: dict[str, Any] = field(default_factory=dict)  # study keys set on every study (dotted ok)
+    profile: str = "default"
+
+    def __post_init__(self) -> None:
+        require(len(self.studies) >= 1, "studies", "must list at least one study")
+        require(len(set(self.studies)) == len(self.studies), "studies", "lists a study twice")
+        require(self.num_samples >= 0, "num_samples", f"must be >= 0, got {self.num_samples}")
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def load_suite(name_or_path: str, profile: str = "default") -> SuiteConfig:
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = SUITES_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown suite {name_or_path!r}; choose from {list_suites()}")
+    raw = load_yaml(path)
+    profiles = raw.pop("profiles", {}) or {}
+    if profile != "default":
+        if profile not in profiles:
+            raise ConfigError(f"{path}: unknown profile {profile!r}; choose from {['default', *sorted(profiles)]}")
+        raw = deep_merge(raw, profiles[profile])
+    raw.setdefault("name", path.stem)
+    raw["profile"] = profile
+    return build(SuiteConfig, raw, "", str(path))
+
+
+def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
+    """Every study of the suite with the shared keys applied, validated, and checked to agree."""
+    overrides: list[tuple[str, Any]] = [(k, v) for k, v in _flatten(suite.shared)]
+    if suite.ipc:
+        overrides.append(("ipc", list(suite.ipc)))
+    if suite.num_samples:
+        overrides.append(("search.num_samples", suite.num_samples))
+    studies = []
+    for name in suite.studies:
+        study = load_study(name, suite.profile, overrides)
+        if suite.init_variants and hasattr(study.distill, "init"):
+            study = load_study(name, suite.profile, [*overrides, ("init_variants", list(suite.init_variants))])
+        studies.append(study)
+    first = studies[0]
+    for study in studies[1:]:
+        for key in SHARED_KEYS:
+            if getattr(study, key) != getattr(first, key):
+                raise ConfigError(f"suite {suite.name}: studies {first.name} and {study.name} differ in "
+                                  f"{key!r}; set it under 'shared' (or 'ipc') so every method gets the same")
+    return studies
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k not in ("named_points",):
+            out += _flatten(v, key + ".")
+        else:
+            out.append((key, v))
+    return out
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m dd_tune.compare",
+        description="Run the studies of a suite (DM, DataDAM, PAD on one dataset, same IPCs, trials and "
+                    "evaluation protocol) and write one comparison report (compare.md / compare.json).",
+    )
+    p.add_argument("suite", nargs="?", help="suite name (studies/suites/<name>.yaml) or a path to a suite YAML")
+    p.add_argument("--list", action="store_true", help="list the available suites and exit")
+    p.add_argument("--profile", default="default", help="profile of the suite and of every study (e.g. quick)")
+    p.add_argument("--storage", default="./runs", help="results directory (default ./runs)")
+    p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or a per-user cache)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (see dd_tune.study --help)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted suite: finished studies are read back, the interrupted "
+                           "one resumes, the rest run")
+    mode.add_argument("--force", action="store_true", help="replace an existing suite directory")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from dd_tune.cli import run_cli
+
+    return run_cli(lambda: _main(argv), on_interrupt="interrupted; finished work is kept: run the same "
+                                                     "command with --resume to continue")
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from dd_tune.cluster import check_shared_storage, connect, require_posix_storage
+    from dd_tune.data import prepare_dataset, resolve_data_root
+    from dd_tune.errors import StudyStateError
+    from dd_tune.search_space import default_point, load_search_space
+
+    args = _parse_args(argv)
+    if args.list:
+        for name in list_suites():
+            print(f"{name:24s} {load_suite(name).description.strip().splitlines()[0]}")
+        return 0
+    if not args.suite:
+        raise ConfigError(f"name a suite; choose from {list_suites()} (or --list)")
+    suite = load_suite(args.suite, args.profile)
+    studies = suite_studies(suite)
+    spaces = [load_search_space(s) for s in studies]
+    for study, space in zip(studies, spaces):
+        for ipc in study.ipc:
+            default_point(study, space, ipc)
+    data_root = resolve_data_root(args.data_root)
+    prepare_dataset(studies[0].dataset, data_root)
+    require_posix_storage(args.storage)
+    suite_dir = Path(args.storage).expanduser().resolve() / suite.name
+    if suite_dir.exists() and not (args.force or args.resume):
+        raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
+                              f"replace it, or choose another --storage")
+    if args.resume:
+        check_resumable(suite_dir, studies)
+    gpus = connect(args.address, args.num_cpus)
+    check_shared_storage(suite_dir.parent)
+    if suite_dir.exists() and args.force:
+        shutil.rmtree(suite_dir)
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    reports = [run_member(study, space, suite_dir, data_root, gpus, args.resume)
+               for study, space in zip(studies, spaces)]
+    from dd_tune.compare_report import write_comparison
+
+    comparison = write_comparison(suite, reports, suite_dir, time.time() - t0)
+    print(f"\ncomparison: {suite_dir / 'compare.md'}")
+    for line in comparison["summary"]:
+        print(line)
+    return 0
+
+
+def check_resumable(suite_dir: Path, studies: Sequence[StudyConfig]) -> None:
+    """Before anything runs: every study already in the suite directory must be the one asked for."""
+    from dd_tune.errors import StudyStateError
+    from dd_tune.study import stored_config_diff
+
+    if not suite_dir.exists():
+        raise StudyStateError(f"--resume: there is no suite at {suite_dir}; run it without --resume")
+    for study in studies:
+        differs = stored_config_diff(suite_dir / study.name, study) if (suite_dir / study.name).exists() else []
+        if differs:
+            raise StudyStateError(f"{suite_dir / study.name} holds a different study (changed: "
+                                  f"{', '.join(differs)}); --resume continues only the same suite; pass "
+                                  f"--force to replace it or choose another --storage")
+
+
+def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path, gpus: float,
+               resume: bool) -> dict[str, Any]:
+    """One study of the suite (read back when a resumed suite had already finished it)."""
+    from dd_tune.runner import StudyRunner
+    from dd_tune.study import resolve_resources
+
+    study_dir = suite_dir / study.name
+    if resume and (study_dir / "report.json").exists():
+        print(f"[dd_tune] suite: {study.name} finished before the interruption, read back", flush=True)
+        return json.loads((study_dir / "report.json").read_text())
+    resuming = resume and study_dir.exists()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
+    runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))
+    return runner.run(resume=resuming)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

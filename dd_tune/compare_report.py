@@ -1,0 +1,112 @@
+"""The suite's comparison report: plain data (``compare.json``) and its markdown (``compare.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dd_tune.report import _fmt_flops, set_title
+
+
+def _acc(reeval: Mapping[str, Any], name: str, arch: str) -> dict[str, Any] | None:
+    entry = reeval.get(name, {}).get(arch)
+    return None if not entry or not entry.get("runs") else entry
+
+
+def _cell(entry: Mapping[str, Any] | None) -> str:
+    return "n/a" if entry is None else f"{entry['mean']:.2f} ± {entry['std']:.2f}"
+
+
+def comparison_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, IPC) with the numbers the comparison needs."""
+    rows = []
+    for rep in reports:
+        stage = rep.get("expert_stage") or {}
+        for ipc, r in rep["by_ipc"].items():
+            compute = r.get("compute", {})
+            rows.append({
+                "study": rep["study"], "method": rep["method"], "ipc": int(ipc), "n_trials": r["n_trials"],
+                "n_failed": r["n_errors"] + r["n_diverged"],
+                "accuracy": {name: {arch: _acc(r["reeval"], name, arch) for arch in ("convnet", "lenet")}
+                             for name in r["reeval"]},
+                "best_val_acc": r["best_val_acc"],
+                "wall_time_s": r["wall_time_s"],
+                # the expert stage serves every IPC of a study; it is charged to the study's first IPC
+                "expert_seconds": stage.get("seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0,
+                "cpu_seconds": compute.get("cpu_seconds", 0.0)
+                + (stage.get("cpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
+                "gpu_seconds": compute.get("gpu_seconds", 0.0)
+                + (stage.get("gpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
+                "flops_tuned": r["flops"]["distillation_best"], "flops_default": r["flops"]["distillation_default"],
+                "best_config": r["best_config"],
+                "report": str(Path(rep["study_dir"]) / "report.md"),
+            })
+    return rows
+
+
+def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float) -> str:
+    lines = [f"# Comparison `{suite.name}` (profile `{suite.profile}`)", "",
+             (suite.description.strip() + "\n") if suite.description else "",
+             f"Wall time {wall_time_s:.0f} s. Every method was searched with the same number of trials per IPC "
+             f"on a validation split of the training set and re-evaluated once on the **test** set with the "
+             f"same protocol (fresh models, mean ± std); random real is the same-IPC baseline.", ""]
+    for ipc in sorted({r["ipc"] for r in rows}):
+        at = [r for r in rows if r["ipc"] == ipc]
+        lines += [f"## IPC {ipc}", "",
+                  "| method | default ConvNet | tuned ConvNet | default LeNet | tuned LeNet | trials (failed) |"
+                  " wall time | CPU-s | GPU-s | distillation FLOPs default → tuned |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in at:
+            a = r["accuracy"]
+            lines.append(
+                f"| {r['method']} | {_cell(a['default']['convnet'])} | {_cell(a['best']['convnet'])} | "
+                f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
+                f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
+                f"{_fmt_flops(r['flops_default'])} → {_fmt_flops(r['flops_tuned'])} |")
+        rr = at[0]["accuracy"].get("random_real", {})
+        lines += ["", f"Random real at IPC {ipc}: ConvNet {_cell(rr.get('convnet'))}, "
+                  f"LeNet {_cell(rr.get('lenet'))}.", ""]
+        extra = sorted({n for r in at for n in r["accuracy"] if n not in ("best", "default", "random_real")})
+        if extra:
+            lines += ["| method | set | ConvNet | LeNet |", "|---|---|---|---|"]
+            for r in at:
+                for name in extra:
+                    if name in r["accuracy"]:
+                        acc = r["accuracy"][name]
+                        lines.append(f"| {r['method']} | {set_title(name)} | {_cell(acc['convnet'])} | "
+                                     f"{_cell(acc['lenet'])} |")
+            lines.append("")
+        for r in at:
+            lines.append(f"- {r['method']}: tuned configuration {json.dumps(_short(r['best_config']))}; "
+                         f"full report `{r['report']}`")
+        lines.append("")
+    lines += ["CPU-s / GPU-s: trial seconds x the per-trial request (search and expert stage; re-evaluation "
+              "excluded). FLOPs: fvcore forward counts times the method's passes per iteration (distillation "
+              "only).", ""]
+    return "\n".join(lines)
+
+
+def _short(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in config.items()
+            if not isinstance(v, dict)}
+
+
+def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = []
+    for r in rows:
+        a = r["accuracy"]
+        out.append(f"ipc {r['ipc']} {r['method']:8s} default convnet {_cell(a['default']['convnet'])} -> tuned "
+                   f"{_cell(a['best']['convnet'])}; lenet {_cell(a['default']['lenet'])} -> "
+                   f"{_cell(a['best']['lenet'])}")
+    return out
+
+
+def write_comparison(suite: Any, reports: Sequence[Mapping[str, Any]], suite_dir: Path,
+                     wall_time_s: float) -> dict[str, Any]:
+    rows = comparison_rows(reports)
+    data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
+            "wall_time_s": wall_time_s, "rows": rows, "summary": summary_lines(rows)}
+    (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=str))
+    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s))
+    return data

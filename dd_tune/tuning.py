@@ -1,0 +1,132 @@
+"""One IPC's search on Ray Tune: Optuna (seeded TPE, sqlite) + ASHA, and its resume after a kill.
+
+Kept apart from :mod:`dd_tune.runner` (which turns the search's results into re-evaluated sets and a
+report) because starting, restoring and checking a Tune experiment is its own concern.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dd_tune.config import StudyConfig
+from dd_tune.errors import DDTuneError
+from dd_tune.search_space import SearchSpace, max_iterations, to_optuna
+from dd_tune.trainable import IMAGES, METRIC, TrialSetup, dd_trainable
+
+
+class StudyInterrupted(DDTuneError):
+    """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""
+
+
+def optuna_name(study: StudyConfig, ipc: int) -> str:
+    """The Optuna study of one IPC inside the study's sqlite file."""
+    return f"{study.name}-ipc{ipc}"
+
+
+class Search:
+    def __init__(self, study: StudyConfig, space: SearchSpace, study_dir: Path, db: Path, resources: Any) -> None:
+        self.study = study
+        self.space = space
+        self.dir = study_dir
+        self.db = db
+        self.resources = resources
+
+    def run(self, ipc: int, default: dict[str, Any], setup: TrialSetup, resume: bool = False) -> Any:
+        """Run (or, with ``resume``, restore and finish) the search of one IPC; its ResultGrid."""
+        from ray import tune
+
+        trainable = tune.with_resources(
+            tune.with_parameters(dd_trainable, setup=setup),
+            {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
+        )
+        exp_dir = self.dir / f"ipc{ipc}"
+        if resume and tune.Tuner.can_restore(str(exp_dir)):
+            print(f"[dd_tune] IPC {ipc}: restoring the interrupted search from {exp_dir}", flush=True)
+            # finished trials are kept; unfinished ones continue from their last checkpoint; errored
+            # ones stay failed (they already used their retries); the searcher state comes back too
+            tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+        else:
+            if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
+                self._delete_optuna_study(ipc)
+            tuner = self._new_tuner(ipc, default, trainable)
+        grid = tuner.fit()
+        self._check_complete(grid, ipc)
+        if resume:
+            self._fail_orphans(ipc)
+        return grid
+
+    def _fail_orphans(self, ipc: int) -> None:
+        """Optuna trials asked for just before a kill that Tune never recorded stay RUNNING forever;
+        close them as FAIL (with the reason) so the sqlite study holds only what really ran."""
+        import optuna
+
+        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
+        study = optuna.load_study(study_name=optuna_name(self.study, ipc), storage=storage)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            storage.set_trial_system_attr(t._trial_id, "dd_tune_orphaned",
+                                          "suggested before the driver was killed; never ran")
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+    def _delete_optuna_study(self, ipc: int) -> None:
+        import optuna
+
+        if not self.db.exists():
+            return
+        storage = optuna.storages.RDBStorage(f"sqlite:///{self.db}")
+        if optuna_name(self.study, ipc) in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
+            optuna.delete_study(study_name=optuna_name(self.study, ipc), storage=storage)
+
+    def _check_complete(self, grid: Any, ipc: int) -> None:
+        """Tune returns normally (rc 0, partial grid) on Ctrl-C: detect it and point to --resume."""
+        trials = grid._experiment_analysis.trials  # the only public-enough place with trial statuses
+        unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+        wanted = self.study.search.num_samples
+        if unfinished or len(trials) < wanted:
+            finished = len(trials) - len(unfinished)
+            raise StudyInterrupted(
+                f"the IPC {ipc} search stopped after {finished} of {wanted} trials; continue it with the "
+                f"same command plus --resume (finished trials are kept)")
+
+    def _new_tuner(self, ipc: int, default: dict[str, Any], trainable: Any) -> Any:
+        import optuna
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+        from dd_tune.optuna_search import ResumableOptunaSearch
+
+        s = self.study.search
+        n_startup = max(1, min(10, s.num_samples // 3))
+        # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
+        # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.
+        multi = "ipc" in self.space
+        searcher = ResumableOptunaSearch(
+            space=to_optuna(self.space), metric=[METRIC, IMAGES] if multi else METRIC,
+            mode=["max", "min"] if multi else "max",
+            points_to_evaluate=[default],
+            sampler=optuna.samplers.TPESampler(seed=self.study.seed, n_startup_trials=n_startup),
+            storage=optuna.storages.RDBStorage(f"sqlite:///{self.db}"),
+            study_name=optuna_name(self.study, ipc),
+        )
+        max_it = max_iterations(self.study, self.space)
+        if s.asha.enabled and max_it > 0 and not multi:
+            scheduler = ASHAScheduler(time_attr="it", metric=METRIC, mode="max", max_t=max_it,
+                                      grace_period=s.asha.grace_period * s.report_every,
+                                      reduction_factor=s.asha.reduction_factor)
+        else:
+            scheduler = FIFOScheduler()
+        return tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
+                max_concurrent_trials=s.max_concurrent_trials,
+                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+            ),
+            run_config=tune.RunConfig(
+                name=f"ipc{ipc}", storage_path=str(self.dir),
+                sync_config=tune.SyncConfig(sync_artifacts=True),
+                failure_config=tune.FailureConfig(max_failures=s.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )

@@ -1,0 +1,53 @@
+"""The comparison suite: loading/validation (fast) and a smoke run of DM, DataDAM and PAD (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dd_tune.compare import load_suite, main, suite_studies
+from dd_tune.errors import ConfigError
+
+
+def test_suite_applies_the_shared_protocol_to_every_study():
+    suite = load_suite("mnist", "quick")
+    studies = suite_studies(suite)
+    assert [s.method for s in studies] == ["dm", "datadam", "pad"]
+    for s in studies:
+        assert s.ipc == (1,) and s.search.num_samples == 3 and s.seed == 0
+        assert (s.final_eval.epochs, s.final_eval.models) == (300, 2)
+        assert s.final_eval.archs == ("convnet", "lenet")
+        assert s.named_points == {} and s.init_variants == ("real", "noise")
+
+
+def test_unknown_suite_and_profile_name_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown suite 'nope'; choose from \['mnist'"):
+        load_suite("nope")
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        load_suite("mnist", "huge")
+
+
+def test_studies_that_disagree_on_the_protocol_are_refused(tmp_path):
+    (tmp_path / "s.yaml").write_text("studies: [dm_mnist, dm_fashionmnist]\n")
+    with pytest.raises(ConfigError, match="differ in 'dataset'"):
+        suite_studies(load_suite(str(tmp_path / "s.yaml")))
+
+
+@pytest.mark.slow
+def test_smoke_comparison_of_dm_datadam_and_pad(tmp_path, data_root, ray_session):
+    storage = tmp_path / "runs"
+    assert main(["mnist", "--profile", "smoke", "--storage", str(storage), "--data-root", str(data_root)]) == 0
+    data = json.loads((storage / "mnist" / "compare.json").read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert set(rows) == {"dm", "datadam", "pad"}
+    for method, r in rows.items():
+        assert r["ipc"] == 1 and r["n_trials"] == 2
+        for name in ("best", "default", "random_real", "best_init_real", "best_init_noise"):
+            for arch in ("convnet", "lenet"):
+                assert r["accuracy"][name][arch] is not None, (method, name, arch)
+        assert r["cpu_seconds"] > 0 and r["gpu_seconds"] == 0 and r["flops_tuned"] > 0
+    assert rows["pad"]["expert_seconds"] > 0  # PAD's expert stage is part of its cost
+    md = (storage / "mnist" / "compare.md").read_text()
+    assert "| dm |" in md and "| datadam |" in md and "| pad |" in md and "tuned, init noise" in md
+    assert (storage / "mnist" / "experts").is_dir() and (storage / "mnist" / "pad_mnist" / "report.md").exists()
