@@ -74,8 +74,10 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
     evaluators = (("PED-ANOVA", PedAnovaImportanceEvaluator), ("fANOVA", lambda: FanovaImportanceEvaluator(seed=0)))
     for name, make in evaluators:
         try:  # fANOVA needs scikit-learn, which dd_tune does not require
+            # PED-ANOVA with a custom target ranks *low* values as good: give it -accuracy (fANOVA
+            # decomposes variance and does not care about the sign)
             return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied),
-                                                           target=_accuracy), name
+                                                           target=lambda t: -_accuracy(t)), name
         except Exception as e:  # each evaluator has its own preconditions; report both if both fail
             errors.append(f"{name}: {e}")
     raise ValueError("; ".join(errors))
