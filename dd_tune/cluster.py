@@ -19,14 +19,18 @@ from dd_tune.errors import ConfigError, ResourceError
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "az://", "file://")
 
 
+def check_connect_args(address: str | None, num_cpus: int | None) -> None:
+    if address is not None and num_cpus is not None:
+        raise ConfigError("--num-cpus sizes a local Ray instance; it cannot be combined with --address "
+                          "(the cluster's nodes declare their own resources)")
+
+
 def connect(address: str | None, num_cpus: int | None) -> float:
     """Start a local Ray instance, or join the cluster at ``address``; returns the cluster's GPU count."""
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     import ray
 
-    if address is not None and num_cpus is not None:
-        raise ConfigError("--num-cpus sizes a local Ray instance; it cannot be combined with --address "
-                          "(the cluster's nodes declare their own resources)")
+    check_connect_args(address, num_cpus)
     if not ray.is_initialized():
         if address is None:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # local instance, loopback only

@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from dd_tune.cluster import check_shared_storage, connect, require_posix_storage
+    from dd_tune.cluster import check_connect_args, check_shared_storage, connect, require_posix_storage
     from dd_tune.data import prepare_dataset, resolve_data_root
     from dd_tune.errors import StudyStateError
     from dd_tune.search_space import default_point, load_search_space
@@ -147,8 +147,7 @@ def _main(argv: Sequence[str] | None) -> int:
     for study, space in zip(studies, spaces):
         for ipc in study.ipc:
             default_point(study, space, ipc)
-    data_root = resolve_data_root(args.data_root)
-    prepare_dataset(studies[0].dataset, data_root)
+    check_connect_args(args.address, args.num_cpus)
     require_posix_storage(args.storage)
     suite_dir = Path(args.storage).expanduser().resolve() / suite.name
     if suite_dir.exists() and not (args.force or args.resume):
@@ -156,6 +155,8 @@ def _main(argv: Sequence[str] | None) -> int:
                               f"replace it, or choose another --storage")
     if args.resume:
         check_resumable(suite_dir, studies)
+    data_root = resolve_data_root(args.data_root)
+    prepare_dataset(studies[0].dataset, data_root)
     gpus = connect(args.address, args.num_cpus)
     check_shared_storage(suite_dir.parent)
     if suite_dir.exists() and args.force:

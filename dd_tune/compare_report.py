@@ -88,8 +88,8 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
 
 
 def _short(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in config.items()
-            if not isinstance(v, dict)}
+    return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in config.items()
+            if not isinstance(v, dict)}  # 4 significant digits: lr_lr 1e-05 must not print as 0.0
 
 
 def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune.cluster import check_shared_storage, connect, require_posix_storage
+from dd_tune.cluster import check_connect_args, check_shared_storage, connect, require_posix_storage
 from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
 from dd_tune.schema import to_dict
@@ -144,14 +144,16 @@ def _main(argv: Sequence[str] | None) -> int:
     for ipc in study.ipc:
         default_point(study, space, ipc)  # validates defaults against the space before anything runs
 
-    from dd_tune.data import prepare_dataset, resolve_data_root
-
-    data_root = resolve_data_root(args.data_root)
-    prepare_dataset(study.dataset, data_root)
+    # cheap checks of the command line and the storage first, then the data, then Ray
+    check_connect_args(args.address, args.num_cpus)
     require_posix_storage(args.storage)
     storage = Path(args.storage).expanduser().resolve()
     study_dir = storage / study.name
     _check_study_dir(study_dir, study, args.force, args.resume)
+    from dd_tune.data import prepare_dataset, resolve_data_root
+
+    data_root = resolve_data_root(args.data_root)
+    prepare_dataset(study.dataset, data_root)
     resources = resolve_resources(study, connect(args.address, args.num_cpus))
     nodes = check_shared_storage(storage)
     from dd_tune.runner import StudyRunner
