@@ -11,6 +11,7 @@ study that has already spent its compute.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,10 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
         try:  # fANOVA needs scikit-learn, which dd_tune does not require
             # PED-ANOVA with a custom target ranks *low* values as good: give it -accuracy (fANOVA
             # decomposes variance and does not care about the sign)
-            return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied),
-                                                           target=lambda t: -_accuracy(t)), name
+            with warnings.catch_warnings():  # its "computes importances for low targets" notice: handled
+                warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+                return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied),
+                                                               target=lambda t: -_accuracy(t)), name
         except Exception as e:  # each evaluator has its own preconditions; report both if both fail
             errors.append(f"{name}: {e}")
     raise ValueError("; ".join(errors))
