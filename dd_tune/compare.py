@@ -122,10 +122,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import run_cli
+    from dd_tune.cli import RESUME_HINT, run_cli
 
-    return run_cli(lambda: _main(argv), on_interrupt="interrupted; finished work is kept: run the same "
-                                                     "command with --resume to continue")
+    return run_cli(lambda: _main(argv), on_interrupt=RESUME_HINT)
 
 
 def _main(argv: Sequence[str] | None) -> int:

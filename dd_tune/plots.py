@@ -32,6 +32,19 @@ def _accuracy(trial: Any) -> float:
     return float(trial.values[0])
 
 
+def _save_accuracy_plot(fig: Any, ax: Any, study: Any, xlabel: str, path: Path) -> Path:
+    """Shared labelling and saving of the plots with validation accuracy on the y axis."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(study.study_name)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) -> Path:
     """Validation accuracy per trial (Optuna order) and the best so far."""
     trials = _completed(study)
@@ -51,15 +64,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
         ax.scatter([x for x in xs if x in early], [y for x, y in zip(xs, ys) if x in early],
                    label="stopped early by ASHA", color="tab:gray", marker="x")
     ax.step(xs, best, where="post", color="tab:red", label="best so far")
-    ax.set_xlabel("trial (Optuna number)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(study.study_name)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_accuracy_plot(fig, ax, study, "trial (Optuna number)", path)
 
 
 def param_importances(study: Any) -> tuple[dict[str, float], str]:
@@ -114,15 +119,7 @@ def pareto_plot(study: Any, path: Path) -> Path:
     ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], color="tab:gray", label="trial")
     ax.plot([p["images"] for p in front], [p["val_acc"] for p in front], "o-", color="tab:red",
             label="Pareto front")
-    ax.set_xlabel("synthetic images (IPC x classes)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(study.study_name)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_accuracy_plot(fig, ax, study, "synthetic images (IPC x classes)", path)
 
 
 def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int] | None = None) -> dict[str, Any]:

@@ -120,10 +120,9 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import run_cli
+    from dd_tune.cli import RESUME_HINT, run_cli
 
-    return run_cli(lambda: _main(argv), on_interrupt="interrupted; finished work is kept: run the same "
-                                                     "command with --resume to continue")
+    return run_cli(lambda: _main(argv), on_interrupt=RESUME_HINT)
 
 
 def _main(argv: Sequence[str] | None) -> int:
