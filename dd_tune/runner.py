@@ -19,13 +19,12 @@ from dd_tune.config import StudyConfig, with_method_values
 from dd_tune.errors import DDTuneError
 from dd_tune.evaluate import model_spec_for
 from dd_tune.methods import METHODS
+from dd_tune.reeval import reevaluate
 from dd_tune.schema import to_dict
 from dd_tune.search_space import SearchSpace, default_point, expert_variants, space_as_dict
 from dd_tune.synset import SynSet
 from dd_tune.trainable import METRIC, TrialSetup, config_index
 from dd_tune.tuning import optuna_name
-
-REEVAL_STREAM = 3  # seed stream of the final evaluation models (shared by all sets: paired runs)
 
 
 class StudyFailed(DDTuneError):
@@ -52,19 +51,6 @@ def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, fl
     t0 = time.time()
     _, trained = expert_store(setup, data, model_spec_for(study.model.name, data.spec, study.model)).expert(cfg, index)
     return index, trained, time.time() - t0
-
-
-def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> float:
-    """Train fresh model ``k`` of ``arch`` on ``synset`` with the final protocol; test accuracy (%)."""
-    from dd_tune.evaluate import evaluate_synset
-    from dd_tune.trainable import trial_seed
-
-    torch.set_num_threads(setup.threads)
-    study = setup.study
-    data = setup.data(with_test=True)
-    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
-    cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
-    return evaluate_synset(synset, cfg, data.test, gen, study.model)[arch].runs[0]
 
 
 def _failure(result: Any) -> str | None:
@@ -198,7 +184,8 @@ class StudyRunner:
             values = {**{k: v for k, v in best.config.items() if k != "ipc"}, "init": init}
             sets[f"best_init_{init}"] = best_set if getattr(best_cfg, "init", None) == init else \
                 self._distill_remote(best_ipc, values, f"the tuned configuration with init {init}")
-        reeval = self.reevaluate(sets, best_ipc)
+        reeval = reevaluate(sets, self.setup(best_ipc), self.resources.cpu, self.resources.gpu,
+                            self.dir.parent / "reeval")
         plots = self._plots(ipc, rows)
         return {
             "ipc": best_ipc, "n_trials": len(grid), "n_errors": grid.num_errors,
@@ -264,7 +251,7 @@ class StudyRunner:
         best = max(finite, key=lambda r: (r.metrics[METRIC], r.metrics.get("it", 0)))
         return best, rows
 
-    def _default_synset(self, grid, default: dict[str, Any], ipc: int) -> SynSet:
+    def _default_synset(self, grid, default: dict[str, Any], ipc: int) -> Any:
         """The default trial's final set when it ran its full budget (ASHA may have stopped it)."""
 
         full = int(getattr(self.study.distill, "iterations", 0))
@@ -275,63 +262,22 @@ class StudyRunner:
                     return SynSet.load(Path(d) / "synset.pt")
         return self._distill_remote(ipc, default, "the default configuration")
 
-    def _distill_remote(self, ipc: int, values: dict[str, Any], what: str) -> SynSet:
+    def _distill_remote(self, ipc: int, values: dict[str, Any], what: str) -> Any:
+        """Submit the distillation as a Ray task and return its ``ObjectRef`` without waiting: the
+        re-evaluation takes refs, so every extra set is distilled in parallel with the rest."""
         import ray
 
         cfg = with_method_values(self.study, values, what)
-        print(f"[dd_tune] distilling {what} at IPC {ipc} ({getattr(cfg, 'iterations', 0)} iterations)",
-              flush=True)
+        print(f"[dd_tune] distilling {what} at IPC {ipc} ({getattr(cfg, 'iterations', 0)} iterations, "
+              f"in parallel with the re-evaluation)", flush=True)
         task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_distill_task)
-        return ray.get(task.remote(self.setup(ipc), values, config_index(values)))
+        return task.remote(self.setup(ipc), values, config_index(values))
 
     def _random_real(self, ipc: int) -> SynSet:
         from dd_tune.methods.random_real import RandomRealConfig
 
         study = dataclasses.replace(self.study, method="random_real", distill=RandomRealConfig())
         return _distill_task(self.setup(ipc, study), {}, 10_000)
-
-    def reevaluate(self, sets: dict[str, SynSet], ipc: int) -> dict[str, dict[str, dict]]:
-        """Every set x architecture x K fresh models as parallel Ray tasks; same model seeds per set."""
-        import ray
-
-        task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_reeval_task)
-        setup = self.setup(ipc)
-        e = self.study.final_eval
-        # The same set under two names (the default trial won) is trained once: same seeds, same result.
-        unique: dict[int, str] = {}
-        for name, synset in sets.items():
-            unique.setdefault(id(synset), name)
-        jobs = {}
-        for name, synset in sets.items():
-            if unique[id(synset)] != name:
-                continue
-            ref = ray.put(synset)
-            for arch in e.archs:
-                for k in range(e.models):
-                    jobs[task.remote(setup, ref, arch, k)] = (name, arch, k)
-        results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in sets}
-        pending = list(jobs)
-        t0 = time.time()
-        done_count = 0
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            name, arch, k = jobs[done[0]]
-            acc = float(ray.get(done[0]))
-            results[name][arch][k] = acc
-            done_count += 1
-            print(f"[dd_tune] re-evaluation {done_count}/{len(jobs)}: {name} {arch} model {k + 1}: "
-                  f"{acc:.2f}% ({time.time() - t0:.0f} s)", flush=True)
-        for name, synset in sets.items():
-            results[name] = results[unique[id(synset)]]
-        from dd_tune.evaluate import ArchResult
-
-        out: dict[str, dict[str, dict]] = {}
-        for name, archs in results.items():
-            out[name] = {}
-            for arch, runs in archs.items():
-                res = ArchResult(arch, runs=[float(v) for v in runs])
-                out[name][arch] = {"mean": res.mean, "std": res.std, "runs": res.runs}
-        return out
 
     def _flops(self, best_cfg: Any, ipc: int) -> dict[str, Any]:
         from dd_tune.data import DATASETS

@@ -1,0 +1,103 @@
+"""The final re-evaluation: every set x architecture x K fresh models, tested once on the test split.
+
+Each (set, architecture, model) is one Ray task. A set can be given as a finished ``SynSet`` or as the
+``ObjectRef`` of a distillation still running, so the driver submits the whole graph at once and Ray
+runs the re-evaluations of the sets that exist while the others are still being distilled.
+
+Results are cached by content in ``<storage>/reeval`` (beside the expert cache): the accuracy of model
+``k`` is a function of the set's tensors, the protocol, the model, the seed and the device type only, so
+the same set evaluated again (random real in every study of a suite, a resumed study) is read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from dd_tune import __version__
+from dd_tune.evaluate import ArchResult
+from dd_tune.schema import to_dict
+from dd_tune.synset import SynSet
+from dd_tune.trainable import TrialSetup, trial_seed
+
+REEVAL_STREAM = 3  # seed stream of the final evaluation models (shared by all sets: paired runs)
+
+
+def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
+    """Everything model ``k``'s test accuracy depends on, hashed."""
+    study = setup.study
+    h = hashlib.sha256()
+    for t in (synset.images, synset.labels):
+        t = t.detach().cpu().contiguous()
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.numpy().tobytes())
+    h.update(json.dumps({
+        "lr": synset.lr, "dataset": study.dataset, "final_eval": to_dict(study.final_eval),
+        "model": to_dict(study.model), "seed": study.seed, "arch": arch, "k": k,
+        "device": setup.device.type, "version": __version__,  # a new release may change training
+    }, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int, cache_dir: str) -> tuple[float, bool]:
+    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``; (accuracy, from cache)."""
+    from dd_tune.evaluate import evaluate_synset
+
+    path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
+    if path is not None and path.exists():
+        return float(json.loads(path.read_text())["test_acc"]), True
+    torch.set_num_threads(setup.threads)
+    study = setup.study
+    data = setup.data(with_test=True)
+    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
+    cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
+    acc = evaluate_synset(synset, cfg, data.test, gen, study.model)[arch].runs[0]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: a reader never sees half a file
+        tmp.write_text(json.dumps({"test_acc": acc, "arch": arch, "model": k}))
+        tmp.replace(path)
+    return acc, False
+
+
+def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
+               cache_dir: Path | None) -> dict[str, dict[str, dict]]:
+    """``{set: {arch: {mean, std, runs}}}`` for ``sets`` (``SynSet`` or ``ObjectRef`` of one).
+
+    The same object under two names (the default trial won) is trained once: same seeds, same result.
+    Long ConvNet runs are submitted first so the short LeNet runs fill the end.
+    """
+    import ray
+
+    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_reeval_task)
+    e = setup.study.final_eval
+    unique: dict[int, str] = {}
+    for name, synset in sets.items():
+        unique.setdefault(id(synset), name)
+    refs = {name: (s if isinstance(s, ray.ObjectRef) else ray.put(s))
+            for name, s in sets.items() if unique[id(s)] == name}
+    jobs = {task.remote(setup, ref, arch, k, str(cache_dir or "")): (name, arch, k)
+            for arch in e.archs for name, ref in refs.items() for k in range(e.models)}
+    results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
+    pending, t0 = list(jobs), time.time()
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        name, arch, k = jobs[done[0]]
+        acc, cached = ray.get(done[0])
+        results[name][arch][k] = float(acc)
+        print(f"[dd_tune] re-evaluation {len(jobs) - len(pending)}/{len(jobs)}: {name} {arch} model {k + 1}: "
+              f"{acc:.2f}%{' (cached)' if cached else ''} ({time.time() - t0:.0f} s)", flush=True)
+    out: dict[str, dict[str, dict]] = {}
+    for name, synset in sets.items():
+        out[name] = {}
+        for arch, runs in results[unique[id(synset)]].items():
+            res = ArchResult(arch, runs=[float(v) for v in runs])
+            out[name][arch] = {"mean": res.mean, "std": res.std, "runs": res.runs}
+    return out
