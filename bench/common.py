@@ -54,13 +54,19 @@ class Bench:
         return float(loss.detach())
 
 
-def setup(description: str, norm: str = "instance") -> Bench:
+def parser(description: str, ipc: int) -> argparse.ArgumentParser:
+    """The options every step benchmark takes; callers add their own before parsing."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--ipc", type=int, default=10)
-    p.add_argument("--batch-real", type=int, default=256)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per variant (medians are reported)")
+    p.add_argument("--ipc", type=int, default=ipc)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--data-root", default=None)
+    return p
+
+
+def setup(description: str) -> Bench:
+    p = parser(description, ipc=10)
+    p.add_argument("--batch-real", type=int, default=256)
     args = p.parse_args()
     device = resolve_device(args.device)
     data = load_data("mnist", resolve_data_root(args.data_root), 0.1, 0, device=device)
@@ -76,27 +82,37 @@ def setup(description: str, norm: str = "instance") -> Bench:
 
 
 def compare(bench: Bench, batched: Callable[[int], float], reference: Callable[[int], float]) -> None:
-    lb, lr = batched(0), reference(0)
-    rel = abs(lb - lr) / abs(lr)
-    print(f"loss batched {lb:.6f} reference {lr:.6f} (relative difference {rel:.2e})")
+    a = bench.args
+    print(f"device {bench.device}, threads {torch.get_num_threads()}, IPC {a.ipc}, batch_real {a.batch_real}")
+    time_pair(bench.device, a.steps, ("batched", batched), ("per-class reference", reference))
+
+
+def time_pair(device: torch.device, steps: int, ours: tuple[str, Callable[[int], float]],
+              reference: tuple[str, Callable[[int], float]]) -> float:
+    """Check that both step functions (seed -> loss) give the same loss, then time them interleaved
+    (medians of ``steps``); prints and returns the speed-up of ``ours`` over ``reference``."""
+    (name_o, fn_o), (name_r, fn_r) = ours, reference
+    lo, lr = fn_o(0), fn_r(0)
+    rel = abs(lo - lr) / abs(lr)
+    print(f"loss {name_o} {lo:.6f} {name_r} {lr:.6f} (relative difference {rel:.2e})")
     if rel > 1e-4:
-        raise SystemExit("batched and reference losses differ")
+        raise SystemExit(f"{name_o} and {name_r} losses differ")
 
     def timed(fn: Callable[[int], float], seed: int) -> float:
-        if bench.device.type == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
         fn(seed)
-        if bench.device.type == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
-    reference(1), batched(1)  # warm-up
-    pairs = [(timed(reference, 100 + s), timed(batched, 100 + s)) for s in range(bench.args.steps)]
+    fn_r(1), fn_o(1)  # warm-up
+    pairs = [(timed(fn_r, 100 + s), timed(fn_o, 100 + s)) for s in range(steps)]
     tr = statistics.median(p[0] for p in pairs)
-    tb = statistics.median(p[1] for p in pairs)
-    a = bench.args
-    print(f"device {bench.device}, threads {torch.get_num_threads()}, IPC {a.ipc}, batch_real {a.batch_real}")
-    print(f"per-class reference: {tr * 1000:.0f} ms/step (median of {a.steps})")
-    print(f"batched:             {tb * 1000:.0f} ms/step")
-    print(f"speed-up: {tr / tb:.2f}x")
+    to = statistics.median(p[1] for p in pairs)
+    width = max(len(name_o), len(name_r)) + 1
+    print(f"{name_r + ':':{width}s} {tr * 1000:.0f} ms/step (median of {steps})")
+    print(f"{name_o + ':':{width}s} {to * 1000:.0f} ms/step")
+    print(f"speed-up: {tr / to:.2f}x")
+    return tr / to

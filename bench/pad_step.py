@@ -15,10 +15,6 @@ fixed random displacement, loss-ranked selection with ratio 0.5, learnable alpha
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
 from torch import nn
 
@@ -29,6 +25,8 @@ from dd_tune.methods import DistillContext
 from dd_tune.methods.base import init_images
 from dd_tune.methods.trajectory import FlatModel, kept_mask, trajectory_loss
 from dd_tune.models import build_model
+
+from common import parser, time_pair
 
 RATIO, MODE = 0.5, "loss"
 
@@ -58,12 +56,8 @@ def naive(net: nn.Module, start: list[torch.Tensor], target: list[torch.Tensor],
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=5)
+    p = parser(__doc__, ipc=1)
     p.add_argument("--syn-steps", type=int, default=10)
-    p.add_argument("--ipc", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-root", default=None)
     a = p.parse_args()
     device = resolve_device(a.device)
     data = load_data("mnist", resolve_data_root(a.data_root), 0.1, 0, device=device)
@@ -92,28 +86,9 @@ def main() -> None:
         loss.backward()
         return float(loss.detach())
 
-    lo, ln = run("ours", 0), run("naive", 0)
-    rel = abs(lo - ln) / abs(ln)
-    print(f"loss ours {lo:.6f} naive {ln:.6f} (relative difference {rel:.2e})")
-    if rel > 1e-4:
-        raise SystemExit("ours and naive losses differ")
-
-    def timed(which: str, seed: int) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        run(which, seed)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
-
-    pairs = [(timed("naive", 100 + s), timed("ours", 100 + s)) for s in range(a.steps)]
-    tn, to = statistics.median(q[0] for q in pairs), statistics.median(q[1] for q in pairs)
     print(f"device {device}, threads {torch.get_num_threads()}, IPC {a.ipc}, syn_steps {a.syn_steps}")
-    print(f"naive unrolled: {tn * 1000:.0f} ms/iteration (median of {a.steps})")
-    print(f"ours:           {to * 1000:.0f} ms/iteration")
-    print(f"speed-up: {tn / to:.2f}x")
-
+    time_pair(device, a.steps, ("ours", lambda seed: run("ours", seed)),
+              ("naive unrolled", lambda seed: run("naive", seed)))
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from dd_tune.cli import add_run_options
 from dd_tune.config import STUDIES_DIR, StudyConfig, load_study
 from dd_tune.errors import ConfigError
 from dd_tune.schema import build, deep_merge, load_yaml, require
@@ -109,15 +110,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("suite", nargs="?", help="suite name (studies/suites/<name>.yaml) or a path to a suite YAML")
     p.add_argument("--list", action="store_true", help="list the available suites and exit")
     p.add_argument("--profile", default="default", help="profile of the suite and of every study (e.g. quick)")
-    p.add_argument("--storage", default="./runs", help="results directory (default ./runs)")
-    p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or a per-user cache)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--address", default=None, help="join an existing Ray cluster (see dd_tune.study --help)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true",
-                      help="continue an interrupted suite: finished studies are read back, the interrupted "
-                           "one resumes, the rest run")
-    mode.add_argument("--force", action="store_true", help="replace an existing suite directory")
+    add_run_options(p, "suite")
     return p.parse_args(argv)
 
 
@@ -128,9 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from dd_tune.cluster import check_connect_args, check_shared_storage, connect, require_posix_storage
-    from dd_tune.data import prepare_dataset, resolve_data_root
-    from dd_tune.errors import StudyStateError
+    from dd_tune.cli import prepare_run
     from dd_tune.search_space import default_point, load_search_space
 
     args = _parse_args(argv)
@@ -146,23 +137,14 @@ def _main(argv: Sequence[str] | None) -> int:
     for study, space in zip(studies, spaces):
         for ipc in study.ipc:
             default_point(study, space, ipc)
-    check_connect_args(args.address, args.num_cpus)
-    require_posix_storage(args.storage)
-    suite_dir = Path(args.storage).expanduser().resolve() / suite.name
-    if suite_dir.exists() and not (args.force or args.resume):
-        raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
-                              f"replace it, or choose another --storage")
-    if args.resume:
-        check_resumable(suite_dir, studies)
-    data_root = resolve_data_root(args.data_root)
-    prepare_dataset(studies[0].dataset, data_root)
-    gpus = connect(args.address, args.num_cpus)
-    check_shared_storage(suite_dir.parent)
+    place = prepare_run(args, studies[0].dataset,
+                        lambda storage: _check_suite_dir(storage / suite.name, studies, args))
+    suite_dir = place.storage / suite.name
     if suite_dir.exists() and args.force:
         shutil.rmtree(suite_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    reports = [run_member(study, space, suite_dir, data_root, gpus, args.resume)
+    reports = [run_member(study, space, suite_dir, place.data_root, place.gpus, args.resume)
                for study, space in zip(studies, spaces)]
     from dd_tune.compare_report import write_comparison
 
@@ -173,11 +155,17 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def check_resumable(suite_dir: Path, studies: Sequence[StudyConfig]) -> None:
-    """Before anything runs: every study already in the suite directory must be the one asked for."""
+def _check_suite_dir(suite_dir: Path, studies: Sequence[StudyConfig], args: argparse.Namespace) -> None:
+    """No silent overwrite; with --resume every study already in the suite directory must be the one
+    asked for (checked before anything runs)."""
     from dd_tune.errors import StudyStateError
     from dd_tune.study import stored_config_diff
 
+    if suite_dir.exists() and not (args.force or args.resume):
+        raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
+                              f"replace it, or choose another --storage")
+    if not args.resume:
+        return
     if not suite_dir.exists():
         raise StudyStateError(f"--resume: there is no suite at {suite_dir}; run it without --resume")
     for study in studies:

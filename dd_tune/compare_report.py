@@ -64,9 +64,7 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
                 f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
                 f"{_fmt_flops(r['flops_default'])} → {_fmt_flops(r['flops_tuned'])} |")
-        rr = at[0]["accuracy"].get("random_real", {})
-        lines += ["", f"Random real at IPC {ipc}: ConvNet {_cell(rr.get('convnet'))}, "
-                  f"LeNet {_cell(rr.get('lenet'))}.", ""]
+        lines += ["", *_random_real_lines(at, ipc), ""]
         extra = sorted({n for r in at for n in r["accuracy"] if n not in ("best", "default", "random_real")})
         if extra:
             lines += ["| method | set | ConvNet | LeNet |", "|---|---|---|---|"]
@@ -85,6 +83,18 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
               "excluded). FLOPs: fvcore forward counts times the method's passes per iteration (distillation "
               "only).", ""]
     return "\n".join(lines)
+
+
+def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
+    """One line when every study drew the same random-real set (same seed and training split), else one
+    per method (e.g. a study that trains on a per-class subset draws its baseline from that subset)."""
+    cells = {r["method"]: (_cell(r["accuracy"].get("random_real", {}).get("convnet")),
+                           _cell(r["accuracy"].get("random_real", {}).get("lenet"))) for r in at}
+    if len(set(cells.values())) == 1:
+        convnet, lenet = next(iter(cells.values()))
+        return [f"Random real at IPC {ipc}: ConvNet {convnet}, LeNet {lenet}."]
+    return [f"Random real at IPC {ipc}, drawn from each study's training set:", ""] + [
+        f"- {method}: ConvNet {convnet}, LeNet {lenet}" for method, (convnet, lenet) in cells.items()]
 
 
 def _short(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class DatasetSpec:
     # DSA strategy: no flip for digits (DSA README: "flip augmentation is not good for digit datasets")
     dsa_strategy: str
     loader: Callable[[Path, Split, bool], tuple[torch.Tensor, torch.Tensor]]
+    test_images: int = 0  # size of the published test split (for FLOP estimates without loading it)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -102,18 +103,18 @@ def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tenso
 
 for _spec in (
     DatasetSpec("mnist", 1, (28, 28), 10, (0.1307,), (0.3081,), _DIGITS,
-                _torchvision_loader("MNIST", "NHW")),
+                _torchvision_loader("MNIST", "NHW"), 10_000),
     DatasetSpec("fashionmnist", 1, (28, 28), 10, (0.2861,), (0.3530,), _FULL,
-                _torchvision_loader("FashionMNIST", "NHW")),
+                _torchvision_loader("FashionMNIST", "NHW"), 10_000),
     DatasetSpec("cifar10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-                _FULL, _torchvision_loader("CIFAR10", "NHWC")),
+                _FULL, _torchvision_loader("CIFAR10", "NHWC"), 10_000),
     DatasetSpec("cifar100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
-                _FULL, _torchvision_loader("CIFAR100", "NHWC")),
+                _FULL, _torchvision_loader("CIFAR100", "NHWC"), 10_000),
     DatasetSpec("svhn", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-                _DIGITS, _torchvision_loader("SVHN", "NCHW")),
+                _DIGITS, _torchvision_loader("SVHN", "NCHW"), 26_032),
     # MHIST has no published normalisation; ImageNet statistics are the usual choice for H&E patches.
     DatasetSpec("mhist", 3, (224, 224), 2, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), _FULL,
-                _mhist_loader),
+                _mhist_loader, 977),
 ):
     DATASETS.add(_spec.name, _spec)
 
@@ -256,10 +257,7 @@ def load_data(
         g = torch.Generator().manual_seed(split_seed + 1)
         keep = [train_idx[y[train_idx] == c] for c in range(spec.num_classes)]
         train_idx = torch.cat([k[torch.randperm(len(k), generator=g)[:max_train_per_class]] for k in keep]).sort().values
-    test = None
-    if with_test:
-        xt, yt = spec.loader(Path(root), "test", True)
-        test = ClassIndexedData(normalize(xt, spec), yt, spec.num_classes).to(device)
+    test = load_test(name, root, device) if with_test else None
     out = LoadedData(
         spec,
         ClassIndexedData(x[train_idx], y[train_idx], spec.num_classes).to(device),
@@ -275,3 +273,16 @@ def prepare_dataset(name: str, root: Path) -> None:
     spec = DATASETS.get(name)
     for split in ("train", "test"):
         spec.loader(Path(root), split, True)  # type: ignore[arg-type]
+
+
+_TEST_CACHE: dict[tuple, ClassIndexedData] = {}
+
+
+def load_test(name: str, root: Path, device: torch.device | str = "cpu") -> ClassIndexedData:
+    """The normalised test split alone (cached per process): the final evaluation needs nothing else."""
+    key = (name, str(root), str(device))
+    if key not in _TEST_CACHE:
+        spec = DATASETS.get(name)
+        x, y = spec.loader(Path(root), "test", True)
+        _TEST_CACHE[key] = ClassIndexedData(normalize(x, spec), y, spec.num_classes).to(device)
+    return _TEST_CACHE[key]

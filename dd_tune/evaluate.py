@@ -191,7 +191,7 @@ def resolve_device(name: str) -> torch.device:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from dd_tune.cli import run_cli
-    from dd_tune.data import load_data, resolve_data_root
+    from dd_tune.data import load_test, resolve_data_root
 
     def body() -> int:
         args = _parse_args(argv)
@@ -202,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         synset = SynSet.load(args.synset)
         device = resolve_device(args.device)
         root = resolve_data_root(args.data_root)
-        data = load_data(synset.dataset, root, 0.1, 0, with_test=True, device=device)
+        test = load_test(synset.dataset, root, device)
         cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
         gen = torch.Generator(device).manual_seed(args.seed)
-        results = evaluate_synset(synset, cfg, data.test, gen,
+        results = evaluate_synset(synset, cfg, test, gen,
                                   use_learned_lr=not args.ignore_learned_lr,
                                   progress=lambda m: print(m, flush=True))
         out = {arch: r.to_dict() for arch, r in results.items()}

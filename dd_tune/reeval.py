@@ -48,6 +48,7 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
 
 def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int, cache_dir: str) -> tuple[float, bool]:
     """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``; (accuracy, from cache)."""
+    from dd_tune.data import load_test
     from dd_tune.evaluate import evaluate_synset
 
     path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
@@ -55,10 +56,10 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int, cache_dir
         return float(json.loads(path.read_text())["test_acc"]), True
     torch.set_num_threads(setup.threads)
     study = setup.study
-    data = setup.data(with_test=True)
+    test = load_test(study.dataset, Path(setup.data_root), setup.device)
     gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
     cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
-    acc = evaluate_synset(synset, cfg, data.test, gen, study.model)[arch].runs[0]
+    acc = evaluate_synset(synset, cfg, test, gen, study.model)[arch].runs[0]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: a reader never sees half a file

@@ -23,7 +23,7 @@ from dd_tune.reeval import reevaluate
 from dd_tune.schema import to_dict
 from dd_tune.search_space import SearchSpace, default_point, expert_variants, space_as_dict
 from dd_tune.synset import SynSet
-from dd_tune.trainable import METRIC, TrialSetup, config_index
+from dd_tune.trainable import METRIC, TrialSetup, config_index, fault_rules
 from dd_tune.tuning import optuna_name
 
 
@@ -77,11 +77,13 @@ class StudyRunner:
         self.resources = resources
         self.db = study_dir / "optuna.db"
         self.experts_dir = study_dir.parent / "experts"
+        self.fault = os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", "")
+        fault_rules(self.fault)  # a malformed testing hook fails here, not inside every trial
 
     def setup(self, ipc: int, study: StudyConfig | None = None, compute_experts: bool = False) -> TrialSetup:
         return TrialSetup(study or self.study, ipc, str(self.data_root), self.resources.gpu > 0,
                           self.resources.threads, str(self.experts_dir), compute_experts,
-                          fault=os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))
+                          fault=self.fault)
 
     def train_experts(self) -> dict[str, Any]:
         """The expert stage: every expert the study needs, one Ray task each, before any trial.
@@ -288,7 +290,7 @@ class StudyRunner:
         fwd = {arch: forward_flops(model_spec_for(arch, spec, self.study.model)) for arch in e.archs}
         distill_fwd = fwd.get(self.study.model.name) or forward_flops(
             model_spec_for(self.study.model.name, spec, self.study.model))
-        n_test = 10_000 if self.study.dataset in ("mnist", "fashionmnist", "cifar10", "cifar100") else 0
+        n_test = spec.test_images
         n_syn = spec.num_classes * ipc
         return {
             "forward_per_image": fwd,

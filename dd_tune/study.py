@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune.cluster import check_connect_args, check_shared_storage, connect, require_posix_storage
+from dd_tune.cli import add_run_options, prepare_run
 from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
 from dd_tune.schema import to_dict
@@ -62,22 +62,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="list the available studies and exit")
     p.add_argument("--profile", default="default",
                    help="profile inside the study file: default (full, published budget), quick, smoke")
-    p.add_argument("--storage", default="./runs", help="results directory (default ./runs, made absolute)")
     p.add_argument("--num-samples", type=int, default=None, help="number of trials per IPC")
     p.add_argument("--seed", type=int, default=None, help="study seed (sampler, trials, evaluation)")
-    p.add_argument("--data-root", default=None,
-                   help="dataset root (default: $DD_TUNE_DATA, else a per-user cache directory)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a study key, e.g. --set distill.lr_img=2 (repeatable)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--address", default=None,
-                   help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
-                        "starting a local instance; a multi-node cluster needs --storage on a shared mount")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true",
-                      help="continue an interrupted study in --storage (finished trials kept, running ones "
-                           "resumed from their checkpoints, the Optuna study continued)")
-    mode.add_argument("--force", action="store_true", help="replace an existing study directory")
+    add_run_options(p, "study")
     return p.parse_args(argv)
 
 
@@ -143,26 +132,18 @@ def _main(argv: Sequence[str] | None) -> int:
     for ipc in study.ipc:
         default_point(study, space, ipc)  # validates defaults against the space before anything runs
 
-    # cheap checks of the command line and the storage first, then the data, then Ray
-    check_connect_args(args.address, args.num_cpus)
-    require_posix_storage(args.storage)
-    storage = Path(args.storage).expanduser().resolve()
-    study_dir = storage / study.name
-    _check_study_dir(study_dir, study, args.force, args.resume)
-    from dd_tune.data import prepare_dataset, resolve_data_root
-
-    data_root = resolve_data_root(args.data_root)
-    prepare_dataset(study.dataset, data_root)
-    resources = resolve_resources(study, connect(args.address, args.num_cpus))
-    nodes = check_shared_storage(storage)
+    place = prepare_run(args, study.dataset,
+                        lambda storage: _check_study_dir(storage / study.name, study, args.force, args.resume))
+    study_dir = place.storage / study.name
+    resources = resolve_resources(study, place.gpus)
     from dd_tune.runner import StudyRunner
 
     if study_dir.exists() and args.force:  # every check has passed: replace the old study
         shutil.rmtree(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
-          f"on {nodes} Ray node(s)", flush=True)
-    runner = StudyRunner(study, space, study_dir, data_root, resources)
+          f"on {place.nodes} Ray node(s)", flush=True)
+    runner = StudyRunner(study, space, study_dir, place.data_root, resources)
     report = runner.run(resume=args.resume)
     print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
     for ipc, row in report["by_ipc"].items():

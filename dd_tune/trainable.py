@@ -22,6 +22,7 @@ import torch
 
 from dd_tune.config import StudyConfig, with_method_values
 from dd_tune.data import load_data
+from dd_tune.errors import ConfigError
 from dd_tune.evaluate import evaluate_synset, model_spec_for
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.synset import SynSet
@@ -41,17 +42,13 @@ class TrialSetup:
     threads: int = 1
     experts_dir: str = ""  # expert-trajectory cache (trajectory matching); "" = none
     compute_experts: bool = False  # trials only read experts; the study's expert stage trains them
-    # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver, "N" or
-    # "N:key=value"): the first attempt of every trial (or of those whose sampled ``key`` equals
-    # ``value``) raises right after its N-th checkpointed report; "" = off.
+    # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver): comma-separated
+    # rules "N[:key=value][:always]"; see fault_rules. "" = off.
     fault: str = ""
 
     def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
-        if not self.fault or restored:
-            return False
-        after, _, cond = self.fault.partition(":")
-        key, _, value = cond.partition("=")
-        return reports == int(after) and (not key or str(config.get(key)) == value)
+        return any(reports == after and (not key or str(config.get(key)) == value) and (always or not restored)
+                   for after, key, value, always in fault_rules(self.fault))
 
     @property
     def device(self) -> torch.device:
@@ -63,6 +60,24 @@ class TrialSetup:
         return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
                          with_test=with_test, device=self.device,
                          max_train_per_class=study.data.max_train_per_class)
+
+
+def fault_rules(spec: str) -> list[tuple[int, str, str, bool]]:
+    """Parse the fault-injection hook: each rule ``N[:key=value][:always]`` makes a trial (every trial, or
+    those whose sampled ``key`` equals ``value``) raise right after its N-th checkpointed report, on its
+    first attempt only (a retry from the checkpoint then succeeds) or, with ``always``, on every attempt
+    (the trial keeps failing). Returns ``(N, key, value, always)`` tuples."""
+    rules = []
+    for rule in filter(None, (r.strip() for r in spec.split(","))):
+        after, *rest = rule.split(":")
+        always = rest[-1:] == ["always"]
+        cond = rest[:-1] if always else rest
+        key, _, value = (cond[0] if cond else "").partition("=")
+        if not after.isdigit() or int(after) < 1 or len(cond) > 1 or (cond and not (key and _)):
+            raise ConfigError(f"DD_TUNE_FAULT_AFTER_REPORTS: bad rule {rule!r}; expected N[:key=value][:always] "
+                              f"with N >= 1, rules separated by commas")
+        rules.append((int(after), key, value, always))
+    return rules
 
 
 def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:

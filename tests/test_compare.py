@@ -51,3 +51,20 @@ def test_smoke_comparison_of_dm_datadam_and_pad(tmp_path, data_root, ray_session
     md = (storage / "mnist" / "compare.md").read_text()
     assert "| dm |" in md and "| datadam |" in md and "| pad |" in md and "tuned, init noise" in md
     assert (storage / "mnist" / "experts").is_dir() and (storage / "mnist" / "pad_mnist" / "report.md").exists()
+    # DM and DataDAM draw the same random-real set: the second study reads its re-evaluation from the cache
+    assert rows["dm"]["accuracy"]["random_real"] == rows["datadam"]["accuracy"]["random_real"]
+    assert any((storage / "mnist" / "reeval").glob("*.json"))
+
+
+def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
+    from dd_tune.compare_report import _random_real_lines
+
+    def row(method, acc):
+        entry = {"mean": acc, "std": 0.5, "runs": [acc]}
+        return {"method": method, "accuracy": {"random_real": {"convnet": entry, "lenet": entry}}}
+
+    assert _random_real_lines([row("dm", 48.0), row("datadam", 48.0)], 1) == [
+        "Random real at IPC 1: ConvNet 48.00 ± 0.50, LeNet 48.00 ± 0.50."]
+    lines = _random_real_lines([row("dm", 48.0), row("pad", 54.0)], 1)
+    assert lines[0].startswith("Random real at IPC 1, drawn from each study's training set")
+    assert "- pad: ConvNet 54.00 ± 0.50, LeNet 54.00 ± 0.50" in lines

@@ -38,7 +38,7 @@ def test_sample_per_class_is_without_replacement_and_class_pure():
 
 def test_real_mnist_loads_with_unequal_classes(mnist):
     assert len(mnist.train) + len(mnist.val) == 60_000
-    assert len(mnist.test.labels) == 10_000
+    assert len(mnist.test.labels) == 10_000 == mnist.spec.test_images  # the FLOP estimates use the latter
     counts = mnist.train.counts.tolist()
     assert len(set(counts)) > 1 and min(counts) > 4000
     # normalised with MNIST's mean/std: the training split has ~zero mean, unit std

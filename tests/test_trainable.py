@@ -100,3 +100,21 @@ def test_method_contract(method, mnist, tmp_path_factory):
     c.load_state_dict(a.state_dict())
     torch.testing.assert_close(c.synset().images, a.synset().images)
     assert c.iteration == a.iteration
+
+
+def test_fault_rules_first_attempt_always_and_matching(data_root):
+    import dataclasses
+
+    from dd_tune.errors import ConfigError
+    from dd_tune.trainable import fault_rules
+
+    assert fault_rules("") == []
+    assert fault_rules("1, 2:iterations=4:always") == [(1, "", "", False), (2, "iterations", "4", True)]
+    setup = dataclasses.replace(setup_for(data_root), fault="1,1:iterations=4:always")
+    four, eight = {"iterations": 4}, {"iterations": 8}
+    assert setup.should_fault(eight, 1, restored=False) and not setup.should_fault(eight, 1, restored=True)
+    assert setup.should_fault(four, 1, restored=True)  # "always": the retry dies too
+    assert not setup.should_fault(four, 2, restored=True) and not setup.should_fault(eight, 2, restored=False)
+    for bad in ("x", "0", "1:iterations", "1:a=1:b=2", "1:=3", "1:always:a=1"):
+        with pytest.raises(ConfigError, match="N\\[:key=value\\]\\[:always\\]"):
+            fault_rules(bad)
