@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ def run_cli(body: Callable[[], int], on_interrupt: str = "interrupted") -> int:
         return 130
 
 
-def add_run_options(p: argparse.ArgumentParser, what: str) -> None:
+def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> None:
     """Where and on what a run goes (``what``: "study" or "suite"), shared by ``study`` and ``compare``."""
     p.add_argument("--storage", default="./runs", help="results directory (default ./runs, made absolute)")
     p.add_argument("--data-root", default=None,
@@ -37,9 +38,7 @@ def add_run_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
                         "starting a local instance; a multi-node cluster needs --storage on a shared mount")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true",
-                      help=f"continue an interrupted {what} in --storage (finished trials kept, running ones "
-                           f"resumed from their checkpoints, the Optuna study continued)")
+    mode.add_argument("--resume", action="store_true", help=resume_help)
     mode.add_argument("--force", action="store_true", help=f"replace an existing {what} directory")
 
 
@@ -57,8 +56,10 @@ def prepare_run(args: argparse.Namespace, dataset: str, check_dir: Callable[[Pat
     and, on more than one node, that every node sees the storage."""
     from dd_tune.cluster import check_connect_args, check_shared_storage, connect, require_posix_storage
     from dd_tune.data import prepare_dataset, resolve_data_root
+    from dd_tune.trainable import fault_rules
 
     check_connect_args(args.address, args.num_cpus)
+    fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hook, before any directory
     require_posix_storage(args.storage)
     storage = Path(args.storage).expanduser().resolve()
     check_dir(storage)

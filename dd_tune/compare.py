@@ -110,7 +110,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("suite", nargs="?", help="suite name (studies/suites/<name>.yaml) or a path to a suite YAML")
     p.add_argument("--list", action="store_true", help="list the available suites and exit")
     p.add_argument("--profile", default="default", help="profile of the suite and of every study (e.g. quick)")
-    add_run_options(p, "suite")
+    add_run_options(p, "suite", "continue an interrupted suite in --storage: finished studies are read back, "
+                                "the interrupted one resumes as with dd_tune.study --resume, the rest run")
     return p.parse_args(argv)
 
 

@@ -88,8 +88,10 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
 def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
     """One line when every study drew the same random-real set (same seed and training split), else one
     per method (e.g. a study that trains on a per-class subset draws its baseline from that subset)."""
-    cells = {r["method"]: (_cell(r["accuracy"].get("random_real", {}).get("convnet")),
-                           _cell(r["accuracy"].get("random_real", {}).get("lenet"))) for r in at}
+    cells = {}
+    for r in at:
+        rr = r["accuracy"].get("random_real", {})
+        cells[r["method"]] = (_cell(rr.get("convnet")), _cell(rr.get("lenet")))
     if len(set(cells.values())) == 1:
         convnet, lenet = next(iter(cells.values()))
         return [f"Random real at IPC {ipc}: ConvNet {convnet}, LeNet {lenet}."]

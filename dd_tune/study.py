@@ -66,7 +66,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="study seed (sampler, trials, evaluation)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a study key, e.g. --set distill.lr_img=2 (repeatable)")
-    add_run_options(p, "study")
+    add_run_options(p, "study", "continue an interrupted study in --storage (finished trials kept, running "
+                                "ones resumed from their checkpoints, the Optuna study continued)")
     return p.parse_args(argv)
 
 

@@ -8,6 +8,7 @@ distiller so a trial can resume.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -62,22 +63,23 @@ class TrialSetup:
                          max_train_per_class=study.data.max_train_per_class)
 
 
-def fault_rules(spec: str) -> list[tuple[int, str, str, bool]]:
+@functools.lru_cache(maxsize=8)
+def fault_rules(spec: str) -> tuple[tuple[int, str, str, bool], ...]:
     """Parse the fault-injection hook: each rule ``N[:key=value][:always]`` makes a trial (every trial, or
     those whose sampled ``key`` equals ``value``) raise right after its N-th checkpointed report, on its
     first attempt only (a retry from the checkpoint then succeeds) or, with ``always``, on every attempt
-    (the trial keeps failing). Returns ``(N, key, value, always)`` tuples."""
+    (the trial keeps failing). Returns ``(N, key, value, always)`` tuples (parsed once per spec)."""
     rules = []
     for rule in filter(None, (r.strip() for r in spec.split(","))):
         after, *rest = rule.split(":")
         always = rest[-1:] == ["always"]
         cond = rest[:-1] if always else rest
-        key, _, value = (cond[0] if cond else "").partition("=")
-        if not after.isdigit() or int(after) < 1 or len(cond) > 1 or (cond and not (key and _)):
+        key, sep, value = (cond[0] if cond else "").partition("=")
+        if not after.isdigit() or int(after) < 1 or len(cond) > 1 or (cond and not (key and sep)):
             raise ConfigError(f"DD_TUNE_FAULT_AFTER_REPORTS: bad rule {rule!r}; expected N[:key=value][:always] "
                               f"with N >= 1, rules separated by commas")
         rules.append((int(after), key, value, always))
-    return rules
+    return tuple(rules)
 
 
 def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:

@@ -52,6 +52,13 @@ def test_bad_input_fails_early_with_one_message(tmp_path, args, message):
     assert not (tmp_path / "runs").exists()
 
 
+def test_malformed_fault_hook_fails_before_anything_is_written(tmp_path):
+    r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--storage", str(tmp_path / "runs"),
+            env={"DD_TUNE_FAULT_AFTER_REPORTS": "x"})
+    assert r.returncode == 2 and "bad rule 'x'; expected N[:key=value][:always]" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow
 def test_explicit_gpu_without_gpu_fails_fast(tmp_path, data_root):
     r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--set", "resources.gpu=1",

@@ -108,8 +108,8 @@ def test_fault_rules_first_attempt_always_and_matching(data_root):
     from dd_tune.errors import ConfigError
     from dd_tune.trainable import fault_rules
 
-    assert fault_rules("") == []
-    assert fault_rules("1, 2:iterations=4:always") == [(1, "", "", False), (2, "iterations", "4", True)]
+    assert fault_rules("") == ()
+    assert fault_rules("1, 2:iterations=4:always") == ((1, "", "", False), (2, "iterations", "4", True))
     setup = dataclasses.replace(setup_for(data_root), fault="1,1:iterations=4:always")
     four, eight = {"iterations": 4}, {"iterations": 8}
     assert setup.should_fault(eight, 1, restored=False) and not setup.should_fault(eight, 1, restored=True)
