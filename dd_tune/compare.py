@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import yaml
+
 from dd_tune.cli import add_run_options
 from dd_tune.config import STUDIES_DIR, StudyConfig, load_study
 from dd_tune.errors import ConfigError
-from dd_tune.schema import build, deep_merge, load_yaml, require
+from dd_tune.schema import build, deep_merge, load_yaml, require, to_dict
 
 SUITES_DIR = STUDIES_DIR / "suites"
 SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
@@ -109,6 +111,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("suite", nargs="?", help="suite name (studies/suites/<name>.yaml) or a path to a suite YAML")
     p.add_argument("--list", action="store_true", help="list the available suites and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the suite and every study as it will run (profile, preset, shared keys resolved) "
+                        "as YAML, then exit without starting Ray or writing anything")
     p.add_argument("--profile", default="default", help="profile of the suite and of every study (e.g. quick)")
     add_run_options(p, "suite", "continue an interrupted suite in --storage: finished studies are read back, "
                                 "the interrupted one resumes as with dd_tune.study --resume, the rest run")
@@ -138,6 +143,13 @@ def _main(argv: Sequence[str] | None) -> int:
     for study, space in zip(studies, spaces):
         for ipc in study.ipc:
             default_point(study, space, ipc)
+    if args.print_config:
+        from dd_tune.study import resolved_yaml
+
+        print(yaml.safe_dump({"suite": to_dict(suite)}, sort_keys=False), end="")
+        for study, space in zip(studies, spaces):
+            print(f"---\n{resolved_yaml(study, space)}", end="")
+        return 0
     place = prepare_run(args, studies[0].dataset,
                         lambda storage: _check_suite_dir(storage / suite.name, studies, args))
     suite_dir = place.storage / suite.name

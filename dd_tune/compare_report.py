@@ -1,4 +1,10 @@
-"""The suite's comparison report: plain data (``compare.json``) and its markdown (``compare.md``)."""
+"""The suite's comparison report: plain data (``compare.json``) and its markdown (``compare.md``).
+
+Cells are mean ± sample std [95 % interval]; differences between rows come with their intervals:
+tuned vs default and method vs method are paired by model seed (a suite shares the seed and the final
+protocol, so model k of every set starts from the same initialisation and draws), method vs random
+real is Welch's (random real pools several draws).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.report import _fmt_flops, set_title
+from dd_tune.report import _fmt_flops, fmt_acc, set_title
+from dd_tune.stats import format_difference, paired_difference, welch_difference
+
+ARCHS = ("convnet", "lenet")
 
 
 def _acc(reeval: Mapping[str, Any], name: str, arch: str) -> dict[str, Any] | None:
@@ -15,7 +24,44 @@ def _acc(reeval: Mapping[str, Any], name: str, arch: str) -> dict[str, Any] | No
 
 
 def _cell(entry: Mapping[str, Any] | None) -> str:
-    return "n/a" if entry is None else f"{entry['mean']:.2f} ± {entry['std']:.2f}"
+    return "n/a" if entry is None else fmt_acc(entry, with_n=False)
+
+
+def _diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, paired: bool) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return None
+    if paired and len(a["runs"]) == len(b["runs"]):
+        return paired_difference(a["runs"], b["runs"])
+    return welch_difference(a["runs"], b["runs"])
+
+
+def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per IPC and architecture: each method's tuned - default (paired) and tuned - random real (Welch),
+    and tuned A - tuned B for every pair of methods (paired by model seed)."""
+    out = []
+    for ipc in sorted({r["ipc"] for r in rows}):
+        at = [r for r in rows if r["ipc"] == ipc]
+        pairs = [(r, "best", r, "default", True) for r in at] + [(r, "best", r, "random_real", False) for r in at]
+        pairs += [(a, "best", b, "best", True) for i, a in enumerate(at) for b in at[i + 1:]]
+        for ra, sa, rb, sb, paired in pairs:
+            for arch in ARCHS:
+                d = _diff(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
+                if d is not None:
+                    out.append({"ipc": ipc, "arch": arch, "a": f"{ra['method']} {set_title(sa)}",
+                                "b": f"{rb['method']} {set_title(sb)}", **d})
+    return out
+
+
+def _difference_lines(diffs: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
+    at = [d for d in diffs if d["ipc"] == ipc]
+    if not at:
+        return []
+    lines = ["Differences in test accuracy (points), 95 % intervals (paired by model seed, Welch against "
+             "random real):", "", "| difference | ConvNet | LeNet |", "|---|---|---|"]
+    for a, b in dict.fromkeys((d["a"], d["b"]) for d in at):
+        cells = {d["arch"]: format_difference(d) for d in at if (d["a"], d["b"]) == (a, b)}
+        lines.append(f"| {a} − {b} | {cells.get('convnet', 'n/a')} | {cells.get('lenet', 'n/a')} |")
+    return lines + [""]
 
 
 def comparison_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -28,8 +74,10 @@ def comparison_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
             rows.append({
                 "study": rep["study"], "method": rep["method"], "ipc": int(ipc), "n_trials": r["n_trials"],
                 "n_failed": r["n_errors"] + r["n_diverged"],
-                "accuracy": {name: {arch: _acc(r["reeval"], name, arch) for arch in ("convnet", "lenet")}
+                "accuracy": {name: {arch: _acc(r["reeval"], name, arch) for arch in ARCHS}
                              for name in r["reeval"]},
+                "step_size": (r["reeval"].get("best", {}).get("convnet") or {}).get("lr"),
+                "expert_flops": (stage.get("flops") or {}) if ipc == next(iter(rep["by_ipc"])) else {},
                 "best_val_acc": r["best_val_acc"],
                 "wall_time_s": r["wall_time_s"],
                 # the expert stage serves every IPC of a study; it is charged to the study's first IPC
@@ -45,12 +93,14 @@ def comparison_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return rows
 
 
-def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float) -> str:
+def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
+                      diffs: Sequence[Mapping[str, Any]] = ()) -> str:
     lines = [f"# Comparison `{suite.name}` (profile `{suite.profile}`)", "",
              (suite.description.strip() + "\n") if suite.description else "",
              f"Wall time {wall_time_s:.0f} s. Every method was searched with the same number of trials per IPC "
              f"on a validation split of the training set and re-evaluated once on the **test** set with the "
-             f"same protocol (fresh models, mean ± std); random real is the same-IPC baseline.", ""]
+             f"same protocol (fresh models; cells: mean ± sample std [95 % interval]); random real is the "
+             f"same-IPC baseline, drawn several times.", ""]
     for ipc in sorted({r["ipc"] for r in rows}):
         at = [r for r in rows if r["ipc"] == ipc]
         lines += [f"## IPC {ipc}", "",
@@ -64,25 +114,33 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
                 f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
                 f"{_fmt_flops(r['flops_default'])} → {_fmt_flops(r['flops_tuned'])} |")
-        lines += ["", *_random_real_lines(at, ipc), ""]
-        extra = sorted({n for r in at for n in r["accuracy"] if n not in ("best", "default", "random_real")})
-        if extra:
-            lines += ["| method | set | ConvNet | LeNet |", "|---|---|---|---|"]
-            for r in at:
-                for name in extra:
-                    if name in r["accuracy"]:
-                        acc = r["accuracy"][name]
-                        lines.append(f"| {r['method']} | {set_title(name)} | {_cell(acc['convnet'])} | "
-                                     f"{_cell(acc['lenet'])} |")
-            lines.append("")
+        lines += ["", *_random_real_lines(at, ipc), "", *_difference_lines(diffs, ipc)]
+        lines += _extra_set_lines(at)
         for r in at:
-            lines.append(f"- {r['method']}: tuned configuration {json.dumps(_short(r['best_config']))}; "
-                         f"full report `{r['report']}`")
+            alpha = f"; learned step size α {r['step_size']:.4g}" if r.get("step_size") not in (None, 0.01) else ""
+            experts = r.get("expert_flops") or {}
+            cost = (f"; expert stage {_fmt_flops(experts['difficulty'])} scoring + "
+                    f"{_fmt_flops(experts['training'])} training" if experts else "")
+            lines.append(f"- {r['method']}: tuned configuration {json.dumps(_short(r['best_config']))}{alpha}"
+                         f"{cost}; full report `{r['report']}`")
         lines.append("")
     lines += ["CPU-s / GPU-s: trial seconds x the per-trial request (search and expert stage; re-evaluation "
-              "excluded). FLOPs: fvcore forward counts times the method's passes per iteration (distillation "
-              "only).", ""]
+              "excluded). FLOPs: fvcore forward counts times each method's own passes per iteration "
+              "(distillation only; PAD's expert stage on its own line).", ""]
     return "\n".join(lines)
+
+
+def _extra_set_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
+    extra = sorted({n for r in at for n in r["accuracy"] if n not in ("best", "default", "random_real")})
+    if not extra:
+        return []
+    lines = ["| method | set | ConvNet | LeNet |", "|---|---|---|---|"]
+    for r in at:
+        for name in extra:
+            if name in r["accuracy"]:
+                acc = r["accuracy"][name]
+                lines.append(f"| {r['method']} | {set_title(name)} | {_cell(acc['convnet'])} | {_cell(acc['lenet'])} |")
+    return lines + [""]
 
 
 def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
@@ -117,8 +175,9 @@ def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def write_comparison(suite: Any, reports: Sequence[Mapping[str, Any]], suite_dir: Path,
                      wall_time_s: float) -> dict[str, Any]:
     rows = comparison_rows(reports)
+    diffs = comparison_differences(rows)
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
-            "wall_time_s": wall_time_s, "rows": rows, "summary": summary_lines(rows)}
+            "wall_time_s": wall_time_s, "rows": rows, "differences": diffs, "summary": summary_lines(rows)}
     (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=str))
-    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s))
+    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs))
     return data

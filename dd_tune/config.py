@@ -66,9 +66,13 @@ class EvalConfig:
     dsa: bool = True
     archs: tuple[Literal["convnet", "lenet"], ...] = ("convnet", "lenet")
     max_eval_images: int = 0  # 0 = all; >0 caps the held-out images (proxy evaluation only)
+    # independent random-real sets at the same IPC (final evaluation): one draw moves by several
+    # points at IPC 1, as much as many tuned-vs-default gaps
+    random_real_draws: int = 5
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.random_real_draws >= 1, "random_real_draws", f"must be >= 1, got {self.random_real_draws}")
         require(self.models >= 1, "models", f"must be >= 1, got {self.models}")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
@@ -188,7 +192,13 @@ def load_study(
     profile: str = "default",
     overrides: Sequence[tuple[str, Any]] = (),
 ) -> StudyConfig:
-    """Load, merge the profile and overrides, and validate a study (including its distill block)."""
+    """Load, merge the profile and overrides, and validate a study (including its distill block).
+
+    The ``distill`` block (base, then the profile's) is written for the preset it names; ``--set
+    distill.*`` keys are applied last through :func:`resolve_method_values`, so ``--set
+    distill.preset=mtt`` gives MTT's values for every key the preset defines and any other
+    ``--set distill.*`` key still wins.
+    """
     path = find_study(name_or_path)
     raw = load_yaml(path)
     profiles = raw.pop("profiles", {}) or {}
@@ -201,47 +211,103 @@ def load_study(
             )
         raw = deep_merge(raw, profiles[profile])
     source = str(path)
+    distill_sets: dict[str, Any] = {}
     for key, value in overrides:
-        raw = set_dotted(raw, key, value, "--set")
         source = f"{path} (with --set)"
+        if key == "distill":
+            raise ConfigError(f"--set distill={value!r}: set single keys of the method's config, "
+                              f"e.g. --set distill.lr_img=2")
+        if key.startswith("distill."):
+            distill_sets[key[len("distill."):]] = value
+        else:
+            raw = set_dotted(raw, key, value, "--set")
     raw.setdefault("name", path.stem)
     raw["profile"] = profile
     distill_raw = raw.pop("distill", {}) or {}
+    if not isinstance(distill_raw, Mapping):
+        raise ConfigError(f"{source}: 'distill' must be a mapping of the method's keys")
     study = build(StudyConfig, raw, "", source)
-    distill = build_method_config(study.method, distill_raw, source)
+    distill = build(_method_config_cls(study.method),
+                    resolve_method_values(study.method, distill_raw, distill_sets, source), "distill", source)
     for name, values in study.named_points.items():
-        if name in ("best", "default", "random_real") or not isinstance(values, Mapping):
+        if name in ("best", "default", "random_real") or name.startswith("random_real") \
+                or not isinstance(values, Mapping):
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
-                              f"not be called best, default or random_real")
-        build_method_config(study.method, {**to_dict(distill), **values}, f"{source} (named_points.{name})")
+                              f"not be called best, default or random_real*")
+        _with_values(study.method, distill, values, f"{source} (named_points.{name})")
     if study.init_variants and not hasattr(distill, "init"):
         raise ConfigError(f"{source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
     for value in study.init_variants:
-        build_method_config(study.method, {**to_dict(distill), "init": value}, f"{source} (init_variants)")
+        _with_values(study.method, distill, {"init": value}, f"{source} (init_variants)")
     return dataclasses.replace(study, distill=distill)
 
 
-def build_method_config(method: str, data: Mapping, source: str) -> Any:
-    """Validate a ``distill:`` block against the method's config dataclass."""
+def _method_config_cls(method: str) -> type:
     from dd_tune.methods import METHODS  # local import: methods pull in torch
 
-    spec = METHODS.get(method)
-    presets = getattr(spec.config_cls, "PRESETS", {})
-    if "preset" in data and presets:
-        name = data["preset"]
-        if name not in presets:
-            raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
-                              f"choose from {sorted(presets)}")
-        data = deep_merge(presets[name], data)  # explicit keys win over the preset's values
-    return build(spec.config_cls, data, "distill", source)
+    return METHODS.get(method).config_cls
+
+
+def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any], source: str) -> dict:
+    """A distill block with ``values`` (dotted keys) applied, presets resolved. Later wins:
+
+    1. the preset ``block`` names (or the method's default preset);
+    2. ``block``'s own keys (a study file's deliberate deviations from its preset);
+    3. when ``values`` switch to another preset: every key that preset defines, except the budget
+       keys (``BUDGET_KEYS``, e.g. ``iterations``) that ``block`` sets explicitly;
+    4. ``values`` (``--set distill.*``, a named point, a trial's sampled values).
+    """
+    cls = _method_config_cls(method)
+    presets: Mapping[str, Mapping] = getattr(cls, "PRESETS", {})
+    out = dict(block)
+    if presets:
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
+        have = block.get("preset", default)
+        want = values.get("preset", have)
+        for name in (have, want):
+            if name not in presets:
+                raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
+                                  f"choose from {sorted(presets)}")
+        out = deep_merge(presets[have], block)
+        if want != have:  # the new preset replaces every key it defines; the block's budget stays
+            out = deep_merge(out, presets[want])
+            for key in getattr(cls, "BUDGET_KEYS", ()):
+                if _has_dotted(block, key):
+                    out = set_dotted(out, key, _get_dotted_map(block, key), source)
+    for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
+        out = set_dotted(out, key, value, source)
+    return out
+
+
+def _has_dotted(block: Mapping, dotted: str) -> bool:
+    node: Any = block
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _get_dotted_map(block: Mapping, dotted: str) -> Any:
+    node: Any = block
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def build_method_config(method: str, data: Mapping, source: str) -> Any:
+    """Validate a ``distill:`` block as written in a study file against the method's config dataclass."""
+    return build(_method_config_cls(method), resolve_method_values(method, data, {}, source), "distill", source)
+
+
+def _with_values(method: str, distill: Any, values: Mapping[str, Any], source: str) -> Any:
+    return build(_method_config_cls(method), resolve_method_values(method, to_dict(distill), values, source),
+                 "distill", source)
 
 
 def with_method_values(study: StudyConfig, values: Mapping[str, Any], source: str) -> Any:
     """The study's distill config with ``values`` (e.g. a trial's sampled params) applied, validated."""
-    merged = to_dict(study.distill)
-    for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
-        merged = set_dotted(merged, key, value, source)
-    return build_method_config(study.method, merged, source)
+    return _with_values(study.method, study.distill, values, source)
 
 
 def get_dotted(obj: Any, dotted: str) -> Any:

@@ -4,8 +4,9 @@ A few networks are trained briefly on the training split (the evaluation protoco
 one training loop in the package); each sample's score is averaged over them:
 
 * EL2N  = ||softmax(f(x)) - onehot(y)||_2
-* GraNd = ||grad of the loss w.r.t. the last layer||_2 = EL2N * sqrt(1 + ||h(x)||^2), h = embedding
-  (DeepCore's closed form for a linear classifier on h).
+* GraNd = ||grad of the loss w.r.t. the last layer||_2 = EL2N * sqrt(1 + ||h(x)||^2), h = the last
+  layer's input (DeepCore's closed form for a linear last layer on h; 84-d for LeNet, not its 400-d
+  conv features).
 
 Rows are returned per class, ordered easy -> hard, as indices into the class-indexed training split;
 per-class lengths come from the data (never a hard-coded 5 000).
@@ -48,8 +49,8 @@ def sample_scores(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
     out = []
     with torch.no_grad():
         for x, y in zip(images.split(chunk), labels.split(chunk)):
-            h = net.embed(x)
-            p = F.softmax(net.classifier(h) if hasattr(net, "classifier") else net(x), dim=1)
+            h = net.penultimate(x)  # the last layer's input: 2048-d for ConvNet-3, 84-d for LeNet
+            p = F.softmax(net.last_layer(h), dim=1)
             el2n = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1)
             out.append(el2n * torch.sqrt(1 + h.pow(2).sum(1)) if kind == "grand" else el2n)
     return torch.cat(out)

@@ -44,8 +44,9 @@ class ArchResult:
 
     @property
     def std(self) -> float:
-        # population std, as numpy's default in the DC/DM reporting code
-        return statistics.pstdev(self.runs) if len(self.runs) > 1 else 0.0
+        # sample std (n - 1), as in the reports' intervals (dd_tune.stats); DC's code printed numpy's
+        # population std, which is smaller for the few models an evaluation trains
+        return statistics.stdev(self.runs) if len(self.runs) > 1 else 0.0
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "runs": list(self.runs), "seconds": self.seconds}

@@ -30,7 +30,7 @@ from dd_tune.augment import DSA
 from dd_tune.data import ClassIndexedData
 from dd_tune.difficulty import DifficultyConfig
 from dd_tune.models import ModelSpec, build_model
-from dd_tune.scheduler import ScheduleConfig, epoch_indices
+from dd_tune.scheduler import ScheduleConfig, epoch_indices, keep_range
 from dd_tune.schema import require, to_dict
 
 
@@ -96,6 +96,22 @@ def train_expert(
         if progress is not None:
             progress(epoch + 1, total / len(perm))
     return torch.stack(trajectory)
+
+
+def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[str, int]:
+    """Multiply-adds of one expert pool: ``difficulty`` = scoring (``models`` networks trained for
+    ``epochs + 1`` passes over the training split, then one scoring pass; only with the scheduler) and
+    ``training`` = ``num_experts`` x the samples the schedule uses in each epoch x (forward + backward
+    = 3 forwards)."""
+    n = sum(class_counts)
+    scoring = 0
+    if cfg.schedule.enabled:
+        d = cfg.difficulty
+        passes = d.epochs + 1 if d.epochs > 0 else 0
+        scoring = d.models * (3 * fwd * n * passes + fwd * n)
+    used = sum(stop - start for e in range(cfg.epochs)
+               for start, stop in (keep_range(c, e, cfg.schedule) for c in class_counts))
+    return {"difficulty": scoring, "training": cfg.num_experts * 3 * fwd * used}
 
 
 def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,

@@ -1,7 +1,8 @@
-"""FLOP counts with fvcore: one forward per image, and totals for a distillation and an evaluation.
+"""FLOP counts with fvcore: one forward per image, and the total of an evaluation run.
 
 fvcore counts one fused multiply-add as one FLOP. Totals are analytic from the forward count: a
-backward pass costs about twice a forward, so a training step on n images is ~3n forwards.
+backward pass costs about twice a forward, so a training step on n images is ~3n forwards. Each
+method counts its own distillation (``Distiller.flops``); the expert stage is ``experts.expert_flops``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,6 @@ def forward_flops(spec: ModelSpec) -> int:
     analysis.uncalled_modules_warnings(False)
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     return int(analysis.total())
-
-
-def distillation_flops(method: str, cfg: object, fwd: int, num_classes: int, ipc: int) -> int:
-    """Total FLOPs of a distillation run (DM-style: real forward + synthetic forward/backward)."""
-    iterations = int(getattr(cfg, "iterations", 0))
-    if method == "random_real" or iterations == 0:
-        return 0
-    batch_real = int(getattr(cfg, "batch_real", 0))
-    per_iteration = fwd * num_classes * batch_real + 3 * fwd * num_classes * ipc
-    return iterations * per_iteration
 
 
 def evaluation_flops(fwd: int, n_train: int, epochs: int, n_test: int) -> int:

@@ -66,6 +66,14 @@ class ConvNet(nn.Module):
             x = block["pool"](block["act"](block["norm"](block["conv"](x))))
         return x.flatten(1)
 
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the last layer (GraNd's h): the embedding, for a ConvNet."""
+        return self.embed(x)
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.classifier
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))
 
@@ -92,6 +100,14 @@ class LeNet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x).flatten(1)
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the last layer (GraNd's h): the 84-d output of the second hidden layer."""
+        return self.head[:-1](self.embed(x))
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.head[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))

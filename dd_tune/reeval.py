@@ -22,8 +22,8 @@ from typing import Any, Mapping
 import torch
 
 from dd_tune import __version__
-from dd_tune.evaluate import ArchResult
 from dd_tune.schema import to_dict
+from dd_tune.stats import summary
 from dd_tune.synset import SynSet
 from dd_tune.trainable import TrialSetup, trial_seed
 
@@ -46,14 +46,17 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
     return h.hexdigest()[:24]
 
 
-def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int, cache_dir: str) -> tuple[float, bool]:
-    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``; (accuracy, from cache)."""
+def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
+                 cache_dir: str) -> tuple[float, bool, float]:
+    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, from cache,
+    the step size it was trained with: the set's learned one, e.g. PAD's alpha, else the protocol's)."""
     from dd_tune.data import load_test
     from dd_tune.evaluate import evaluate_synset
 
+    lr = synset.lr if synset.lr is not None else setup.study.final_eval.lr
     path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
     if path is not None and path.exists():
-        return float(json.loads(path.read_text())["test_acc"]), True
+        return float(json.loads(path.read_text())["test_acc"]), True, lr
     torch.set_num_threads(setup.threads)
     study = setup.study
     test = load_test(study.dataset, Path(setup.data_root), setup.device)
@@ -65,15 +68,16 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int, cache_dir
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: a reader never sees half a file
         tmp.write_text(json.dumps({"test_acc": acc, "arch": arch, "model": k}))
         tmp.replace(path)
-    return acc, False
+    return acc, False, lr
 
 
 def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
                cache_dir: Path | None) -> dict[str, dict[str, dict]]:
-    """``{set: {arch: {mean, std, runs}}}`` for ``sets`` (``SynSet`` or ``ObjectRef`` of one).
+    """``{set: {arch: {mean, std, n, ci95, runs, lr}}}`` for ``sets`` (``SynSet`` or ``ObjectRef``).
 
     The same object under two names (the default trial won) is trained once: same seeds, same result.
-    Long ConvNet runs are submitted first so the short LeNet runs fill the end.
+    Long ConvNet runs are submitted first so the short LeNet runs fill the end. ``lr`` is the step
+    size the models were trained with (a learned one, e.g. PAD's alpha, or the protocol's).
     """
     import ray
 
@@ -87,18 +91,18 @@ def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_
     jobs = {task.remote(setup, ref, arch, k, str(cache_dir or "")): (name, arch, k)
             for arch in e.archs for name, ref in refs.items() for k in range(e.models)}
     results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
+    lrs: dict[str, float] = {}
     pending, t0 = list(jobs), time.time()
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         name, arch, k = jobs[done[0]]
-        acc, cached = ray.get(done[0])
+        acc, cached, lrs[name] = ray.get(done[0])
         results[name][arch][k] = float(acc)
         print(f"[dd_tune] re-evaluation {len(jobs) - len(pending)}/{len(jobs)}: {name} {arch} model {k + 1}: "
               f"{acc:.2f}%{' (cached)' if cached else ''} ({time.time() - t0:.0f} s)", flush=True)
     out: dict[str, dict[str, dict]] = {}
     for name, synset in sets.items():
-        out[name] = {}
-        for arch, runs in results[unique[id(synset)]].items():
-            res = ArchResult(arch, runs=[float(v) for v in runs])
-            out[name][arch] = {"mean": res.mean, "std": res.std, "runs": res.runs}
+        first = unique[id(synset)]
+        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lrs[first]}
+                     for arch, runs in results[first].items()}
     return out

@@ -1,14 +1,23 @@
-"""Study report: plain data first (``report.json``), then a thin markdown rendering (``report.md``)."""
+"""Study report: plain data first (``report.json``), then a thin markdown rendering (``report.md``).
+
+Every accuracy row carries mean, sample std, n and a 95 % interval; every "tuned vs default" and
+"set vs random real" comparison carries the difference with its interval (:mod:`dd_tune.stats`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from pathlib import Path
 from typing import Any, Mapping
+
+from dd_tune.stats import format_difference, format_interval, paired_difference, summary, welch_difference
 
 SETS = ("best", "default", "random_real")
 SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01"}
+RANDOM_REAL_DRAW = "random_real_draw"  # re-evaluated draws; pooled into "random_real" by pool_random_real
 
 
 def set_title(name: str) -> str:
@@ -17,10 +26,46 @@ def set_title(name: str) -> str:
     return SET_TITLES.get(name, f"named point `{name}`")
 
 
-def _fmt_acc(entry: Mapping[str, Any] | None) -> str:
+def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the ``random_real_draw<d>`` rows by one ``random_real`` row: every draw x model pooled,
+    with each draw's runs and the spread of the draw means kept beside."""
+    draws = [n for n in reeval if n.startswith(RANDOM_REAL_DRAW)]
+    out: dict[str, Any] = {n: v for n, v in reeval.items() if n not in draws}
+    if not draws:
+        return out
+    pooled: dict[str, Any] = {}
+    for arch in reeval[draws[0]]:
+        per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
+        means = [statistics.fmean(r) for r in per_draw]
+        pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
+                        "draws": per_draw, "draw_means": means,
+                        "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
+                        "lr": reeval[draws[0]][arch].get("lr")}
+    return {**out, "random_real": pooled}
+
+
+def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Tuned - default (paired: the same model seeds train both) and every set - random real (Welch:
+    random real pools several draws), per architecture."""
+    out = []
+    pairs = [("best", "default", paired_difference)] + [
+        (name, "random_real", welch_difference) for name in reeval if name != "random_real"]
+    for a, b, fn in pairs:
+        if a not in reeval or b not in reeval:
+            continue
+        for arch in reeval[a]:
+            if arch in reeval[b] and reeval[a][arch].get("runs") and reeval[b][arch].get("runs"):
+                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch]["runs"], reeval[b][arch]["runs"])})
+    return out
+
+
+def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
+    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval, models."""
     if not entry or not entry.get("runs"):
         return "n/a"
-    return f"{entry['mean']:.2f} ± {entry['std']:.2f} (n={len(entry['runs'])})"
+    stats = summary(entry["runs"])
+    text = f"{stats['mean']:.2f} ± {stats['std']:.2f} {format_interval(stats['ci95'])}"
+    return text + (f" (n={stats['n']})" if with_n else "")
 
 
 def _fmt_value(v: Any) -> str:
@@ -60,6 +105,119 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
     return lines + ([""] if plots.get("notes") else [])
 
 
+def _accuracy_lines(row: Mapping[str, Any], protocol_lr: float | None) -> list[str]:
+    """The per-set table (mean ± std [95 % interval] (n)); a step-size column when a set learned one."""
+    reeval = row["reeval"]
+    archs = list(next(iter(reeval.values())).keys())
+    lrs = {name: next(iter(accs.values()), {}).get("lr") for name, accs in reeval.items()}
+    show_lr = any(lr is not None and lr != protocol_lr for lr in lrs.values())
+    head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + (" | step size |" if show_lr else " |")
+    lines = [head, "|---|" + "---|" * (len(archs) + int(show_lr))]
+    for name in [*[n for n in SETS if n in reeval], *[n for n in reeval if n not in SETS]]:
+        accs = reeval[name]
+        title = set_title(name)
+        if name == "random_real" and "draws" in next(iter(accs.values())):
+            title += f" ({len(next(iter(accs.values()))['draws'])} draws)"
+        cells = " | ".join(fmt_acc(accs.get(a)) for a in archs)
+        lr = lrs.get(name)
+        learned = lr is not None and lr != protocol_lr
+        lines.append(f"| {title} | {cells} |" + (f" {lr:.4g}{' (learned α)' if learned else ''} |" if show_lr else ""))
+    lines += _random_real_spread(reeval.get("random_real", {}))
+    return lines
+
+
+def _random_real_spread(rr: Mapping[str, Any]) -> list[str]:
+    if not rr or "draws" not in next(iter(rr.values())):
+        return []
+    parts = []
+    for arch, e in rr.items():
+        within = statistics.fmean(statistics.stdev(d) if len(d) > 1 else 0.0 for d in e["draws"])
+        parts.append(f"{arch}: draw means " + ", ".join(f"{m:.2f}" for m in e["draw_means"])
+                     + f" (std across draws {e['draw_std']:.2f}, mean std across models within a draw {within:.2f})")
+    return ["", "Random real, spread across draws — " + "; ".join(parts) + "."]
+
+
+def _difference_lines(diffs: list[Mapping[str, Any]]) -> list[str]:
+    if not diffs:
+        return []
+    archs = list(dict.fromkeys(d["arch"] for d in diffs))
+    lines = ["", "Differences in test accuracy (points) with 95 % intervals — paired by model seed where the "
+             "same seeds trained both sets, Welch otherwise (random real pools its draws):", "",
+             "| difference | " + " | ".join(archs) + " |", "|---|" + "---|" * len(archs)]
+    for a, b in dict.fromkeys((d["a"], d["b"]) for d in diffs):
+        cells = {d["arch"]: d for d in diffs if (d["a"], d["b"]) == (a, b)}
+        kind = next(iter(cells.values()))["kind"]
+        lines.append(f"| {set_title(a)} − {set_title(b)} ({kind}) | "
+                     + " | ".join(format_difference(cells[x]) if x in cells else "n/a" for x in archs) + " |")
+    return lines
+
+
+def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, cfg in row.get("named_configs", {}).items():
+        changed = {k: v for k, v in cfg.items() if row["default_config"].get(k) != v}
+        lines.append(f"\nNamed point `{name}`: the default configuration with {changed}.")
+    reference = report.get("reference_defaults", {})
+    lines += ["", "| hyperparameter | tuned | default | method reference |", "|---|---|---|---|"]
+    for key in sorted(set(row["best_config"]) | set(row["default_config"])):
+        lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} "
+                     f"| {reference.get(key, '')} |")
+    changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v]
+    if changed:
+        lines += ["", "The default row is the method's reference configuration with the study's changes to "
+                  + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
+    return lines
+
+
+def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
+    keys = sorted(space)
+    lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
+             "|---|" + "---|" * (len(keys) + 2)]
+    for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
+        values = " | ".join(_fmt_value(t["config"].get(k)) for k in keys)
+        acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
+        lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
+    return lines
+
+
+def _flops_lines(flops: Mapping[str, Any]) -> list[str]:
+    return ["", "FLOPs (fvcore; one multiply-add = one FLOP; each method counts its own passes): "
+            + "; ".join(f"{a} forward {_fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
+            + f"; distillation (tuned) {_fmt_flops(flops['distillation_best'])}, "
+            f"(default) {_fmt_flops(flops['distillation_default'])}; one evaluation "
+            + ", ".join(f"{a} {_fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]
+
+
+def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
+    lines = [f"## IPC {ipc}", "",
+             f"{row['n_trials']} trials ({row['n_errors'] + row['n_diverged']} failed: {row['n_errors']} raised, "
+             f"{row['n_diverged']} diverged); best validation accuracy {row['best_val_acc']:.2f} %.", ""]
+    for which, notes in (row.get("config_notes") or {}).items():
+        lines += [f"- {'Tuned' if which == 'best' else 'Default'} configuration: {n}" for n in notes]
+    lines += [""] if row.get("config_notes") else []
+    lines += _accuracy_lines(row, (report.get("final_eval") or {}).get("lr"))
+    lines += _difference_lines(row.get("differences") or differences(row["reeval"]))
+    lines += _config_lines(row, report)
+    lines += _trial_lines(row, report["search_space"])
+    lines += _flops_lines(row["flops"])
+    if row.get("errors"):
+        lines += ["Failed trials (the study went on without them):", ""] \
+            + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
+    lines += [f"Best synthetic set: `{row['best_synset']}`.", "",
+              f"![best synthetic images, IPC {ipc}]({_rel(row['best_png'], report)})", ""]
+    return lines + _plot_lines(row.get("plots") or {}, report, ipc)
+
+
+def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:
+    if not stage:
+        return []
+    flops = stage.get("flops") or {}
+    cost = (f"; {_fmt_flops(flops['difficulty'])} difficulty scoring + {_fmt_flops(flops['training'])} "
+            f"expert training" if flops else "")
+    return [f"Expert stage: {stage['experts']} experts ({stage['trained']} trained, {stage['reused']} reused "
+            f"from `{stage['dir']}`), {stage['seconds']:.0f} s{cost}.", ""]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """report.json -> report.md (one section per IPC)."""
     lines = [
@@ -67,52 +225,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         f"Seed {report['seed']}; wall time {report['wall_time_s']:.0f} s. Trials were tuned on a validation "
         f"split carved from the training set; every accuracy below was measured once, at the end, on the "
-        f"**test** set with the same protocol for all rows ({report['protocol']}).",
+        f"**test** set with the same protocol for all rows ({report['protocol']}). Cells: mean ± sample "
+        f"std [95 % t-interval] (n = fresh models; random real: draws × models).",
         "",
     ]
+    lines += [f"_{note}_" for note in report.get("method_notes", [])] + ([""] if report.get("method_notes") else [])
+    lines += _expert_stage_lines(report.get("expert_stage"))
     for ipc, row in report["by_ipc"].items():
-        archs = list(next(iter(row["reeval"].values())).keys())
-        lines += [f"## IPC {ipc}", "",
-                  f"{row['n_trials']} trials ({row['n_errors'] + row['n_diverged']} failed: {row['n_errors']} raised, "
-                  f"{row['n_diverged']} diverged); "
-                  f"best validation accuracy {row['best_val_acc']:.2f} %.", "",
-                  "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + " |",
-                  "|---|" + "---|" * len(archs)]
-        for name in [*SETS, *[n for n in row["reeval"] if n not in SETS]]:
-            accs = row["reeval"].get(name, {})
-            title = set_title(name)
-            lines.append(f"| {title} | " + " | ".join(_fmt_acc(accs.get(a)) for a in archs) + " |")
-        for name, cfg in row.get("named_configs", {}).items():
-            changed = {k: v for k, v in cfg.items() if row["default_config"].get(k) != v}
-            lines.append(f"\nNamed point `{name}`: the default configuration with {changed}.")
-        reference = report.get("reference_defaults", {})
-        lines += ["", "| hyperparameter | tuned | default | method reference |", "|---|---|---|---|"]
-        for key in sorted(set(row["best_config"]) | set(row["default_config"])):
-            lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} "
-                         f"| {reference.get(key, '')} |")
-        changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v]
-        if changed:
-            lines += ["", "The default row is the method's reference configuration with the study's changes to "
-                      + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
-        lines += ["", "| trial | " + " | ".join(sorted(report["search_space"])) + " | iterations run | val acc (%) |",
-                  "|---|" + "---|" * (len(report["search_space"]) + 2)]
-        for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
-            values = " | ".join(_fmt_value(t["config"].get(k)) for k in sorted(report["search_space"]))
-            acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
-            lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
-        flops = row["flops"]
-        lines += ["", "FLOPs (fvcore; one multiply-add = one FLOP): "
-                  + "; ".join(f"{a} forward {_fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
-                  + f"; distillation (tuned) {_fmt_flops(flops['distillation_best'])}, "
-                  f"(default) {_fmt_flops(flops['distillation_default'])}; one evaluation "
-                  + ", ".join(f"{a} {_fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".",
-                  ""]
-        if row.get("errors"):
-            lines += ["Failed trials (the study went on without them):", ""] \
-                + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
-        lines += [f"Best synthetic set: `{row['best_synset']}`.", "",
-                  f"![best synthetic images, IPC {ipc}]({_rel(row['best_png'], report)})", ""]
-        lines += _plot_lines(row.get("plots") or {}, report, ipc)
+        lines += _ipc_section(ipc, row, report)
     lines += ["## Search space", "", "```", json.dumps(report["search_space"], indent=2), "```", "",
               "## Where to look", "",
               f"- TensorBoard (one run per trial: scalars, image grids, HParams): "

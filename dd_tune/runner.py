@@ -20,11 +20,17 @@ from dd_tune.errors import DDTuneError
 from dd_tune.evaluate import model_spec_for
 from dd_tune.methods import METHODS
 from dd_tune.reeval import reevaluate
+from dd_tune.report import RANDOM_REAL_DRAW, differences, pool_random_real, write_report
 from dd_tune.schema import to_dict
 from dd_tune.search_space import SearchSpace, default_point, expert_variants, space_as_dict
 from dd_tune.synset import SynSet
 from dd_tune.trainable import METRIC, TrialSetup, config_index, fault_rules
 from dd_tune.tuning import optuna_name
+
+
+# trial index of the first random-real draw (draw d uses RANDOM_REAL_INDEX + d; draw 1 is the set the
+# single-draw reports used, so their cached re-evaluations stay valid)
+RANDOM_REAL_INDEX = 10_000
 
 
 class StudyFailed(DDTuneError):
@@ -63,7 +69,8 @@ def _failure(result: Any) -> str | None:
         return str(result.error).strip().splitlines()[-1][:300]
     m = result.metrics or {}
     if m.get("diverged"):
-        return f"diverged: non-finite loss or accuracy at iteration {m.get('it')} (loss {m.get('loss')})"
+        return (f"diverged at iteration {m.get('it')}: non-finite synthetic set, no finite loss in a report "
+                f"interval or non-finite accuracy (loss {m.get('loss')})")
     return None
 
 
@@ -112,6 +119,7 @@ class StudyRunner:
             print(f"[dd_tune] expert {len(jobs) - len(pending)}/{len(jobs)}: "
                   f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
         return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
+                "flops": self._expert_flops(list(configs.values())),
                 "seconds": time.time() - t0, "task_seconds": task_seconds,
                 "cpu_seconds": task_seconds * self.resources.cpu, "gpu_seconds": task_seconds * self.resources.gpu,
                 "dir": str(self.experts_dir)}
@@ -119,9 +127,13 @@ class StudyRunner:
     def run(self, resume: bool = False) -> dict[str, Any]:
         """The whole study. With ``resume``, finished IPCs are read back, an interrupted search is
         restored from Ray Tune's experiment state, and the expert stage finds its experts cached."""
-        from dd_tune.report import write_report
 
         t0 = time.time()
+        method = METHODS.get(self.study.method).distiller_cls
+        for ipc in self.study.ipc:
+            for note in method.config_notes(self.study.distill, ipc):
+                if note.startswith("Warning"):
+                    print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
         (self.dir / "study.json").write_text(json.dumps(to_dict(self.study), indent=2))
         expert_stage = self.train_experts()
         by_ipc = {}
@@ -146,6 +158,7 @@ class StudyRunner:
             "protocol": self._protocol(), "final_eval": to_dict(self.study.final_eval),
             "proxy_eval": to_dict(self.study.proxy_eval), "resources": dataclasses.asdict(self.resources),
             "study_dir": str(self.dir), "optuna_db": str(self.db),
+            "method_notes": list(METHODS.get(self.study.method).distiller_cls.report_notes),
         }
         write_report(report, self.dir)
         return report
@@ -159,6 +172,7 @@ class StudyRunner:
     # ---- one IPC -------------------------------------------------------------------------------
     def run_ipc(self, ipc: int, resume: bool = False) -> dict[str, Any]:
         t0 = time.time()
+        method = METHODS.get(self.study.method).distiller_cls
         default = default_point(self.study, self.space, ipc)
         grid = self.search(ipc, default, resume)
         best, rows = self._best(grid)
@@ -175,19 +189,19 @@ class StudyRunner:
         default_is_best = best.config == default and best.metrics.get("it", -1) >= full
         sets = {"best": best_set,
                 "default": best_set if default_is_best else self._default_synset(grid, default, ipc),
-                "random_real": self._random_real(best_ipc)}
+                **self._random_real(best_ipc)}
         if best_set.lr is not None or best_set.labels.dim() == 2:
-            # learned step size / soft labels are part of the method; this row keeps methods comparable
-            sets["best_hard_lr0.01"] = SynSet(best_set.images, best_set.hard_labels, best_set.dataset,
-                                              best_set.ipc, best_set.method)
+            # learned step size / soft labels are part of the method; this row keeps methods comparable:
+            # every image labelled with its class (not the argmax of its learned label), protocol lr
+            sets["best_hard_lr0.01"] = best_set.with_class_labels()
         for name, values in self.study.named_points.items():
             sets[name] = self._distill_remote(ipc, dict(values), f"named point '{name}'")
         for init in self.study.init_variants:  # noise vs real init at the tuned hyperparameters
             values = {**{k: v for k, v in best.config.items() if k != "ipc"}, "init": init}
             sets[f"best_init_{init}"] = best_set if getattr(best_cfg, "init", None) == init else \
                 self._distill_remote(best_ipc, values, f"the tuned configuration with init {init}")
-        reeval = reevaluate(sets, self.setup(best_ipc), self.resources.cpu, self.resources.gpu,
-                            self.dir.parent / "reeval")
+        reeval = pool_random_real(reevaluate(sets, self.setup(best_ipc), self.resources.cpu, self.resources.gpu,
+                                             self.dir.parent / "reeval"))
         plots = self._plots(ipc, rows)
         return {
             "ipc": best_ipc, "n_trials": len(grid), "n_errors": grid.num_errors,
@@ -198,7 +212,9 @@ class StudyRunner:
             "default_config": {**to_dict(self.study.distill), "ipc": ipc},
             "named_configs": {n: {**to_dict(with_method_values(self.study, v, n)), "ipc": ipc}
                               for n, v in self.study.named_points.items()},
-            "reeval": reeval,
+            "reeval": reeval, "differences": differences(reeval),
+            "config_notes": {"default": method.config_notes(self.study.distill, ipc),
+                             "best": method.config_notes(best_cfg, best_ipc)},
             "flops": self._flops(best_cfg, best_ipc),
             "best_synset": str(out_dir / "synset.pt"), "best_png": str(out_dir / "synset.png"),
             "trials": rows, "plots": plots, "compute": self._compute(rows), "wall_time_s": time.time() - t0,
@@ -275,27 +291,50 @@ class StudyRunner:
         task = ray.remote(num_cpus=self.resources.cpu, num_gpus=self.resources.gpu)(_distill_task)
         return task.remote(self.setup(ipc), values, config_index(values))
 
-    def _random_real(self, ipc: int) -> SynSet:
+    def _random_real(self, ipc: int) -> dict[str, SynSet]:
+        """``final_eval.random_real_draws`` independent random-real sets (``random_real_draw<d>``)."""
         from dd_tune.methods.random_real import RandomRealConfig
 
         study = dataclasses.replace(self.study, method="random_real", distill=RandomRealConfig())
-        return _distill_task(self.setup(ipc, study), {}, 10_000)
+        setup = self.setup(ipc, study)
+        return {f"{RANDOM_REAL_DRAW}{d + 1}": _distill_task(setup, {}, RANDOM_REAL_INDEX + d)
+                for d in range(self.study.final_eval.random_real_draws)}
 
     def _flops(self, best_cfg: Any, ipc: int) -> dict[str, Any]:
         from dd_tune.data import DATASETS
-        from dd_tune.flops import distillation_flops, evaluation_flops, forward_flops
+        from dd_tune.flops import evaluation_flops, forward_flops
 
         spec = DATASETS.get(self.study.dataset)
         e = self.study.final_eval
         fwd = {arch: forward_flops(model_spec_for(arch, spec, self.study.model)) for arch in e.archs}
         distill_fwd = fwd.get(self.study.model.name) or forward_flops(
             model_spec_for(self.study.model.name, spec, self.study.model))
-        n_test = spec.test_images
+        method = METHODS.get(self.study.method).distiller_cls  # each method counts its own passes
         n_syn = spec.num_classes * ipc
         return {
             "forward_per_image": fwd,
-            "distillation_best": distillation_flops(self.study.method, best_cfg, distill_fwd, spec.num_classes, ipc),
-            "distillation_default": distillation_flops(self.study.method, self.study.distill, distill_fwd,
-                                                       spec.num_classes, ipc),
-            "evaluation_one_run": {a: evaluation_flops(f, n_syn, e.epochs, n_test) for a, f in fwd.items()},
+            "distillation_best": method.flops(best_cfg, distill_fwd, spec.num_classes, ipc),
+            "distillation_default": method.flops(self.study.distill, distill_fwd, spec.num_classes, ipc),
+            "evaluation_one_run": {a: evaluation_flops(f, n_syn, e.epochs, spec.test_images) for a, f in fwd.items()},
         }
+
+    def _expert_flops(self, configs: list[Any]) -> dict[str, int]:
+        """FLOPs of the expert stage: difficulty scoring (once per distinct scoring setup, as cached)
+        and expert training (every expert of every pool, with its data schedule)."""
+        from dd_tune.experts import expert_flops
+        from dd_tune.flops import forward_flops
+
+        data = self.setup(self.study.ipc[0]).data()
+        fwd = forward_flops(model_spec_for(self.study.model.name, data.spec, self.study.model))
+        counts = [int(c) for c in data.train.counts]
+        total = {"difficulty": 0, "training": 0}
+        scored: set[str] = set()
+        for cfg in configs:
+            f = expert_flops(cfg, fwd, counts)
+            key = json.dumps([to_dict(cfg.difficulty), cfg.seed], sort_keys=True)
+            if key not in scored:  # scores are cached per scoring setup: computed once
+                total["difficulty"] += f["difficulty"]
+                if f["difficulty"]:
+                    scored.add(key)
+            total["training"] += f["training"]
+        return total

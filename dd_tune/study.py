@@ -14,13 +14,15 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import yaml
 
 from dd_tune.cli import add_run_options, prepare_run
 from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
 from dd_tune.schema import to_dict
-from dd_tune.search_space import default_point, load_search_space
+from dd_tune.search_space import default_point, load_search_space, space_as_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("study", nargs="?", help="study name (studies/<name>.yaml) or a path to a study YAML")
     p.add_argument("--list", action="store_true", help="list the available studies and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the fully resolved study (after --profile, the preset and --set) and its search "
+                        "space as YAML, then exit without starting Ray or writing anything")
     p.add_argument("--profile", default="default",
                    help="profile inside the study file: default (full, published budget), quick, smoke")
     p.add_argument("--num-samples", type=int, default=None, help="number of trials per IPC")
@@ -69,6 +74,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_run_options(p, "study", "continue an interrupted study in --storage (finished trials kept, running "
                                 "ones resumed from their checkpoints, the Optuna study continued)")
     return p.parse_args(argv)
+
+
+def resolved_yaml(study: StudyConfig, space: Any) -> str:
+    """The study as it will run (``--print-config``): every key resolved, plus its search space."""
+    return yaml.safe_dump({**to_dict(study), "search_space": space_as_dict(space)}, sort_keys=False)
 
 
 def _describe(name: str) -> str:
@@ -132,6 +142,9 @@ def _main(argv: Sequence[str] | None) -> int:
     space = load_search_space(study)
     for ipc in study.ipc:
         default_point(study, space, ipc)  # validates defaults against the space before anything runs
+    if args.print_config:
+        print(resolved_yaml(study, space), end="")
+        return 0
 
     place = prepare_run(args, study.dataset,
                         lambda storage: _check_study_dir(storage / study.name, study, args.force, args.resume))

@@ -35,7 +35,25 @@ class SynSet:
 
     @property
     def hard_labels(self) -> torch.Tensor:
+        """The argmax of soft labels (what the set's labels say), or the hard labels."""
         return self.labels if self.labels.dim() == 1 else self.labels.argmax(dim=1)
+
+    @property
+    def class_labels(self) -> torch.Tensor:
+        """Each image's class: sets are stored grouped by class, ``ipc`` images each (a learned soft
+        label may drift to another argmax; the image still belongs to the class it was made for)."""
+        if self.labels.dim() == 1:
+            return self.labels
+        n = len(self.images)
+        if n != self.ipc * self.labels.shape[1]:
+            raise DataError(f"a soft-labelled set of {n} images is not {self.labels.shape[1]} classes x {self.ipc}")
+        return torch.arange(self.labels.shape[1]).repeat_interleave(self.ipc).to(self.labels.device)
+
+    def with_class_labels(self) -> "SynSet":
+        """The same images with hard class labels and no learned step size (the protocol's lr): the
+        "hard labels, lr 0.01" row that keeps a soft-label method comparable with the others."""
+        return SynSet(self.images, self.class_labels, self.dataset, self.ipc, self.method,
+                      meta={**self.meta, "variant": "class labels, protocol lr"})
 
     def detached(self) -> "SynSet":
         return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
@@ -68,7 +86,7 @@ class SynSet:
     def grid(self, max_per_class: int = 10) -> torch.Tensor:
         """``[C, rows*H, cols*W]`` image grid in [0, 1]: one row per class."""
         spec = DATASETS.get(self.dataset)
-        y = self.hard_labels
+        y = self.class_labels
         rows = []
         for c in range(spec.num_classes):
             imgs = self.images[y == c][:max_per_class].detach().cpu()

@@ -125,8 +125,10 @@ def run_trial(
     """Distil in chunks of ``search.report_every`` iterations, proxy-evaluate, report.
 
     ``report(metrics, state, synset)`` receives the metrics (always with ``val_acc`` and ``it``), the
-    resumable state and the current synthetic set. A non-finite loss ends the trial with
-    ``val_acc = 0`` and ``diverged = 1``: a bad configuration is a result, not a crash.
+    resumable state and the current synthetic set. A trial diverges when its learned state (images,
+    labels, step size) becomes non-finite or when no iteration of a report interval had a finite loss;
+    it then ends with ``val_acc = 0`` and ``diverged = 1``: a bad configuration is a result, not a
+    crash. A single non-finite step that the method skips (PAD) is counted, not fatal.
     """
     torch.set_num_threads(max(1, setup.threads))
     distiller, data = make_distiller(setup, config, trial_index)
@@ -150,7 +152,9 @@ def run_trial(
         metrics = distiller.run(every)
         distill_s = time.time() - t0
         loss = metrics.get("loss", 0.0)
-        diverged = not math.isfinite(loss)
+        # Divergence rule: the learned state became non-finite (nothing can recover it) or no iteration
+        # of this report interval had a finite loss. A method that skips a bad update (PAD) goes on.
+        diverged = not math.isfinite(loss) or not distiller.state_is_finite()
         synset = distiller.synset()
         t0 = time.time()
         if diverged:
@@ -164,7 +168,8 @@ def run_trial(
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
                "distill_s": distill_s, "eval_s": time.time() - t0,
-               "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from}
+               "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
+               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), **distiller.counters()}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
         if diverged or distiller.iteration >= total:

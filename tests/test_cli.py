@@ -124,3 +124,29 @@ def test_distill_then_evaluate_round_trip(tmp_path, data_root):
     result = json.loads(report.read_text())["lenet"]
     assert len(result["runs"]) == 2 and 0 <= result["mean"] <= 100
     assert "lenet:" in r.stdout and "over 2 models" in r.stdout
+
+
+def test_print_config_shows_the_resolved_study_and_writes_nothing(tmp_path):
+    import yaml
+
+    r = run("dd_tune.study", "pad_mnist", "--set", "distill.preset=mtt", "--set", "distill.syn_steps=20",
+            "--print-config", "--storage", str(tmp_path / "runs"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    cfg = yaml.safe_load(r.stdout)
+    d = cfg["distill"]
+    # the preset replaced the study's PAD values, the study's budget stayed, the explicit key won
+    assert (d["preset"], d["soft_labels"], d["init"], d["select_ratio"], d["threshold"]) == ("mtt", False, "real", 0.0, None)
+    assert (d["syn_steps"], d["iterations"], d["experts"]["num_experts"], d["experts"]["epochs"]) == (20, 5000, 20, 50)
+    assert cfg["profile"] == "default" and "search_space" in cfg and "max_start_epoch" in cfg["search_space"]
+    assert list(tmp_path.iterdir()) == []  # no storage, no Ray session files
+
+
+def test_compare_print_config_lists_every_study(tmp_path):
+    import yaml
+
+    r = run("dd_tune.compare", "mnist", "--profile", "quick", "--print-config", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    docs = list(yaml.safe_load_all(r.stdout))
+    assert docs[0]["suite"]["name"] == "mnist" and [d["name"] for d in docs[1:]] == ["dm_mnist", "datadam_mnist", "pad_mnist"]
+    assert all(d["final_eval"]["random_real_draws"] == 3 for d in docs[1:])
+    assert list(tmp_path.iterdir()) == []

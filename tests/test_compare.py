@@ -60,11 +60,41 @@ def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
     from dd_tune.compare_report import _random_real_lines
 
     def row(method, acc):
-        entry = {"mean": acc, "std": 0.5, "runs": [acc]}
+        entry = {"mean": acc, "std": 0.5, "runs": [acc - 0.5, acc + 0.5]}
         return {"method": method, "accuracy": {"random_real": {"convnet": entry, "lenet": entry}}}
 
+    cell = "48.00 ± 0.71 [41.65, 54.35]"
     assert _random_real_lines([row("dm", 48.0), row("datadam", 48.0)], 1) == [
-        "Random real at IPC 1: ConvNet 48.00 ± 0.50, LeNet 48.00 ± 0.50."]
+        f"Random real at IPC 1: ConvNet {cell}, LeNet {cell}."]
     lines = _random_real_lines([row("dm", 48.0), row("pad", 54.0)], 1)
     assert lines[0].startswith("Random real at IPC 1, drawn from each study's training set")
-    assert "- pad: ConvNet 54.00 ± 0.50, LeNet 54.00 ± 0.50" in lines
+    assert "- pad: ConvNet 54.00 ± 0.71 [47.65, 60.35], LeNet 54.00 ± 0.71 [47.65, 60.35]" in lines
+
+
+def test_comparison_states_differences_with_intervals():
+    from dd_tune.compare_report import comparison_differences, render_comparison
+    from dd_tune.compare import SuiteConfig
+
+    def entry(runs):
+        return {"mean": sum(runs) / len(runs), "std": 0.0, "runs": runs}
+
+    def row(method, best, default, rr):
+        return {"method": method, "ipc": 1, "n_trials": 3, "n_failed": 0, "wall_time_s": 1.0, "expert_seconds": 0.0,
+                "cpu_seconds": 1.0, "gpu_seconds": 0.0, "flops_default": 1e9, "flops_tuned": 1e9,
+                "best_config": {}, "report": "r.md", "step_size": None, "expert_flops": {},
+                "accuracy": {"best": {"convnet": entry(best), "lenet": entry(best)},
+                             "default": {"convnet": entry(default), "lenet": entry(default)},
+                             "random_real": {"convnet": entry(rr), "lenet": entry(rr)}}}
+
+    rows = [row("dm", [90.0, 91.0, 90.5], [89.0, 89.5, 89.6], [50.0, 52.0, 49.0, 51.0]),
+            row("pad", [85.0, 86.0, 85.2], [85.1, 86.2, 85.0], [50.0, 52.0, 49.0, 51.0])]
+    diffs = comparison_differences(rows)
+    names = {(d["a"], d["b"], d["arch"]): d for d in diffs}
+    assert names[("dm tuned (best trial)", "dm reference defaults", "convnet")]["kind"] == "paired"
+    assert names[("dm tuned (best trial)", "dm random real", "lenet")]["kind"] == "welch"
+    cross = names[("dm tuned (best trial)", "pad tuned (best trial)", "convnet")]
+    assert cross["kind"] == "paired" and cross["diff"] == pytest.approx(5.1)
+    pad_gain = names[("pad tuned (best trial)", "pad reference defaults", "convnet")]
+    assert pad_gain["covers_zero"] is True
+    md = render_comparison(SuiteConfig(name="s", studies=("a",)), rows, 1.0, diffs)
+    assert "| dm tuned (best trial) − pad tuned (best trial) | +5.10 [" in md and "covers 0" in md

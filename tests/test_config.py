@@ -148,3 +148,84 @@ def test_set_dotted_replaces_the_leaf_and_keeps_siblings():
     assert set_dotted(data, "named_points", {}, "t")["named_points"] == {}  # emptied, not merged
     assert set_dotted(data, "new.key", [1], "t")["new"] == {"key": [1]}
     assert data["a"]["b"]["x"] == 1 and data["named_points"]  # the input is not modified
+
+
+def _every_study_profile():
+    for name in list_studies():
+        for profile in ["default", *load_yaml(find_study(name)).get("profiles", {})]:
+            yield name, profile, load_study(name, profile)
+
+
+# What the seed report ran, per method: the keys that define its setting (a profile may shrink only the
+# budget: iterations and batch sizes). DataDAM: the released code (p 1, batch norm, x100) with lr_img
+# 0.1; PAD: noise init, PAD's defaults otherwise.
+SEED_REPORT = {
+    "datadam": {"preset": "code", "power": 1, "net_norm": "batch", "loss_scale": 100.0, "lr_img": 0.1,
+                "lambda_mmd": 0.01},
+    "pad": {"preset": "pad", "init": "noise"},
+}
+SEED_REPORT_BUDGET = {"datadam": {"iterations": 10, "batch_real": 256}, "pad": {"iterations": 1000}}
+
+
+def test_named_points_claiming_the_seed_report_run_its_setting():
+    from dd_tune.config import with_method_values
+
+    checked = 0
+    for name, profile, study in _every_study_profile():
+        for point, values in study.named_points.items():
+            if not point.startswith("seed_report"):
+                continue
+            cfg = with_method_values(study, values, point)
+            expected = dict(SEED_REPORT[study.method])
+            if study.method == "datadam":
+                expected["init"] = point.rsplit("_", 1)[1]
+            if profile == "default":
+                expected.update(SEED_REPORT_BUDGET[study.method])
+            got = {k: getattr(cfg, k) for k in expected}
+            assert got == expected, (name, profile, point)
+            checked += 1
+    assert checked >= 10
+
+
+def test_datadam_defaults_are_the_released_code_and_every_space_covers_its_step():
+    """The default row is what the authors ran; lr_img x loss_scale (the effective step) of every search
+    space reaches both the released code's 100 and the paper's 1."""
+    for name, profile, study in _every_study_profile():
+        if study.method != "datadam":
+            continue
+        d = study.distill
+        assert (d.preset, d.power, d.net_norm, d.loss_scale, d.lr_img, d.lambda_mmd) == \
+            ("code", 1, "batch", 100.0, 1.0, 0.01), (name, profile)
+        lr = load_search_space(study)["lr_img"]
+        assert lr.low * d.loss_scale <= 1.0 and lr.high * d.loss_scale >= 100.0, (name, profile)
+
+
+def test_default_profiles_evaluate_enough_models_and_random_real_draws():
+    for name, profile, study in _every_study_profile():
+        if profile == "default":
+            assert study.final_eval.models >= 5 and study.final_eval.random_real_draws >= 5, name
+        elif profile == "quick":
+            assert study.final_eval.random_real_draws >= 3, name
+
+
+def test_set_distill_block_is_refused_with_a_hint():
+    with pytest.raises(ConfigError, match="set single keys of the method's config"):
+        load_study("dm_mnist", "default", [("distill", 5)])
+
+
+def test_a_named_point_may_switch_the_preset(tmp_path):
+    path = write(tmp_path, """
+        method: datadam
+        dataset: mnist
+        ipc: [1]
+        distill: {preset: paper, iterations: 10}
+        search: {space: datadam, params: {iterations: {type: int, low: 5, high: 20}, lr_img: {type: float, low: 0.5, high: 2.0}}}
+        named_points: {code: {preset: code, lr_img: 0.5}}
+    """)
+    from dd_tune.config import with_method_values
+
+    study = load_study(str(path))
+    assert (study.distill.power, study.distill.loss_scale, study.distill.iterations) == (4, 1.0, 10)
+    code = with_method_values(study, study.named_points["code"], "code")
+    # the preset's keys replace the paper's, the study's budget (iterations) stays, the point's keys win
+    assert (code.power, code.loss_scale, code.net_norm, code.iterations, code.lr_img) == (1, 100.0, "batch", 10, 0.5)

@@ -13,7 +13,7 @@ from dd_tune.config import build_method_config
 from dd_tune.data import DATASETS
 from dd_tune.errors import ConfigError
 from dd_tune.evaluate import model_spec_for
-from dd_tune.methods.datadam import attention_features, datadam_loss, spatial_attention
+from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
 from dd_tune.methods.reference import datadam_loss_per_class
 from dd_tune.models import build_model
 
@@ -64,15 +64,39 @@ def test_batched_loss_equals_per_class_reference():
     assert float(total) == pytest.approx(float(ref), rel=1e-4)
 
 
-def test_presets_name_paper_and_code_and_explicit_keys_win():
-    paper = build_method_config("datadam", {}, "t")
-    assert (paper.preset, paper.power, paper.loss_scale, paper.net_norm, paper.iterations) == \
-        ("paper", 4, 1.0, "instance", 8000)
-    code = build_method_config("datadam", {"preset": "code"}, "t")
-    assert (code.power, code.loss_scale, code.net_norm, code.iterations) == (1, 100.0, "batch", 20000)
+def test_presets_code_is_the_default_and_explicit_keys_win():
+    code = build_method_config("datadam", {}, "t")  # the released code: what the authors ran
+    assert (code.preset, code.power, code.loss_scale, code.net_norm, code.iterations, code.lr_img) == \
+        ("code", 1, 100.0, "batch", 20000, 1.0)
+    paper = build_method_config("datadam", {"preset": "paper"}, "t")
+    assert (paper.power, paper.loss_scale, paper.net_norm, paper.iterations) == (4, 1.0, "instance", 8000)
     assert build_method_config("datadam", {"preset": "code", "power": 2}, "t").power == 2
     with pytest.raises(ConfigError, match=r"unknown preset 'distill.preset: repo'.*choose from \['code', 'paper'\]"):
         build_method_config("datadam", {"preset": "repo"}, "t")
+
+
+def test_config_defaults_are_the_default_preset():
+    cfg = DataDAMConfig()
+    for key, value in DataDAMConfig.PRESETS[cfg.preset].items():
+        assert getattr(cfg, key) == value, key
+
+
+def test_loss_scale_is_an_lr_multiplier(mnist):
+    """SGD without weight decay is linear in the gradient: x100 loss with lr 1 = lr 100 without it."""
+    from dd_tune.methods import DistillContext, build_distiller
+
+    def run(scale: float, lr: float) -> torch.Tensor:
+        cfg = DataDAMConfig(preset="paper", loss_scale=scale, lr_img=lr, iterations=1, batch_real=4, dsa=False)
+        ctx = DistillContext(mnist.train, mnist.spec, model_spec_for("convnet", mnist.spec), 1,
+                             torch.Generator().manual_seed(3), mnist.spec.dsa_strategy)
+        d = build_distiller("datadam", cfg, ctx)
+        start = d.synset().images
+        d.run(1)
+        return d.synset().images - start
+
+    step = run(100.0, 1.0)
+    assert float(step.abs().max()) > 1e-3  # the images moved
+    torch.testing.assert_close(step, run(1.0, 100.0), rtol=1e-4, atol=1e-6)
 
 
 def test_code_preset_distils_with_batch_norm(mnist):

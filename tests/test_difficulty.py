@@ -38,6 +38,8 @@ def test_el2n_and_grand_match_their_definitions():
     lenet_grand = torch.stack([(p[i] - F.one_hot(y[i], 10)).norm() * torch.sqrt(1 + feats[i].pow(2).sum())
                                for i in range(6)])
     torch.testing.assert_close(lenet_grand, torch.stack(grads), rtol=1e-4, atol=1e-6)
+    # ... and that is what the score computes for LeNet (its last layer's 84-d input, not the 400-d conv features)
+    torch.testing.assert_close(sample_scores(net, x, y, "grand"), torch.stack(grads), rtol=1e-4, atol=1e-6)
 
 
 def test_rows_are_per_class_easy_to_hard_with_unequal_counts():

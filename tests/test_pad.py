@@ -63,8 +63,152 @@ def test_experts_must_cover_the_window():
 def test_presets_datm_and_mtt():
     datm = build_method_config("pad", {"preset": "datm"}, "t")
     assert datm.select_ratio == 0 and not datm.experts.schedule.enabled and datm.soft_labels
-    mtt = build_method_config("pad", {"preset": "mtt", "experts": {"epochs": 50}}, "t")
+    assert (datm.batch_syn, datm.init, datm.threshold, datm.syn_steps) == (100, "correct", 1.0, 80)
+    mtt = build_method_config("pad", {"preset": "mtt"}, "t")
     assert (mtt.soft_labels, mtt.init, mtt.experts.epochs, mtt.experts.schedule.enabled) == (False, "real", 50, False)
+    assert (mtt.select_ratio, mtt.threshold, mtt.sequential_generation) == (0.0, None, False)
+    assert (mtt.syn_steps, mtt.expert_epochs, mtt.max_start_epoch, mtt.lr_img, mtt.lr_lr, mtt.syn_lr_init) == \
+        (30, 2, 20, 1000.0, 1e-5, 0.01)
+
+
+def test_config_defaults_are_the_pad_preset():
+    cfg, preset = PADConfig(), PADConfig.PRESETS["pad"]
+    for key, value in preset.items():
+        if key != "experts":
+            assert getattr(cfg, key) == value, key
+    assert (cfg.experts.epochs, cfg.experts.schedule.enabled) == (100, True)
+
+
+@pytest.mark.parametrize("preset", ["pad", "datm", "mtt"])
+def test_choosing_a_preset_on_a_pad_study_gives_that_method(preset):
+    """The study file's PAD values (select_ratio 0.5, init correct, ...) give way to the chosen preset for
+    every key it defines; the study's budget stays and explicit --set keys still win."""
+    from dd_tune.config import load_study
+
+    study = load_study("pad_mnist", "default", [("distill.preset", preset)])
+    expected = PADConfig.PRESETS[preset]
+    got = study.distill
+    if preset == "pad":  # no switch: the study's own values (written for PAD, window scaled) stay
+        assert (got.select_ratio, got.init, got.soft_labels, got.threshold) == (0.5, "correct", True, 1.0)
+        assert (got.experts.epochs, got.max_start_epoch, got.experts.schedule.enabled) == (50, 10, True)
+    else:
+        for key, value in expected.items():
+            if key != "experts":
+                assert getattr(got, key) == value, (preset, key)
+        assert got.experts.epochs == expected["experts"]["epochs"]
+        assert got.experts.schedule.enabled == expected["experts"]["schedule"]["enabled"]
+    assert (got.iterations, got.experts.num_experts) == (5000, 20)  # the study's budget
+    mtt = load_study("pad_mnist", "default", [("distill.preset", "mtt"), ("distill.syn_steps", 12),
+                                              ("distill.threshold", 2.0)]).distill
+    assert (mtt.syn_steps, mtt.threshold, mtt.soft_labels) == (12, 2.0, False)
+
+
+def test_mtt_preset_never_skips_on_the_threshold(small, store):
+    cfg = dataclasses.replace(TINY, threshold=None)
+    d = make(small, store, cfg)
+    assert d.run(2)["skipped"] == 0.0 and d.counters()["skipped_threshold"] == 0
+
+
+def test_a_nonfinite_loss_is_skipped_counted_and_distillation_goes_on(small, store, monkeypatch):
+    import dd_tune.methods.pad as pad
+
+    calls = []
+    real = pad.trajectory_loss
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 1 else loss
+
+    monkeypatch.setattr(pad, "trajectory_loss", flaky)
+    d = make(small, store)
+    before = d.synset().images
+    m = d.run(3)
+    assert m["nonfinite_steps"] == 1 and math.isfinite(m["loss"])
+    assert d.counters() == {"skipped_steps": 1.0, "skipped_nonfinite": 1.0, "skipped_threshold": 0.0}
+    assert d.state_is_finite() and not torch.equal(d.synset().images, before)
+    restored = make(small, store, seed=4)
+    restored.load_state_dict(d.state_dict())
+    assert restored.counters() == d.counters()
+
+
+@pytest.mark.parametrize("ipc, window, schedule, broken", [
+    (1, (0, 2, 4), (20, 40, 60), False),  # PAD CIFAR-10 IPC 1
+    (10, (0, 10, 20), (20, 40, 60), False),  # IPC 10: starts up to add_end_epoch
+    (10, (0, 10, 20), (10, 20, 30), True),  # the halved schedule with the unscaled window
+    (10, (0, 5, 10), (10, 20, 30), False),  # both halved
+    (50, (0, 20, 40), (20, 40, 60), False),
+    (50, (0, 30, 60), (20, 40, 60), True),
+    (500, (40, 60, 70), (20, 40, 60), False),
+    (500, (0, 60, 70), (20, 40, 60), True),
+])
+def test_window_rule_follows_pads_configs(ipc, window, schedule, broken):
+    from dd_tune.methods.pad import window_rule
+
+    experts = ExpertConfig(epochs=100, schedule=ScheduleConfig(add_end_epoch=schedule[0], rm_epoch_first=schedule[1],
+                                                               rm_epoch_second=schedule[2]))
+    cfg = PADConfig(min_start_epoch=window[0], current_max_start_epoch=window[1], max_start_epoch=window[2],
+                    experts=experts)
+    assert (window_rule(cfg, ipc) is not None) == broken
+    no_schedule = dataclasses.replace(cfg, experts=dataclasses.replace(experts, schedule=ScheduleConfig(enabled=False)))
+    assert window_rule(no_schedule, ipc) is None
+
+
+def test_shipped_pad_studies_scale_window_and_schedule_together():
+    from dd_tune.config import list_studies, load_study
+    from dd_tune.methods.pad import window_rule
+
+    checked = 0
+    for name in [n for n in list_studies() if n.startswith("pad_")]:
+        for profile in ("default", "quick", "smoke"):
+            try:
+                study = load_study(name, profile)
+            except ConfigError as e:
+                assert "unknown profile" in str(e)
+                continue
+            for ipc in study.ipc:
+                assert window_rule(study.distill, ipc) is None, (name, profile, window_rule(study.distill, ipc))
+                checked += 1
+    assert checked >= 4
+
+
+def test_flops_match_a_count_of_the_real_iteration(small, tmp_path):
+    """PAD's count (9 forwards per image per unrolled step) against torch's FLOP counter on one real
+    iteration of ConvNet-3 (forward, create_graph backward, outer backward through the unrolled steps)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dd_tune.flops import forward_flops
+    from dd_tune.methods.pad import PADDistiller
+
+    model = ModelSpec(width=128)
+    experts = ExpertConfig(num_experts=1, epochs=2, batch_size=128, schedule=ScheduleConfig(enabled=False))
+    store = ExpertStore(ExpertCache(tmp_path), small, "mnist", 0.1, 0, model, "crop", compute_missing=True)
+    cfg = PADConfig(iterations=1, syn_steps=3, expert_epochs=1, current_max_start_epoch=1, max_start_epoch=1,
+                    threshold=None, dsa=False, experts=experts)
+    ctx = DistillContext(small, DATASETS.get("mnist"), model, 2, torch.Generator().manual_seed(0), "crop",
+                         experts=store)
+    d = build_distiller("pad", cfg, ctx)
+    with FlopCounterMode(display=False) as counter:
+        d.run(1)
+    measured = counter.get_total_flops() / 2  # torch counts a multiply-add as 2 FLOPs, fvcore as 1
+    assert PADDistiller.flops(cfg, forward_flops(model), 10, 2) == pytest.approx(measured, rel=0.05)
+
+
+def test_pixel_method_flops_match_a_count_of_the_real_iteration(small):
+    """DM's count (a no-grad real forward + a synthetic forward and backward) against torch's counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dd_tune.flops import forward_flops
+    from dd_tune.methods.dm import DMConfig, DMDistiller
+
+    model = ModelSpec(width=128)
+    cfg = DMConfig(iterations=1, batch_real=8, dsa=False)
+    ctx = DistillContext(small, DATASETS.get("mnist"), model, 2, torch.Generator().manual_seed(0), "crop")
+    d = build_distiller("dm", cfg, ctx)
+    with FlopCounterMode(display=False) as counter:
+        d.run(1)
+    measured = counter.get_total_flops() / 2
+    assert DMDistiller.flops(cfg, forward_flops(model), 10, 2) == pytest.approx(measured, rel=0.1)
 
 
 def test_pad_learns_images_step_size_and_labels(small, store):

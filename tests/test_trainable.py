@@ -118,3 +118,26 @@ def test_fault_rules_first_attempt_always_and_matching(data_root):
     for bad in ("x", "0", "1:iterations", "1:a=1:b=2", "1:=3", "1:always:a=1"):
         with pytest.raises(ConfigError, match="N\\[:key=value\\]\\[:always\\]"):
             fault_rules(bad)
+
+
+def _patched_losses(monkeypatch, losses):
+    """DM steps that report ``losses`` in turn without touching the images (a method that skips a bad
+    update, as PAD does)."""
+    from dd_tune.methods.dm import DMDistiller
+
+    it = iter(losses)
+    monkeypatch.setattr(DMDistiller, "step", lambda self: {"loss": next(it)})
+
+
+def test_one_skipped_nonfinite_step_does_not_kill_the_trial(data_root, monkeypatch):
+    _patched_losses(monkeypatch, [float("nan"), 1.0, 3.0, 5.0])
+    reports = collect(setup_for(data_root), {"lr_img": 1.0, "iterations": 4})
+    first, last = reports[0][0], reports[-1][0]
+    assert first["diverged"] == 0 and first["loss"] == 1.0 and first["nonfinite_steps"] == 1
+    assert last["diverged"] == 0 and last[METRIC] > 0 and last["it"] == 4
+
+
+def test_an_interval_without_a_finite_loss_diverges(data_root, monkeypatch):
+    _patched_losses(monkeypatch, [1.0, 2.0, float("nan"), float("inf")])
+    reports = collect(setup_for(data_root), {"lr_img": 1.0, "iterations": 4})
+    assert [m["diverged"] for m, _, _ in reports] == [0, 1] and reports[-1][0][METRIC] == 0.0

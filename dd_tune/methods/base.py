@@ -9,9 +9,10 @@ the class-grouped siamese DSA batch.
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -51,6 +52,9 @@ class DistillContext:
 class Distiller(ABC):
     """Base class: ``step() -> metrics``, ``synset()``, ``state_dict()/load_state_dict()``."""
 
+    # lines every report of this method carries (e.g. where its evaluation differs from the authors')
+    report_notes: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, cfg: Any, ctx: DistillContext) -> None:
         self.cfg = cfg
         self.ctx = ctx
@@ -75,18 +79,49 @@ class Distiller(ABC):
         self.iteration = int(state["iteration"])
         self.ctx.generator.set_state(state["generator"])
 
+    def counters(self) -> dict[str, float]:
+        """Cumulative counts a method wants in every report (e.g. PAD's skipped updates)."""
+        return {}
+
+    def state_is_finite(self) -> bool:
+        """False once the learned state holds NaN/inf: the method cannot recover from that."""
+        return bool(torch.isfinite(self.synset().images).all())
+
     def run(self, n: int, callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
-        """Run ``n`` more iterations (capped at the budget); returns the mean of each metric."""
+        """Run ``n`` more iterations (capped at the budget); returns the mean of each metric over the
+        iterations where it was finite, ``loss`` NaN when no iteration had a finite loss, and
+        ``nonfinite_steps`` (iterations with a non-finite loss)."""
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        nonfinite = 0
         steps = min(n, self.total_iterations - self.iteration)
         for _ in range(steps):
             metrics = self.step()
             self.iteration += 1
+            nonfinite += int(not math.isfinite(metrics.get("loss", 0.0)))
             for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + v
+                if math.isfinite(v):
+                    sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
             if callback is not None:
                 callback(self.iteration, metrics)
-        return {k: v / steps for k, v in sums.items()} if steps else {}
+        if not steps:
+            return {}
+        out = {k: v / counts[k] for k, v in sums.items()}
+        out.setdefault("loss", float("nan"))
+        out["nonfinite_steps"] = float(nonfinite)
+        return out
+
+    @classmethod
+    def config_notes(cls, cfg: Any, ipc: int) -> list[str]:
+        """Lines the report prints about a configuration at ``ipc`` (e.g. PAD's window vs schedule)."""
+        return []
+
+    @classmethod
+    def flops(cls, cfg: Any, fwd: int, num_classes: int, ipc: int) -> int:
+        """Multiply-adds of a whole distillation run (``fwd``: one forward of one image); each method
+        counts its own passes. The base has no learning, hence 0."""
+        return 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +178,15 @@ class PixelDistiller(Distiller):
         self.labels = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
         # SGD on the pixels, momentum 0.5, no weight decay: the DM/DataDAM reference optimiser
         self.opt = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum_img)
+
+    @classmethod
+    def flops(cls, cfg: Any, fwd: int, num_classes: int, ipc: int) -> int:
+        """Per iteration: a no-grad forward of ``batch_real`` real images per class, and a forward and
+        a backward of the synthetic set; the network is frozen, so the backward computes input
+        gradients only (about one forward, not two). DataDAM's attention maps are elementwise (no
+        multiply-adds worth counting next to the convolutions)."""
+        per_iteration = fwd * num_classes * cfg.batch_real + 2 * fwd * num_classes * ipc
+        return int(cfg.iterations) * per_iteration
 
     def update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)

@@ -35,20 +35,48 @@ from dd_tune.experts import ExpertConfig
 from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
 from dd_tune.methods.trajectory import FlatModel, trajectory_loss
 from dd_tune.models import build_model
-from dd_tune.schema import require
+from dd_tune.schema import deep_merge, require
 from dd_tune.synset import SynSet
+
+
+def _trajectory_recipe(**changes: Any) -> dict[str, Any]:
+    """Every key that makes a trajectory-matching run PAD, DATM or MTT (a preset sets all of them, so
+    switching presets never leaves a value of the previous method behind). Base: PAD's CIFAR-10 IPC 10
+    configuration (``configs/CIFAR-10/ConvIN/IPC10.yaml``) with 100-epoch experts and the README's
+    difficulty schedule."""
+    recipe: dict[str, Any] = {
+        "syn_steps": 80, "expert_epochs": 2, "min_start_epoch": 0, "current_max_start_epoch": 10,
+        "max_start_epoch": 20, "expansion_end_epoch": 1000, "sequential_generation": True,
+        "lr_img": 100.0, "lr_lr": 1e-5, "lr_y": 2.0, "syn_lr_init": 0.01, "batch_syn": 500,
+        "threshold": 1.0, "select_ratio": 0.5, "select_mode": "loss", "soft_labels": True, "init": "correct",
+        "experts": {"epochs": 100, "schedule": {"enabled": True}},
+    }
+    return deep_merge(recipe, changes)
 
 
 @dataclass(frozen=True)
 class PADConfig:
-    """Defaults: PAD's CIFAR-10 IPC 10 config (methods.md §4.4) with 100-epoch experts."""
+    """Defaults: PAD's CIFAR-10 IPC 10 config (methods.md §4.4) with 100-epoch experts.
+
+    ``preset`` selects a whole method: every key of :func:`_trajectory_recipe` takes that method's
+    value, so ``--set distill.preset=mtt`` on a PAD study runs MTT (explicit ``--set`` keys still win).
+    """
 
     PRESETS: ClassVar[dict[str, dict]] = {
-        "pad": {},
-        "datm": {"select_ratio": 0.0, "experts": {"schedule": {"enabled": False}}},
-        "mtt": {"select_ratio": 0.0, "soft_labels": False, "init": "real", "sequential_generation": False,
-                "experts": {"schedule": {"enabled": False}}},
+        "pad": _trajectory_recipe(),
+        # DATM (configs/CIFAR-10/ConvIN/IPC10.yaml): PAD without parameter selection or data scheduler,
+        # minibatches of 100 synthetic images
+        "datm": _trajectory_recipe(select_ratio=0.0, batch_syn=100, experts={"schedule": {"enabled": False}}),
+        # MTT's CIFAR-10 IPC 10 command (README; its table's pixel lr is a known typo, 1000 is what runs):
+        # hard labels, random real init, no parameter selection, no loss-threshold skip, a fixed start
+        # window, 30 unrolled steps on the whole set, 50-epoch plain-SGD experts without a scheduler
+        "mtt": _trajectory_recipe(
+            syn_steps=30, current_max_start_epoch=20, sequential_generation=False, lr_img=1000.0, batch_syn=0,
+            threshold=None, select_ratio=0.0, soft_labels=False, init="real",
+            experts={"epochs": 50, "schedule": {"enabled": False}}),
     }
+    # a study's own budget survives a preset switch: `--set distill.preset=mtt` keeps its iterations
+    BUDGET_KEYS: ClassVar[tuple[str, ...]] = ("iterations", "experts.num_experts")
 
     preset: Literal["pad", "datm", "mtt"] = "pad"
     iterations: int = 10000
@@ -64,8 +92,8 @@ class PADConfig:
     lr_y: float = 2.0
     momentum_y: float = 0.9
     syn_lr_init: float = 0.01  # alpha_0 = lr_teacher
-    batch_syn: int = 0  # synthetic minibatch per inner step; 0 = the whole set
-    threshold: float = 1.0  # skip the update when the matching loss exceeds it
+    batch_syn: int = 500  # synthetic minibatch per inner step; 0 (or >= the set) = the whole set
+    threshold: float | None = 1.0  # skip the update when the matching loss exceeds it; None = never
     select_ratio: float = 0.5  # fraction of parameters dropped from the loss
     select_mode: Literal["depth", "loss"] = "loss"
     soft_labels: bool = True
@@ -85,8 +113,10 @@ class PADConfig:
         require(self.max_start_epoch + self.expert_epochs <= self.experts.epochs, "max_start_epoch",
                 f"+ expert_epochs ({self.max_start_epoch} + {self.expert_epochs}) exceeds the experts' "
                 f"{self.experts.epochs} epochs")
-        for name in ("lr_img", "lr_lr", "lr_y", "syn_lr_init", "threshold"):
+        for name in ("lr_img", "lr_lr", "lr_y", "syn_lr_init"):
             require(getattr(self, name) > 0, name, f"must be > 0, got {getattr(self, name)}")
+        require(self.threshold is None or self.threshold > 0, "threshold",
+                f"must be > 0 or null (never skip), got {self.threshold}")
         require(0 <= self.momentum_y < 1, "momentum_y", "must be in [0, 1)")
         require(self.batch_syn >= 0, "batch_syn", "must be >= 0")
         require(0 <= self.select_ratio < 1, "select_ratio", f"must be in [0, 1), got {self.select_ratio}")
@@ -101,8 +131,50 @@ def start_window(cfg: PADConfig, iteration: int) -> tuple[int, int]:
     return cfg.min_start_epoch, max(cfg.min_start_epoch + 1, int(high))
 
 
+def window_rule(cfg: PADConfig, ipc: int) -> str | None:
+    """Why the matching window contradicts the data schedule at this IPC, or None.
+
+    PAD pairs the two (CIFAR-10 configs, 100-epoch experts, schedule add 0-20 / all to 40 / remove
+    easy after 40 and 60): small sets match early segments, trained on easy data (IPC 1: start
+    epochs 0-4, IPC 10: 0-20, i.e. up to ``add_end_epoch``), IPC 50 matches up to ``rm_epoch_first``
+    (0-40), large sets match the segments trained without the easiest samples (IPC 500: 40-70). A
+    study that shortens its experts must scale both the schedule and the window by the same factor.
+    """
+    s = cfg.experts.schedule
+    if not s.enabled:
+        return None
+    if ipc <= 10 and cfg.max_start_epoch > s.add_end_epoch:
+        return (f"at IPC {ipc} PAD matches start epochs up to add_end_epoch ({s.add_end_epoch}), where the "
+                f"experts learn from the easiest data; max_start_epoch is {cfg.max_start_epoch}")
+    if 10 < ipc <= 50 and cfg.max_start_epoch > s.rm_epoch_first:
+        return (f"at IPC {ipc} PAD matches start epochs up to rm_epoch_first ({s.rm_epoch_first}); "
+                f"max_start_epoch is {cfg.max_start_epoch}")
+    if ipc > 50 and cfg.min_start_epoch < s.rm_epoch_first:
+        return (f"at IPC {ipc} PAD matches segments trained without the easiest samples (start epochs from "
+                f"rm_epoch_first = {s.rm_epoch_first}); min_start_epoch is {cfg.min_start_epoch}")
+    return None
+
+
+def window_phases(cfg: PADConfig) -> str:
+    """Where the matched segments lie in the experts' data schedule (one line for the report)."""
+    s = cfg.experts.schedule
+    last = cfg.max_start_epoch - 1 + cfg.expert_epochs
+    text = (f"matched segments: start epochs {cfg.min_start_epoch}-{cfg.max_start_epoch - 1}, targets up to "
+            f"epoch {last} of {cfg.experts.epochs}-epoch experts")
+    if not s.enabled:
+        return text + " (experts trained on all data: no schedule)"
+    return (text + f"; schedule: easiest {s.init_ratio:.0%} growing to all data by epoch {s.add_end_epoch}, "
+            f"all data to {s.rm_epoch_first}, without the easiest {s.rm_easy_ratio_first:.0%} to "
+            f"{s.rm_epoch_second}, without the easiest {s.rm_easy_ratio_second:.0%} after")
+
+
 @register_method("pad", PADConfig)
 class PADDistiller(Distiller):
+    report_notes = (
+        "PAD sets are evaluated with their learned step size α (the step-size column) and soft labels, as "
+        "PAD does; the row 'tuned, hard labels, lr 0.01' trains on the same images with class labels and "
+        "the protocol's lr, so it compares with the other methods.",
+    )
     def __init__(self, cfg: PADConfig, ctx: DistillContext) -> None:
         super().__init__(cfg, ctx)
         if ctx.experts is None:
@@ -120,6 +192,21 @@ class PADDistiller(Distiller):
         self.opt_y = torch.optim.SGD([self.labels], lr=cfg.lr_y, momentum=cfg.momentum_y) \
             if cfg.soft_labels else None
         self.dsa = ctx.dsa(cfg.dsa)
+        self.skipped = {"nonfinite": 0, "threshold": 0}
+
+    @classmethod
+    def config_notes(cls, cfg: PADConfig, ipc: int) -> list[str]:
+        rule = window_rule(cfg, ipc)
+        return [window_phases(cfg) + "."] + ([f"Warning: the window contradicts PAD's design: {rule}."] if rule else [])
+
+    @classmethod
+    def flops(cls, cfg: PADConfig, fwd: int, num_classes: int, ipc: int) -> int:
+        """Per iteration, per unrolled step on a minibatch of b images: forward (1), the first-order
+        backward kept for differentiation (2), and the outer backward through both (about twice their
+        cost: 6), i.e. 9 forwards per image. The expert stage is counted on its own line."""
+        n = num_classes * ipc
+        b = cfg.batch_syn if 0 < cfg.batch_syn < n else n
+        return int(cfg.iterations) * cfg.syn_steps * 9 * fwd * b
 
     # ---- initialisation -----------------------------------------------------------------------
     def _expert_logits(self, x: torch.Tensor, which: list[int]) -> torch.Tensor:
@@ -188,16 +275,31 @@ class PADDistiller(Distiller):
         start, target = traj[t].to(dev), traj[t + cfg.expert_epochs].to(dev)
         loss = trajectory_loss(self.unroll(start), start, target, cfg.select_ratio, cfg.select_mode)
         value = float(loss.detach())
-        skipped = not math.isfinite(value) or value > cfg.threshold
-        if not skipped:
+        # Like the reference, a bad step is skipped and distillation goes on: a non-finite loss (the
+        # unrolled network blew up from this start epoch) or one above ``threshold``.
+        nonfinite = not math.isfinite(value)
+        over = not nonfinite and cfg.threshold is not None and value > cfg.threshold
+        if not (nonfinite or over):
             opts = [o for o in (self.opt_img, self.opt_lr, self.opt_y) if o is not None]
             for o in opts:
                 o.zero_grad(set_to_none=True)
             loss.backward()
             for o in opts:
                 o.step()
+        self.skipped["nonfinite"] += int(nonfinite)
+        self.skipped["threshold"] += int(over)
         return {"loss": value, "syn_lr": float(self.syn_lr.detach()), "start_epoch": float(t),
-                "skipped": float(skipped)}
+                "skipped": float(nonfinite or over)}
+
+    def counters(self) -> dict[str, float]:
+        """Skipped updates so far (a TensorBoard scalar per report)."""
+        return {"skipped_steps": float(sum(self.skipped.values())),
+                "skipped_nonfinite": float(self.skipped["nonfinite"]),
+                "skipped_threshold": float(self.skipped["threshold"])}
+
+    def state_is_finite(self) -> bool:
+        return bool(torch.isfinite(self.images).all() and torch.isfinite(self.labels).all()
+                    and torch.isfinite(self.syn_lr) and float(self.syn_lr.detach()) > 0)
 
     # ---- state -------------------------------------------------------------------------------
     def synset(self) -> SynSet:
@@ -209,6 +311,7 @@ class PADDistiller(Distiller):
         opts = {"opt_img": self.opt_img, "opt_lr": self.opt_lr, "opt_y": self.opt_y}
         return {**super().state_dict(), "images": self.images.detach().cpu().clone(),
                 "labels": self.labels.detach().cpu().clone(), "syn_lr": self.syn_lr.detach().cpu().clone(),
+                "skipped": dict(self.skipped),
                 **{k: copy.deepcopy(o.state_dict()) for k, o in opts.items() if o is not None}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -217,6 +320,7 @@ class PADDistiller(Distiller):
             self.images.copy_(state["images"].to(self.images.device))
             self.labels.copy_(state["labels"].to(self.labels.device))
             self.syn_lr.copy_(state["syn_lr"].to(self.syn_lr.device))
+        self.skipped = {k: int(v) for k, v in state.get("skipped", self.skipped).items()}
         self.opt_img.load_state_dict(state["opt_img"])
         self.opt_lr.load_state_dict(state["opt_lr"])
         if self.opt_y is not None:

@@ -1,0 +1,97 @@
+"""Report data: the hard-label row, random real over draws, intervals and differences, the rendering."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as scipy_stats
+
+from dd_tune.report import differences, fmt_acc, pool_random_real, render_markdown
+from dd_tune.stats import paired_difference, summary, welch_difference
+from dd_tune.synset import SynSet
+
+
+def test_hard_label_row_uses_each_images_class_not_its_soft_argmax():
+    labels = torch.zeros(4, 2)
+    labels[0, 1] = 5.0  # image 0 was made for class 0 but its learned label drifted to class 1
+    labels[2:, 1] = 1.0
+    s = SynSet(torch.zeros(4, 1, 28, 28), labels, "mnist", 2, "pad", lr=0.03)
+    hard = s.with_class_labels()
+    assert hard.labels.tolist() == [0, 0, 1, 1] and s.hard_labels.tolist() == [1, 0, 1, 1]
+    assert hard.lr is None and torch.equal(hard.images, s.images)
+
+
+def test_summary_is_the_t_interval_with_sample_std():
+    xs = [88.0, 90.5, 89.0, 91.0, 90.0]
+    s = summary(xs)
+    sem = np.std(xs, ddof=1) / math.sqrt(5)
+    lo, hi = scipy_stats.t.interval(0.95, 4, loc=np.mean(xs), scale=sem)
+    assert s["mean"] == pytest.approx(np.mean(xs)) and s["std"] == pytest.approx(np.std(xs, ddof=1))
+    assert s["ci95"] == pytest.approx([lo, hi]) and s["n"] == 5
+    assert summary([90.0])["ci95"] is None and summary([])["n"] == 0
+
+
+def test_paired_difference_is_the_interval_of_per_seed_differences():
+    a, b = [90.0, 91.0, 89.5, 92.0], [88.0, 90.0, 89.0, 90.0]
+    d = paired_difference(a, b)
+    diffs = np.subtract(a, b)
+    res = scipy_stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert d["diff"] == pytest.approx(diffs.mean()) and d["ci95"] == pytest.approx([res.low, res.high])
+    assert d["kind"] == "paired" and d["covers_zero"] is False
+    assert paired_difference([1.0, 2.0], [2.0, 1.0])["covers_zero"] is True
+
+
+def test_welch_difference_matches_scipy():
+    a, b = [90.0, 91.0, 89.5], [50.0, 55.0, 48.0, 52.0, 47.5, 53.0]
+    d = welch_difference(a, b)
+    res = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert d["diff"] == pytest.approx(np.mean(a) - np.mean(b)) and d["ci95"] == pytest.approx([res.low, res.high])
+
+
+def _entry(runs, lr=0.01):
+    return {**summary(runs), "runs": runs, "lr": lr}
+
+
+def test_random_real_draws_pool_and_differences_are_paired_or_welch():
+    reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
+              "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
+              "random_real_draw2": {"convnet": _entry([55.0, 54.0, 56.0])}}
+    pooled = pool_random_real(reeval)
+    rr = pooled["random_real"]["convnet"]
+    assert set(pooled) == {"best", "default", "random_real"}
+    assert rr["runs"] == [50.0, 52.0, 51.0, 55.0, 54.0, 56.0] and rr["draw_means"] == [51.0, 55.0]
+    assert rr["draw_std"] == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr["n"] == 6
+    diffs = {(d["a"], d["b"]): d for d in differences(pooled)}
+    assert diffs[("best", "default")]["kind"] == "paired"
+    assert diffs[("best", "default")]["diff"] == pytest.approx(np.mean([2.0, 1.5, 2.0]))
+    assert diffs[("best", "random_real")]["kind"] == "welch" and ("default", "random_real") in diffs
+
+
+def test_markdown_gives_intervals_differences_draws_alpha_and_notes():
+    reeval = pool_random_real({
+        "best": {"convnet": _entry([90.0, 91.0, 90.5], lr=0.0321)},
+        "default": {"convnet": _entry([90.2, 90.9, 90.4], lr=0.01)},
+        "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
+        "random_real_draw2": {"convnet": _entry([55.0, 54.0, 56.0])}})
+    row = {"n_trials": 2, "n_errors": 0, "n_diverged": 0, "best_val_acc": 90.0, "reeval": reeval,
+           "differences": differences(reeval), "best_config": {"lr_img": 1.0}, "default_config": {"lr_img": 1.0},
+           "trials": [], "flops": {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9,
+                                   "distillation_default": 1e9, "evaluation_one_run": {"convnet": 1e9}},
+           "best_synset": "/s/best/synset.pt", "best_png": "/s/best/synset.png",
+           "config_notes": {"default": ["matched segments: start epochs 0-9."]}}
+    report = {"study": "x", "method": "pad", "dataset": "mnist", "profile": "quick", "seed": 0, "wall_time_s": 1.0,
+              "protocol": "p", "by_ipc": {"1": row}, "search_space": {}, "study_dir": "/s", "optuna_db": "/s/o.db",
+              "final_eval": {"lr": 0.01}, "method_notes": ["a note on evaluation"],
+              "expert_stage": {"experts": 4, "trained": 4, "reused": 0, "dir": "/e", "seconds": 9.0,
+                               "flops": {"difficulty": 2e12, "training": 3e12}}}
+    md = render_markdown(report)
+    assert fmt_acc(reeval["best"]["convnet"]) in md and "(n=3)" in md
+    assert "random real (2 draws)" in md and "draw means 51.00, 55.00" in md
+    assert "0.0321 (learned α)" in md and "_a note on evaluation_" in md
+    assert "tuned (best trial) − reference defaults (paired)" in md and "covers 0" in md
+    assert "tuned (best trial) − random real (welch)" in md
+    assert "2.00 TFLOP difficulty scoring + 3.00 TFLOP expert training" in md
+    assert "Default configuration: matched segments" in md
