@@ -47,16 +47,16 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
 
 
 def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
-                 cache_dir: str) -> tuple[float, bool, float]:
+                 cache_dir: str) -> tuple[float, bool, float, bool]:
     """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, from cache,
-    the step size it was trained with: the set's learned one, e.g. PAD's alpha, else the protocol's)."""
+    the step size it was trained with, whether that step size was learned: PAD's alpha)."""
     from dd_tune.data import load_test
     from dd_tune.evaluate import evaluate_synset
 
     lr = synset.lr if synset.lr is not None else setup.study.final_eval.lr
     path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
     if path is not None and path.exists():
-        return float(json.loads(path.read_text())["test_acc"]), True, lr
+        return float(json.loads(path.read_text())["test_acc"]), True, lr, synset.lr is not None
     torch.set_num_threads(setup.threads)
     study = setup.study
     test = load_test(study.dataset, Path(setup.data_root), setup.device)
@@ -68,12 +68,12 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: a reader never sees half a file
         tmp.write_text(json.dumps({"test_acc": acc, "arch": arch, "model": k}))
         tmp.replace(path)
-    return acc, False, lr
+    return acc, False, lr, synset.lr is not None
 
 
 def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
                cache_dir: Path | None) -> dict[str, dict[str, dict]]:
-    """``{set: {arch: {mean, std, n, ci95, runs, lr}}}`` for ``sets`` (``SynSet`` or ``ObjectRef``).
+    """``{set: {arch: {mean, std, n, ci95, runs, lr, lr_learned}}}`` for ``sets`` (``SynSet`` or ``ObjectRef``).
 
     The same object under two names (the default trial won) is trained once: same seeds, same result.
     Long ConvNet runs are submitted first so the short LeNet runs fill the end. ``lr`` is the step
@@ -91,18 +91,19 @@ def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_
     jobs = {task.remote(setup, ref, arch, k, str(cache_dir or "")): (name, arch, k)
             for arch in e.archs for name, ref in refs.items() for k in range(e.models)}
     results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
-    lrs: dict[str, float] = {}
+    lrs: dict[str, tuple[float, bool]] = {}
     pending, t0 = list(jobs), time.time()
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         name, arch, k = jobs[done[0]]
-        acc, cached, lrs[name] = ray.get(done[0])
+        acc, cached, *lrs[name] = ray.get(done[0])
         results[name][arch][k] = float(acc)
         print(f"[dd_tune] re-evaluation {len(jobs) - len(pending)}/{len(jobs)}: {name} {arch} model {k + 1}: "
               f"{acc:.2f}%{' (cached)' if cached else ''} ({time.time() - t0:.0f} s)", flush=True)
     out: dict[str, dict[str, dict]] = {}
     for name, synset in sets.items():
         first = unique[id(synset)]
-        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lrs[first]}
+        lr, learned = lrs[first]
+        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lr, "lr_learned": learned}
                      for arch, runs in results[first].items()}
     return out

@@ -7,7 +7,6 @@ Every accuracy row carries mean, sample std, n and a 95 % interval; every "tuned
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,7 +39,7 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
         pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
                         "draws": per_draw, "draw_means": means,
                         "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
-                        "lr": reeval[draws[0]][arch].get("lr")}
+                        "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
     return {**out, "random_real": pooled}
 
 
@@ -60,11 +59,13 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
-    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval, models."""
+    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval (none for one model)."""
     if not entry or not entry.get("runs"):
         return "n/a"
     stats = summary(entry["runs"])
-    text = f"{stats['mean']:.2f} ± {stats['std']:.2f} {format_interval(stats['ci95'])}"
+    text = f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    if stats["ci95"] is not None:
+        text += f" {format_interval(stats['ci95'])}"
     return text + (f" (n={stats['n']})" if with_n else "")
 
 
@@ -105,12 +106,12 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
     return lines + ([""] if plots.get("notes") else [])
 
 
-def _accuracy_lines(row: Mapping[str, Any], protocol_lr: float | None) -> list[str]:
+def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     """The per-set table (mean ± std [95 % interval] (n)); a step-size column when a set learned one."""
     reeval = row["reeval"]
     archs = list(next(iter(reeval.values())).keys())
-    lrs = {name: next(iter(accs.values()), {}).get("lr") for name, accs in reeval.items()}
-    show_lr = any(lr is not None and lr != protocol_lr for lr in lrs.values())
+    lrs = {name: next(iter(accs.values()), {}) for name, accs in reeval.items()}
+    show_lr = any(e.get("lr_learned") for e in lrs.values())
     head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + (" | step size |" if show_lr else " |")
     lines = [head, "|---|" + "---|" * (len(archs) + int(show_lr))]
     for name in [*[n for n in SETS if n in reeval], *[n for n in reeval if n not in SETS]]:
@@ -119,9 +120,9 @@ def _accuracy_lines(row: Mapping[str, Any], protocol_lr: float | None) -> list[s
         if name == "random_real" and "draws" in next(iter(accs.values())):
             title += f" ({len(next(iter(accs.values()))['draws'])} draws)"
         cells = " | ".join(fmt_acc(accs.get(a)) for a in archs)
-        lr = lrs.get(name)
-        learned = lr is not None and lr != protocol_lr
-        lines.append(f"| {title} | {cells} |" + (f" {lr:.4g}{' (learned α)' if learned else ''} |" if show_lr else ""))
+        lr, learned = lrs[name].get("lr"), lrs[name].get("lr_learned")
+        step = "n/a" if lr is None else f"{lr:.4g}{' (learned α)' if learned else ''}"
+        lines.append(f"| {title} | {cells} |" + (f" {step} |" if show_lr else ""))
     lines += _random_real_spread(reeval.get("random_real", {}))
     return lines
 
@@ -195,7 +196,7 @@ def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) ->
     for which, notes in (row.get("config_notes") or {}).items():
         lines += [f"- {'Tuned' if which == 'best' else 'Default'} configuration: {n}" for n in notes]
     lines += [""] if row.get("config_notes") else []
-    lines += _accuracy_lines(row, (report.get("final_eval") or {}).get("lr"))
+    lines += _accuracy_lines(row)
     lines += _difference_lines(row.get("differences") or differences(row["reeval"]))
     lines += _config_lines(row, report)
     lines += _trial_lines(row, report["search_space"])

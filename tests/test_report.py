@@ -52,7 +52,7 @@ def test_welch_difference_matches_scipy():
 
 
 def _entry(runs, lr=0.01):
-    return {**summary(runs), "runs": runs, "lr": lr}
+    return {**summary(runs), "runs": runs, "lr": lr, "lr_learned": lr != 0.01}
 
 
 def test_random_real_draws_pool_and_differences_are_paired_or_welch():
