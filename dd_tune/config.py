@@ -230,8 +230,7 @@ def load_study(
     distill = build(_method_config_cls(study.method),
                     resolve_method_values(study.method, distill_raw, distill_sets, source), "distill", source)
     for name, values in study.named_points.items():
-        if name in ("best", "default", "random_real") or name.startswith("random_real") \
-                or not isinstance(values, Mapping):
+        if name in ("best", "default") or name.startswith("random_real") or not isinstance(values, Mapping):
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
                               f"not be called best, default or random_real*")
         _with_values(study.method, distill, values, f"{source} (named_points.{name})")
@@ -272,25 +271,23 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
         if want != have:  # the new preset replaces every key it defines; the block's budget stays
             out = deep_merge(out, presets[want])
             for key in getattr(cls, "BUDGET_KEYS", ()):
-                if _has_dotted(block, key):
-                    out = set_dotted(out, key, _get_dotted_map(block, key), source)
+                value = _lookup(block, key)
+                if value is not _MISSING:
+                    out = set_dotted(out, key, value, source)
     for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
         out = set_dotted(out, key, value, source)
     return out
 
 
-def _has_dotted(block: Mapping, dotted: str) -> bool:
+_MISSING = object()
+
+
+def _lookup(block: Mapping, dotted: str) -> Any:
+    """``block["a"]["b"]`` for ``"a.b"``, or ``_MISSING``."""
     node: Any = block
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def _get_dotted_map(block: Mapping, dotted: str) -> Any:
-    node: Any = block
-    for part in dotted.split("."):
+            return _MISSING
         node = node[part]
     return node
 
