@@ -45,9 +45,12 @@ def _difference(mean: float, half: float | None, n: int, kind: str) -> dict[str,
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """a - b over pairs that share a model seed (``a[k]``, ``b[k]``): mean and 95 % t-interval."""
+    """a - b over pairs that share a model seed (``a[k]``, ``b[k]``): mean and 95 % t-interval.
+    Identical runs are the same set trained twice (e.g. the default won the search): ``kind`` "same"."""
     if len(a) != len(b):
         raise ValueError(f"paired difference needs equal lengths, got {len(a)} and {len(b)}")
+    if list(map(float, a)) == list(map(float, b)):
+        return {**_difference(0.0, 0.0, len(a), "same"), "covers_zero": None}
     d = [float(x) - float(y) for x, y in zip(a, b) if math.isfinite(float(x)) and math.isfinite(float(y))]
     if not d:
         return _difference(float("nan"), None, 0, "paired")
@@ -81,6 +84,8 @@ def format_difference(d: dict[str, Any]) -> str:
     """``+3.21 [1.02, 5.40]``, with a plain warning when the interval covers zero."""
     if not math.isfinite(d["diff"]):
         return "n/a"
+    if d["kind"] == "same":
+        return "0 (the same set: it won the search)"
     text = f"{d['diff']:+.2f} {format_interval(d['ci95'])}"
     if d["covers_zero"]:
         text += " (covers 0: no clear difference)"

@@ -42,6 +42,8 @@ def test_paired_difference_is_the_interval_of_per_seed_differences():
     assert d["diff"] == pytest.approx(diffs.mean()) and d["ci95"] == pytest.approx([res.low, res.high])
     assert d["kind"] == "paired" and d["covers_zero"] is False
     assert paired_difference([1.0, 2.0], [2.0, 1.0])["covers_zero"] is True
+    same = paired_difference([90.0, 91.0], [90.0, 91.0])
+    assert same["kind"] == "same" and same["covers_zero"] is None
 
 
 def test_welch_difference_matches_scipy():
