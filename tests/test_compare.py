@@ -16,7 +16,7 @@ def test_suite_applies_the_shared_protocol_to_every_study():
     assert [s.method for s in studies] == ["dm", "datadam", "pad"]
     for s in studies:
         assert s.ipc == (1,) and s.search.num_samples == 3 and s.seed == 0
-        assert (s.final_eval.epochs, s.final_eval.models) == (200, 2)
+        assert (s.final_eval.epochs, s.final_eval.models) == (200, 3)
         assert s.final_eval.archs == ("convnet", "lenet")
         assert s.named_points == {} and s.init_variants == ("real", "noise")
 
