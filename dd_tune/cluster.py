@@ -10,19 +10,58 @@ node-local path silently splits the expert cache; the probe below fails before a
 from __future__ import annotations
 
 import os
+import re
+import socket
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
 from dd_tune.errors import ConfigError, ResourceError
 
-URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "az://", "file://")
+URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, S3://, memory://, file://, ...
 
 
 def check_connect_args(address: str | None, num_cpus: int | None) -> None:
     if address is not None and num_cpus is not None:
         raise ConfigError("--num-cpus sizes a local Ray instance; it cannot be combined with --address "
                           "(the cluster's nodes declare their own resources)")
+    if num_cpus is not None and num_cpus <= 0:
+        raise ConfigError(f"--num-cpus must be >= 1, got {num_cpus}")
+
+
+def local_resources(num_cpus: int | None) -> tuple[float, float]:
+    """(CPUs, GPUs) the local Ray instance will have, known before it starts."""
+    import torch
+
+    return float(num_cpus or os.cpu_count() or 1), float(torch.cuda.device_count())
+
+
+def node_resources() -> tuple[float, float]:
+    """(CPUs of the largest alive node: what one trial can get; GPUs of the cluster)."""
+    import ray
+
+    cpus = max((float(n.get("Resources", {}).get("CPU", 0.0)) for n in alive_nodes()), default=0.0)
+    return cpus, float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def check_address_answers(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT nobody answers fails in seconds (Ray itself retries for minutes); ``auto`` needs a
+    Ray instance started on this machine (``ray start``)."""
+    if address == "auto":
+        if not Path(tempfile.gettempdir(), "ray", "ray_current_cluster").exists():
+            raise ResourceError("--address auto: no Ray cluster was started on this machine (ray start --head, "
+                                "or ray up cluster.yaml); omit --address to start a local instance")
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: expected 'auto' or HOST:PORT (the head's GCS address, e.g. "
+                          f"10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ResourceError(f"--address {address}: nobody answers there within {timeout_s:g} s ({e.strerror or e}); "
+                            f"check the head node's address and that `ray start --head` runs") from None
 
 
 def connect(address: str | None, num_cpus: int | None) -> float:
@@ -33,7 +72,9 @@ def connect(address: str | None, num_cpus: int | None) -> float:
     check_connect_args(address, num_cpus)
     if not ray.is_initialized():
         if address is None:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # local instance, loopback only
+            # Ray 2.60 turns token authentication on for a new local instance (it creates the token in
+            # ~/.ray/auth_token) unless RAY_AUTH_MODE says otherwise: dd_tune leaves it on (it used to
+            # set "disabled") and starts no dashboard. tests/test_ray_security.py checks the listeners.
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
                      configure_logging=True, logging_level="WARNING")
         else:
@@ -73,8 +114,9 @@ def nodes_missing(storage: Path, nodes: Sequence[dict], probe: Callable[[str], b
 
 
 def require_posix_storage(storage: str) -> None:
-    """The study keeps an sqlite file and file locks in its storage: a URI cannot hold them."""
-    if storage.startswith(URI_SCHEMES):
+    """The study keeps an sqlite file and file locks in its storage: a URI (any scheme, any case) cannot
+    hold them, and a ``memory://`` or ``S3://`` must not silently become a local folder of that name."""
+    if URI_RE.match(storage):
         raise ConfigError(f"--storage {storage}: the study keeps an sqlite file and file locks there, so it "
                           f"needs a POSIX path; mount the bucket or NFS share on every node and pass that path")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ from typing import Any, Sequence
 import yaml
 
 from dd_tune.cli import add_run_options
-from dd_tune.config import STUDIES_DIR, StudyConfig, load_study
+from dd_tune.config import STUDIES_DIR, StudyConfig, apply_profile, load_study
+from dd_tune import store
+from dd_tune.store import NAME_RE, NAME_RULE
 from dd_tune.errors import ConfigError
-from dd_tune.schema import build, deep_merge, load_yaml, require, to_dict
+from dd_tune.schema import build, load_yaml, require, to_dict
 
 SUITES_DIR = STUDIES_DIR / "suites"
 SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
@@ -44,6 +45,8 @@ class SuiteConfig:
     profile: str = "default"
 
     def __post_init__(self) -> None:
+        require(isinstance(self.name, str) and NAME_RE.fullmatch(self.name) is not None, "name",
+                f"{self.name!r} is not a plain name (it becomes a directory): use {NAME_RULE}")
         require(len(self.studies) >= 1, "studies", "must list at least one study")
         require(len(set(self.studies)) == len(self.studies), "studies", "lists a study twice")
         require(self.num_samples >= 0, "num_samples", f"must be >= 0, got {self.num_samples}")
@@ -59,12 +62,7 @@ def load_suite(name_or_path: str, profile: str = "default") -> SuiteConfig:
         path = SUITES_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown suite {name_or_path!r}; choose from {list_suites()}")
-    raw = load_yaml(path)
-    profiles = raw.pop("profiles", {}) or {}
-    if profile != "default":
-        if profile not in profiles:
-            raise ConfigError(f"{path}: unknown profile {profile!r}; choose from {['default', *sorted(profiles)]}")
-        raw = deep_merge(raw, profiles[profile])
+    raw = apply_profile(load_yaml(path), profile, path)
     raw.setdefault("name", path.stem)
     raw["profile"] = profile
     return build(SuiteConfig, raw, "", str(path))
@@ -121,14 +119,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import RESUME_HINT, run_cli
+    from dd_tune.cli import NOTHING_STARTED, RESUME_HINT, run_cli
 
-    return run_cli(lambda: _main(argv), on_interrupt=RESUME_HINT)
+    started: list[Path] = []  # the suite directory, once it exists: only then is there anything to resume
+    return run_cli(lambda: _main(argv, started), on_interrupt=lambda: RESUME_HINT if started else NOTHING_STARTED)
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _counts(study: StudyConfig, root: Path) -> list[int]:
+    from dd_tune.data import train_class_counts
+
+    d = study.data
+    return train_class_counts(study.dataset, root, d.val_fraction, d.split_seed, d.max_train_per_class)
+
+
+def _main(argv: Sequence[str] | None, started: list[Path]) -> int:
     from dd_tune.cli import prepare_run
     from dd_tune.search_space import default_point, load_search_space
+    from dd_tune.study import check_ipcs, resolve_resources
 
     args = _parse_args(argv)
     if args.list:
@@ -150,12 +157,14 @@ def _main(argv: Sequence[str] | None) -> int:
         for study, space in zip(studies, spaces):
             print(f"---\n{resolved_yaml(study, space)}", end="")
         return 0
-    place = prepare_run(args, studies[0].dataset,
-                        lambda storage: _check_suite_dir(storage / suite.name, studies, args))
-    suite_dir = place.storage / suite.name
-    if suite_dir.exists() and args.force:
-        shutil.rmtree(suite_dir)
-    suite_dir.mkdir(parents=True, exist_ok=True)
+    place = prepare_run(
+        args, studies[0].dataset,
+        check_dir=lambda storage: _check_suite_dir(store.locate(storage, suite.name, "suite"), studies, args),
+        check_data=lambda root: [check_ipcs(s, sp, _counts(s, root)) for s, sp in zip(studies, spaces)],
+        check_resources=lambda cpus, gpus: [resolve_resources(s, gpus, cpus) for s in studies])
+    suite_dir = store.locate(place.storage, suite.name, "suite")
+    store.create(suite_dir, "suite", replace=args.force)  # every check has passed
+    started.append(suite_dir)
     t0 = time.time()
     reports = [run_member(study, space, suite_dir, place.data_root, place.gpus, args.resume)
                for study, space in zip(studies, spaces)]
@@ -174,14 +183,14 @@ def _check_suite_dir(suite_dir: Path, studies: Sequence[StudyConfig], args: argp
     from dd_tune.errors import StudyStateError
     from dd_tune.study import stored_config_diff
 
-    if suite_dir.exists() and not (args.force or args.resume):
+    store.check_owned(suite_dir, "suite", args.force, args.resume)
+    if suite_dir.exists() and store.owned(suite_dir, "suite") and not (args.force or args.resume):
         raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
                               f"replace it, or choose another --storage")
     if not args.resume:
         return
-    if not suite_dir.exists():
-        raise StudyStateError(f"--resume: there is no suite at {suite_dir}; run it without --resume")
     for study in studies:
+        store.check_owned(store.locate(suite_dir, study.name, "study"), "study", False, False)
         differs = stored_config_diff(suite_dir / study.name, study) if (suite_dir / study.name).exists() else []
         if differs:
             raise StudyStateError(f"{suite_dir / study.name} holds a different study (changed: "
@@ -200,9 +209,9 @@ def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path,
         print(f"[dd_tune] suite: {study.name} finished before the interruption, read back", flush=True)
         return json.loads((study_dir / "report.json").read_text())
     resuming = resume and study_dir.exists()
-    study_dir.mkdir(parents=True, exist_ok=True)
+    store.create(study_dir, "study")
     print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
-    runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))
+    runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))  # checked before Ray
     return runner.run(resume=resuming)
 
 

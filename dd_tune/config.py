@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
 from dd_tune.errors import ConfigError
+from dd_tune.store import NAME_RE, NAME_RULE
 from dd_tune.schema import FieldError, build, deep_merge, load_yaml, parse_scalar, require, set_dotted, to_dict
 
 # Repository layout: studies/ and search_spaces/ live next to the package (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = Path(os.environ.get("DD_TUNE_STUDIES", REPO_ROOT / "studies"))
 SEARCH_SPACES_DIR = Path(os.environ.get("DD_TUNE_SEARCH_SPACES", REPO_ROOT / "search_spaces"))
+
+
+SEED_LIMIT = 2**32  # numpy's and most samplers' seed range; torch would take more, Optuna's TPE does not
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         require(0.0 < self.val_fraction < 0.5, "val_fraction",
                 f"must be in (0, 0.5), got {self.val_fraction}")
+        require(0 <= self.split_seed < SEED_LIMIT, "split_seed", f"must be in [0, 2^32), got {self.split_seed}")
         require(self.max_train_per_class >= 0, "max_train_per_class", "must be >= 0")
 
 
@@ -155,6 +160,9 @@ class StudyConfig:
     profile: str = "default"
 
     def __post_init__(self) -> None:
+        require(isinstance(self.name, str) and NAME_RE.fullmatch(self.name) is not None, "name",
+                f"{self.name!r} is not a plain name (it becomes a directory): use {NAME_RULE}")
+        require(0 <= self.seed < SEED_LIMIT, "seed", f"must be in [0, 2^32), got {self.seed}")
         require(len(self.ipc) >= 1, "ipc", "must list at least one IPC")
         for v in self.ipc:
             require(v >= 1, "ipc", f"images per class must be >= 1, got {v}")
@@ -187,6 +195,18 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
+def apply_profile(raw: dict, profile: str, path: Path) -> dict:
+    """``raw`` (a study or suite file) with its ``profiles.<profile>`` block merged in."""
+    profiles = raw.pop("profiles", {}) or {}
+    if not isinstance(profiles, Mapping) or not all(isinstance(v, Mapping) for v in profiles.values()):
+        raise ConfigError(f"{path}: 'profiles' must be a mapping of profile name -> mapping of overrides")
+    if profile == "default":
+        return raw
+    if profile not in profiles:
+        raise ConfigError(f"{path}: unknown profile {profile!r}; choose from {['default', *sorted(profiles)]}")
+    return deep_merge(raw, profiles[profile])
+
+
 def load_study(
     name_or_path: str,
     profile: str = "default",
@@ -201,15 +221,7 @@ def load_study(
     """
     path = find_study(name_or_path)
     raw = load_yaml(path)
-    profiles = raw.pop("profiles", {}) or {}
-    if not isinstance(profiles, Mapping):
-        raise ConfigError(f"{path}: 'profiles' must be a mapping of name -> overrides")
-    if profile != "default":
-        if profile not in profiles:
-            raise ConfigError(
-                f"{path}: unknown profile {profile!r}; choose from {['default', *sorted(profiles)]}"
-            )
-        raw = deep_merge(raw, profiles[profile])
+    raw = apply_profile(raw, profile, path)
     source = str(path)
     distill_sets: dict[str, Any] = {}
     for key, value in overrides:

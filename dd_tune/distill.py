@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     from tqdm import tqdm
 
+    from dd_tune.cli import check_writable_file
     from dd_tune.config import load_study, parse_overrides
     from dd_tune.data import resolve_data_root
     from dd_tune.errors import ConfigError
@@ -58,6 +59,10 @@ def _main(argv: Sequence[str] | None) -> int:
             raise ConfigError(f"--ipc must be >= 1, got {args.ipc}")
         overrides.append(("ipc", [args.ipc]))
     study = load_study(args.study, args.profile, overrides)
+    out = Path(args.out)
+    check_writable_file(args.out, "--out")  # before the distillation, not after it
+    if out.suffix != ".pt":
+        raise ConfigError(f"--out {args.out}: name a .pt file (a .png preview is written beside it)")
     device = resolve_device(args.device)
     data_root = resolve_data_root(args.data_root)
     experts_dir = Path(args.experts_dir).expanduser().resolve() if args.experts_dir else data_root.parent / "experts"
@@ -70,7 +75,6 @@ def _main(argv: Sequence[str] | None) -> int:
                       callback=lambda it, m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.4g}")))
     synset = distiller.synset()
     synset.meta.update({"config": to_dict(study.distill), "study": study.name, "seconds": time.time() - t0})
-    out = Path(args.out)
     synset.save(out)
     synset.save_png(out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')} ({time.time() - t0:.0f} s)")

@@ -191,15 +191,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import run_cli
+    from dd_tune.cli import check_writable_file, run_cli
+    from dd_tune.errors import ConfigError
     from dd_tune.data import load_test, resolve_data_root
 
     def body() -> int:
         args = _parse_args(argv)
-        if args.runs < 1 or args.epochs < 1:
-            from dd_tune.errors import ConfigError
-
-            raise ConfigError("--runs and --epochs must be >= 1")
+        if args.runs < 1 or args.epochs < 1 or args.lr <= 0 or not 0 <= args.seed < 2**32:
+            raise ConfigError(f"--runs and --epochs must be >= 1, --lr > 0 and --seed in [0, 2^32); got "
+                              f"{args.runs}, {args.epochs}, {args.lr}, {args.seed}")
+        check_writable_file(args.json, "--json")  # before the training, not after it
         synset = SynSet.load(args.synset)
         device = resolve_device(args.device)
         root = resolve_data_root(args.data_root)

@@ -53,6 +53,7 @@ class ExpertConfig:
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(0 <= self.seed < 2**32, "seed", f"must be in [0, 2^32), got {self.seed}")
 
 
 def flat_params(net: torch.nn.Module) -> torch.Tensor:

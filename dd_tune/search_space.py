@@ -44,6 +44,7 @@ class ParamSpec:
         require(self.low < self.high, "low", f"must be < high, got low={self.low} high={self.high}")
         require(not self.log or self.low > 0, "low", "must be > 0 with log: true")
         require(not (self.log and self.step is not None), "step", "cannot be combined with log: true")
+        require(self.step is None or self.step > 0, "step", f"must be > 0, got {self.step}")
         if self.type == "int":
             require(float(self.low).is_integer() and float(self.high).is_integer(), "low",
                     "int parameters need whole-number bounds")

@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from dd_tune.cli import add_run_options, prepare_run
+from dd_tune import store
+from dd_tune.cli import RESUME_HINT, add_run_options, prepare_run
 from dd_tune.config import StudyConfig, list_studies, load_study, parse_overrides
 from dd_tune.errors import ConfigError, ResourceError, StudyStateError
-from dd_tune.schema import to_dict
+from dd_tune.data import train_class_counts
+from dd_tune.schema import build, to_dict
 from dd_tune.search_space import default_point, load_search_space, space_as_dict
 
 
@@ -35,12 +36,17 @@ class Resources:
         return max(1, int(self.cpu))
 
 
-def resolve_resources(study: StudyConfig, visible_gpus: float) -> Resources:
-    """``gpu: auto`` -> a GPU fraction where GPUs exist, else CPU; an explicit GPU need fails fast.
+def resolve_resources(study: StudyConfig, visible_gpus: float, node_cpus: float | None = None) -> Resources:
+    """``gpu: auto`` -> a GPU fraction where GPUs exist, else CPU; an explicit GPU need fails fast, and
+    so does a per-trial CPU request larger than the largest Ray node (``node_cpus``).
 
-    Ray would otherwise leave GPU trials PENDING forever on a machine without GPUs.
+    Ray would otherwise leave such trials PENDING forever.
     """
     r = study.resources
+    if node_cpus is not None and r.cpu > node_cpus:
+        raise ResourceError(f"study {study.name} requests resources.cpu: {r.cpu:g} per trial but the largest Ray "
+                            f"node has {node_cpus:g} CPUs; use --set resources.cpu={max(1, int(node_cpus))} "
+                            f"(or more --num-cpus)")
     if r.gpu == "auto":
         return Resources(r.cpu, r.auto_gpu_fraction if visible_gpus > 0 else 0.0)
     if r.gpu > 0 and visible_gpus <= 0:
@@ -76,6 +82,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_ipcs(study: StudyConfig, space: Any, counts: Sequence[int]) -> None:
+    """Every IPC the study may use fits the smallest class of its training split (``counts``)."""
+    ipcs = set(study.ipc) | set(space["ipc"].choices if "ipc" in space and space["ipc"].type == "categorical"
+                                else [int(space["ipc"].high)] if "ipc" in space else [])
+    smallest = min(counts)
+    if max(ipcs) > smallest:
+        raise ConfigError(f"IPC {max(ipcs)} exceeds the smallest class of {study.dataset}'s training split "
+                          f"({smallest} images); choose an IPC <= {smallest}")
+
+
 def resolved_yaml(study: StudyConfig, space: Any) -> str:
     """The study as it will run (``--print-config``): every key resolved, plus its search space."""
     return yaml.safe_dump({**to_dict(study), "search_space": space_as_dict(space)}, sort_keys=False)
@@ -89,12 +105,10 @@ def _describe(name: str) -> str:
 
 
 def _check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bool) -> None:
-    """No silent overwrite: a finished or different study is refused; ``--force`` replaces it."""
-    if force:
-        return
-    if not study_dir.exists():
-        if resume:
-            raise StudyStateError(f"--resume: there is no study at {study_dir}; run it without --resume")
+    """No silent overwrite: a finished or different study is refused; ``--force`` replaces only a study
+    dd_tune created (:mod:`dd_tune.store`)."""
+    store.check_owned(study_dir, "study", force, resume)
+    if force or not study_dir.exists() or not store.owned(study_dir, "study"):
         return
     if (study_dir / "report.json").exists():
         raise StudyStateError(f"{study_dir} already holds a finished study; pass --force to run it again "
@@ -110,22 +124,31 @@ def _check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: b
 
 
 def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
-    """Top-level keys in which the study stored in ``study_dir`` differs from ``study``."""
+    """Top-level keys in which the study stored in ``study_dir`` differs from ``study``.
+
+    ``study.json`` is read as data and checked against the study schema before anything is restored
+    (the Ray Tune state a resume unpickles must come from a trusted storage: README, Safety)."""
     stored_file = study_dir / "study.json"
     if not stored_file.exists():  # interrupted before the study started: nothing to differ from
         return []
-    stored = json.loads(stored_file.read_text())
+    try:
+        stored = json.loads(stored_file.read_text())
+        build(StudyConfig, stored, "", str(stored_file))
+    except (ValueError, ConfigError) as e:
+        raise StudyStateError(f"{stored_file} is not a dd_tune study record ({str(e).splitlines()[0][:200]}); "
+                              f"--resume cannot continue it: pass --force to replace the study") from None
     current = json.loads(json.dumps(to_dict(study)))  # tuples -> lists, as stored
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import RESUME_HINT, run_cli
+    from dd_tune.cli import NOTHING_STARTED, run_cli
 
-    return run_cli(lambda: _main(argv), on_interrupt=RESUME_HINT)
+    started: list[Path] = []  # the study directory, once it exists: only then is there anything to resume
+    return run_cli(lambda: _main(argv, started), on_interrupt=lambda: RESUME_HINT if started else NOTHING_STARTED)
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, started: list[Path]) -> int:
     args = _parse_args(argv)
     if args.list:
         for name in list_studies():
@@ -146,18 +169,22 @@ def _main(argv: Sequence[str] | None) -> int:
         print(resolved_yaml(study, space), end="")
         return 0
 
-    place = prepare_run(args, study.dataset,
-                        lambda storage: _check_study_dir(storage / study.name, study, args.force, args.resume))
-    study_dir = place.storage / study.name
-    resources = resolve_resources(study, place.gpus)
+    resources: list[Resources] = []
+    place = prepare_run(
+        args, study.dataset,
+        check_dir=lambda storage: _check_study_dir(store.locate(storage, study.name, "study"), study,
+                                                   args.force, args.resume),
+        check_data=lambda root: check_ipcs(study, space, train_class_counts(
+            study.dataset, root, study.data.val_fraction, study.data.split_seed, study.data.max_train_per_class)),
+        check_resources=lambda cpus, gpus: resources.append(resolve_resources(study, gpus, cpus)))
+    study_dir = store.locate(place.storage, study.name, "study")
     from dd_tune.runner import StudyRunner
 
-    if study_dir.exists() and args.force:  # every check has passed: replace the old study
-        shutil.rmtree(study_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
+    store.create(study_dir, "study", replace=args.force)  # every check has passed
+    started.append(study_dir)
     print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
           f"on {place.nodes} Ray node(s)", flush=True)
-    runner = StudyRunner(study, space, study_dir, place.data_root, resources)
+    runner = StudyRunner(study, space, study_dir, place.data_root, resources[-1])
     report = runner.run(resume=args.resume)
     print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
     for ipc, row in report["by_ipc"].items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,16 +73,49 @@ class SynSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "SynSet":
+        """Read a set written by :meth:`save` (``weights_only``) and check it (:meth:`validate`): an empty,
+        truncated, foreign or inconsistent file is one clear :class:`DataError`."""
         path = Path(path)
-        if not path.exists():
-            raise DataError(f"synthetic set {path} does not exist")
+        if not path.is_file():
+            raise DataError(f"synthetic set {path} does not exist" if not path.exists()
+                            else f"synthetic set {path} is not a file")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             info = json.loads(blob["info"])
-            return cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
-                       info["method"], info["lr"], info.get("meta", {}))
-        except (KeyError, ValueError, RuntimeError, TypeError) as e:
-            raise DataError(f"{path} is not a dd_tune synthetic set: {e}") from None
+            synset = cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
+                         str(info["method"]), info["lr"], info.get("meta", {}))
+        except Exception as e:  # pickle/zip/EOF/key/type errors: whatever a broken file raises
+            raise DataError(f"{path} is not a dd_tune synthetic set ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())[:160]})") from None
+        synset.validate(str(path))
+        return synset
+
+    def validate(self, where: str = "synthetic set") -> None:
+        """Tensors, shapes, labels and learned step size consistent with the dataset it claims."""
+        if not isinstance(self.images, torch.Tensor) or not isinstance(self.labels, torch.Tensor):
+            raise DataError(f"{where}: images and labels must be tensors")
+        if self.dataset not in DATASETS.names():
+            raise DataError(f"{where}: unknown dataset {self.dataset!r}; choose from {DATASETS.names()}")
+        spec = DATASETS.get(self.dataset)
+        expect = (spec.channels, *spec.size)
+        if not self.images.is_floating_point() or self.images.dim() != 4 or tuple(self.images.shape[1:]) != expect:
+            raise DataError(f"{where}: {spec.name} images must be float [N, {', '.join(map(str, expect))}], got "
+                            f"{self.images.dtype} {list(self.images.shape)}")
+        n = len(self.images)
+        if self.ipc < 1 or n != self.ipc * spec.num_classes:
+            raise DataError(f"{where}: {n} images is not {spec.num_classes} classes x ipc {self.ipc}")
+        if not bool(torch.isfinite(self.images).all()):
+            raise DataError(f"{where}: the images contain NaN or inf")
+        if self.labels.dim() == 1:
+            if self.labels.is_floating_point() or len(self.labels) != n or (
+                    n and (int(self.labels.min()) < 0 or int(self.labels.max()) >= spec.num_classes)):
+                raise DataError(f"{where}: hard labels must be {n} integers in [0, {spec.num_classes})")
+        elif self.labels.dim() != 2 or tuple(self.labels.shape) != (n, spec.num_classes) \
+                or not bool(torch.isfinite(self.labels).all()):
+            raise DataError(f"{where}: soft labels must be finite logits of shape [{n}, {spec.num_classes}], got "
+                            f"{list(self.labels.shape)}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise DataError(f"{where}: the learned step size must be a finite number > 0, got {self.lr!r}")
 
     def grid(self, max_per_class: int = 10) -> torch.Tensor:
         """``[C, rows*H, cols*W]`` image grid in [0, 1]: one row per class."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# Before Ray is imported anywhere: quiet, loopback-only local instances.
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Before Ray is imported anywhere: quiet local instances, with Ray's token authentication on (as
+# dd_tune runs them).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")

@@ -38,7 +38,7 @@ def test_help_mentions_the_options():
         (["dm_mnist", "--set", "distill.lr_img=-0.5"], "'distill.lr_img' must be > 0"),
         (["dm_mnist", "--set", "ipc=[0]"], "'ipc' images per class must be >= 1"),
         (["dm_mnist", "--profile", "huge"], "unknown profile 'huge'"),
-        (["dm_mnist", "--data-root", "/nonexistent/dd"], "data root /nonexistent/dd does not exist"),
+        (["dm_mnist", "--data-root", "/nonexistent/dd"], "data root /nonexistent/dd (--data-root) does not exist"),
         (["dm_mnist", "--profile", "smoke", "--resume"], "--resume: there is no study at"),
         (["dm_mnist", "--address", "auto", "--num-cpus", "2"], "cannot be combined with --address"),
     ],
@@ -88,19 +88,29 @@ def test_resume_and_force_are_exclusive(tmp_path):
     ({"seed": 12345}, ["--resume"], "holds a different study (changed: "),
 ])
 def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, flags, message):
+    from dd_tune.store import create
+
     study_dir = tmp_path / "runs" / "dm_mnist"
-    study_dir.mkdir(parents=True)
-    if stored is not None:
-        (study_dir / "study.json").write_text(__import__("json").dumps(stored))
+    create(study_dir, "study")
+    if stored is not None:  # the smoke study as stored by an earlier run, with the changed keys
+        import json
+
+        from dd_tune.config import load_study
+        from dd_tune.schema import to_dict
+
+        record = {**json.loads(json.dumps(to_dict(load_study("dm_mnist", "smoke")))), **stored}
+        (study_dir / "study.json").write_text(json.dumps(record))
     r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--storage", str(tmp_path / "runs"),
             "--data-root", str(data_root), *flags)
     assert r.returncode == 2 and message in r.stderr, r.stderr
-    assert sorted(p.name for p in study_dir.iterdir()) == (["study.json"] if stored else [])
+    assert sorted(p.name for p in study_dir.iterdir()) == [".dd_tune_study", *(["study.json"] if stored else [])]
 
 
 def test_existing_study_is_not_overwritten_without_force(tmp_path, data_root):
+    from dd_tune.store import create
+
     study_dir = tmp_path / "runs" / "dm_mnist"
-    study_dir.mkdir(parents=True)
+    create(study_dir, "study")
     (study_dir / "report.json").write_text("{}")
     r = run("dd_tune.study", "dm_mnist", "--profile", "smoke", "--storage", str(tmp_path / "runs"),
             "--data-root", str(data_root))

@@ -45,8 +45,19 @@ def test_cluster_installs_dd_tune_and_mounts_shared_storage(cluster):
     setup = " ".join(cluster["setup_commands"])
     assert "pip install -e ~/dd_tune" in setup
     assert "mount -t nfs4" in setup and "/mnt/dd_tune" in setup
-    # the checkout is synced from where `ray up` runs: no absolute paths of the author's machine
-    assert all(not src.startswith(("/", "~")) for src in cluster["file_mounts"].values())
+    # the checkout is synced from where `ray up` runs: no absolute paths of the author's machine (the
+    # Ray auth token comes from the home directory of whoever runs `ray up`)
+    assert all(not src.startswith(("/", "~")) for dst, src in cluster["file_mounts"].items()
+               if not dst.endswith("/.ray/auth_token"))
+
+
+def test_cluster_runs_ray_with_token_auth_and_a_loopback_dashboard(cluster):
+    starts = cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"]
+    ray_starts = [c for c in starts if "ray start" in c]
+    assert len(ray_starts) == 2 and all("RAY_AUTH_MODE=token ray start" in c for c in ray_starts)
+    head = next(c for c in ray_starts if "--head" in c)
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in " ".join(starts)
+    assert cluster["file_mounts"]["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"
 
 
 @pytest.mark.parametrize("breakage", [

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,11 @@ def _fake_cifar(root: Path, monkeypatch) -> None:
 
 
 def test_cifar10_loader_reads_the_real_format(tmp_path, monkeypatch):
+    import dd_tune.data
+
     _fake_cifar(tmp_path, monkeypatch)
+    # generated data in CIFAR's format: 120 images, not CIFAR's 60 000 (the size check is for real files)
+    monkeypatch.setattr(dd_tune.data, "validate_split", lambda *args: None)
     data = load_data("cifar10", tmp_path, 0.1, 0, with_test=True)
     assert data.train.images.shape[1:] == (3, 32, 32)
     assert len(data.train) + len(data.val) == 100 and len(data.test) == 20
@@ -122,3 +127,28 @@ def test_mhist_loader_reads_images_and_annotations(tmp_path):
     assert int(x[1].float().mean()) == 10
     with pytest.raises(DataError, match="MHIST not found"):
         DATASETS.get("mhist").loader(tmp_path / "elsewhere", "train", False)
+
+
+def test_loaded_splits_are_checked(mnist, tmp_path):
+    """What the loader returns is checked: shape, labels, counts, pixel statistics (names the file)."""
+    import torch
+
+    from dd_tune.data import validate_split
+
+    spec = DATASETS.get("mnist")
+    images = torch.full((10_000, 1, 28, 28), 33, dtype=torch.uint8)  # MNIST's mean pixel is ~33/255
+    labels = torch.arange(10_000) % 10
+    validate_split(spec, tmp_path, "test", images, labels)
+    bad = [
+        (images.float(), labels, "expected uint8 images"),
+        (images[:, :, :27], labels, "expected uint8 images of shape [N, 1, 28, 28]"),
+        (images, labels[:-1], "9999 labels for 10000 images"),
+        (images, labels + 1, "labels must lie in [0, 10)"),
+        (images[:9000], labels[:9000], "9000 test images, expected 10000"),
+        (images, labels % 9, "classes [9] have no images"),
+        (torch.full_like(images, 128), labels, "mean pixel"),
+    ]
+    for x, y, message in bad:
+        with pytest.raises(DataError, match=re.escape(message)) as e:
+            validate_split(spec, tmp_path, "test", x, y)
+        assert "t10k-" in str(e.value) and "downloaded again" in str(e.value)

@@ -1,0 +1,272 @@
+"""Bad input and faults, as a careless or hostile user makes them: each one is refused before Ray
+starts, with one message line naming the problem (and the valid choices), exit code 2, no traceback,
+and nothing created or deleted — checked on the storage, a finished study in it, and a sibling folder."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from dd_tune.synset import SynSet
+
+Setup = Callable[[Path], list[str]]
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else -1, int(p.lstat().st_mtime_ns))
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture()
+def place(tmp_path: Path) -> Path:
+    """tmp/storage with a finished study dd_tune made (dm_mnist) and the shared expert cache; tmp/sibling
+    with a user's file; tmp/user_dir, a folder of the user's."""
+    from dd_tune.store import create
+
+    study = tmp_path / "storage" / "dm_mnist"
+    create(study, "study")
+    (study / "report.json").write_text("{}")
+    (tmp_path / "storage" / "experts").mkdir()
+    (tmp_path / "storage" / "experts" / "abc.pt").write_text("x")
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "sibling" / "precious.txt").write_text("keep me")
+    (tmp_path / "user_dir").mkdir()
+    (tmp_path / "user_dir" / "thesis.tex").write_text("keep me too")
+    return tmp_path
+
+
+def _corrupt_mnist(mode: str) -> Setup:
+    """A data root whose MNIST files are damaged in one way (the rest linked from the good copy)."""
+
+    def setup(tmp: Path, good: Path) -> Path:
+        root = tmp / f"data_{mode}"
+        raw = root / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for f in (good / "MNIST" / "raw").iterdir():
+            os.link(f, raw / f.name) if f.stat().st_dev == raw.stat().st_dev else shutil.copy(f, raw / f.name)
+        target = raw / ("train-labels-idx1-ubyte" if mode == "labels" else "train-images-idx3-ubyte")
+        data = bytearray(target.read_bytes())
+        target.unlink()  # a new inode: the good copy stays good
+        if mode == "images":  # random bytes behind a valid header: loads, but is not MNIST
+            data[16:] = os.urandom(len(data) - 16)
+        elif mode == "labels":
+            data[8:100] = bytes([42]) * 92  # labels out of range
+        target.write_bytes(bytes(data))
+        if mode == "truncated":  # an archive cut short and nothing extracted yet
+            for name in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"):
+                (raw / name).unlink()
+            blob = gzip.compress(bytes(data))
+            (raw / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 3])
+        return root
+
+    return setup
+
+
+STUDY = "dd_tune.study"
+# (command, argv with {t} = the tmp folder, extra env, a fragment the one message line must contain)
+CASES = [
+    (STUDY, ["nope"], {}, "unknown study 'nope'; choose from ["),
+    (STUDY, ["dm_mnist", "--set", "distill.lrimg=1"], {}, "unknown key 'distill.lrimg'; valid keys:"),
+    (STUDY, ["dm_mnist", "--set", "distill.lr_img=-0.5"], {}, "'distill.lr_img' must be > 0"),
+    (STUDY, ["dm_mnist", "--set", "ipc=[0]"], {}, "images per class must be >= 1"),
+    (STUDY, ["dm_mnist", "--profile", "huge"], {}, "unknown profile 'huge'; choose from ['default', 'quick', 'smoke']"),
+    (STUDY, ["dm_mnist", "--data-root", "{t}/nowhere"], {}, "(--data-root) does not exist"),
+    (STUDY, ["dm_mnist", "--storage", "{t}/empty", "--resume"], {}, "--resume: there is no study at"),
+    (STUDY, ["dm_mnist", "--address", "auto", "--num-cpus", "2"], {}, "cannot be combined with --address"),
+    # names that would become paths elsewhere (--force would have deleted them)
+    (STUDY, ["dm_mnist", "--set", "name={t}/sibling", "--force"], {}, "is not a plain name"),
+    (STUDY, ["dm_mnist", "--set", "name=''", "--force"], {}, "'' is not a plain name"),
+    (STUDY, ["dm_mnist", "--set", "name=../../x", "--force"], {}, "'../../x' is not a plain name"),
+    (STUDY, ["dm_mnist", "--set", "name=a/b"], {}, "letters, digits, '.', '_' and '-'"),
+    (STUDY, ["dm_mnist", "--set", "name=.."], {}, "'..' is not a plain name"),
+    # every check before anything is deleted
+    (STUDY, ["dm_mnist", "--seed", "-1", "--force"], {}, "'seed' must be in [0, 2^32), got -1"),
+    (STUDY, ["dm_mnist", "--seed", str(2**32)], {}, "'seed' must be in [0, 2^32)"),
+    (STUDY, ["dm_mnist", "--set", "data.split_seed=-3", "--force"], {}, "'data.split_seed' must be in [0, 2^32)"),
+    (STUDY, ["pad_mnist", "--set", "distill.experts.seed=-1"], {}, "'distill.experts.seed' must be in [0, 2^32)"),
+    (STUDY, ["dm_mnist", "--set", "search.params.lr_img={type: float, low: 0.1, high: 10.0, step: 0}"], {},
+     "'params.lr_img.step' must be > 0"),
+    (STUDY, ["dm_mnist", "--num-cpus", "0"], {}, "--num-cpus must be >= 1, got 0"),
+    (STUDY, ["dm_mnist", "--num-cpus", "-2", "--force"], {}, "--num-cpus must be >= 1, got -2"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--num-cpus", "1", "--set", "resources.cpu=3", "--force"], {},
+     "requests resources.cpu: 3 per trial but the largest Ray node has 1 CPUs"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "resources.gpu=1", "--force"], {}, "no GPU is visible"),
+    (STUDY, ["dm_mnist", "--storage", "{t}/sibling/precious.txt"], {}, "is a file, not a directory"),
+    (STUDY, ["dm_mnist", "--storage", "{t}/sibling/precious.txt/runs"], {}, "which is a file, not a directory"),
+    (STUDY, ["dm_mnist", "--storage", "S3://bucket/runs"], {}, "needs a POSIX path"),
+    (STUDY, ["dm_mnist", "--storage", "memory://runs"], {}, "needs a POSIX path"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "name=linked", "--force"], {"link": "linked"},
+     "is a symbolic link"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "name=afile", "--storage", "{t}/storage"], {"file": "afile"},
+     "is a file, not a study directory"),
+    (STUDY, ["dm_mnist", "--set", "ipc=[7000]"], {}, "IPC 7000 exceeds the smallest class of mnist's training split"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--address", "127.0.0.1:9"], {}, "nobody answers there within"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--address", "headnode"], {}, "expected 'auto' or HOST:PORT"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--data-root", "{t}/data_images"], {"data": "images"},
+     "train-images-idx3-ubyte: mean pixel"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--data-root", "{t}/data_labels"], {"data": "labels"},
+     "train-labels-idx1-ubyte: labels must lie in [0, 10)"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--data-root", "{t}/data_truncated"], {"data": "truncated"},
+     "fails its MD5 checksum (truncated or corrupt download)"),
+    (STUDY, ["dm_mnist", "--set", "distill=5"], {}, "set single keys of the method's config"),
+    (STUDY, ["pad_mnist", "--set", "distill.experts=5"], {}, "'distill.experts' must be a mapping"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "{not json"}, "is not a dd_tune study record"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "[1, 2]"}, "is not a dd_tune study record"),
+    (STUDY, ["dm_mnist", "--data-root", "{t}/sibling/precious.txt"], {}, "is a file, not a directory"),
+    (STUDY, ["dm_mnist"], {"DD_TUNE_DATA": "{t}/sibling/precious.txt"}, "use the default cache"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "name=user_dir", "--storage", "{t}", "--resume"], {},
+     "refusing to resume"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "name=user_dir", "--storage", "{t}", "--force"], {},
+     "refusing to replace"),
+    (STUDY, ["dm_mnist", "--set", "search.num_samples=0"], {}, "'search.num_samples' must be >= 1"),
+    (STUDY, ["dm_mnist", "--set", "search.params.foo={type: float, low: 1, high: 2}"], {}, "unknown search key 'foo'"),
+    (STUDY, ["dm_mnist", "--profile", "smoke"], {"DD_TUNE_FAULT_AFTER_REPORTS": "x"}, "bad rule 'x'"),
+    ("dd_tune.compare", ["nope"], {}, "unknown suite 'nope'; choose from ['mnist']"),
+    ("dd_tune.compare", ["{t}/suite.yaml"], {"suite": "profiles: [quick]"}, "'profiles' must be a mapping"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--force"], {"suite": "name: ../storage"}, "is not a plain name"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--storage", "{t}", "--force"], {"suite": "name: user_dir"},
+     "refusing to replace"),
+    ("dd_tune.evaluate", ["{t}/empty.pt"], {"pt": "empty"}, "is not a dd_tune synthetic set"),
+    ("dd_tune.evaluate", ["{t}/truncated.pt"], {"pt": "truncated"}, "is not a dd_tune synthetic set"),
+    ("dd_tune.evaluate", ["{t}/list.pt"], {"pt": "list"}, "is not a dd_tune synthetic set"),
+    ("dd_tune.evaluate", ["{t}/channels.pt"], {"pt": "channels"}, "images must be float [N, 1, 28, 28]"),
+    ("dd_tune.evaluate", ["{t}/labels.pt"], {"pt": "labels"}, "hard labels must be 10 integers in [0, 10)"),
+    ("dd_tune.evaluate", ["{t}/lr.pt"], {"pt": "lr"}, "step size must be a finite number > 0, got -0.5"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/nowhere/out.json"], {"pt": "good"}, "does not exist"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--runs", "0"], {"pt": "good"}, "--runs and --epochs must be >= 1"),
+    ("dd_tune.evaluate", ["{t}/missing.pt"], {}, "does not exist"),
+    ("dd_tune.distill", ["dm_mnist", "--out", "{t}/nowhere/x.pt"], {}, "does not exist"),
+    ("dd_tune.distill", ["dm_mnist", "--out", "{t}/sibling"], {}, "is a directory; name a file"),
+    ("dd_tune.distill", ["dm_mnist", "--ipc", "0"], {}, "--ipc must be >= 1"),
+]
+
+
+def _synset_file(tmp: Path, kind: str) -> None:
+    good = SynSet(torch.zeros(10, 1, 28, 28), torch.arange(10), "mnist", 1, "dm")
+    path = tmp / f"{kind}.pt"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "list":
+        torch.save([1, 2, 3], path)
+    elif kind == "channels":
+        SynSet(torch.zeros(10, 3, 28, 28), torch.arange(10), "mnist", 1, "dm").save(path)
+    elif kind == "labels":
+        SynSet(good.images, torch.arange(10) + 5, "mnist", 1, "dm").save(path)
+    elif kind == "lr":
+        SynSet(good.images, good.labels, "mnist", 1, "pad", lr=-0.5).save(path)
+    else:
+        good.save(path)
+        if kind == "truncated":
+            path.write_bytes(path.read_bytes()[:200])
+
+
+def _prepare(tmp: Path, env: dict[str, str], data_root: Path) -> dict[str, str]:
+    """Build what a case needs; returns the environment variables to set."""
+    out = {k: v.replace("{t}", str(tmp)) for k, v in env.items() if k.isupper()}
+    if "link" in env:
+        (tmp / "storage" / env["link"]).symlink_to(tmp / "sibling")
+    if "file" in env:
+        (tmp / "storage" / env["file"]).write_text("a file of the user's")
+    if "data" in env:
+        _corrupt_mnist(env["data"])(tmp, data_root)
+    if "study_json" in env:
+        from dd_tune.store import create
+
+        create(tmp / "storage" / "dm_mnist_x", "study")
+    if "suite" in env:
+        (tmp / "suite.yaml").write_text(f"studies: [dm_mnist]\n{env['suite']}\n")
+    if "pt" in env:
+        _synset_file(tmp, env["pt"])
+    return out
+
+
+@pytest.mark.parametrize("command, argv, env, message", CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
+def test_bad_input_is_refused_before_anything_happens(command, argv, env, message, place, data_root, monkeypatch,
+                                                      capsys):
+    import importlib
+
+    import dd_tune.cluster
+
+    monkeypatch.setenv("DD_TUNE_DATA", str(data_root))
+    monkeypatch.setattr(dd_tune.cluster, "connect", lambda *a, **k: pytest.fail("Ray must not start"))
+    for key, value in _prepare(place, env, data_root).items():
+        monkeypatch.setenv(key, value)
+    if "study_json" in env:  # a stored record that is not one, in a study dd_tune made
+        argv = [*argv, "--set", "name=dm_mnist_x"]
+        (place / "storage" / "dm_mnist_x" / "study.json").write_text(env["study_json"])
+    args = [a.replace("{t}", str(place)) for a in argv]
+    if command in (STUDY, "dd_tune.compare") and "--storage" not in args and not any("://" in a for a in args):
+        # --force is pointed at the storage that holds a finished study: it must survive the refusal
+        args += ["--storage", str(place / ("storage" if "--force" in args or "study_json" in env else "runs"))]
+    before = _snapshot(place)
+    monkeypatch.chdir(place)
+    rc = importlib.import_module(command).main(args)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert message in lines[0], lines[0]
+    assert _snapshot(place) == before  # nothing created, nothing deleted
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 40
+
+
+def test_read_only_storage_is_refused(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    made = subprocess.run(["mount", "--bind", "-o", "ro", str(ro), str(ro)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a read-only mount here: {made.stderr.decode().strip()}")
+    try:
+        from dd_tune.study import main
+
+        rc = main(["dm_mnist", "--storage", str(ro / "runs")])
+        err = capsys.readouterr().err
+        assert rc == 2 and "cannot write to" in err and "read-only" in err, err
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)
+
+
+def test_force_replaces_only_what_dd_tune_created(tmp_path):
+    from dd_tune.errors import StudyStateError
+    from dd_tune.store import check_owned, create, locate
+
+    storage = tmp_path / "runs"
+    mine = locate(storage, "dm_mnist", "study")
+    create(mine, "study")
+    (mine / "old.txt").write_text("old")
+    check_owned(mine, "study", force=True, resume=False)
+    create(mine, "study", replace=True)
+    assert not (mine / "old.txt").exists() and (mine / ".dd_tune_study").exists()
+    theirs = storage / "notes"
+    theirs.mkdir()
+    (theirs / "a.txt").write_text("a")
+    with pytest.raises(StudyStateError, match=r"dd_tune did not create it .* holds a.txt"):
+        check_owned(theirs, "study", force=True, resume=False)
+    with pytest.raises(StudyStateError, match="refusing to use"):
+        create(theirs, "study", replace=True)
+    assert (theirs / "a.txt").read_text() == "a"
+    empty = storage / "empty"
+    empty.mkdir()
+    check_owned(empty, "study", force=False, resume=False)  # an empty folder holds nothing: adopted
+
+
+def test_interrupt_before_anything_started_does_not_suggest_resume(monkeypatch, capsys, tmp_path):
+    import dd_tune.study as study
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "prepare_run", interrupted)
+    assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "before anything was written" in err
