@@ -66,7 +66,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned (best trial) |" in md and "| random real (2 draws) |" in md and "tensorboard --logdir" in md
-    assert "| tuned (best trial) − reference defaults (paired) |" in md
+    assert "| tuned (best trial) − reference defaults (" in md and "| tuned (best trial) − random real (welch) | " in md
 
     # a second run refuses to overwrite the finished study
     from dd_tune.errors import StudyStateError
