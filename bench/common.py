@@ -18,7 +18,8 @@ import torch
 
 from dd_tune.augment import DSA, AugParams
 from dd_tune.data import load_data, resolve_data_root
-from dd_tune.evaluate import model_spec_for, resolve_device
+from dd_tune.evaluation import model_spec_for
+from dd_tune.training import resolve_device
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import class_batches, init_images
 from dd_tune.models import build_model, reinit_

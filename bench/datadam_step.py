@@ -1,4 +1,4 @@
-"""Batched DataDAM step vs a per-class reference loop (methods.md §3.1), same process, same seeds.
+"""Batched DataDAM step vs a per-class reference loop (docs/methods.md §3.1), same process, same seeds.
 
 Settings: MNIST, IPC 10, batch_real 64 (DataDAM's default), ConvNet-3 instance norm (the paper preset:
 p = 4, lambda 0.01, no x100 scale), DSA without flip. A step is the loss and its backward to the pixels.

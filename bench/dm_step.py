@@ -1,4 +1,4 @@
-"""Batched DM step vs the per-class reference loop (methods.md §2.1), same process, same seeds.
+"""Batched DM step vs the per-class reference loop (docs/methods.md §2.1), same process, same seeds.
 
 Settings: MNIST, IPC 10, batch_real 256, ConvNet-3 (instance norm), DSA without flip. A step is the
 loss, its backward to the pixels; the SGD update is identical in both and left out.

@@ -1,4 +1,4 @@
-"""PAD's unrolled inner loop (methods.md §4.3 steps 4-6): ours vs a naive unrolled implementation.
+"""PAD's unrolled inner loop (docs/methods.md §4.3 steps 4-6): ours vs a naive unrolled implementation.
 
 Ours (:meth:`PADDistiller.unroll`): one flat parameter vector, ``torch.func.functional_call`` on views
 of it, one ``autograd.grad`` per step, the selected-parameter loss on the flat vectors.
@@ -20,7 +20,8 @@ from torch import nn
 
 from dd_tune.augment import DSA
 from dd_tune.data import load_data, resolve_data_root
-from dd_tune.evaluate import model_spec_for, resolve_device, soft_cross_entropy
+from dd_tune.evaluation import model_spec_for
+from dd_tune.training import resolve_device, soft_cross_entropy
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import init_images
 from dd_tune.methods.trajectory import FlatModel, kept_mask, trajectory_loss

@@ -1,8 +1,9 @@
 """dd_tune: hyperparameter studies for dataset distillation.
 
-Layers (dependencies point one way):
-config/registry -> data/models/augment -> methods -> evaluate -> trainable -> study/report.
-Nothing below ``trainable`` imports Ray, so methods can be used and tested without a cluster.
+The package is a stack of rooms whose imports only point down (docs/architecture.md; checked by
+tests/test_architecture.py): base (errors, registry, seeds, files) < config < tensors (datasets, data,
+models, augment, synset, training) < evaluation < experts < methods < report < tune (the only room that
+imports Ray) < commands < the entry points (``python -m dd_tune.study`` and friends, ``dd-tune``).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Differentiable Siamese Augmentation (DSA; Zhao & Bilen 2021), methods.md §1.3.
+"""Differentiable Siamese Augmentation (DSA; Zhao & Bilen 2021), docs/methods.md §1.3.
 
 Faithful to ``DiffAugment`` in single mode ('S'): each call picks one operation uniformly from the
 strategy string ("color" = brightness, saturation and contrast together) and applies only it.
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from dd_tune.errors import ConfigError
 
 ALL_OPS = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
@@ -66,8 +68,6 @@ def parse_strategy(strategy: str) -> tuple[str, ...]:
     ops = tuple(s for s in strategy.split("_") if s)
     unknown = [o for o in ops if o not in ALL_OPS]
     if not ops or unknown:
-        from dd_tune.errors import ConfigError
-
         raise ConfigError(
             f"invalid DSA strategy {strategy!r}: unknown operations {unknown}; "
             f"use '_'-separated names from {list(ALL_OPS)}"

@@ -1,85 +1,8 @@
-"""``python -m dd_tune.distill STUDY``: run the study's method once, without a search.
+"""``python -m dd_tune.distill``: the entry point of ``dd_tune.commands.distill``."""
 
-Uses the same config system as the study (study file + profile + ``--set``) and writes the synthetic
-set (``.pt`` + ``.png``); evaluate it with ``python -m dd_tune.evaluate``.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-import time
-from pathlib import Path
-from typing import Sequence
 
-import torch
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dd_tune.distill",
-                                description="Distil a synthetic set once with a study's method and config.")
-    p.add_argument("study", help="study name (studies/<name>.yaml) or path")
-    p.add_argument("--profile", default="default", help="profile inside the study file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a study key, e.g. --set distill.iterations=500 (repeatable)")
-    p.add_argument("--ipc", type=int, default=None, help="images per class (default: the study's first)")
-    p.add_argument("--seed", type=int, default=None, help="seed (default: the study's)")
-    p.add_argument("--out", default="synset.pt", help="output file (default synset.pt; a .png is written beside)")
-    p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--experts-dir", default=None,
-                   help="expert-trajectory cache for trajectory matching, trained on demand "
-                        "(default: <data root>/../experts)")
-    return p.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from dd_tune.cli import run_cli
-
-    return run_cli(lambda: _main(argv))
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    from tqdm import tqdm
-
-    from dd_tune.cli import check_writable_file
-    from dd_tune.config import load_study, parse_overrides
-    from dd_tune.data import resolve_data_root
-    from dd_tune.errors import ConfigError
-    from dd_tune.evaluate import resolve_device
-    from dd_tune.schema import to_dict
-    from dd_tune.trainable import TrialSetup, make_distiller
-
-    args = _parse_args(argv)
-    overrides = parse_overrides(args.overrides)
-    if args.seed is not None:
-        overrides.append(("seed", args.seed))
-    if args.ipc is not None:
-        if args.ipc < 1:
-            raise ConfigError(f"--ipc must be >= 1, got {args.ipc}")
-        overrides.append(("ipc", [args.ipc]))
-    study = load_study(args.study, args.profile, overrides)
-    out = Path(args.out)
-    check_writable_file(args.out, "--out")  # before the distillation, not after it
-    if out.suffix != ".pt":
-        raise ConfigError(f"--out {args.out}: name a .pt file (a .png preview is written beside it)")
-    device = resolve_device(args.device)
-    data_root = resolve_data_root(args.data_root)
-    experts_dir = Path(args.experts_dir).expanduser().resolve() if args.experts_dir else data_root.parent / "experts"
-    setup = TrialSetup(study, study.ipc[0], str(data_root), device.type == "cuda",
-                       threads=torch.get_num_threads(), experts_dir=str(experts_dir), compute_experts=True)
-    distiller, _ = make_distiller(setup, {}, 0)
-    t0 = time.time()
-    with tqdm(total=distiller.total_iterations, desc=f"{study.method} ipc {setup.ipc}", unit="it") as bar:
-        distiller.run(distiller.total_iterations,
-                      callback=lambda it, m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.4g}")))
-    synset = distiller.synset()
-    synset.meta.update({"config": to_dict(study.distill), "study": study.name, "seconds": time.time() - t0})
-    synset.save(out)
-    synset.save_png(out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} ({time.time() - t0:.0f} s)")
-    return 0
-
+from dd_tune.commands.distill import main
 
 if __name__ == "__main__":
     sys.exit(main())

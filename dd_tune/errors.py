@@ -23,3 +23,11 @@ class ResourceError(DDTuneError):
 
 class StudyStateError(DDTuneError):
     """The study directory is in a state that forbids the requested action."""
+
+
+class StudyFailed(DDTuneError):
+    """No trial of a search produced a usable result."""
+
+
+class StudyInterrupted(DDTuneError):
+    """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""

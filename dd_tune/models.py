@@ -1,4 +1,4 @@
-"""ConvNet and LeNet exactly as in the DC code base (methods.md §1.2), with ``embed()``.
+"""ConvNet and LeNet exactly as in the DC code base (docs/methods.md §1.2), with ``embed()``.
 
 ``ConvNet.feature_maps`` exposes the per-block pre-pooling activations (DataDAM's attention maps)
 without forward hooks. Networks are initialised from an explicit ``torch.Generator`` (the upstream

@@ -88,15 +88,15 @@ def test_resume_and_force_are_exclusive(tmp_path):
     ({"seed": 12345}, ["--resume"], "holds a different study (changed: "),
 ])
 def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, flags, message):
-    from dd_tune.store import create
+    from dd_tune.tune.store import create
 
     study_dir = tmp_path / "runs" / "dm_mnist"
     create(study_dir, "study")
     if stored is not None:  # the smoke study as stored by an earlier run, with the changed keys
         import json
 
-        from dd_tune.config import load_study
-        from dd_tune.schema import to_dict
+        from dd_tune.methods.configs import load_study
+        from dd_tune.config.schema import to_dict
 
         record = {**json.loads(json.dumps(to_dict(load_study("dm_mnist", "smoke")))), **stored}
         (study_dir / "study.json").write_text(json.dumps(record))
@@ -107,7 +107,7 @@ def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, f
 
 
 def test_existing_study_is_not_overwritten_without_force(tmp_path, data_root):
-    from dd_tune.store import create
+    from dd_tune.tune.store import create
 
     study_dir = tmp_path / "runs" / "dm_mnist"
     create(study_dir, "study")

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from dd_tune.compare import load_suite, main, suite_studies
+from dd_tune.compare import main
+from dd_tune.config import load_suite
+from dd_tune.tune.suite import suite_studies
 from dd_tune.errors import ConfigError
 
 
@@ -57,7 +59,7 @@ def test_smoke_comparison_of_dm_datadam_and_pad(tmp_path, data_root, ray_session
 
 
 def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
-    from dd_tune.compare_report import _random_real_lines
+    from dd_tune.report.compare import _random_real_lines
 
     def row(method, acc):
         entry = {"mean": acc, "std": 0.5, "runs": [acc - 0.5, acc + 0.5]}
@@ -72,8 +74,8 @@ def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
 
 
 def test_comparison_states_differences_with_intervals():
-    from dd_tune.compare_report import comparison_differences, render_comparison
-    from dd_tune.compare import SuiteConfig
+    from dd_tune.report.compare import comparison_differences, render_comparison
+    from dd_tune.config import SuiteConfig
 
     def entry(runs):
         return {"mean": sum(runs) / len(runs), "std": 0.0, "runs": runs}

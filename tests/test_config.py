@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from dd_tune.config import StudyConfig, find_study, list_studies, load_study, parse_overrides
+from dd_tune.config import StudyConfig, find_study, list_studies, parse_overrides
+from dd_tune.methods.configs import load_study
 from dd_tune.errors import ConfigError
-from dd_tune.schema import load_yaml
-from dd_tune.search_space import default_point, load_search_space
+from dd_tune.config.schema import load_yaml
+from dd_tune.tune.search_space import default_point, load_search_space
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -140,7 +141,7 @@ def test_named_points_are_validated_like_the_distill_block(tmp_path):
 
 
 def test_set_dotted_replaces_the_leaf_and_keeps_siblings():
-    from dd_tune.schema import set_dotted
+    from dd_tune.config.schema import set_dotted
 
     data = {"a": {"b": {"x": 1, "y": 2}, "c": 3}, "named_points": {"p": {"lr_img": 1}}}
     out = set_dotted(data, "a.b.x", 5, "t")
@@ -168,7 +169,7 @@ SEED_REPORT_BUDGET = {"datadam": {"iterations": 10, "batch_real": 256}, "pad": {
 
 
 def test_named_points_claiming_the_seed_report_run_its_setting():
-    from dd_tune.config import with_method_values
+    from dd_tune.methods.configs import with_method_values
 
     checked = 0
     for name, profile, study in _every_study_profile():
@@ -222,7 +223,7 @@ def test_a_named_point_may_switch_the_preset(tmp_path):
         search: {space: datadam, params: {iterations: {type: int, low: 5, high: 20}, lr_img: {type: float, low: 0.5, high: 2.0}}}
         named_points: {code: {preset: code, lr_img: 0.5}}
     """)
-    from dd_tune.config import with_method_values
+    from dd_tune.methods.configs import with_method_values
 
     study = load_study(str(path))
     assert (study.distill.power, study.distill.loss_scale, study.distill.iterations) == (4, 1.0, 10)

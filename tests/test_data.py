@@ -82,11 +82,11 @@ def _fake_cifar(root: Path, monkeypatch) -> None:
 
 
 def test_cifar10_loader_reads_the_real_format(tmp_path, monkeypatch):
-    import dd_tune.data
+    import dd_tune.datasets
 
     _fake_cifar(tmp_path, monkeypatch)
     # generated data in CIFAR's format: 120 images, not CIFAR's 60 000 (the size check is for real files)
-    monkeypatch.setattr(dd_tune.data, "validate_split", lambda *args: None)
+    monkeypatch.setattr(dd_tune.datasets, "validate_split", lambda *args: None)
     data = load_data("cifar10", tmp_path, 0.1, 0, with_test=True)
     assert data.train.images.shape[1:] == (3, 32, 32)
     assert len(data.train) + len(data.val) == 100 and len(data.test) == 20

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from dd_tune.augment import DSA
-from dd_tune.config import build_method_config
+from dd_tune.methods.configs import build_method_config
 from dd_tune.data import DATASETS
 from dd_tune.errors import ConfigError
-from dd_tune.evaluate import model_spec_for
+from dd_tune.evaluation import model_spec_for
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
 from dd_tune.methods.reference import datadam_loss_per_class
 from dd_tune.models import build_model

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.data import ClassIndexedData
-from dd_tune.difficulty import DifficultyConfig, difficulty_scores, easy_to_hard, sample_scores
+from dd_tune.experts.difficulty import DifficultyConfig, difficulty_scores, easy_to_hard, sample_scores
 from dd_tune.models import ModelSpec, build_model
 
 

@@ -10,7 +10,7 @@ import torch
 
 from dd_tune.augment import DSA
 from dd_tune.data import ClassIndexedData, DATASETS
-from dd_tune.evaluate import model_spec_for
+from dd_tune.evaluation import model_spec_for
 from dd_tune.methods import DistillContext, build_distiller
 from dd_tune.methods.dm import DMConfig, class_mean_distance
 from dd_tune.methods.reference import dm_loss_per_class

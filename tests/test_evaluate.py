@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from dd_tune.config import EvalConfig
 from dd_tune.data import ClassIndexedData
-from dd_tune.evaluate import ArchResult, evaluate_synset, soft_cross_entropy, train_on_synset
+from dd_tune.evaluation import ArchResult, evaluate_synset, train_on_synset
+from dd_tune.training import soft_cross_entropy
 from dd_tune.synset import SynSet
 
 
@@ -61,7 +62,7 @@ def test_protocol_learns_a_separable_task_and_is_reproducible():
 
 
 def test_learned_lr_is_used_unless_disabled(monkeypatch):
-    import dd_tune.evaluate as ev
+    import dd_tune.evaluation as ev
 
     seen = []
     monkeypatch.setattr(ev, "train_on_synset", lambda net, s, c, g, lr, dsa: seen.append(lr) or 0.0)

@@ -7,7 +7,7 @@ import torch
 from dd_tune.data import ClassIndexedData
 from dd_tune.experts import ExpertCache, ExpertConfig, expert_key, flat_params, train_expert
 from dd_tune.models import ModelSpec, build_model
-from dd_tune.scheduler import ScheduleConfig
+from dd_tune.experts.schedule import ScheduleConfig
 
 LENET = ModelSpec(name="lenet")
 
@@ -30,7 +30,7 @@ def test_trajectory_has_init_plus_every_epoch_and_is_reproducible():
 
 
 def test_scheduler_decides_which_samples_each_epoch_uses(monkeypatch):
-    import dd_tune.experts as ex
+    import dd_tune.experts.trajectories as ex
 
     seen = []
     real = ex.epoch_indices

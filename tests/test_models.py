@@ -5,7 +5,7 @@ import torch
 
 from dd_tune.data import DATASETS
 from dd_tune.errors import ConfigError
-from dd_tune.evaluate import model_spec_for
+from dd_tune.evaluation import model_spec_for
 from dd_tune.models import MODELS, ModelSpec, build_model, reinit_
 
 

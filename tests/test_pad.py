@@ -8,15 +8,15 @@ import math
 import pytest
 import torch
 
-from dd_tune.config import build_method_config
+from dd_tune.methods.configs import build_method_config
 from dd_tune.data import DATASETS, ClassIndexedData
-from dd_tune.difficulty import DifficultyConfig
+from dd_tune.experts.difficulty import DifficultyConfig
 from dd_tune.errors import ConfigError, DataError
 from dd_tune.experts import ExpertCache, ExpertConfig, ExpertStore
 from dd_tune.methods import DistillContext, build_distiller
 from dd_tune.methods.pad import PADConfig, start_window
 from dd_tune.models import ModelSpec
-from dd_tune.scheduler import ScheduleConfig
+from dd_tune.experts.schedule import ScheduleConfig
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=3, batch_size=64,
                             schedule=ScheduleConfig(init_ratio=0.5, add_end_epoch=1, rm_epoch_first=2,
@@ -83,7 +83,7 @@ def test_config_defaults_are_the_pad_preset():
 def test_choosing_a_preset_on_a_pad_study_gives_that_method(preset):
     """The study file's PAD values (select_ratio 0.5, init correct, ...) give way to the chosen preset for
     every key it defines; the study's budget stays and explicit --set keys still win."""
-    from dd_tune.config import load_study
+    from dd_tune.methods.configs import load_study
 
     study = load_study("pad_mnist", "default", [("distill.preset", preset)])
     expected = PADConfig.PRESETS[preset]
@@ -155,7 +155,8 @@ def test_window_rule_follows_pads_configs(ipc, window, schedule, broken):
 
 
 def test_shipped_pad_studies_scale_window_and_schedule_together():
-    from dd_tune.config import list_studies, load_study
+    from dd_tune.config import list_studies
+    from dd_tune.methods.configs import load_study
     from dd_tune.methods.pad import window_rule
 
     checked = 0
@@ -177,7 +178,7 @@ def test_flops_match_a_count_of_the_real_iteration(small, tmp_path):
     iteration of ConvNet-3 (forward, create_graph backward, outer backward through the unrolled steps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dd_tune.flops import forward_flops
+    from dd_tune.report.flops import forward_flops
     from dd_tune.methods.pad import PADDistiller
 
     model = ModelSpec(width=128)
@@ -198,7 +199,7 @@ def test_pixel_method_flops_match_a_count_of_the_real_iteration(small):
     """DM's count (a no-grad real forward + a synthetic forward and backward) against torch's counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dd_tune.flops import forward_flops
+    from dd_tune.report.flops import forward_flops
     from dd_tune.methods.dm import DMConfig, DMDistiller
 
     model = ModelSpec(width=128)

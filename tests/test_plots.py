@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from dd_tune.plots import param_importances, study_plots
+from dd_tune.report.plots import param_importances, study_plots
 
 
 def make_study(db, n: int):
@@ -46,7 +46,7 @@ def test_importance_needs_varying_parameters(tmp_path):
 
 
 def test_pareto_front_of_accuracy_versus_images(tmp_path):
-    from dd_tune.plots import pareto_front
+    from dd_tune.report.plots import pareto_front
 
     study = optuna.create_study(study_name="p", storage=f"sqlite:///{tmp_path / 'o.db'}",
                                 directions=["maximize", "minimize"])

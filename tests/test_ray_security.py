@@ -16,7 +16,7 @@ PROBE = textwrap.dedent(r'''
 
     import grpc
 
-    from dd_tune.cluster import connect
+    from dd_tune.tune.cluster import connect
 
     connect(None, 1)  # exactly as `python -m dd_tune.study` starts its local instance
     import ray

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from dd_tune.config import load_study
-from dd_tune.reeval import reeval_key, reevaluate
+from dd_tune.methods.configs import load_study
+from dd_tune.tune.final_eval import reeval_key, reevaluate
 from dd_tune.synset import SynSet
-from dd_tune.trainable import TrialSetup
+from dd_tune.tune.setup import TrialSetup
 
 
 def _setup(data_root: Path, **final_eval) -> TrialSetup:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from dd_tune.report import differences, fmt_acc, pool_random_real, render_markdown
-from dd_tune.stats import paired_difference, summary, welch_difference
+from dd_tune.report.study import differences, fmt_acc, pool_random_real, render_markdown
+from dd_tune.report.stats import paired_difference, summary, welch_difference
 from dd_tune.synset import SynSet
 
 

@@ -28,7 +28,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 def place(tmp_path: Path) -> Path:
     """tmp/storage with a finished study dd_tune made (dm_mnist) and the shared expert cache; tmp/sibling
     with a user's file; tmp/user_dir, a folder of the user's."""
-    from dd_tune.store import create
+    from dd_tune.tune.store import create
 
     study = tmp_path / "storage" / "dm_mnist"
     create(study, "study")
@@ -177,7 +177,7 @@ def _prepare(tmp: Path, env: dict[str, str], data_root: Path) -> dict[str, str]:
     if "data" in env:
         _corrupt_mnist(env["data"])(tmp, data_root)
     if "study_json" in env:
-        from dd_tune.store import create
+        from dd_tune.tune.store import create
 
         create(tmp / "storage" / "dm_mnist_x", "study")
     if "suite" in env:
@@ -192,10 +192,10 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
                                                       capsys):
     import importlib
 
-    import dd_tune.cluster
+    import dd_tune.tune.prepare
 
     monkeypatch.setenv("DD_TUNE_DATA", str(data_root))
-    monkeypatch.setattr(dd_tune.cluster, "connect", lambda *a, **k: pytest.fail("Ray must not start"))
+    monkeypatch.setattr(dd_tune.tune.prepare, "connect", lambda *a, **k: pytest.fail("Ray must not start"))
     for key, value in _prepare(place, env, data_root).items():
         monkeypatch.setenv(key, value)
     if "study_json" in env:  # a stored record that is not one, in a study dd_tune made
@@ -238,7 +238,7 @@ def test_read_only_storage_is_refused(tmp_path, capsys):
 
 def test_force_replaces_only_what_dd_tune_created(tmp_path):
     from dd_tune.errors import StudyStateError
-    from dd_tune.store import check_owned, create, locate
+    from dd_tune.tune.store import check_owned, create, locate
 
     storage = tmp_path / "runs"
     mine = locate(storage, "dm_mnist", "study")
@@ -261,7 +261,7 @@ def test_force_replaces_only_what_dd_tune_created(tmp_path):
 
 
 def test_interrupt_before_anything_started_does_not_suggest_resume(monkeypatch, capsys, tmp_path):
-    import dd_tune.study as study
+    import dd_tune.commands.study as study
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

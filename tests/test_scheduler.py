@@ -1,13 +1,13 @@
-"""PAD's data scheduler on a toy dataset with unequal classes, against the table in methods.md §4.2."""
+"""PAD's data scheduler on a toy dataset with unequal classes, against the table in docs/methods.md §4.2."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from dd_tune.config import ConfigError
-from dd_tune.schema import build
-from dd_tune.scheduler import ScheduleConfig, epoch_indices, keep_range
+from dd_tune.errors import ConfigError
+from dd_tune.config.schema import build
+from dd_tune.experts.schedule import ScheduleConfig, epoch_indices, keep_range
 
 # class 0: 10 samples (global 100..109, easy -> hard); class 1: 4 samples (7, 3, 9, 1)
 ORDER = [torch.arange(100, 110), torch.tensor([7, 3, 9, 1])]

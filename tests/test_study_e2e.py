@@ -70,8 +70,8 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     # a second run refuses to overwrite the finished study
     from dd_tune.errors import StudyStateError
-    from dd_tune.config import load_study
-    from dd_tune.study import _check_study_dir
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.store import check_study_dir as _check_study_dir
 
     with pytest.raises(StudyStateError, match="already holds a finished study; pass --force"):
         _check_study_dir(study_dir, load_study("dm_mnist", "smoke"), force=False, resume=False)
@@ -123,10 +123,10 @@ def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_
     assert best.lr is not None and best.labels.shape == (10, 10)  # learned step size and soft labels
 
     # a later study with the same storage reuses every expert (no retraining)
-    from dd_tune.config import load_study
-    from dd_tune.runner import StudyRunner
-    from dd_tune.search_space import load_search_space
-    from dd_tune.study import Resources
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.runner import StudyRunner
+    from dd_tune.tune.search_space import load_search_space
+    from dd_tune.tune.resources import Resources
 
     study = load_study("pad_mnist", "smoke")
     runner = StudyRunner(study, load_search_space(study), storage / "again", data_root, Resources(1.0, 0.0))

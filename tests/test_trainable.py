@@ -7,10 +7,12 @@ import math
 import pytest
 import torch
 
-from dd_tune.config import load_study, parse_overrides
+from dd_tune.config import parse_overrides
+from dd_tune.methods.configs import load_study
 from dd_tune.methods import METHODS, DistillContext, build_distiller
-from dd_tune.evaluate import model_spec_for
-from dd_tune.trainable import METRIC, TrialSetup, config_index, run_trial
+from dd_tune.evaluation import model_spec_for
+from dd_tune.tune.setup import TrialSetup
+from dd_tune.tune.trainable import METRIC, config_index, run_trial
 
 TINY = ["distill.iterations=4", "distill.batch_real=4", "search.report_every=2",
         "proxy_eval.epochs=2", "proxy_eval.models=1", "proxy_eval.max_eval_images=100"]
@@ -70,7 +72,7 @@ CONTRACT_OVERRIDES = {
 @pytest.mark.parametrize("method", METHODS.names())
 def test_method_contract(method, mnist, tmp_path_factory):
     """Every registered method: finite metrics, synthetic set changes, deterministic, state round-trip."""
-    from dd_tune.config import build_method_config
+    from dd_tune.methods.configs import build_method_config
     from dd_tune.data import ClassIndexedData
     from dd_tune.experts import ExpertCache, ExpertStore
 
@@ -106,7 +108,7 @@ def test_fault_rules_first_attempt_always_and_matching(data_root):
     import dataclasses
 
     from dd_tune.errors import ConfigError
-    from dd_tune.trainable import fault_rules
+    from dd_tune.tune.faults import fault_rules
 
     assert fault_rules("") == ()
     assert fault_rules("1, 2:iterations=4:always") == ((1, "", "", False), (2, "iterations", "4", True))

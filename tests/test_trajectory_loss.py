@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dd_tune.data import DATASETS
-from dd_tune.evaluate import model_spec_for
+from dd_tune.evaluation import model_spec_for
 from dd_tune.experts import flat_params
 from dd_tune.methods.trajectory import kept_mask, trajectory_loss
 from dd_tune.models import build_model

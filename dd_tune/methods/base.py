@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from dd_tune.augment import DSA
+from dd_tune.config import require
 from dd_tune.data import ClassIndexedData, DatasetSpec
+from dd_tune.errors import ConfigError
 from dd_tune.models import ModelSpec, build_model, reinit_
 from dd_tune.registry import Registry
 from dd_tune.synset import SynSet
@@ -146,6 +148,16 @@ def build_distiller(method: str, cfg: Any, ctx: DistillContext) -> Distiller:
     return METHODS.get(method).distiller_cls(cfg, ctx)
 
 
+def init_of(cfg: Any) -> str | None:
+    """How a method configuration initialises its set ("real", "noise", ...), or None if it has no choice."""
+    return getattr(cfg, "init", None)
+
+
+def expert_pool(cfg: Any) -> Any:
+    """The expert trajectories a configuration matches (an ``ExpertConfig``), or None (no experts)."""
+    return getattr(cfg, "experts", None)
+
+
 # ---- shared pieces ------------------------------------------------------------------------------
 def class_labels(num_classes: int, per_class: int, device: torch.device) -> torch.Tensor:
     """``[0]*k + [1]*k + ...``: synthetic sets are stored grouped by class."""
@@ -159,8 +171,6 @@ def init_images(ctx: DistillContext, init: Literal["real", "noise"]) -> torch.Te
         shape = (n, ctx.dataset.channels, *ctx.dataset.size)
         return torch.randn(shape, generator=ctx.generator, device=ctx.generator.device).to(ctx.device)
     if ctx.ipc > int(ctx.data.counts.min()):
-        from dd_tune.errors import ConfigError
-
         raise ConfigError(
             f"ipc {ctx.ipc} exceeds the smallest class of the training split "
             f"({int(ctx.data.counts.min())} images)"
@@ -238,7 +248,7 @@ def class_batches(
     """A real batch of ``batch_real`` images per class and the synthetic set, siamese-augmented.
 
     Every class draws its own DSA operation and parameters, shared by its real and synthetic
-    images (methods.md §1.3). Returns (real ``[C*b, ...]``, synthetic ``[C*ipc, ...]``, b).
+    images (docs/methods.md §1.3). Returns (real ``[C*b, ...]``, synthetic ``[C*ipc, ...]``, b).
     """
     idx = ctx.data.sample_per_class(batch_real, ctx.generator)
     b = idx.shape[1]
@@ -273,8 +283,6 @@ def no_grad_chunked(net: nn.Module, fn: Callable[[torch.Tensor], Any], x: torch.
 
 def validate_pixel_config(cfg: Any) -> None:
     """``__post_init__`` checks shared by the configs of pixel-learning methods (DM, DataDAM)."""
-    from dd_tune.schema import require
-
     require(cfg.iterations >= 0, "iterations", f"must be >= 0, got {cfg.iterations}")
     require(cfg.lr_img > 0, "lr_img", f"must be > 0, got {cfg.lr_img}")
     require(0 <= cfg.momentum_img < 1, "momentum_img", f"must be in [0, 1), got {cfg.momentum_img}")

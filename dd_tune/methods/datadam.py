@@ -1,4 +1,4 @@
-"""DataDAM: attention matching (Sajedi et al., ICCV 2023), methods.md §3 — batched over classes.
+"""DataDAM: attention matching (Sajedi et al., ICCV 2023), docs/methods.md §3 — batched over classes.
 
 Each iteration: a fresh random ConvNet (frozen, train mode); per class a real batch and all IPC
 synthetic images with one siamese DSA draw per class; for every block l < L the spatial attention
@@ -28,12 +28,12 @@ from dd_tune.errors import ConfigError
 from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, class_batches,
                                   no_grad_chunked, register_method, validate_pixel_config)
 from dd_tune.methods.dm import class_mean_distance
-from dd_tune.schema import require
+from dd_tune.config import require
 
 
 @dataclass(frozen=True)
 class DataDAMConfig:
-    """Defaults = the released code (``main_DataDAM.py``, methods.md §3.2): what the authors ran."""
+    """Defaults = the released code (``main_DataDAM.py``, docs/methods.md §3.2): what the authors ran."""
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "code": {"iterations": 20000, "power": 1, "loss_scale": 100.0, "net_norm": "batch", "lr_img": 1.0},

@@ -1,4 +1,4 @@
-"""Distribution Matching (Zhao & Bilen, WACV 2023), methods.md §2 — batched over classes.
+"""Distribution Matching (Zhao & Bilen, WACV 2023), docs/methods.md §2 — batched over classes.
 
 Each iteration: a fresh random ConvNet (frozen, train mode); per class a real batch and all IPC
 synthetic images, siamese-augmented per class; loss = sum over classes of the squared L2 distance
@@ -23,7 +23,7 @@ from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, 
 
 @dataclass(frozen=True)
 class DMConfig:
-    """Reference defaults of ``main_DM.py`` (methods.md §2.2), except DSA without flip on digits."""
+    """Reference defaults of ``main_DM.py`` (docs/methods.md §2.2), except DSA without flip on digits."""
 
     iterations: int = 20000
     lr_img: float = 1.0  # 1 for IPC <= 50, 10 above (DM README)

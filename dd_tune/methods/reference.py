@@ -35,7 +35,7 @@ def dm_loss_per_class(
     dsa: DSA | None,
     params: AugParams | None,
 ) -> torch.Tensor:
-    """methods.md §2.1 step 2-3 as main_DM.py writes it: one class at a time, two forwards each.
+    """docs/methods.md §2.1 step 2-3 as main_DM.py writes it: one class at a time, two forwards each.
 
     ``real``/``syn`` are grouped by class in equal blocks; ``params`` holds one siamese draw per class.
     """
@@ -58,7 +58,7 @@ def datadam_loss_per_class(
     lambda_mmd: float,
     loss_scale: float,
 ) -> torch.Tensor:
-    """DataDAM's loss (methods.md §3.1) one class at a time, attention computed inline."""
+    """DataDAM's loss (docs/methods.md §3.1) one class at a time, attention computed inline."""
     loss = torch.zeros((), device=syn.device)
 
     def attention(fmap: torch.Tensor) -> torch.Tensor:

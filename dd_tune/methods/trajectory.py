@@ -1,4 +1,4 @@
-"""PAD's trajectory-matching loss with parameter selection (methods.md §4.3 step 5, §8.8).
+"""PAD's trajectory-matching loss with parameter selection (docs/methods.md §4.3).
 
 With e_j = (theta_N - theta*_{t+M})_j^2 and d_j = (theta_t - theta*_{t+M})_j^2 over the flattened
 parameter vector (layer order), the loss is sum_{j in K} e_j / sum_{j in K} d_j where K keeps

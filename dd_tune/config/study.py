@@ -1,28 +1,25 @@
-"""Typed, frozen study configuration and the strict loader for ``studies/*.yaml``.
+"""The study configuration: typed, frozen dataclasses, checked field by field (pure: no torch).
 
 A study file holds the base configuration plus ``profiles:`` — named override blocks (``quick``,
 ``smoke``) merged on top of the base. ``--set a.b=value`` overrides are applied last and go through
-the same validation as the file.
+the same validation as the file. The ``distill`` block stays a plain mapping here: the method it
+names validates it (``dd_tune.methods.configs``), so this room never imports a method (or torch).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
+from dd_tune.config.files import find_study
+from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.errors import ConfigError
-from dd_tune.store import NAME_RE, NAME_RULE
-from dd_tune.schema import FieldError, build, deep_merge, load_yaml, parse_scalar, require, set_dotted, to_dict
 
-# Repository layout: studies/ and search_spaces/ live next to the package (editable install).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STUDIES_DIR = Path(os.environ.get("DD_TUNE_STUDIES", REPO_ROOT / "studies"))
-SEARCH_SPACES_DIR = Path(os.environ.get("DD_TUNE_SEARCH_SPACES", REPO_ROOT / "search_spaces"))
-
-
+# a study or suite name becomes a directory name under --storage: only plain names
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+NAME_RULE = "1-100 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
 SEED_LIMIT = 2**32  # numpy's and most samplers' seed range; torch would take more, Optuna's TPE does not
 
 
@@ -60,7 +57,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """The evaluation protocol (methods.md §1.4): SGD momentum 0.9, wd 5e-4, lr x0.1 at half, DSA."""
+    """The evaluation protocol (docs/methods.md §1.4): SGD momentum 0.9, wd 5e-4, lr x0.1 at half, DSA."""
 
     epochs: int = 1000
     models: int = 5  # fresh randomly initialised networks per architecture
@@ -147,7 +144,7 @@ class StudyConfig:
     description: str = ""
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
-    distill: Any = None  # the method's own frozen config dataclass, validated at load time
+    distill: Any = None  # a mapping as read; the method's frozen config once methods.configs loads it
     proxy_eval: EvalConfig = EvalConfig(epochs=300, models=2, archs=("convnet",))
     final_eval: EvalConfig = EvalConfig()
     resources: ResourcesConfig = ResourcesConfig()
@@ -167,21 +164,6 @@ class StudyConfig:
         for v in self.ipc:
             require(v >= 1, "ipc", f"images per class must be >= 1, got {v}")
         require(len(set(self.ipc)) == len(self.ipc), "ipc", f"duplicate IPCs in {list(self.ipc)}")
-
-
-def list_studies(directory: Path = STUDIES_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(directory).glob("*.yaml"))
-
-
-def find_study(name_or_path: str, directory: Path = STUDIES_DIR) -> Path:
-    """A study name (``dm_mnist``) or a path to a YAML file."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path.resolve()
-    candidate = Path(directory) / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return candidate.resolve()
-    raise ConfigError(f"unknown study {name_or_path!r}; choose from {list_studies(directory)}")
 
 
 def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
@@ -207,21 +189,20 @@ def apply_profile(raw: dict, profile: str, path: Path) -> dict:
     return deep_merge(raw, profiles[profile])
 
 
-def load_study(
-    name_or_path: str,
-    profile: str = "default",
-    overrides: Sequence[tuple[str, Any]] = (),
-) -> StudyConfig:
-    """Load, merge the profile and overrides, and validate a study (including its distill block).
+@dataclass(frozen=True)
+class StudyFile:
+    """A study as read from its file, before its method validates the ``distill`` block."""
 
-    The ``distill`` block (base, then the profile's) is written for the preset it names; ``--set
-    distill.*`` keys are applied last through :func:`resolve_method_values`, so ``--set
-    distill.preset=mtt`` gives MTT's values for every key the preset defines and any other
-    ``--set distill.*`` key still wins.
-    """
+    study: StudyConfig  # ``distill`` is the raw mapping (base + profile)
+    distill_sets: dict[str, Any]  # the ``--set distill.*`` keys, dotted, applied last
+    source: str  # the file (and "with --set") for error messages
+
+
+def read_study(name_or_path: str, profile: str = "default",
+               overrides: Sequence[tuple[str, Any]] = ()) -> StudyFile:
+    """Find, merge the profile and ``--set`` overrides, and check everything but the method block."""
     path = find_study(name_or_path)
-    raw = load_yaml(path)
-    raw = apply_profile(raw, profile, path)
+    raw = apply_profile(load_yaml(path), profile, path)
     source = str(path)
     distill_sets: dict[str, Any] = {}
     for key, value in overrides:
@@ -238,85 +219,12 @@ def load_study(
     distill_raw = raw.pop("distill", {}) or {}
     if not isinstance(distill_raw, Mapping):
         raise ConfigError(f"{source}: 'distill' must be a mapping of the method's keys")
-    study = build(StudyConfig, raw, "", source)
-    distill = build(_method_config_cls(study.method),
-                    resolve_method_values(study.method, distill_raw, distill_sets, source), "distill", source)
+    study = build(StudyConfig, {**raw, "distill": dict(distill_raw)}, "", source)
     for name, values in study.named_points.items():
         if name in ("best", "default") or name.startswith("random_real") or not isinstance(values, Mapping):
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
                               f"not be called best, default or random_real*")
-        _with_values(study.method, distill, values, f"{source} (named_points.{name})")
-    if study.init_variants and not hasattr(distill, "init"):
-        raise ConfigError(f"{source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
-    for value in study.init_variants:
-        _with_values(study.method, distill, {"init": value}, f"{source} (init_variants)")
-    return dataclasses.replace(study, distill=distill)
-
-
-def _method_config_cls(method: str) -> type:
-    from dd_tune.methods import METHODS  # local import: methods pull in torch
-
-    return METHODS.get(method).config_cls
-
-
-def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any], source: str) -> dict:
-    """A distill block with ``values`` (dotted keys) applied, presets resolved. Later wins:
-
-    1. the preset ``block`` names (or the method's default preset);
-    2. ``block``'s own keys (a study file's deliberate deviations from its preset);
-    3. when ``values`` switch to another preset: every key that preset defines, except the budget
-       keys (``BUDGET_KEYS``, e.g. ``iterations``) that ``block`` sets explicitly;
-    4. ``values`` (``--set distill.*``, a named point, a trial's sampled values).
-    """
-    cls = _method_config_cls(method)
-    presets: Mapping[str, Mapping] = getattr(cls, "PRESETS", {})
-    out = dict(block)
-    if presets:
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
-        have = block.get("preset", default)
-        want = values.get("preset", have)
-        for name in (have, want):
-            if name not in presets:
-                raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
-                                  f"choose from {sorted(presets)}")
-        out = deep_merge(presets[have], block)
-        if want != have:  # the new preset replaces every key it defines; the block's budget stays
-            out = deep_merge(out, presets[want])
-            for key in getattr(cls, "BUDGET_KEYS", ()):
-                value = _lookup(block, key)
-                if value is not _MISSING:
-                    out = set_dotted(out, key, value, source)
-    for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
-        out = set_dotted(out, key, value, source)
-    return out
-
-
-_MISSING = object()
-
-
-def _lookup(block: Mapping, dotted: str) -> Any:
-    """``block["a"]["b"]`` for ``"a.b"``, or ``_MISSING``."""
-    node: Any = block
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def build_method_config(method: str, data: Mapping, source: str) -> Any:
-    """Validate a ``distill:`` block as written in a study file against the method's config dataclass."""
-    return build(_method_config_cls(method), resolve_method_values(method, data, {}, source), "distill", source)
-
-
-def _with_values(method: str, distill: Any, values: Mapping[str, Any], source: str) -> Any:
-    return build(_method_config_cls(method), resolve_method_values(method, to_dict(distill), values, source),
-                 "distill", source)
-
-
-def with_method_values(study: StudyConfig, values: Mapping[str, Any], source: str) -> Any:
-    """The study's distill config with ``values`` (e.g. a trial's sampled params) applied, validated."""
-    return _with_values(study.method, study.distill, values, source)
+    return StudyFile(study, distill_sets, source)
 
 
 def get_dotted(obj: Any, dotted: str) -> Any:
@@ -324,10 +232,3 @@ def get_dotted(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-__all__ = [
-    "AshaConfig", "ConfigError", "DataConfig", "EvalConfig", "FieldError", "ModelConfig",
-    "ResourcesConfig", "SearchConfig", "StudyConfig", "find_study", "list_studies", "load_study",
-    "parse_overrides", "with_method_values",
-]

@@ -6,17 +6,16 @@ report) because starting, restoring and checking a Tune experiment is its own co
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from dd_tune.config import StudyConfig
-from dd_tune.errors import DDTuneError
-from dd_tune.search_space import SearchSpace, max_iterations, to_optuna
-from dd_tune.trainable import IMAGES, METRIC, TrialSetup, dd_trainable
-
-
-class StudyInterrupted(DDTuneError):
-    """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""
+from dd_tune.errors import StudyFailed, StudyInterrupted
+from dd_tune.tune import optuna_search
+from dd_tune.tune.search_space import SearchSpace, max_iterations, to_optuna
+from dd_tune.tune.setup import TrialSetup
+from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
 
 
 def optuna_name(study: StudyConfig, ipc: int) -> str:
@@ -93,14 +92,13 @@ class Search:
         import optuna
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-        from dd_tune.optuna_search import ResumableOptunaSearch
 
         s = self.study.search
         n_startup = max(1, min(10, s.num_samples // 3))
         # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
         # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.
         multi = "ipc" in self.space
-        searcher = ResumableOptunaSearch(
+        searcher = optuna_search.ResumableOptunaSearch(
             space=to_optuna(self.space), metric=[METRIC, IMAGES] if multi else METRIC,
             mode=["max", "min"] if multi else "max",
             points_to_evaluate=[default],
@@ -130,3 +128,40 @@ class Search:
                 verbose=1,
             ),
         )
+
+
+def failure(result: Any) -> str | None:
+    """Why a trial failed: its exception's last line, or the divergence it reported; None if it did not.
+
+    A diverged trial reports val_acc 0 to Optuna (so TPE learns to avoid the region; a FAIL state
+    would be invisible to it) but is a failed trial in the report, with the reason.
+    """
+    if result.error is not None:
+        return str(result.error).strip().splitlines()[-1][:300]
+    m = result.metrics or {}
+    if m.get("diverged"):
+        return (f"diverged at iteration {m.get('it')}: non-finite synthetic set, no finite loss in a report "
+                f"interval or non-finite accuracy (loss {m.get('loss')})")
+    return None
+
+
+def trial_rows(grid: Any) -> list[dict[str, Any]]:
+    """One plain row per trial of a ResultGrid (what the report lists)."""
+    rows = []
+    for r in grid:
+        m = r.metrics or {}
+        rows.append({"trial": str(r.path).rsplit("/", 1)[-1], "config": dict(r.config or {}),
+                     METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
+                     "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
+                     "elapsed_s": m.get("elapsed_s"), "error": failure(r)})
+    return rows
+
+
+def best_result(grid: Any, rows: list[dict[str, Any]]) -> Any:
+    """The best usable trial by final validation accuracy (never by test accuracy)."""
+    finite = [r for r in grid if failure(r) is None and r.checkpoint is not None and r.metrics
+              and math.isfinite(r.metrics.get(METRIC, float("nan")))]
+    if not finite:
+        raise StudyFailed(f"all {len(grid)} trials failed; first error: "
+                          f"{next((x['error'] for x in rows if x['error']), 'none reported')}")
+    return max(finite, key=lambda r: (r.metrics[METRIC], r.metrics.get("it", 0)))

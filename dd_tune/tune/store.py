@@ -9,16 +9,15 @@ write into a directory dd_tune did not make (the refusal names what the director
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 from pathlib import Path
 from typing import Literal
 
+from dd_tune.config import NAME_RE, NAME_RULE, StudyConfig, build, to_dict
 from dd_tune.errors import ConfigError, StudyStateError
 
 Kind = Literal["study", "suite"]
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-NAME_RULE = "1-100 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
 MARKERS: dict[str, str] = {"study": ".dd_tune_study", "suite": ".dd_tune_suite"}
 
 
@@ -75,3 +74,40 @@ def create(path: Path, kind: Kind, replace: bool = False) -> None:
     marker = path / MARKERS[kind]
     if not marker.exists():
         marker.write_text(f"created by dd_tune: this {kind} directory may be replaced by --force\n")
+
+
+def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bool) -> None:
+    """No silent overwrite: a finished or different study is refused; ``--force`` replaces only a study
+    dd_tune created (its marker)."""
+    check_owned(study_dir, "study", force, resume)
+    if force or not study_dir.exists() or not owned(study_dir, "study"):
+        return
+    if (study_dir / "report.json").exists():
+        raise StudyStateError(f"{study_dir} already holds a finished study; pass --force to run it again "
+                              f"or choose another --storage")
+    if not resume:
+        raise StudyStateError(f"{study_dir} holds an unfinished study; pass --resume to continue it, --force "
+                              f"to replace it, or choose another --storage")
+    differs = stored_config_diff(study_dir, study)
+    if differs:
+        raise StudyStateError(f"{study_dir} holds a different study (changed: {', '.join(differs)}); "
+                              f"--resume continues only the same configuration; pass --force to replace it "
+                              f"or choose another --storage")
+
+
+def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
+    """Top-level keys in which the study stored in ``study_dir`` differs from ``study``.
+
+    ``study.json`` is read as data and checked against the study schema before anything is restored
+    (the Ray Tune state a resume unpickles must come from a trusted storage: README, Safety)."""
+    stored_file = study_dir / "study.json"
+    if not stored_file.exists():  # interrupted before the study started: nothing to differ from
+        return []
+    try:
+        stored = json.loads(stored_file.read_text())
+        build(StudyConfig, stored, "", str(stored_file))
+    except (ValueError, ConfigError) as e:
+        raise StudyStateError(f"{stored_file} is not a dd_tune study record ({str(e).splitlines()[0][:200]}); "
+                              f"--resume cannot continue it: pass --force to replace the study") from None
+    current = json.loads(json.dumps(to_dict(study)))  # tuples -> lists, as stored
+    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))

@@ -8,108 +8,23 @@ distiller so a trial can resume.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 
-from dd_tune.config import StudyConfig, with_method_values
-from dd_tune.data import load_data
-from dd_tune.errors import ConfigError
-from dd_tune.evaluate import evaluate_synset, model_spec_for
-from dd_tune.methods import DistillContext, Distiller, build_distiller
+from dd_tune import seeds
+from dd_tune.evaluation import evaluate_synset
+from dd_tune.files import content_int
 from dd_tune.synset import SynSet
+from dd_tune.tune.faults import InjectedFault
+from dd_tune.tune.setup import TrialSetup, make_distiller
 
 METRIC = "val_acc"
 IMAGES = "images"  # second objective (minimised) when a study searches IPC
-
-
-@dataclass(frozen=True)
-class TrialSetup:
-    """Everything a trial needs besides its sampled config (picklable; passed by with_parameters)."""
-
-    study: StudyConfig
-    ipc: int
-    data_root: str
-    use_gpu: bool
-    threads: int = 1
-    experts_dir: str = ""  # expert-trajectory cache (trajectory matching); "" = none
-    compute_experts: bool = False  # trials only read experts; the study's expert stage trains them
-    # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver): comma-separated
-    # rules "N[:key=value][:always]"; see fault_rules. "" = off.
-    fault: str = ""
-
-    def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
-        return any(reports == after and (not key or str(config.get(key)) == value) and (always or not restored)
-                   for after, key, value, always in fault_rules(self.fault))
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cuda" if self.use_gpu and torch.cuda.is_available() else "cpu")
-
-    def data(self, with_test: bool = False) -> Any:
-        """The study's dataset on this worker's device (loaded once per process)."""
-        study = self.study
-        return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
-                         with_test=with_test, device=self.device,
-                         max_train_per_class=study.data.max_train_per_class)
-
-
-@functools.lru_cache(maxsize=8)
-def fault_rules(spec: str) -> tuple[tuple[int, str, str, bool], ...]:
-    """Parse the fault-injection hook: each rule ``N[:key=value][:always]`` makes a trial (every trial, or
-    those whose sampled ``key`` equals ``value``) raise right after its N-th checkpointed report, on its
-    first attempt only (a retry from the checkpoint then succeeds) or, with ``always``, on every attempt
-    (the trial keeps failing). Returns ``(N, key, value, always)`` tuples (parsed once per spec)."""
-    rules = []
-    for rule in filter(None, (r.strip() for r in spec.split(","))):
-        after, *rest = rule.split(":")
-        always = rest[-1:] == ["always"]
-        cond = rest[:-1] if always else rest
-        key, sep, value = (cond[0] if cond else "").partition("=")
-        if not after.isdigit() or int(after) < 1 or len(cond) > 1 or (cond and not (key and sep)):
-            raise ConfigError(f"DD_TUNE_FAULT_AFTER_REPORTS: bad rule {rule!r}; expected N[:key=value][:always] "
-                              f"with N >= 1, rules separated by commas")
-        rules.append((int(after), key, value, always))
-    return tuple(rules)
-
-
-def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
-    """Seed for one random stream of one trial: (study seed, trial, stream) -> 63-bit int."""
-    return (study_seed * 1_000_003 + trial_index * 7919 + stream * 104_729) % (2**63 - 1)
-
-
-def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:
-    """Build the trial's distiller (data loaded once per process, kept on the device)."""
-    study = setup.study
-    ipc = int(config.get("ipc", setup.ipc))
-    cfg = with_method_values(study, {k: v for k, v in config.items() if k != "ipc"}, "trial config")
-    data = setup.data()
-    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, trial_index, 0))
-    model = model_spec_for(study.model.name, data.spec, study.model)
-    ctx = DistillContext(data.train, data.spec, model, ipc, gen, data.spec.dsa_strategy,
-                         experts=expert_store(setup, data, model))
-    return build_distiller(study.method, cfg, ctx), data
-
-
-def expert_store(setup: TrialSetup, data: Any, model: Any) -> Any:
-    """The trial's view of the expert cache (None when the study has no expert directory)."""
-    from dd_tune.experts import ExpertCache, ExpertStore
-
-    if not setup.experts_dir:
-        return None
-    study = setup.study
-    return ExpertStore(ExpertCache(Path(setup.experts_dir)), data.train, study.dataset,
-                       study.data.val_fraction, study.data.split_seed, model, data.spec.dsa_strategy,
-                       compute_missing=setup.compute_experts, max_train_per_class=study.data.max_train_per_class)
 
 
 Report = Callable[[dict[str, float], dict[str, Any], SynSet], None]
@@ -133,7 +48,7 @@ def run_trial(
     torch.set_num_threads(max(1, setup.threads))
     distiller, data = make_distiller(setup, config, trial_index)
     device = data.train.device
-    eval_gen = torch.Generator(device).manual_seed(trial_seed(setup.study.seed, trial_index, 1))
+    eval_gen = seeds.generator(seeds.trial_seed(setup.study.seed, trial_index, seeds.TRIAL_PROXY_EVAL), device)
     if restore is not None:
         distiller.load_state_dict(restore["distiller"])
         eval_gen.set_state(restore["eval_generator"])
@@ -182,12 +97,7 @@ def config_index(config: Mapping[str, Any]) -> int:
     Seeding trials by (study seed, config) makes a re-run of a study reproduce every trial, and two
     trials with the same sampled config produce the same result.
     """
-    text = json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True, default=str)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
-
-
-class InjectedFault(RuntimeError):
-    """Raised by the fault-tolerance testing hook (:attr:`TrialSetup.fault_after_reports`)."""
+    return content_int(dict(config))
 
 
 def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:

@@ -1,7 +1,7 @@
-"""Difficulty scores for PAD's data scheduler (methods.md §4.1): EL2N (default) or GraNd.
+"""Difficulty scores for PAD's data scheduler (docs/methods.md §4.1): EL2N (default) or GraNd.
 
-A few networks are trained briefly on the training split (the evaluation protocol's loop, so there is
-one training loop in the package); each sample's score is averaged over them:
+A few networks are trained briefly on the training split (``dd_tune.training.train``, the loop every
+training in dd_tune uses, with the protocol's schedule); each sample's score is averaged over them:
 
 * EL2N  = ||softmax(f(x)) - onehot(y)||_2
 * GraNd = ||grad of the loss w.r.t. the last layer||_2 = EL2N * sqrt(1 + ||h(x)||^2), h = the last
@@ -14,18 +14,16 @@ per-class lengths come from the data (never a hard-coded 5 000).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from dd_tune.config import EvalConfig
+from dd_tune.config import EvalConfig, require
 from dd_tune.data import ClassIndexedData
-from dd_tune.evaluate import train_on_synset
 from dd_tune.models import ModelSpec, build_model
-from dd_tune.schema import require
-from dd_tune.synset import SynSet
+from dd_tune.training import train
 
 
 @dataclass(frozen=True)
@@ -59,13 +57,13 @@ def sample_scores(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
 def difficulty_scores(data: ClassIndexedData, model: ModelSpec, cfg: DifficultyConfig,
                       generator: torch.Generator, dataset: str) -> torch.Tensor:
     """Scores of every sample of ``data`` averaged over ``cfg.models`` briefly trained networks."""
-    train = SynSet(data.images, data.labels, dataset, 0, "real")
+    protocol = EvalConfig()  # momentum and weight decay of the evaluation protocol, no augmentation
     total = torch.zeros(len(data), device=data.device)
     for _ in range(cfg.models):
         net = build_model(model, generator, data.device)
-        if cfg.epochs > 0:  # the evaluation loop: epochs + 1 passes, lr x0.1 after half
-            protocol = replace(EvalConfig(), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, dsa=False)
-            train_on_synset(net, train, protocol, generator, cfg.lr, None)
+        if cfg.epochs > 0:  # the protocol's schedule: epochs + 1 passes, lr x0.1 after half
+            train(net, data.images, data.labels, epochs=cfg.epochs, lr=cfg.lr, momentum=protocol.momentum,
+                  weight_decay=protocol.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=None)
         total += sample_scores(net, data.images, data.labels, cfg.score)
     return total / cfg.models
 

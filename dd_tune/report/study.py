@@ -11,7 +11,9 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.stats import format_difference, format_interval, paired_difference, summary, welch_difference
+from dd_tune.report.results import StudyResult
+from dd_tune.report.stats import (format_difference, format_interval, paired_difference, summary,
+                                  welch_difference)
 
 SETS = ("best", "default", "random_real")
 SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real",
@@ -73,7 +75,7 @@ def _fmt_value(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _fmt_flops(n: float) -> str:
+def fmt_flops(n: float) -> str:
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}FLOP"
@@ -183,10 +185,10 @@ def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
 
 def _flops_lines(flops: Mapping[str, Any]) -> list[str]:
     return ["", "FLOPs (fvcore; one multiply-add = one FLOP; each method counts its own passes): "
-            + "; ".join(f"{a} forward {_fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
-            + f"; distillation (tuned) {_fmt_flops(flops['distillation_best'])}, "
-            f"(default) {_fmt_flops(flops['distillation_default'])}; one evaluation "
-            + ", ".join(f"{a} {_fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]
+            + "; ".join(f"{a} forward {fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
+            + f"; distillation (tuned) {fmt_flops(flops['distillation_best'])}, "
+            f"(default) {fmt_flops(flops['distillation_default'])}; one evaluation "
+            + ", ".join(f"{a} {fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]
 
 
 def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
@@ -213,7 +215,7 @@ def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:
     if not stage:
         return []
     flops = stage.get("flops") or {}
-    cost = (f"; {_fmt_flops(flops['difficulty'])} difficulty scoring + {_fmt_flops(flops['training'])} "
+    cost = (f"; {fmt_flops(flops['difficulty'])} difficulty scoring + {fmt_flops(flops['training'])} "
             f"expert training" if flops else "")
     return [f"Expert stage: {stage['experts']} experts ({stage['trained']} trained, {stage['reused']} reused "
             f"from `{stage['dir']}`), {stage['seconds']:.0f} s{cost}.", ""]
@@ -244,6 +246,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: Mapping[str, Any], study_dir: Path) -> None:
-    (study_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (study_dir / "report.md").write_text(render_markdown(report))
+def write_report(result: StudyResult, study_dir: Path) -> None:
+    """``report.json`` (the result's plain data) and ``report.md`` rendered from it."""
+    data = result.to_dict()
+    (study_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
+    (study_dir / "report.md").write_text(render_markdown(data))

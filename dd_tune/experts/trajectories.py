@@ -1,4 +1,4 @@
-"""Expert trajectories for trajectory matching (PAD/DATM/MTT), methods.md §4.2.
+"""Expert trajectories for trajectory matching (PAD/DATM/MTT), docs/methods.md §4.2.
 
 An expert is a fresh ConvNet trained on real data with plain SGD (MTT's ``buffer.py``: lr 0.01, no
 momentum, no weight decay), per-sample DSA on every batch and, for PAD, the data scheduler over
@@ -16,22 +16,22 @@ is implemented so far.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
 import torch
-import torch.nn.functional as F
 
+from dd_tune import seeds
 from dd_tune.augment import DSA
+from dd_tune.config import require, to_dict
 from dd_tune.data import ClassIndexedData
-from dd_tune.difficulty import DifficultyConfig
+from dd_tune.errors import DataError
+from dd_tune.experts.difficulty import DifficultyConfig, difficulty_scores, easy_to_hard
+from dd_tune.experts.schedule import ScheduleConfig, epoch_indices, keep_range
+from dd_tune.files import atomic_torch_save, content_key
 from dd_tune.models import ModelSpec, build_model
-from dd_tune.scheduler import ScheduleConfig, epoch_indices, keep_range
-from dd_tune.schema import require, to_dict
+from dd_tune.training import run_epoch
 
 
 @dataclass(frozen=True)
@@ -83,19 +83,10 @@ def train_expert(
             else everything
         use = use.to(device)
         perm = use[torch.randperm(len(use), generator=generator, device=generator.device).to(device)]
-        total = 0.0
-        for idx in perm.split(cfg.batch_size):
-            x = data.images[idx]
-            if dsa is not None:
-                x = dsa(x, generator)
-            loss = F.cross_entropy(net(x), data.labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+        loss = run_epoch(net, opt, data.images, data.labels, perm, cfg.batch_size, dsa, generator)
         trajectory.append(flat_params(net).cpu())
         if progress is not None:
-            progress(epoch + 1, total / len(perm))
+            progress(epoch + 1, loss)
     return torch.stack(trajectory)
 
 
@@ -126,7 +117,7 @@ def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelS
     blob = {"dataset": dataset, "val_fraction": val_fraction, "split_seed": split_seed,
             "max_train_per_class": max_train_per_class,
             "model": to_dict(model), "experts": experts, "index": index, "version": 1}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+    return content_key(blob)
 
 
 class ExpertCache:
@@ -156,9 +147,7 @@ class ExpertCache:
                 if final.exists():  # another process finished it while we waited
                     return self.load(key), False
                 value = compute()
-                tmp = final.with_suffix(f".tmp{os.getpid()}")
-                torch.save(value, tmp)
-                os.replace(tmp, final)
+                atomic_torch_save(value, final)
                 return value, True
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -189,14 +178,12 @@ class ExpertStore:
 
     def order(self, cfg: ExpertConfig) -> list[torch.Tensor] | None:
         """Per-class easy -> hard rows from cached difficulty scores (None without the scheduler)."""
-        from dd_tune.difficulty import difficulty_scores, easy_to_hard
-
         if not cfg.schedule.enabled:
             return None
         blob = {"dataset": self.dataset, "split": self.split, "model": to_dict(self.model),
                 "difficulty": to_dict(cfg.difficulty), "seed": cfg.seed, "kind": "scores"}
-        key = "scores-" + hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
-        gen = torch.Generator(self.data.device).manual_seed(cfg.seed * 1_000_003 + 17)
+        key = "scores-" + content_key(blob)
+        gen = seeds.generator(seeds.scores_seed(cfg.seed), self.data.device)
         scores, _ = self.cache.get_or_compute(
             key, lambda: difficulty_scores(self.data, self.model, cfg.difficulty, gen, self.dataset).cpu())
         return easy_to_hard(scores.to(self.data.device), self.data)
@@ -206,14 +193,12 @@ class ExpertStore:
         key = self.key(cfg, index)
         if not self.compute_missing:
             if not self.cache.has(key):
-                from dd_tune.errors import DataError
-
                 raise DataError(f"expert {index} ({key}) is not in {self.cache.root}; experts are trained "
                                 f"by the study's expert stage, not inside a trial")
             return self.cache.load(key), False
 
         def compute() -> torch.Tensor:
-            gen = torch.Generator(self.data.device).manual_seed(cfg.seed * 1_000_003 + 7919 * (index + 1))
+            gen = seeds.generator(seeds.expert_seed(cfg.seed, index), self.data.device)
             return train_expert(self.data, self.model, cfg, gen, self.dsa_strategy, self.order(cfg))
 
         return self.cache.get_or_compute(key, compute)

@@ -11,14 +11,22 @@ study that has already spent its compute.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import matplotlib
 
-matplotlib.use("Agg")  # headless: cluster nodes and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend (cluster nodes and CI have no display), imported
+    when a plot is drawn: commands that never plot do not pay for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _completed(study: Any) -> list[Any]:
@@ -41,7 +49,7 @@ def _save_accuracy_plot(fig: Any, ax: Any, study: Any, xlabel: str, path: Path) 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -56,7 +64,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
     for y in ys:
         run = max(run, y)
         best.append(run)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5), dpi=120)
     early = stopped_early or set()
     ax.scatter([x for x in xs if x not in early], [y for x, y in zip(xs, ys) if x not in early],
                label="trial (full budget)", color="tab:blue")
@@ -94,14 +102,14 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
 def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str]:
     importances, evaluator = param_importances(study)
     names = sorted(importances, key=importances.get)
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
+    fig, ax = _pyplot().subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
     ax.barh(names, [importances[n] for n in names], color="tab:green")
     ax.set_xlabel(f"importance for validation accuracy ({evaluator})")
     ax.set_title(study.study_name)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path, importances, evaluator
 
 
@@ -115,7 +123,7 @@ def pareto_front(study: Any) -> list[dict[str, Any]]:
 def pareto_plot(study: Any, path: Path) -> Path:
     trials = _completed(study)
     front = pareto_front(study)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5), dpi=120)
     ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], color="tab:gray", label="trial")
     ax.plot([p["images"] for p in front], [p["val_acc"] for p in front], "o-", color="tab:red",
             label="Pareto front")
@@ -145,3 +153,21 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
         except Exception as e:
             out["notes"].append(f"no Pareto plot: {e}")
     return out
+
+
+def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, Any]], full_iterations: int,
+                 note: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`study_plots` of one IPC's search, with the trials ASHA stopped early marked (``rows``: the
+    report's trial rows; a trial with fewer iterations than its budget was stopped)."""
+    import optuna
+
+    # Optuna trial numbers follow creation order, as do Ray's rows sorted by start; match by params
+    stopped = {json.dumps(r["config"], sort_keys=True, default=str) for r in rows
+               if r["error"] is None and r["it"] is not None
+               and r["it"] < int(r["config"].get("iterations", full_iterations))}
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
+    early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
+    plots = study_plots(db, study_name, out_dir, early)
+    for line in plots["notes"]:
+        note(line)
+    return plots

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.report import _fmt_flops, fmt_acc, set_title
-from dd_tune.stats import format_difference, paired_difference, welch_difference
+from dd_tune.report.results import StudyResult
+from dd_tune.report.stats import format_difference, paired_difference, welch_difference
+from dd_tune.report.study import fmt_acc, fmt_flops, set_title
 
 ARCHS = ("convnet", "lenet")
 
@@ -64,10 +65,12 @@ def _difference_lines(diffs: Sequence[Mapping[str, Any]], ipc: int) -> list[str]
     return lines + [""]
 
 
-def comparison_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (method, IPC) with the numbers the comparison needs."""
+def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, IPC) with the numbers the comparison needs (from typed results or their
+    ``report.json`` data)."""
     rows = []
-    for rep in reports:
+    for result in results:
+        rep = result.to_dict() if isinstance(result, StudyResult) else result
         stage = rep.get("expert_stage") or {}
         for ipc, r in rep["by_ipc"].items():
             compute = r.get("compute", {})
@@ -113,14 +116,14 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
                 f"| {r['method']} | {_cell(a['default']['convnet'])} | {_cell(a['best']['convnet'])} | "
                 f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
-                f"{_fmt_flops(r['flops_default'])} → {_fmt_flops(r['flops_tuned'])} |")
+                f"{fmt_flops(r['flops_default'])} → {fmt_flops(r['flops_tuned'])} |")
         lines += ["", *_random_real_lines(at, ipc), "", *_difference_lines(diffs, ipc)]
         lines += _extra_set_lines(at)
         for r in at:
             alpha = f"; learned step size α {r['step_size']:.4g}" if r.get("step_size") not in (None, 0.01) else ""
             experts = r.get("expert_flops") or {}
-            cost = (f"; expert stage {_fmt_flops(experts['difficulty'])} scoring + "
-                    f"{_fmt_flops(experts['training'])} training" if experts else "")
+            cost = (f"; expert stage {fmt_flops(experts['difficulty'])} scoring + "
+                    f"{fmt_flops(experts['training'])} training" if experts else "")
             lines.append(f"- {r['method']}: tuned configuration {json.dumps(_short(r['best_config']))}{alpha}"
                          f"{cost}; full report `{r['report']}`")
         lines.append("")
@@ -172,9 +175,9 @@ def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def write_comparison(suite: Any, reports: Sequence[Mapping[str, Any]], suite_dir: Path,
+def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path,
                      wall_time_s: float) -> dict[str, Any]:
-    rows = comparison_rows(reports)
+    rows = comparison_rows(results)
     diffs = comparison_differences(rows)
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
             "wall_time_s": wall_time_s, "rows": rows, "differences": diffs, "summary": summary_lines(rows)}

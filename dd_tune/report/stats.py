@@ -15,13 +15,14 @@ import math
 import statistics
 from typing import Any, Sequence
 
-from scipy import stats as _scipy_stats
-
 LEVEL = 0.95
 
 
 def _t(df: float) -> float:
-    return float(_scipy_stats.t.ppf(0.5 + LEVEL / 2, df))
+    """The t quantile of the two-sided 95 % interval (scipy imported when a report is computed)."""
+    from scipy import stats as scipy_stats
+
+    return float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df))
 
 
 def summary(values: Sequence[float]) -> dict[str, Any]:

@@ -12,47 +12,37 @@ the same set evaluated again (random real in every study of a suite, a resumed s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from dd_tune import __version__
-from dd_tune.schema import to_dict
-from dd_tune.stats import summary
+from dd_tune import __version__, seeds
+from dd_tune.config import to_dict
+from dd_tune.data import load_test
+from dd_tune.evaluation import evaluate_synset
+from dd_tune.files import atomic_write_text, content_key
+from dd_tune.report.stats import summary
 from dd_tune.synset import SynSet
-from dd_tune.trainable import TrialSetup, trial_seed
-
-REEVAL_STREAM = 3  # seed stream of the final evaluation models (shared by all sets: paired runs)
+from dd_tune.tune.setup import TrialSetup
 
 
 def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
     """Everything model ``k``'s test accuracy depends on, hashed."""
     study = setup.study
-    h = hashlib.sha256()
-    for t in (synset.images, synset.labels):
-        t = t.detach().cpu().contiguous()
-        h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.numpy().tobytes())
-    h.update(json.dumps({
+    return content_key({
         "lr": synset.lr, "dataset": study.dataset, "final_eval": to_dict(study.final_eval),
         "model": to_dict(study.model), "seed": study.seed, "arch": arch, "k": k,
         "device": setup.device.type, "version": __version__,  # a new release may change training
-    }, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:24]
+    }, tensors=(synset.images, synset.labels))
 
 
 def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
                  cache_dir: str) -> tuple[float, bool, float, bool]:
     """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, from cache,
     the step size it was trained with, whether that step size was learned: PAD's alpha)."""
-    from dd_tune.data import load_test
-    from dd_tune.evaluate import evaluate_synset
-
     lr = synset.lr if synset.lr is not None else setup.study.final_eval.lr
     path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
     if path is not None and path.exists():
@@ -60,14 +50,11 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
     torch.set_num_threads(setup.threads)
     study = setup.study
     test = load_test(study.dataset, Path(setup.data_root), setup.device)
-    gen = torch.Generator(setup.device).manual_seed(trial_seed(study.seed, 1000 * k + len(arch), REEVAL_STREAM))
+    gen = seeds.generator(seeds.final_eval_seed(study.seed, arch, k), setup.device)
     cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
     acc = evaluate_synset(synset, cfg, test, gen, study.model)[arch].runs[0]
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: a reader never sees half a file
-        tmp.write_text(json.dumps({"test_acc": acc, "arch": arch, "model": k}))
-        tmp.replace(path)
+    if path is not None:  # atomic: a reader never sees half a file
+        atomic_write_text(path, json.dumps({"test_acc": acc, "arch": arch, "model": k}))
     return acc, False, lr, synset.lr is not None
 
 

@@ -15,12 +15,13 @@ values of those fields. A study may replace single keys (``search.params``) or d
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dd_tune.config import SEARCH_SPACES_DIR, StudyConfig, get_dotted, with_method_values
+from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.errors import ConfigError
-from dd_tune.schema import build, load_yaml, require, to_dict
+from dd_tune.methods.configs import with_method_values
 
 Scalar = Any
 
@@ -72,10 +73,7 @@ class _SpaceFile:
 
 def load_search_space(study: StudyConfig) -> SearchSpace:
     """The study's search space: the space file, the study's replacements, minus excluded keys."""
-    path = SEARCH_SPACES_DIR / f"{study.search.space}.yaml"
-    if not path.exists():
-        choices = sorted(p.stem for p in SEARCH_SPACES_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown search space {study.search.space!r}; choose from {choices}")
+    path = find_file("search_spaces", study.search.space)
     raw = build(_SpaceFile, load_yaml(path), "", str(path))
     if raw.method != study.method:
         raise ConfigError(f"{path}: search space is for method {raw.method!r}, study uses {study.method!r}")
@@ -147,9 +145,10 @@ def default_point(study: StudyConfig, space: SearchSpace, ipc: int) -> dict[str,
 
 
 def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
+    """The longest trial the space allows (ASHA's max_t)."""
     if "iterations" in space:
         return int(space["iterations"].high)
-    return int(getattr(study.distill, "iterations", 0))
+    return int(study.distill.iterations)
 
 
 def space_as_dict(space: SearchSpace) -> dict[str, dict]:
@@ -162,8 +161,6 @@ def expert_variants(space: SearchSpace) -> list[dict[str, Any]]:
 
     They must be categorical: the study trains all expert pools before the trials start.
     """
-    import itertools
-
     keys = sorted(k for k in space if k.startswith("experts."))
     for k in keys:
         if space[k].type != "categorical":

@@ -1,4 +1,4 @@
-"""PAD's data scheduler (methods.md §4.2, ``buffer_CL.py``): which training samples an expert sees
+"""PAD's data scheduler (docs/methods.md §4.2, ``buffer_CL.py``): which training samples an expert sees
 in each epoch, from per-class index rows ordered easy -> hard.
 
 | epoch e                              | data used                                               |
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import torch
 
-from dd_tune.schema import require
+from dd_tune.config import require
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """PAD README values for CIFAR-10 (the argparse defaults differ; methods.md says use these)."""
+    """PAD README values for CIFAR-10 (the argparse defaults differ; PAD's README uses these)."""
 
     enabled: bool = True
     init_ratio: float = 0.75

@@ -1,0 +1,91 @@
+"""What every command shares: one-line errors and exit codes, the run options of study and compare,
+checks of output paths, printing a resolved configuration."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from dd_tune.config import StudyConfig, to_dict
+from dd_tune.errors import ConfigError, DDTuneError
+from dd_tune.tune.prepare import RunRequest
+from dd_tune.tune.search_space import space_as_dict
+
+
+RESUME_HINT = "interrupted; finished work is kept: run the same command with --resume to continue"
+NOTHING_STARTED = "interrupted before anything was written; run the command again to start"
+
+
+def run_cli(body: Callable[[], int], on_interrupt: str | Callable[[], str] = "interrupted") -> int:
+    """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` (one line) and exit code
+    2, Ctrl-C prints ``on_interrupt`` (or what it returns, when it depends on how far the run got) and
+    exits with 130."""
+    try:
+        return body()
+    except DDTuneError as e:
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(on_interrupt() if callable(on_interrupt) else on_interrupt, file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the output went into a pipe that closed early (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> None:
+    """Where and on what a run goes (``what``: "study" or "suite"), shared by ``study`` and ``compare``."""
+    p.add_argument("--storage", default="./runs", help="results directory (default ./runs, made absolute)")
+    p.add_argument("--data-root", default=None,
+                   help="dataset root (default: $DD_TUNE_DATA, else a per-user cache directory)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--address", default=None,
+                   help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
+                        "starting a local instance; a multi-node cluster needs --storage on a shared mount")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help=resume_help)
+    mode.add_argument("--force", action="store_true", help=f"replace an existing {what} directory")
+
+
+def check_writable_file(path: str | None, option: str) -> None:
+    """An output file (``--out``, ``--json``) can be written, checked before hours of work, not after."""
+    if path is None:
+        return
+    p = Path(path).expanduser().resolve()
+    if p.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; name a file")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{option} {path}: the directory {p.parent} does not exist")
+    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ConfigError(f"{option} {path}: cannot write there (read-only file system or no permission)")
+
+
+def run_request(args: argparse.Namespace) -> RunRequest:
+    """The run options of ``add_run_options`` as the Ray side takes them."""
+    return RunRequest(storage=args.storage, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus)
+
+
+def resolved_yaml(study: StudyConfig, space: Any) -> str:
+    """The study as it will run (``--print-config``): every key resolved, plus its search space."""
+    return yaml.safe_dump({**to_dict(study), "search_space": space_as_dict(space)}, sort_keys=False)
+
+
+def describe(load: Callable[[str], Any], name: str) -> str:
+    """The first line of a study's or suite's description, or why it does not load (``--list``)."""
+    try:
+        return load(name).description.strip().splitlines()[0]
+    except DDTuneError as e:  # a broken file still gets listed, with its problem
+        return f"(invalid: {e})"
+
+
+def print_reeval(by_ipc: Mapping[str, Any]) -> None:
+    """One line per re-evaluated set: mean ± std per architecture."""
+    for ipc, row in by_ipc.items():
+        for name, accs in row.reeval.items():
+            print(f"ipc {ipc} {name:12s} " + "  ".join(
+                f"{arch} {a['mean']:.2f}±{a['std']:.2f}" for arch, a in accs.items()))

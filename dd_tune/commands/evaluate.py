@@ -1,0 +1,59 @@
+"""``python -m dd_tune.evaluate SYNSET.pt`` (``dd-tune evaluate SYNSET.pt``): re-evaluate a saved set
+on the real test set with the fixed protocol (``dd_tune.evaluation``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Sequence
+
+from dd_tune import seeds
+from dd_tune.commands.common import check_writable_file, run_cli
+from dd_tune.config import EvalConfig
+from dd_tune.data import load_test, resolve_data_root
+from dd_tune.errors import ConfigError
+from dd_tune.evaluation import evaluate_synset
+from dd_tune.synset import SynSet
+from dd_tune.training import resolve_device
+
+
+def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.evaluate") -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Re-evaluate a saved synthetic set on the real test set with the fixed protocol.",
+    )
+    p.add_argument("synset", help="path to a synset.pt written by dd_tune")
+    p.add_argument("--models", nargs="+", default=["convnet", "lenet"], choices=["convnet", "lenet"],
+                   help="architectures to train (default: convnet lenet)")
+    p.add_argument("--runs", type=int, default=5, help="fresh models per architecture (default 5)")
+    p.add_argument("--epochs", type=int, default=1000, help="training epochs (default 1000)")
+    p.add_argument("--lr", type=float, default=0.01, help="lr when the set has no learned one (0.01)")
+    p.add_argument("--ignore-learned-lr", action="store_true", help="always use --lr")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation generator")
+    p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m dd_tune.evaluate") -> int:
+    return run_cli(lambda: _main(parse_args(argv, prog)))
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.epochs < 1 or args.lr <= 0 or not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--runs and --epochs must be >= 1, --lr > 0 and --seed in [0, 2^32); got "
+                          f"{args.runs}, {args.epochs}, {args.lr}, {args.seed}")
+    check_writable_file(args.json, "--json")  # before the training, not after it
+    synset = SynSet.load(args.synset)
+    device = resolve_device(args.device)
+    test = load_test(synset.dataset, resolve_data_root(args.data_root), device)
+    cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
+    results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),
+                              use_learned_lr=not args.ignore_learned_lr, progress=lambda m: print(m, flush=True))
+    for arch, r in results.items():
+        print(f"{arch}: {r.mean:.2f} ± {r.std:.2f} % over {len(r.runs)} models")
+    if args.json:
+        Path(args.json).write_text(json.dumps({arch: r.to_dict() for arch, r in results.items()}, indent=2))
+    return 0

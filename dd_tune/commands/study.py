@@ -1,0 +1,90 @@
+"""``python -m dd_tune.study NAME`` (``dd-tune study NAME``): search a method's hyperparameters,
+re-evaluate, report.
+
+Per IPC of the study: an Optuna (seeded TPE, sqlite) search run by Ray Tune with ASHA on the
+distillation iteration, the method's reference defaults as the first point; then the best, the
+default and random-real sets at the same IPC are re-evaluated on the test set on ConvNet and LeNet
+with the fixed protocol, and ``report.md``/``report.json`` are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, add_run_options, describe, print_reeval,
+                                     resolved_yaml, run_cli, run_request)
+from dd_tune.config import list_studies, parse_overrides
+from dd_tune.errors import ConfigError
+from dd_tune.methods.configs import load_study
+from dd_tune.tune import store
+from dd_tune.tune.prepare import prepare_run
+from dd_tune.tune.resources import Resources, check_ipcs, resolve_resources
+from dd_tune.tune.runner import StudyRunner
+from dd_tune.tune.search_space import default_point, load_search_space
+
+
+def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.study") -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a hyperparameter study (Ray Tune + Optuna) for a dataset distillation method, "
+                    "then re-evaluate the best, default and random-real sets on ConvNet and LeNet.",
+    )
+    p.add_argument("study", nargs="?", help="study name (on the study search path) or a path to a study YAML")
+    p.add_argument("--list", action="store_true", help="list the available studies and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the fully resolved study (after --profile, the preset and --set) and its search "
+                        "space as YAML, then exit without starting Ray or writing anything")
+    p.add_argument("--profile", default="default",
+                   help="profile inside the study file: default (full, published budget), quick, smoke")
+    p.add_argument("--num-samples", type=int, default=None, help="number of trials per IPC")
+    p.add_argument("--seed", type=int, default=None, help="study seed (sampler, trials, evaluation)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study key, e.g. --set distill.lr_img=2 (repeatable)")
+    add_run_options(p, "study", "continue an interrupted study in --storage (finished trials kept, running "
+                                "ones resumed from their checkpoints, the Optuna study continued)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m dd_tune.study") -> int:
+    started: list[Path] = []  # the study directory, once it exists: only then is there anything to resume
+    return run_cli(lambda: _main(parse_args(argv, prog), started),
+                   on_interrupt=lambda: RESUME_HINT if started else NOTHING_STARTED)
+
+
+def _main(args: argparse.Namespace, started: list[Path]) -> int:
+    if args.list:
+        for name in list_studies():
+            print(f"{name:24s} {describe(load_study, name)}")
+        return 0
+    if not args.study:
+        raise ConfigError(f"name a study; choose from {list_studies()} (or --list)")
+    overrides = parse_overrides(args.overrides)
+    if args.num_samples is not None:
+        overrides.append(("search.num_samples", args.num_samples))
+    if args.seed is not None:
+        overrides.append(("seed", args.seed))
+    study = load_study(args.study, args.profile, overrides)
+    space = load_search_space(study)
+    for ipc in study.ipc:
+        default_point(study, space, ipc)  # validates defaults against the space before anything runs
+    if args.print_config:
+        print(resolved_yaml(study, space), end="")
+        return 0
+    resources: list[Resources] = []
+    place = prepare_run(
+        run_request(args), study.dataset,
+        check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,
+                                                        args.force, args.resume),
+        check_data=lambda root: check_ipcs(study, space, root),
+        check_resources=lambda cpus, gpus: resources.append(resolve_resources(study, gpus, cpus)))
+    study_dir = store.locate(place.storage, study.name, "study")
+    store.create(study_dir, "study", replace=args.force)  # every check has passed
+    started.append(study_dir)
+    print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
+          f"on {place.nodes} Ray node(s)", flush=True)
+    result = StudyRunner(study, space, study_dir, place.data_root, resources[-1]).run(resume=args.resume)
+    print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
+    print_reeval(result.by_ipc)
+    return 0

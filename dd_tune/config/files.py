@@ -1,0 +1,62 @@
+"""Where studies, suites and search spaces are found (pure: paths only).
+
+Search path, first match wins: the directories in ``DD_TUNE_STUDIES`` / ``DD_TUNE_SEARCH_SPACES``
+(``os.pathsep``-separated), then the ones dd_tune ships: the checkout's ``studies/`` and
+``search_spaces/`` in a development install, the copies packaged with dd_tune otherwise
+(``pip install .`` ships them as ``dd_tune.studies`` / ``dd_tune.search_spaces``). A study or suite
+can always be named by the path of its YAML file instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from dd_tune.errors import ConfigError
+
+_CHECKOUT = Path(__file__).resolve().parents[2]  # dd_tune/config/files.py -> the repository
+
+
+def _bundled(name: str) -> list[Path]:
+    source = _CHECKOUT / name
+    if source.is_dir() and (_CHECKOUT / "dd_tune").is_dir():
+        return [source]
+    try:  # data-only (namespace) packages of an installed dd_tune
+        spec = importlib.util.find_spec(f"dd_tune.{name}")
+    except ModuleNotFoundError:
+        return []
+    return [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+
+
+def search_path(kind: str) -> list[Path]:
+    """``kind``: "studies", "suites" or "search_spaces"."""
+    env = {"studies": "DD_TUNE_STUDIES", "suites": "DD_TUNE_STUDIES", "search_spaces": "DD_TUNE_SEARCH_SPACES"}[kind]
+    dirs = [Path(p).expanduser() for p in os.environ.get(env, "").split(os.pathsep) if p]
+    dirs += _bundled("search_spaces" if kind == "search_spaces" else "studies")
+    return [d / "suites" for d in dirs] if kind == "suites" else dirs
+
+
+def list_names(kind: str) -> list[str]:
+    return sorted({p.stem for d in search_path(kind) if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def find_file(kind: str, name_or_path: str) -> Path:
+    """A name on the search path, or a path to a YAML file; else one error naming the choices."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path.resolve()
+    for d in search_path(kind):
+        candidate = d / f"{name_or_path}.yaml"
+        if "/" not in name_or_path and candidate.is_file():
+            return candidate.resolve()
+    what = {"studies": "study", "suites": "suite", "search_spaces": "search space"}[kind]
+    raise ConfigError(f"unknown {what} {name_or_path!r}; choose from {list_names(kind)} (or a path to a .yaml file)")
+
+
+def list_studies() -> list[str]:
+    return list_names("studies")
+
+
+def find_study(name_or_path: str) -> Path:
+    return find_file("studies", name_or_path)

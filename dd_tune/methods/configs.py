@@ -1,0 +1,96 @@
+"""A method's configuration: presets resolved, validated against the method's dataclass.
+
+``load_study`` is the whole study as it will run: the configuration room reads and checks the file
+(``dd_tune.config.read_study``), then the method named in it validates its ``distill`` block here.
+Presets (``PRESETS`` of a method's config) and the method's budget keys (``BUDGET_KEYS``) are the
+method's own knowledge; this module only applies the rule that combines them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Sequence
+
+from dd_tune.config import StudyConfig, build, deep_merge, read_study, set_dotted, to_dict
+from dd_tune.errors import ConfigError
+from dd_tune.methods.base import METHODS
+
+_MISSING = object()
+
+
+def config_class(method: str) -> type:
+    return METHODS.get(method).config_cls
+
+
+def _lookup(block: Mapping, dotted: str) -> Any:
+    """``block["a"]["b"]`` for ``"a.b"``, or ``_MISSING``."""
+    node: Any = block
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any], source: str) -> dict:
+    """A distill block with ``values`` (dotted keys) applied, presets resolved. Later wins:
+
+    1. the preset ``block`` names (or the method's default preset);
+    2. ``block``'s own keys (a study file's deliberate deviations from its preset);
+    3. when ``values`` switch to another preset: every key that preset defines, except the budget
+       keys (``BUDGET_KEYS``, e.g. ``iterations``) that ``block`` sets explicitly;
+    4. ``values`` (``--set distill.*``, a named point, a trial's sampled values).
+    """
+    cls = config_class(method)
+    presets: Mapping[str, Mapping] = getattr(cls, "PRESETS", {})
+    out = dict(block)
+    if presets:
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
+        have = block.get("preset", default)
+        want = values.get("preset", have)
+        for name in (have, want):
+            if name not in presets:
+                raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
+                                  f"choose from {sorted(presets)}")
+        out = deep_merge(presets[have], block)
+        if want != have:  # the new preset replaces every key it defines; the block's budget stays
+            out = deep_merge(out, presets[want])
+            for key in getattr(cls, "BUDGET_KEYS", ()):
+                value = _lookup(block, key)
+                if value is not _MISSING:
+                    out = set_dotted(out, key, value, source)
+    for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
+        out = set_dotted(out, key, value, source)
+    return out
+
+
+def build_method_config(method: str, data: Mapping, source: str) -> Any:
+    """Validate a ``distill:`` block as written in a study file against the method's config dataclass."""
+    return build(config_class(method), resolve_method_values(method, data, {}, source), "distill", source)
+
+
+def _with_values(method: str, distill: Any, values: Mapping[str, Any], source: str) -> Any:
+    return build(config_class(method), resolve_method_values(method, to_dict(distill), values, source),
+                 "distill", source)
+
+
+def with_method_values(study: StudyConfig, values: Mapping[str, Any], source: str) -> Any:
+    """The study's distill config with ``values`` (e.g. a trial's sampled params) applied, validated."""
+    return _with_values(study.method, study.distill, values, source)
+
+
+def load_study(name_or_path: str, profile: str = "default",
+               overrides: Sequence[tuple[str, Any]] = ()) -> StudyConfig:
+    """The study as it will run: file + profile + ``--set``, its method block validated (presets
+    resolved), its named points and init variants checked against the method."""
+    f = read_study(name_or_path, profile, overrides)
+    study = f.study
+    distill = build(config_class(study.method), resolve_method_values(study.method, study.distill,
+                                                                      f.distill_sets, f.source), "distill", f.source)
+    for name, values in study.named_points.items():
+        _with_values(study.method, distill, values, f"{f.source} (named_points.{name})")
+    if study.init_variants and not hasattr(distill, "init"):
+        raise ConfigError(f"{f.source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
+    for value in study.init_variants:
+        _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
+    return dataclasses.replace(study, distill=distill)

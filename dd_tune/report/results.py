@@ -1,0 +1,87 @@
+"""What a study produced, typed: the interface between the Ray side (``dd_tune.tune``) and the reports.
+
+``to_dict()`` is the plain data of ``report.json`` / ``ipc<N>.json`` (the renderers work on it, and it
+keeps the keys earlier versions wrote); ``from_dict()`` reads it back (a resumed study, a resumed suite).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass
+class IpcResult:
+    """One IPC of a study: the search, the re-evaluated sets and what it cost."""
+
+    ipc: int  # the IPC re-evaluated (the best trial's when IPC is searched)
+    n_trials: int
+    n_errors: int
+    n_diverged: int
+    errors: dict[str, str]  # trial -> why it failed
+    best_val_acc: float
+    best_config: dict[str, Any]
+    default_config: dict[str, Any]
+    named_configs: dict[str, dict[str, Any]]
+    reeval: dict[str, dict[str, dict[str, Any]]]  # set -> architecture -> {mean, std, n, ci95, runs, lr, ...}
+    differences: list[dict[str, Any]]
+    config_notes: dict[str, list[str]]
+    flops: dict[str, Any]
+    best_synset: str
+    best_png: str
+    trials: list[dict[str, Any]]
+    plots: dict[str, Any]
+    compute: dict[str, float]
+    wall_time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "IpcResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class StudyResult:
+    """A whole study: one :class:`IpcResult` per IPC, the expert stage, the protocol, where it lives."""
+
+    study: str
+    method: str
+    dataset: str
+    profile: str
+    seed: int
+    ipc: int | list[int]
+    search_space: dict[str, Any]
+    reference_defaults: dict[str, Any]
+    by_ipc: dict[str, IpcResult]
+    wall_time_s: float
+    expert_stage: dict[str, Any]
+    protocol: str
+    final_eval: dict[str, Any]
+    proxy_eval: dict[str, Any]
+    resources: dict[str, Any]
+    study_dir: str
+    optuna_db: str
+    method_notes: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> IpcResult:
+        return next(iter(self.by_ipc.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``report.json``: the fields, plus the first IPC's headline keys at the top level."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["by_ipc"] = {k: v.to_dict() for k, v in self.by_ipc.items()}
+        first = self.first
+        return {**d, "n_trials": first.n_trials, "best_config": first.best_config,
+                "default_config": first.default_config, "reeval": first.reeval, "flops": first.flops}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StudyResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        values["by_ipc"] = {k: IpcResult.from_dict(v) for k, v in d["by_ipc"].items()}
+        return cls(**values)

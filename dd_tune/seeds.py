@@ -1,0 +1,56 @@
+"""Every seed of a study, derived in one place from the study seed (and the split / expert seeds).
+
+A stream is named for what it drives; the numbers each derivation produces are the ones dd_tune has
+always used, so studies reproduce across versions. The final evaluation used to seed model ``k`` of an
+architecture by the *length of its name* (two architectures with names of equal length would have
+shared seeds); each architecture now has a registered code (``ARCH_CODES``), distinct by construction,
+equal to the old value for ConvNet and LeNet so their results do not move.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MOD = 2**63 - 1
+# trial streams: (study seed, trial index) -> generator of one concern of the trial
+TRIAL_DISTILL, TRIAL_PROXY_EVAL, FINAL_EVAL = 0, 1, 3
+# trial index of random-real draw d (d = 0, 1, ...): draw 0 is the single draw of earlier reports
+RANDOM_REAL_INDEX = 10_000
+# final evaluation: model k of an architecture is trial 1000 * k + its code (codes must stay distinct)
+ARCH_CODES = {"convnet": 7, "lenet": 5}
+assert len(set(ARCH_CODES.values())) == len(ARCH_CODES), "architecture seed codes must be distinct"
+
+
+def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
+    """Seed of one stream of one trial: (study seed, trial, stream) -> 63-bit int."""
+    return (study_seed * 1_000_003 + trial_index * 7919 + stream * 104_729) % _MOD
+
+
+def final_eval_seed(study_seed: int, arch: str, model: int) -> int:
+    """Model ``model`` of ``arch`` in the final evaluation: the same for every set (paired rows)."""
+    if arch not in ARCH_CODES:
+        raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.seeds.ARCH_CODES")
+    return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], FINAL_EVAL)
+
+
+def random_real_index(draw: int) -> int:
+    return RANDOM_REAL_INDEX + draw
+
+
+def expert_seed(experts_seed: int, index: int) -> int:
+    """Expert ``index`` of a pool (experts are shared across studies: their own seed)."""
+    return experts_seed * 1_000_003 + 7919 * (index + 1)
+
+
+def scores_seed(experts_seed: int) -> int:
+    """The difficulty-scoring networks of a pool's data schedule."""
+    return experts_seed * 1_000_003 + 17
+
+
+def subset_seed(split_seed: int) -> int:
+    """The per-class training subset of ``data.max_train_per_class``."""
+    return split_seed + 1
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    return torch.Generator(device).manual_seed(seed)

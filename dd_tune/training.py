@@ -1,0 +1,99 @@
+"""The one training loop: an epoch of SGD on (augmented) images, the protocol's schedule around it,
+soft cross-entropy, and accuracy.
+
+The evaluation protocol (``dd_tune.evaluation``), difficulty scoring (``experts.difficulty``) and expert
+training (``experts.trajectories``) all train through :func:`run_epoch`; :func:`train` is the
+protocol's schedule: E + 1 epochs, lr x0.1 once at epoch E // 2 + 1 with the optimiser re-created
+(momentum reset, as the reference ``evaluate_synset``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from dd_tune.augment import DSA
+from dd_tune.data import ClassIndexedData
+from dd_tune.errors import ResourceError
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """-sum softmax(target) * log_softmax(logits), averaged over the batch (DATM/PAD's soft labels)."""
+    return -(F.softmax(target_logits, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def loss_for(labels: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Soft cross-entropy for logit labels ``[N, C]``, cross-entropy for class indices ``[N]``."""
+    return soft_cross_entropy if labels.dim() == 2 else F.cross_entropy
+
+
+def run_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+              order: torch.Tensor, batch_size: int, dsa: DSA | None, generator: torch.Generator) -> float:
+    """One pass over ``images[order]`` in minibatches (per-sample DSA on each); mean training loss."""
+    loss_fn = loss_for(labels)
+    total, n = 0.0, 0
+    for idx in order.split(batch_size):
+        xb = images[idx]
+        if dsa is not None:
+            xb = dsa(xb, generator)
+        loss = loss_fn(net(xb), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        n += len(idx)
+    return total / n
+
+
+def train(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, lr: float,
+          momentum: float, weight_decay: float, batch_size: int, generator: torch.Generator,
+          dsa: DSA | None) -> float:
+    """Train ``net`` in place with the protocol's schedule; returns the last epoch's mean loss."""
+    device = next(net.parameters()).device
+    x, y = images.to(device), labels.to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    decay_epoch = epochs // 2 + 1
+    last = float("nan")
+    net.train()
+    for epoch in range(epochs + 1):
+        if epoch == decay_epoch:
+            lr *= 0.1
+            # re-created, so the momentum buffer is reset, as in the reference evaluate_synset
+            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        perm = torch.randperm(len(x), generator=generator, device=generator.device).to(device)
+        last = run_epoch(net, opt, x, y, perm, batch_size, dsa, generator)
+    return last
+
+
+def accuracy(net: torch.nn.Module, data: ClassIndexedData, limit: int = 0, chunk: int = 0) -> float:
+    """Top-1 accuracy in % on ``data`` (the first ``limit`` images of a fixed shuffle if limit>0).
+
+    ``chunk`` 0 = auto: 32 images on CPU (activations stay in cache: ~1.7x faster on 2 cores than
+    large batches), 1024 on GPU.
+    """
+    if chunk <= 0:
+        chunk = 32 if data.device.type == "cpu" else 1024
+    images, labels = data.images, data.labels
+    if 0 < limit < len(labels):
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:limit]
+        keep = keep.to(images.device)
+        images, labels = images[keep], labels[keep]
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in zip(images.split(chunk), labels.split(chunk)):
+            correct += int((net(xb).argmax(1) == yb).sum())
+    return 100.0 * correct / len(labels)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (a CUDA GPU when one is visible, else the CPU), ``cpu`` or ``cuda[:N]``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ResourceError(f"device {name!r} requested but no CUDA GPU is visible; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ResourceError(f"unknown device {name!r}; choose from ['auto', 'cpu', 'cuda']")
+    return torch.device(name)

@@ -1,0 +1,66 @@
+"""The expert stage: every expert trajectory a study needs, one Ray task each, before any trial.
+
+Experts live in ``<storage>/experts``, content-addressed, so later studies (and re-runs) that need the
+same ones reuse them; concurrent requests for one key train it once (a file lock per expert).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import torch
+
+from dd_tune.config import StudyConfig, to_dict
+from dd_tune.evaluation import model_spec_for
+from dd_tune.methods import expert_pool
+from dd_tune.methods.configs import with_method_values
+from dd_tune.report.flops import expert_stage_flops
+from dd_tune.tune.search_space import SearchSpace, expert_variants
+from dd_tune.tune.setup import TrialSetup, expert_store
+
+
+def expert_pools(study: StudyConfig, space: SearchSpace) -> list[Any]:
+    """Every distinct expert pool of the study: its default, its named points, every searched variant."""
+    pools = {}
+    for values in [{}, *study.named_points.values(), *expert_variants(space)]:
+        cfg = expert_pool(with_method_values(study, values, "experts"))
+        if cfg is not None:
+            pools[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
+    return list(pools.values())
+
+
+def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, float]:
+    """Train (or find) expert ``index`` of ``cfg`` in the cache: (index, trained_now, seconds)."""
+    torch.set_num_threads(setup.threads)
+    study = setup.study
+    data = setup.data()
+    t0 = time.time()
+    _, trained = expert_store(setup, data, model_spec_for(study.model.name, data.spec, study.model)).expert(cfg, index)
+    return index, trained, time.time() - t0
+
+
+def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, cpu: float,
+                     gpu: float) -> dict[str, Any]:
+    """Train every expert of every pool (``setup.compute_experts``); what it did and what it cost."""
+    import ray
+
+    pools = expert_pools(study, space)
+    if not pools:
+        return {}
+    task = ray.remote(num_cpus=cpu, num_gpus=gpu)(_expert_task)
+    jobs = [task.remote(setup, cfg, i) for cfg in pools for i in range(cfg.num_experts)]
+    t0, trained, pending, task_seconds = time.time(), 0, list(jobs), 0.0
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        index, fresh, seconds = ray.get(done[0])
+        trained += int(fresh)
+        task_seconds += seconds
+        print(f"[dd_tune] expert {len(jobs) - len(pending)}/{len(jobs)}: "
+              f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
+    counts = [int(c) for c in setup.data().train.counts]
+    return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
+            "flops": expert_stage_flops(study, pools, counts),
+            "seconds": time.time() - t0, "task_seconds": task_seconds,
+            "cpu_seconds": task_seconds * cpu, "gpu_seconds": task_seconds * gpu, "dir": setup.experts_dir}

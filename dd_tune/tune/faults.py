@@ -1,0 +1,31 @@
+"""The fault-injection hook for fault-tolerance tests (env ``DD_TUNE_FAULT_AFTER_REPORTS`` on the
+driver): rules parsed once, checked before anything runs, applied inside trials."""
+
+from __future__ import annotations
+
+import functools
+
+from dd_tune.errors import ConfigError
+
+
+@functools.lru_cache(maxsize=8)
+def fault_rules(spec: str) -> tuple[tuple[int, str, str, bool], ...]:
+    """Parse the fault-injection hook: each rule ``N[:key=value][:always]`` makes a trial (every trial, or
+    those whose sampled ``key`` equals ``value``) raise right after its N-th checkpointed report, on its
+    first attempt only (a retry from the checkpoint then succeeds) or, with ``always``, on every attempt
+    (the trial keeps failing). Returns ``(N, key, value, always)`` tuples (parsed once per spec)."""
+    rules = []
+    for rule in filter(None, (r.strip() for r in spec.split(","))):
+        after, *rest = rule.split(":")
+        always = rest[-1:] == ["always"]
+        cond = rest[:-1] if always else rest
+        key, sep, value = (cond[0] if cond else "").partition("=")
+        if not after.isdigit() or int(after) < 1 or len(cond) > 1 or (cond and not (key and sep)):
+            raise ConfigError(f"DD_TUNE_FAULT_AFTER_REPORTS: bad rule {rule!r}; expected N[:key=value][:always] "
+                              f"with N >= 1, rules separated by commas")
+        rules.append((int(after), key, value, always))
+    return tuple(rules)
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the fault-tolerance testing hook (``TrialSetup.should_fault``)."""

@@ -1,0 +1,57 @@
+"""Ray Tune's OptunaSearch, made safe to resume after a hard kill of the driver.
+
+Tune snapshots its experiment state (trial statuses, the pickled searcher) every few seconds, while
+OptunaSearch commits each finished trial to the sqlite study at once. A ``kill -9`` between the two
+leaves a trial that Optuna has finished but the restored Tune state still calls RUNNING; Tune then
+resumes it from its checkpoint and its next result makes ``Trial.report`` raise
+``UpdateFinishedTrialError``, which kills the resumed study. Here such a trial is recognised from
+the storage and its late results are ignored: Optuna keeps the value it was told first, no trial is
+added or duplicated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CLASSES: dict[str, type] = {}
+
+
+def _build() -> type:
+    """The class, defined on first use: importing this module must not import Ray (commands that only
+    print help or a configuration stay fast); Ray is imported when a search is built."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    class ResumableOptunaSearch(OptunaSearch):
+        def _already_finished(self, trial_id: str) -> bool:
+            if trial_id in self._completed_trials:
+                return True
+            ot_trial = self._ot_trials.get(trial_id)
+            if ot_trial is None:
+                return False
+            stored = self._ot_study._storage.get_trial(ot_trial._trial_id)
+            if stored.state.is_finished():
+                self._completed_trials.add(trial_id)
+                return True
+            return False
+
+        def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+            if not self._already_finished(trial_id):
+                super().on_trial_result(trial_id, result)
+
+        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+            if not self._already_finished(trial_id):
+                super().on_trial_complete(trial_id, result, error)
+
+    ResumableOptunaSearch.__module__ = __name__
+    ResumableOptunaSearch.__qualname__ = "ResumableOptunaSearch"
+    return ResumableOptunaSearch
+
+
+def __getattr__(name: str) -> Any:
+    """``ResumableOptunaSearch`` on first access, the same class object afterwards (pickle finds it by
+    module and name when Tune restores a searcher)."""
+    if name != "ResumableOptunaSearch":
+        raise AttributeError(name)
+    if name not in _CLASSES:
+        _CLASSES[name] = _build()
+    return _CLASSES[name]

@@ -1,0 +1,83 @@
+"""Everything checked before a run starts, cheapest first, and the Ray instance it runs on.
+
+Nothing is written and Ray does not start until every check has passed: the command line, the storage,
+the data, the resources a trial asks for; then Ray (started or joined) and, on several nodes, that
+every node sees the storage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from dd_tune.data import prepare_dataset, resolve_data_root
+from dd_tune.errors import ConfigError
+from dd_tune.tune.cluster import (check_address_answers, check_connect_args, check_shared_storage, connect,
+                                  local_resources, node_resources, require_posix_storage)
+from dd_tune.tune.faults import fault_rules
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Where and on what a run goes, as the user asked (``--storage``, ``--data-root``, ``--address``,
+    ``--num-cpus``)."""
+
+    storage: str
+    data_root: str | None = None
+    address: str | None = None
+    num_cpus: int | None = None
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    storage: Path  # absolute
+    data_root: Path
+    gpus: float  # GPUs visible to Ray
+    nodes: int  # alive Ray nodes
+
+
+def prepare_run(req: RunRequest, dataset: str, check_dir: Callable[[Path], None],
+                check_data: Callable[[Path], object] | None = None,
+                check_resources: Callable[[float, float], object] | None = None) -> RunPlace:
+    """The checks before a run, cheapest first, and nothing written until they pass: command line,
+    storage (usable, and ``check_dir(storage)`` refuses what would be overwritten), the dataset
+    (downloaded/verified; ``check_data(data_root)``, e.g. IPC vs class sizes), the resources a trial asks
+    for (``check_resources(largest node's CPUs, GPUs)``: before a local Ray starts, after joining a
+    cluster), then Ray and, on more than one node, that every node sees the storage."""
+    check_connect_args(req.address, req.num_cpus)
+    fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hook, before any directory
+    require_posix_storage(req.storage)
+    storage = Path(req.storage).expanduser().resolve()
+    check_storage(storage)
+    check_dir(storage)
+    data_root = resolve_data_root(req.data_root)
+    prepare_dataset(dataset, data_root)
+    if check_data is not None:
+        check_data(data_root)
+    if req.address is None and check_resources is not None:
+        check_resources(*local_resources(req.num_cpus))
+    if req.address is not None:
+        check_address_answers(req.address)
+    gpus = connect(req.address, req.num_cpus)
+    if req.address is not None and check_resources is not None:
+        check_resources(*node_resources())
+    return RunPlace(storage, data_root, gpus, check_shared_storage(storage))
+
+
+def check_storage(storage: Path) -> None:
+    """The storage is a directory dd_tune can write to, or can be created under one (not a file, not
+    read-only, not under a file)."""
+    if storage.exists() and not storage.is_dir():
+        raise ConfigError(f"--storage {storage} is a file, not a directory")
+    existing = storage
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--storage {storage} lies under {existing}, which is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--storage {storage}: cannot write to {existing} (read-only file system or no "
+                          f"permission); choose a writable --storage")
+
+

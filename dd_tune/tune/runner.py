@@ -1,0 +1,147 @@
+"""A study on Ray, as a short orchestration: the expert stage, then per IPC the search and the final
+evaluation, then the report. Each step is its own module (``experts_stage``, ``search``, ``sets``,
+``final_eval``); typed results (:class:`IpcResult`, :class:`StudyResult`) go to the reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dd_tune.config import StudyConfig, to_dict
+from dd_tune.methods import METHODS
+from dd_tune.methods.configs import with_method_values
+from dd_tune.report.flops import study_flops
+from dd_tune.report.plots import search_plots
+from dd_tune.report.results import IpcResult, StudyResult
+from dd_tune.report.study import differences, pool_random_real, write_report
+from dd_tune.synset import SynSet
+from dd_tune.tune.experts_stage import run_expert_stage
+from dd_tune.tune.faults import fault_rules
+from dd_tune.tune.final_eval import reevaluate
+from dd_tune.tune.resources import Resources
+from dd_tune.tune.search import Search, best_result, optuna_name, trial_rows
+from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
+from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
+from dd_tune.tune.setup import TrialSetup
+from dd_tune.tune.trainable import METRIC
+
+
+class StudyRunner:
+    def __init__(self, study: StudyConfig, space: SearchSpace, study_dir: Path, data_root: Path,
+                 resources: Resources) -> None:
+        self.study = study
+        self.space = space
+        self.dir = study_dir
+        self.data_root = data_root
+        self.resources = resources
+        self.db = study_dir / "optuna.db"
+        self.experts_dir = study_dir.parent / "experts"
+        self.method = METHODS.get(study.method).distiller_cls
+        self.fault = os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", "")
+        fault_rules(self.fault)  # a malformed testing hook fails here, not inside every trial
+
+    def setup(self, ipc: int, compute_experts: bool = False) -> TrialSetup:
+        return TrialSetup(self.study, ipc, str(self.data_root), self.resources.gpu > 0, self.resources.threads,
+                          str(self.experts_dir), compute_experts, fault=self.fault)
+
+    def train_experts(self) -> dict[str, Any]:
+        """The expert stage: every expert the study needs, trained (or found cached) before any trial."""
+        return run_expert_stage(self.study, self.space, self.setup(self.study.ipc[0], compute_experts=True),
+                                self.resources.cpu, self.resources.gpu)
+
+    def run(self, resume: bool = False) -> StudyResult:
+        """The whole study. With ``resume``, finished IPCs are read back, an interrupted search is
+        restored from Ray Tune's experiment state, and the expert stage finds its experts cached."""
+        t0 = time.time()
+        for ipc in self.study.ipc:
+            for note in self.method.config_notes(self.study.distill, ipc):
+                if note.startswith("Warning"):
+                    print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
+        (self.dir / "study.json").write_text(json.dumps(to_dict(self.study), indent=2))
+        stage = self.train_experts()
+        by_ipc = {str(ipc): self._ipc(ipc, resume) for ipc in self.study.ipc}
+        result = StudyResult(
+            study=self.study.name, method=self.study.method, dataset=self.study.dataset,
+            profile=self.study.profile, seed=self.study.seed,
+            ipc=self.study.ipc[0] if len(self.study.ipc) == 1 else list(self.study.ipc),
+            search_space=space_as_dict(self.space), reference_defaults=to_dict(METHODS.get(self.study.method).config_cls()),
+            by_ipc=by_ipc, wall_time_s=time.time() - t0, expert_stage=stage, protocol=self._protocol(),
+            final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
+            resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
+            method_notes=list(self.method.report_notes))
+        write_report(result, self.dir)
+        return result
+
+    def _protocol(self) -> str:
+        e = self.study.final_eval
+        return (f"{e.models} fresh models per architecture, SGD lr {e.lr} (x0.1 at epoch {e.epochs // 2 + 1}),"
+                f" momentum {e.momentum}, wd {e.weight_decay}, {e.epochs} epochs, batch {e.batch_size}"
+                + (", DSA" if e.dsa else ""))
+
+    def _ipc(self, ipc: int, resume: bool) -> IpcResult:
+        """One IPC, or its result read back when a resumed study had already finished it."""
+        done_file = self.dir / f"ipc{ipc}.json"
+        if resume and done_file.exists():
+            print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
+            return IpcResult.from_dict(json.loads(done_file.read_text()))
+        result = self.run_ipc(ipc, resume)
+        done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        return result
+
+    def run_ipc(self, ipc: int, resume: bool = False) -> IpcResult:
+        """Search one IPC, re-evaluate the best, default, random-real and extra sets on the test split."""
+        t0 = time.time()
+        default = default_point(self.study, self.space, ipc)
+        grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
+            ipc, default, self.setup(ipc), resume)
+        rows = trial_rows(grid)
+        best = best_result(grid, rows)
+        best_values = {k: v for k, v in best.config.items() if k != "ipc"}
+        best_cfg = with_method_values(self.study, best_values, "best trial")
+        best_ipc = int(best.config.get("ipc", ipc))
+        best_set, out_dir = self._save_best(best, best_cfg, ipc)
+        r = self.resources
+        default_is_best = best.config == default and best.metrics.get("it", -1) >= self.study.distill.iterations
+        sets = {"best": best_set,
+                "default": best_set if default_is_best else default_set(grid, default, self.setup(ipc), r.cpu, r.gpu),
+                **random_real_sets(self.setup(best_ipc)),
+                **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu)}
+        reeval = pool_random_real(reevaluate(sets, self.setup(best_ipc), r.cpu, r.gpu, self.dir.parent / "reeval"))
+        return self._ipc_result(ipc, best_ipc, grid, rows, best, best_cfg, reeval, out_dir, t0)
+
+    def _save_best(self, best: Any, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
+        with best.checkpoint.as_directory() as d:
+            best_set = SynSet.load(Path(d) / "synset.pt")
+        out_dir = self.dir / "best" if len(self.study.ipc) == 1 else self.dir / "best" / f"ipc{ipc}"
+        best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
+        best_set.save(out_dir / "synset.pt")
+        best_set.save_png(out_dir / "synset.png")
+        return best_set, out_dir
+
+    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Any, best_cfg: Any,
+                    reeval: dict, out_dir: Path, t0: float) -> IpcResult:
+        seconds = sum(float(row.get("elapsed_s") or 0.0) for row in rows)
+        study = self.study
+        return IpcResult(
+            ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
+            n_diverged=sum(int(row.get("diverged", 0)) for row in rows),
+            errors={row["trial"]: row["error"] for row in rows if row["error"]},
+            best_val_acc=float(best.metrics[METRIC]), best_config={**to_dict(best_cfg), "ipc": best_ipc},
+            default_config={**to_dict(study.distill), "ipc": ipc},
+            named_configs={n: {**to_dict(with_method_values(study, v, n)), "ipc": ipc}
+                           for n, v in study.named_points.items()},
+            reeval=reeval, differences=differences(reeval),
+            config_notes={"default": self.method.config_notes(study.distill, ipc),
+                          "best": self.method.config_notes(best_cfg, best_ipc)},
+            flops=study_flops(study, best_cfg, best_ipc),
+            best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
+            plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
+                               study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True)),
+            compute={"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,
+                     "gpu_seconds": seconds * self.resources.gpu},
+            wall_time_s=time.time() - t0)

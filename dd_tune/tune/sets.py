@@ -1,0 +1,80 @@
+"""The synthetic sets a study re-evaluates, beside the best trial's: the reference defaults, random real
+(several draws), the hard-label variant of a soft-label set, the named points and the init variants.
+
+Sets that still have to be distilled are Ray tasks submitted at once; their ``ObjectRef`` s go straight
+to the re-evaluation, so every extra distillation runs beside the re-evaluation of the finished sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dd_tune import seeds
+from dd_tune.methods import init_of
+from dd_tune.methods.configs import with_method_values
+from dd_tune.methods.random_real import RandomRealConfig
+from dd_tune.report.study import RANDOM_REAL_DRAW
+from dd_tune.synset import SynSet
+from dd_tune.tune.setup import TrialSetup, make_distiller
+from dd_tune.tune.trainable import config_index
+
+SetupFor = Callable[..., TrialSetup]  # (ipc, study=None) -> TrialSetup
+
+
+def distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int) -> SynSet:
+    """Distil one configuration to its full budget, without proxy evaluation (default/random real)."""
+    torch.set_num_threads(setup.threads)
+    distiller, _ = make_distiller(setup, config, trial_index)
+    distiller.run(distiller.total_iterations)
+    return distiller.synset()
+
+
+def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: float, gpu: float) -> Any:
+    """Submit the distillation as a Ray task and return its ``ObjectRef`` without waiting."""
+    import ray
+
+    cfg = with_method_values(setup.study, values, what)
+    print(f"[dd_tune] distilling {what} at IPC {setup.ipc} ({cfg.iterations} iterations, "
+          f"in parallel with the re-evaluation)", flush=True)
+    task = ray.remote(num_cpus=cpu, num_gpus=gpu)(distill_task)
+    return task.remote(setup, values, config_index(values))
+
+
+def random_real_sets(setup: TrialSetup) -> dict[str, SynSet]:
+    """``final_eval.random_real_draws`` independent random-real sets (``random_real_draw<d>``)."""
+    study = dataclasses.replace(setup.study, method="random_real", distill=RandomRealConfig())
+    rr = dataclasses.replace(setup, study=study)
+    return {f"{RANDOM_REAL_DRAW}{d + 1}": distill_task(rr, {}, seeds.random_real_index(d))
+            for d in range(setup.study.final_eval.random_real_draws)}
+
+
+def default_set(grid: Any, default: dict[str, Any], setup: TrialSetup, cpu: float, gpu: float) -> Any:
+    """The default trial's final set when it ran its full budget (ASHA may have stopped it), else a
+    distillation of the default configuration."""
+    full = setup.study.distill.iterations
+    for r in grid:
+        if r.error is None and r.config == default and r.checkpoint is not None \
+                and (r.metrics or {}).get("it", -1) >= full:
+            with r.checkpoint.as_directory() as d:
+                return SynSet.load(Path(d) / "synset.pt")
+    return distill_remote(setup, default, "the default configuration", cpu, gpu)
+
+
+def extra_sets(best_set: SynSet, best_values: dict[str, Any], best_cfg: Any, setup: TrialSetup,
+               best_setup: TrialSetup, cpu: float, gpu: float) -> dict[str, Any]:
+    """The hard-label variant (soft-label / learned-lr methods), the named points, the init variants."""
+    sets: dict[str, Any] = {}
+    if best_set.lr is not None or best_set.labels.dim() == 2:
+        # learned step size / soft labels are part of the method; this row keeps methods comparable:
+        # every image labelled with its class (not the argmax of its learned label), protocol lr
+        sets["best_hard_lr0.01"] = best_set.with_class_labels()
+    for name, values in setup.study.named_points.items():
+        sets[name] = distill_remote(setup, dict(values), f"named point '{name}'", cpu, gpu)
+    for init in setup.study.init_variants:  # noise vs real init at the tuned hyperparameters
+        sets[f"best_init_{init}"] = best_set if init_of(best_cfg) == init else distill_remote(
+            best_setup, {**best_values, "init": init}, f"the tuned configuration with init {init}", cpu, gpu)
+    return sets

@@ -1,0 +1,73 @@
+"""What a trial, an expert task or a re-evaluation task needs besides its own config (picklable), and
+the distiller it builds from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from dd_tune import seeds
+from dd_tune.config import StudyConfig
+from dd_tune.data import load_data
+from dd_tune.evaluation import model_spec_for
+from dd_tune.experts import ExpertCache, ExpertStore
+from dd_tune.methods import DistillContext, Distiller, build_distiller
+from dd_tune.methods.configs import with_method_values
+from dd_tune.tune.faults import fault_rules
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """Everything a trial needs besides its sampled config (picklable; passed by with_parameters)."""
+
+    study: StudyConfig
+    ipc: int
+    data_root: str
+    use_gpu: bool
+    threads: int = 1
+    experts_dir: str = ""  # expert-trajectory cache (trajectory matching); "" = none
+    compute_experts: bool = False  # trials only read experts; the study's expert stage trains them
+    # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver): comma-separated
+    # rules "N[:key=value][:always]"; see fault_rules. "" = off.
+    fault: str = ""
+
+    def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
+        return any(reports == after and (not key or str(config.get(key)) == value) and (always or not restored)
+                   for after, key, value, always in fault_rules(self.fault))
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cuda" if self.use_gpu and torch.cuda.is_available() else "cpu")
+
+    def data(self, with_test: bool = False) -> Any:
+        """The study's dataset on this worker's device (loaded once per process)."""
+        study = self.study
+        return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
+                         with_test=with_test, device=self.device,
+                         max_train_per_class=study.data.max_train_per_class)
+
+
+def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:
+    """Build the trial's distiller (data loaded once per process, kept on the device)."""
+    study = setup.study
+    ipc = int(config.get("ipc", setup.ipc))
+    cfg = with_method_values(study, {k: v for k, v in config.items() if k != "ipc"}, "trial config")
+    data = setup.data()
+    gen = seeds.generator(seeds.trial_seed(study.seed, trial_index, seeds.TRIAL_DISTILL), setup.device)
+    model = model_spec_for(study.model.name, data.spec, study.model)
+    ctx = DistillContext(data.train, data.spec, model, ipc, gen, data.spec.dsa_strategy,
+                         experts=expert_store(setup, data, model))
+    return build_distiller(study.method, cfg, ctx), data
+
+
+def expert_store(setup: TrialSetup, data: Any, model: Any) -> Any:
+    """The trial's view of the expert cache (None when the study has no expert directory)."""
+    if not setup.experts_dir:
+        return None
+    study = setup.study
+    return ExpertStore(ExpertCache(Path(setup.experts_dir)), data.train, study.dataset,
+                       study.data.val_fraction, study.data.split_seed, model, data.spec.dsa_strategy,
+                       compute_missing=setup.compute_experts, max_train_per_class=study.data.max_train_per_class)

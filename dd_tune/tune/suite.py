@@ -1,0 +1,69 @@
+"""A comparison suite on Ray: its studies with the shared settings, its directory rules, one study at a
+time (a resumed suite reads back the studies it had finished)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from dd_tune.config import StudyConfig, SuiteConfig
+from dd_tune.errors import ConfigError, StudyStateError
+from dd_tune.methods import init_of
+from dd_tune.methods.configs import load_study
+from dd_tune.report.results import StudyResult
+from dd_tune.tune import store
+from dd_tune.tune.resources import resolve_resources
+from dd_tune.tune.runner import StudyRunner
+
+SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
+
+
+def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
+    """Every study of the suite with the shared keys applied, validated, and checked to agree."""
+    overrides = suite.overrides()
+    studies = []
+    for name in suite.studies:
+        study = load_study(name, suite.profile, overrides)
+        if suite.init_variants and init_of(study.distill) is not None:
+            study = load_study(name, suite.profile, [*overrides, ("init_variants", list(suite.init_variants))])
+        studies.append(study)
+    first = studies[0]
+    for study in studies[1:]:
+        for key in SHARED_KEYS:
+            if getattr(study, key) != getattr(first, key):
+                raise ConfigError(f"suite {suite.name}: studies {first.name} and {study.name} differ in "
+                                  f"{key!r}; set it under 'shared' (or 'ipc') so every method gets the same")
+    return studies
+
+
+def check_suite_dir(suite_dir: Path, studies: Sequence[StudyConfig], force: bool, resume: bool) -> None:
+    """No silent overwrite; with ``resume`` every study already in the suite directory must be the one
+    asked for (checked before anything runs)."""
+    store.check_owned(suite_dir, "suite", force, resume)
+    if suite_dir.exists() and store.owned(suite_dir, "suite") and not (force or resume):
+        raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
+                              f"replace it, or choose another --storage")
+    if not resume:
+        return
+    for study in studies:
+        store.check_owned(store.locate(suite_dir, study.name, "study"), "study", False, False)
+        differs = store.stored_config_diff(suite_dir / study.name, study) if (suite_dir / study.name).exists() else []
+        if differs:
+            raise StudyStateError(f"{suite_dir / study.name} holds a different study (changed: "
+                                  f"{', '.join(differs)}); --resume continues only the same suite; pass "
+                                  f"--force to replace it or choose another --storage")
+
+
+def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path, gpus: float,
+               resume: bool) -> StudyResult:
+    """One study of the suite (read back when a resumed suite had already finished it)."""
+    study_dir = suite_dir / study.name
+    if resume and (study_dir / "report.json").exists():
+        print(f"[dd_tune] suite: {study.name} finished before the interruption, read back", flush=True)
+        return StudyResult.from_dict(json.loads((study_dir / "report.json").read_text()))
+    resuming = resume and study_dir.exists()
+    store.create(study_dir, "study")
+    print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
+    runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))  # checked before Ray
+    return runner.run(resume=resuming)

@@ -1,0 +1,128 @@
+"""The layering, kept by a test: rooms bottom to top, imports only point down (docs/architecture.md).
+
+Read from the source with ``ast`` (no import side effects): every ``import`` statement of every module of
+the package, at module level or inside a function.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "dd_tune"
+
+# bottom to top; a module may import its own room and the rooms below it
+ROOMS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("dd_tune", "dd_tune.errors", "dd_tune.registry", "dd_tune.seeds", "dd_tune.files")),
+    ("config", ("dd_tune.config",)),
+    ("tensors", ("dd_tune.datasets", "dd_tune.data", "dd_tune.models", "dd_tune.augment", "dd_tune.synset",
+                 "dd_tune.training")),
+    ("evaluation", ("dd_tune.evaluation",)),
+    ("experts", ("dd_tune.experts",)),
+    ("methods", ("dd_tune.methods",)),
+    ("report", ("dd_tune.report",)),
+    ("tune", ("dd_tune.tune",)),
+    ("commands", ("dd_tune.commands",)),
+    ("entry", ("dd_tune.study", "dd_tune.compare", "dd_tune.distill", "dd_tune.evaluate", "dd_tune.__main__")),
+]
+RANK = {room: i for i, (room, _) in enumerate(ROOMS)}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def room_of(module: str) -> str:
+    best = ""
+    for room, prefixes in ROOMS:
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, found = prefix, room
+    if not best:
+        raise AssertionError(f"{module} is in no room: add it to ROOMS (and docs/architecture.md)")
+    return found
+
+
+def imports(path: Path) -> list[tuple[str, bool, int]]:
+    """(imported module, at function level, line) for every import statement of a module."""
+    tree = ast.parse(path.read_text())
+    nested = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+              for n in ast.walk(f) if n is not f}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, id(node) in nested, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out += [(node.module, id(node) in nested, node.lineno)]
+            out += [(f"{node.module}.{a.name}", id(node) in nested, node.lineno) for a in node.names
+                    if node.module.startswith("dd_tune") and (PACKAGE.parent / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()]
+    return out
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_every_module_has_a_room():
+    for module in MODULES:
+        room_of(module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down(module):
+    mine = RANK[room_of(module)]
+    for name, _, line in imports(MODULES[module]):
+        if name == "dd_tune" or name.startswith("dd_tune."):
+            target = room_of(name if name in MODULES or name == "dd_tune" else name.rsplit(".", 1)[0])
+            assert RANK[target] <= mine, (f"{module}:{line} imports {name}: room {target} lies above room "
+                                          f"{room_of(module)} (imports only point down)")
+
+
+def test_only_the_ray_room_imports_ray_and_only_commands_import_argparse():
+    for module, path in MODULES.items():
+        room = room_of(module)
+        for name, _, line in imports(path):
+            top = name.split(".")[0]
+            if top == "ray":
+                assert room == "tune", f"{module}:{line} imports ray outside dd_tune.tune"
+            if top == "optuna":
+                assert room == "tune" or module == "dd_tune.report.plots", f"{module}:{line} imports optuna"
+            if top == "argparse" or name.startswith("dd_tune.commands"):
+                assert room in ("commands", "entry"), f"{module}:{line} imports {name} outside the commands"
+
+
+def _closure(module: str) -> set[str]:
+    seen, todo = set(), [module]
+    while todo:
+        m = todo.pop()
+        if m in seen or m not in MODULES:
+            continue
+        seen.add(m)
+        todo += [n for n, _, _ in imports(MODULES[m]) if n.startswith("dd_tune")]
+        todo += [".".join(m.split(".")[:i]) for i in range(1, m.count(".") + 1)]  # parent packages run first
+    return seen
+
+
+def test_the_config_room_never_imports_torch():
+    for module in (m for m in MODULES if room_of(m) == "config"):
+        for dependency in _closure(module):
+            for name, _, line in imports(MODULES[dependency]):
+                assert name.split(".")[0] != "torch", f"{module} imports torch through {dependency}:{line}"
+
+
+def test_no_function_level_import_of_dd_tune_modules():
+    for module, path in MODULES.items():
+        for name, nested, line in imports(path):
+            assert not (nested and name.startswith("dd_tune")), f"{module}:{line}: function-level import of {name}"
+
+
+def test_small_modules_and_functions():
+    for module, path in MODULES.items():
+        text = path.read_text()
+        assert len(text.splitlines()) <= 300, f"{module} has {len(text.splitlines())} lines (at most 300)"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, f"{module}:{node.lineno} {node.name} has {length} lines (at most 60)"
