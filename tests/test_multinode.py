@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dd_tune import cluster as cluster_mod
+from dd_tune.tune import cluster as cluster_mod
 from dd_tune.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
