@@ -40,12 +40,16 @@ class DatasetSpec:
     # mean/std above are this dataset's own pixel statistics (False: borrowed, e.g. ImageNet's for MHIST),
     # so a loaded split whose mean is far from them is corrupt
     own_stats: bool = True
+    classes: tuple[str, ...] = ()  # class names in label order (image grids); empty: "class <i>"
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 _FULL = "color_crop_cutout_flip_scale_rotate"
 _DIGITS = "color_crop_cutout_scale_rotate"
+_DIGIT_NAMES = tuple(str(d) for d in range(10))
+_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def _to_nchw_uint8(array: np.ndarray | torch.Tensor, layout: str) -> torch.Tensor:
@@ -164,20 +168,20 @@ def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tenso
 
 for _spec in (
     DatasetSpec("mnist", 1, (28, 28), 10, (0.1307,), (0.3081,), _DIGITS,
-                _torchvision_loader("MNIST", "NHW"), 10_000, 60_000),
+                _torchvision_loader("MNIST", "NHW"), 10_000, 60_000, classes=_DIGIT_NAMES),
     DatasetSpec("fashionmnist", 1, (28, 28), 10, (0.2861,), (0.3530,), _FULL,
-                _torchvision_loader("FashionMNIST", "NHW"), 10_000, 60_000),
+                _torchvision_loader("FashionMNIST", "NHW"), 10_000, 60_000, classes=_FASHION),
     DatasetSpec("cifar10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-                _FULL, _torchvision_loader("CIFAR10", "NHWC"), 10_000, 50_000),
+                _FULL, _torchvision_loader("CIFAR10", "NHWC"), 10_000, 50_000, classes=_CIFAR10),
     DatasetSpec("cifar100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
                 _FULL, _torchvision_loader("CIFAR100", "NHWC"), 10_000, 50_000),
     DatasetSpec("svhn", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-                _DIGITS, _torchvision_loader("SVHN", "NCHW"), 26_032, 73_257),
+                _DIGITS, _torchvision_loader("SVHN", "NCHW"), 26_032, 73_257, classes=_DIGIT_NAMES),
     # MHIST has no published normalisation; ImageNet statistics are the usual choice for H&E patches
     # (so they are not checked against the loaded pixels). Split sizes are not checked either: the
     # loader is also used on generated data in the same layout.
     DatasetSpec("mhist", 3, (224, 224), 2, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), _FULL,
-                _mhist_loader, 977, 0, own_stats=False),
+                _mhist_loader, 977, 0, own_stats=False, classes=("HP", "SSA")),
 ):
     DATASETS.add(_spec.name, _spec)
 

@@ -95,3 +95,22 @@ def evaluate_synset(
         res.seconds = time.time() - t0
         results[arch] = res
     return results
+
+
+def full_data_accuracy(train_data: ClassIndexedData, test: ClassIndexedData, dataset: str, cfg: EvalConfig,
+                       epochs: int, generator: torch.Generator, model: ModelConfig = ModelConfig(),
+                       progress: Callable[[str], None] | None = None) -> float:
+    """Test accuracy (%) of one fresh ConvNet trained on the whole training split (the reference every
+    distilled set is measured against) with the protocol's optimiser, schedule and augmentation for
+    ``epochs`` (+1, as the protocol) epochs."""
+    spec = DATASETS.get(dataset)
+    dsa = DSA(spec.dsa_strategy, spec.size) if cfg.dsa else None
+    net = build_model(model_spec_for("convnet", spec, model), generator, train_data.device)
+    t0 = time.time()
+    train(net, train_data.images, train_data.labels, epochs=epochs, lr=cfg.lr, momentum=cfg.momentum,
+          weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa)
+    acc = accuracy(net, test)
+    if progress is not None:
+        progress(f"full data: ConvNet {acc:.2f}% after {epochs + 1} epochs on {len(train_data)} images "
+                 f"({time.time() - t0:.0f} s)")
+    return acc

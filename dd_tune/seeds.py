@@ -16,6 +16,7 @@ _MOD = 2**63 - 1
 TRIAL_DISTILL, TRIAL_PROXY_EVAL, FINAL_EVAL = 0, 1, 3
 # trial index of random-real draw d (d = 0, 1, ...): draw 0 is the single draw of earlier reports
 RANDOM_REAL_INDEX = 10_000
+FULL_DATA_INDEX = 20_000  # model k of the full-data reference is trial FULL_DATA_INDEX + k
 # final evaluation: model k of an architecture is trial 1000 * k + its code (codes must stay distinct)
 ARCH_CODES = {"convnet": 7, "lenet": 5}
 assert len(set(ARCH_CODES.values())) == len(ARCH_CODES), "architecture seed codes must be distinct"
@@ -31,6 +32,11 @@ def final_eval_seed(study_seed: int, arch: str, model: int) -> int:
     if arch not in ARCH_CODES:
         raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.seeds.ARCH_CODES")
     return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], FINAL_EVAL)
+
+
+def full_data_seed(study_seed: int, model: int) -> int:
+    """Model ``model`` of the full-training-set reference (a suite's ``full_data``)."""
+    return trial_seed(study_seed, FULL_DATA_INDEX + model, FINAL_EVAL)
 
 
 def random_real_index(draw: int) -> int:

@@ -12,6 +12,7 @@ import torch
 
 from dd_tune.data import DATASETS, denormalize
 from dd_tune.errors import DataError
+from dd_tune.grids import grid_image, save_grid
 
 
 @dataclass
@@ -132,17 +133,11 @@ class SynSet:
         imgs = imgs.view(spec.num_classes, max_per_class, ch, h, w)[:, :cols]
         return imgs.permute(2, 0, 3, 1, 4).reshape(ch, spec.num_classes * h, cols * w)
 
-    def save_png(self, path: str | Path, max_per_class: int = 10) -> None:
-        from PIL import Image
+    def image(self, max_per_class: int = 10) -> "Any":
+        """The readable grid (PIL image): one row per class with its name, images upscaled."""
+        spec = DATASETS.get(self.dataset)
+        names = list(spec.classes) or [f"class {c}" for c in range(spec.num_classes)]
+        return grid_image(self.grid(max_per_class), names, spec.size)
 
-        grid = self.grid(max_per_class)
-        arr = (grid * 255).round().byte().permute(1, 2, 0).numpy()
-        if arr.shape[2] == 1:
-            arr = arr[:, :, 0]
-        # upscale small images so the PNG is readable
-        img = Image.fromarray(arr)
-        scale = max(1, 256 // max(img.size))
-        if scale > 1:
-            img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        img.save(path)
+    def save_png(self, path: str | Path, max_per_class: int = 10) -> str:
+        return save_grid(self.image(max_per_class), path)

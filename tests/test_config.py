@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dd_tune.config import StudyConfig, find_study, list_studies, parse_overrides
+from dd_tune.config.study import load_study_file
 from dd_tune.methods.configs import load_study
 from dd_tune.errors import ConfigError
 from dd_tune.config.schema import load_yaml
@@ -153,39 +154,51 @@ def test_set_dotted_replaces_the_leaf_and_keeps_siblings():
 
 def _every_study_profile():
     for name in list_studies():
-        for profile in ["default", *load_yaml(find_study(name)).get("profiles", {})]:
+        for profile in ["default", *load_study_file(find_study(name)).get("profiles", {})]:
             yield name, profile, load_study(name, profile)
 
 
-# What the seed report ran, per method: the keys that define its setting (a profile may shrink only the
-# budget: iterations and batch sizes). DataDAM: the released code (p 1, batch norm, x100) with lr_img
-# 0.1; PAD: noise init, PAD's defaults otherwise.
+# What the seed report ran, per named point: the keys that define its setting (a profile may shrink only
+# the budget: iterations and batch sizes). DM: the released code's lr_img 1 from noise, IPC 10; DataDAM: the
+# released code (p 1, batch norm, x100) with lr_img 0.1; PAD: its defaults from noise or from correctly
+# classified real images.
+_DATADAM_CODE = {"preset": "code", "power": 1, "net_norm": "batch", "loss_scale": 100.0, "lr_img": 0.1,
+                 "lambda_mmd": 0.01}
 SEED_REPORT = {
-    "datadam": {"preset": "code", "power": 1, "net_norm": "batch", "loss_scale": 100.0, "lr_img": 0.1,
-                "lambda_mmd": 0.01},
-    "pad": {"preset": "pad", "init": "noise"},
+    ("dm", "seed_report_0"): ({"init": "noise", "lr_img": 1.0, "iterations": 0}, {"batch_real": 256}),
+    ("dm", "seed_report_500"): ({"init": "noise", "lr_img": 1.0}, {"iterations": 500, "batch_real": 256}),
+    ("dm", "seed_report_1000"): ({"init": "noise", "lr_img": 1.0}, {"iterations": 1000, "batch_real": 256}),
+    ("datadam", "seed_report_real"): ({**_DATADAM_CODE, "init": "real"}, {"iterations": 10, "batch_real": 256}),
+    ("datadam", "seed_report_noise"): ({**_DATADAM_CODE, "init": "noise"}, {"iterations": 10, "batch_real": 256}),
+    ("pad", "seed_report_noise"): ({"preset": "pad", "init": "noise"}, {"iterations": 1000}),
+    ("pad", "seed_report_correct"): ({"preset": "pad", "init": "correct"}, {"iterations": 1000}),
 }
-SEED_REPORT_BUDGET = {"datadam": {"iterations": 10, "batch_real": 256}, "pad": {"iterations": 1000}}
 
 
 def test_named_points_claiming_the_seed_report_run_its_setting():
     from dd_tune.methods.configs import with_method_values
 
-    checked = 0
+    checked = set()
     for name, profile, study in _every_study_profile():
         for point, values in study.named_points.items():
             if not point.startswith("seed_report"):
                 continue
+            assert (study.method, point) in SEED_REPORT, (name, point)
+            setting, budget = SEED_REPORT[study.method, point]
             cfg = with_method_values(study, values, point)
-            expected = dict(SEED_REPORT[study.method])
-            if study.method == "datadam":
-                expected["init"] = point.rsplit("_", 1)[1]
-            if profile == "default":
-                expected.update(SEED_REPORT_BUDGET[study.method])
-            got = {k: getattr(cfg, k) for k in expected}
-            assert got == expected, (name, profile, point)
-            checked += 1
-    assert checked >= 10
+            expected = {**setting, **(budget if profile == "default" else {})}
+            assert {k: getattr(cfg, k) for k in expected} == expected, (name, profile, point)
+            checked.add((study.method, point))
+    assert checked == set(SEED_REPORT)
+
+
+def test_noise_studies_fix_the_init_to_noise_in_every_profile():
+    """A noise-only search never samples another init, at its default point or in its space."""
+    noise = [(n, p, s) for n, p, s in _every_study_profile() if n.endswith("_noise")]
+    assert {n for n, _, _ in noise} >= {"dm_mnist_noise", "datadam_mnist_noise", "pad_mnist_noise"}
+    for name, profile, study in noise:
+        assert study.distill.init == "noise", (name, profile)
+        assert "init" not in load_search_space(study), (name, profile)
 
 
 def test_datadam_defaults_are_the_released_code_and_every_space_covers_its_step():
@@ -230,3 +243,37 @@ def test_a_named_point_may_switch_the_preset(tmp_path):
     code = with_method_values(study, study.named_points["code"], "code")
     # the preset's keys replace the paper's, the study's budget (iterations) stays, the point's keys win
     assert (code.power, code.loss_scale, code.net_norm, code.iterations, code.lr_img) == (1, 100.0, "batch", 10, 0.5)
+
+
+def test_extends_merges_the_parent_and_replaces_points_and_param_specs(tmp_path):
+    write(tmp_path, BASE + """
+named_points: {a: {iterations: 5}}
+profiles:
+  quick: {distill: {iterations: 8}, search: {params: {iterations: {type: int, low: 5, high: 20}}}}
+""", name="parent.yaml")
+    child = write(tmp_path, """
+extends: parent.yaml
+distill: {init: noise}
+search: {exclude: [init], params: {iterations: {type: categorical, choices: [5, 10]}}}
+named_points: {b: {iterations: 6}}
+profiles:
+  quick: {search: {params: {iterations: {type: categorical, choices: [8]}}}}
+""", name="child.yaml")
+    study = load_study(str(child))
+    assert study.name == "child" and study.method == "dm" and study.distill.batch_real == 16
+    assert study.distill.init == "noise" and study.search.exclude == ("init",)
+    assert study.search.params["iterations"] == {"type": "categorical", "choices": [5, 10]}  # no low/high left
+    assert study.search.params["batch_real"]["choices"] == [16, 32]  # inherited
+    assert study.named_points == {"b": {"iterations": 6}}  # replaced, not merged
+    quick = load_study(str(child), "quick")
+    assert quick.distill.iterations == 8 and quick.search.params["iterations"]["choices"] == [8]
+
+
+def test_extends_refuses_cycles_and_unknown_parents(tmp_path):
+    write(tmp_path, "extends: b.yaml\n" + BASE, name="a.yaml")
+    b = write(tmp_path, "extends: a.yaml\n" + BASE, name="b.yaml")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_study(str(b))
+    c = write(tmp_path, "extends: no_such_study\n" + BASE, name="c.yaml")
+    with pytest.raises(ConfigError, match="unknown study 'no_such_study'"):
+        load_study(str(c))

@@ -27,7 +27,7 @@ from dd_tune.tune import store
 from dd_tune.tune.prepare import prepare_run
 from dd_tune.tune.resources import check_ipcs, resolve_resources
 from dd_tune.tune.search_space import default_point, load_search_space
-from dd_tune.tune.suite import check_suite_dir, run_member, suite_studies
+from dd_tune.tune.suite import check_suite_dir, run_full_data, run_member, suite_studies
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.compare") -> argparse.Namespace:
@@ -83,7 +83,8 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
     t0 = time.time()
     results = [run_member(study, space, suite_dir, place.data_root, place.gpus, args.resume)
                for study, space in zip(studies, spaces)]
-    comparison = write_comparison(suite, results, suite_dir, time.time() - t0)
+    full_data = run_full_data(suite, studies[0], suite_dir, place.data_root)
+    comparison = write_comparison(suite, results, suite_dir, time.time() - t0, full_data)
     print(f"\ncomparison: {suite_dir / 'compare.md'}")
     for line in comparison["summary"]:
         print(line)

@@ -189,6 +189,48 @@ def apply_profile(raw: dict, profile: str, path: Path) -> dict:
     return deep_merge(raw, profiles[profile])
 
 
+# keys an extending file replaces whole instead of merging: its own named points, and each searched
+# parameter's spec (an int range turned categorical must not keep the parent's low/high)
+_REPLACED = ("named_points",)
+
+
+def _extend(base: Mapping, child: Mapping, under: str = "") -> dict:
+    out = dict(base)
+    for key, value in child.items():
+        whole = key in _REPLACED or under == "params"
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and not whole:
+            out[key] = _extend(out[key], value, key)
+        else:
+            out[key] = value
+    return out
+
+
+def load_study_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A study file's mapping with ``extends: <study>`` resolved.
+
+    The named study (a name on the search path, or a path relative to this file) is read first and
+    this file merged over it, profiles included: mappings merge key by key, while ``named_points`` and
+    each entry of ``search.params`` are replaced whole. The parent's ``name`` and ``description`` are
+    not inherited. A study can thus be a variant of another (e.g. the noise-only search of a method)
+    without copying its protocol.
+    """
+    raw = load_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"{path}: 'extends' must name one study (a name or a path to its .yaml)")
+    relative = (path.parent / parent).resolve()
+    parent_path = relative if relative.suffix in (".yaml", ".yml") and relative.is_file() else find_study(parent)
+    if parent_path in (path, *seen):
+        chain = " -> ".join(p.stem for p in (*seen, path, parent_path))
+        raise ConfigError(f"{path}: 'extends' makes a cycle ({chain})")
+    base = load_study_file(parent_path, (*seen, path))
+    for key in ("name", "description"):
+        base.pop(key, None)
+    return _extend(base, raw)
+
+
 @dataclass(frozen=True)
 class StudyFile:
     """A study as read from its file, before its method validates the ``distill`` block."""
@@ -202,7 +244,7 @@ def read_study(name_or_path: str, profile: str = "default",
                overrides: Sequence[tuple[str, Any]] = ()) -> StudyFile:
     """Find, merge the profile and ``--set`` overrides, and check everything but the method block."""
     path = find_study(name_or_path)
-    raw = apply_profile(load_yaml(path), profile, path)
+    raw = apply_profile(load_study_file(path), profile, path)
     source = str(path)
     distill_sets: dict[str, Any] = {}
     for key, value in overrides:

@@ -10,6 +10,53 @@ from dd_tune.config.schema import build, load_yaml, require
 from dd_tune.config.study import NAME_RE, NAME_RULE, apply_profile
 
 
+ARCHS = ("convnet", "lenet")
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One result of an earlier report, set beside what dd_tune measures at its setting and tuned.
+
+    ``study``/``set``: the study of the suite and the re-evaluated set that runs the report's setting (a
+    named point, or ``default``); ``tuned_study``: whose tuned set answers it (default ``study``);
+    ``setting``: the report's values of the keys that define its run (checked against what ran, so a
+    scaled-down profile says so). ``set: full_data`` is the suite's full-training-set reference; a row
+    without ``study`` is not measured by this suite (``elsewhere`` says which command measures it).
+    """
+
+    title: str
+    reported: float
+    arch: str = "convnet"
+    study: str = ""
+    set: str = ""
+    tuned_study: str = ""
+    setting: dict[str, Any] = field(default_factory=dict)
+    elsewhere: str = ""
+
+    def __post_init__(self) -> None:
+        require(self.arch in ARCHS, "arch", f"unknown architecture {self.arch!r}; choose from {list(ARCHS)}")
+        require(0 <= self.reported <= 100, "reported", f"must be an accuracy in [0, 100], got {self.reported}")
+        require(bool(self.study) == bool(self.set) or self.set == "full_data", "set",
+                "name both the study and its set (or neither, with 'elsewhere')")
+        require(bool(self.study or self.set) or bool(self.elsewhere), "elsewhere",
+                "a row measured by no study of the suite must say where it is measured")
+
+
+@dataclass(frozen=True)
+class FullDataConfig:
+    """The full-training-set reference: ConvNet trained on every training image (minus the validation
+    split) with the evaluation protocol's optimiser for ``epochs`` epochs, ``models`` times."""
+
+    epochs: int = 0  # 0: not run
+    models: int = 1
+    max_images: int = 0  # >0: a fixed random subset of the training split (smoke tests); 0 = all of it
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
+        require(self.max_images >= 0, "max_images", f"must be >= 0, got {self.max_images}")
+        require(self.models >= 1, "models", f"must be >= 1, got {self.models}")
+
+
 @dataclass(frozen=True)
 class SuiteConfig:
     """Studies compared under one protocol; ``shared`` keys are set on every study (same budget)."""
@@ -21,6 +68,12 @@ class SuiteConfig:
     num_samples: int = 0  # trials per IPC for every study (0: each study's own)
     init_variants: tuple[str, ...] = ("real", "noise")
     shared: dict[str, Any] = field(default_factory=dict)  # study keys set on every study (dotted ok)
+    # an earlier report's results, each beside dd_tune at its setting and tuned (compare.md opens with them)
+    report_rows: tuple[ReportRow, ...] = ()
+    report_name: str = "the report"
+    # (real-init study, noise-only study) pairs: tuned from real vs tuned from noise, curves and pictures
+    noise_pairs: tuple[tuple[str, str], ...] = ()
+    full_data: FullDataConfig = FullDataConfig()
     profile: str = "default"
 
     def __post_init__(self) -> None:
@@ -29,6 +82,15 @@ class SuiteConfig:
         require(len(self.studies) >= 1, "studies", "must list at least one study")
         require(len(set(self.studies)) == len(self.studies), "studies", "lists a study twice")
         require(self.num_samples >= 0, "num_samples", f"must be >= 0, got {self.num_samples}")
+        for row in self.report_rows:
+            for study in (row.study, row.tuned_study):
+                require(not study or study in self.studies, "report_rows",
+                        f"row {row.title!r} names study {study!r}, which the suite does not run ({list(self.studies)})")
+            require(row.set != "full_data" or self.full_data.epochs > 0, "report_rows",
+                    f"row {row.title!r} needs the full-data reference: set full_data.epochs")
+        for pair in self.noise_pairs:
+            require(len(pair) == 2 and all(p in self.studies for p in pair), "noise_pairs",
+                    f"each pair is [real-init study, noise-only study] of the suite, got {list(pair)}")
 
     def overrides(self) -> list[tuple[str, Any]]:
         """The ``--set``-style overrides that give every study of the suite the shared settings."""

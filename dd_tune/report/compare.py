@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import format_difference, paired_difference, welch_difference
 from dd_tune.report.study import fmt_acc, fmt_flops, set_title
@@ -22,6 +23,11 @@ ARCHS = ("convnet", "lenet")
 def _acc(reeval: Mapping[str, Any], name: str, arch: str) -> dict[str, Any] | None:
     entry = reeval.get(name, {}).get(arch)
     return None if not entry or not entry.get("runs") else entry
+
+
+def _name(row: Mapping[str, Any]) -> str:
+    """The method, or the study where the suite runs the method twice (``label``)."""
+    return row.get("label", row["method"])
 
 
 def _cell(entry: Mapping[str, Any] | None) -> str:
@@ -48,8 +54,8 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
             for arch in ARCHS:
                 d = _diff(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
                 if d is not None:
-                    out.append({"ipc": ipc, "arch": arch, "a": f"{ra['method']} {set_title(sa)}",
-                                "b": f"{rb['method']} {set_title(sb)}", **d})
+                    out.append({"ipc": ipc, "arch": arch, "a": f"{_name(ra)} {set_title(sa)}",
+                                "b": f"{_name(rb)} {set_title(sb)}", **d})
     return out
 
 
@@ -93,17 +99,20 @@ def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[
                 "best_config": r["best_config"],
                 "report": str(Path(rep["study_dir"]) / "report.md"),
             })
+    studies = {m: {x["study"] for x in rows if x["method"] == m} for m in {x["method"] for x in rows}}
+    for r in rows:  # a suite may run a method twice (from real, from noise): name the study then
+        r["label"] = r["method"] if len(studies[r["method"]]) == 1 else r["study"]
     return rows
 
 
 def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
-                      diffs: Sequence[Mapping[str, Any]] = ()) -> str:
+                      diffs: Sequence[Mapping[str, Any]] = (), opening: Sequence[str] = ()) -> str:
     lines = [f"# Comparison `{suite.name}` (profile `{suite.profile}`)", "",
              (suite.description.strip() + "\n") if suite.description else "",
              f"Wall time {wall_time_s:.0f} s. Every method was searched with the same number of trials per IPC "
              f"on a validation split of the training set and re-evaluated once on the **test** set with the "
              f"same protocol (fresh models; cells: mean ± sample std [95 % interval]); random real is the "
-             f"same-IPC baseline, drawn several times.", ""]
+             f"same-IPC baseline, drawn several times.", "", *opening]
     for ipc in sorted({r["ipc"] for r in rows}):
         at = [r for r in rows if r["ipc"] == ipc]
         lines += [f"## IPC {ipc}", "",
@@ -113,7 +122,7 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
         for r in at:
             a = r["accuracy"]
             lines.append(
-                f"| {r['method']} | {_cell(a['default']['convnet'])} | {_cell(a['best']['convnet'])} | "
+                f"| {_name(r)} | {_cell(a['default']['convnet'])} | {_cell(a['best']['convnet'])} | "
                 f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
                 f"{fmt_flops(r['flops_default'])} → {fmt_flops(r['flops_tuned'])} |")
@@ -124,7 +133,7 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
             experts = r.get("expert_flops") or {}
             cost = (f"; expert stage {fmt_flops(experts['difficulty'])} scoring + "
                     f"{fmt_flops(experts['training'])} training" if experts else "")
-            lines.append(f"- {r['method']}: tuned configuration {json.dumps(_short(r['best_config']))}{alpha}"
+            lines.append(f"- {_name(r)}: tuned configuration {json.dumps(_short(r['best_config']))}{alpha}"
                          f"{cost}; full report `{r['report']}`")
         lines.append("")
     lines += ["CPU-s / GPU-s: trial seconds x the per-trial request (search and expert stage; re-evaluation "
@@ -142,7 +151,7 @@ def _extra_set_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
         for name in extra:
             if name in r["accuracy"]:
                 acc = r["accuracy"][name]
-                lines.append(f"| {r['method']} | {set_title(name)} | {_cell(acc['convnet'])} | {_cell(acc['lenet'])} |")
+                lines.append(f"| {_name(r)} | {set_title(name)} | {_cell(acc['convnet'])} | {_cell(acc['lenet'])} |")
     return lines + [""]
 
 
@@ -152,7 +161,7 @@ def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
     cells = {}
     for r in at:
         rr = r["accuracy"].get("random_real", {})
-        cells[r["method"]] = (_cell(rr.get("convnet")), _cell(rr.get("lenet")))
+        cells[_name(r)] = (_cell(rr.get("convnet")), _cell(rr.get("lenet")))
     if len(set(cells.values())) == 1:
         convnet, lenet = next(iter(cells.values()))
         return [f"Random real at IPC {ipc}: ConvNet {convnet}, LeNet {lenet}."]
@@ -169,18 +178,25 @@ def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for r in rows:
         a = r["accuracy"]
-        out.append(f"ipc {r['ipc']} {r['method']:8s} default convnet {_cell(a['default']['convnet'])} -> tuned "
+        out.append(f"ipc {r['ipc']} {_name(r):8s} default convnet {_cell(a['default']['convnet'])} -> tuned "
                    f"{_cell(a['best']['convnet'])}; lenet {_cell(a['default']['lenet'])} -> "
                    f"{_cell(a['best']['lenet'])}")
     return out
 
 
-def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path,
-                     wall_time_s: float) -> dict[str, Any]:
+def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path, wall_time_s: float,
+                     full_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     rows = comparison_rows(results)
     diffs = comparison_differences(rows)
+    by_study = {r.study: r.to_dict() for r in results}
+    answers = report_rows(suite, by_study, full_data or {})
+    pairs = [noise_pair(by_study[real], by_study[noise], suite_dir / "figures")
+             for real, noise in suite.noise_pairs]
+    opening = [*(report_table(answers, suite.report_name) if answers else []), *noise_lines(pairs)]
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
-            "wall_time_s": wall_time_s, "rows": rows, "differences": diffs, "summary": summary_lines(rows)}
+            "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
+            "full_data": full_data or {}, "rows": rows, "differences": diffs,
+            "summary": [*(f"{a['title']}: {a['sentence']}" for a in answers), *summary_lines(rows)]}
     (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=str))
-    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs))
+    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs, opening))
     return data

@@ -34,6 +34,8 @@ class IpcResult:
     plots: dict[str, Any]
     compute: dict[str, float]
     wall_time_s: float
+    # the best trial's set at iteration 0 and at every report: {iteration: png path} (progress figures)
+    progress: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

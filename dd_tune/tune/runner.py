@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from dd_tune.tune.search import Search, best_result, optuna_name, trial_rows
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import METRIC
+from dd_tune.tune.trainable import GRIDS, METRIC
 
 
 class StudyRunner:
@@ -121,6 +122,8 @@ class StudyRunner:
         best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
         best_set.save(out_dir / "synset.pt")
         best_set.save_png(out_dir / "synset.png")
+        if (Path(best.path) / GRIDS).is_dir():  # the pictures the best trial took along the way
+            shutil.copytree(Path(best.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
 
     def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Any, best_cfg: Any,
@@ -142,6 +145,7 @@ class StudyRunner:
             best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
             plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
                                study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True)),
+            progress={str(int(p.stem[2:])): str(p) for p in sorted((out_dir / "progress").glob("it*.png"))},
             compute={"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,
                      "gpu_seconds": seconds * self.resources.gpu},
             wall_time_s=time.time() - t0)

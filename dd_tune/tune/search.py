@@ -153,8 +153,20 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
         rows.append({"trial": str(r.path).rsplit("/", 1)[-1], "config": dict(r.config or {}),
                      METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
                      "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
-                     "elapsed_s": m.get("elapsed_s"), "error": failure(r)})
+                     "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
+                     # a method's own counters (PAD's skipped updates): why a trial went nowhere
+                     "counters": {k: v for k, v in m.items() if k.startswith("skipped")}})
     return rows
+
+
+def history(result: Any) -> list[list[float]]:
+    """``[[iteration, val_acc], ...]`` of every report of a trial (the last report of an iteration wins,
+    so a trial retried from a checkpoint is not counted twice): the accuracy-vs-iteration curves."""
+    df = getattr(result, "metrics_dataframe", None)
+    if df is None or "it" not in df or METRIC not in df:
+        return []
+    points = {int(i): float(a) for i, a in zip(df["it"], df[METRIC]) if i == i and a == a}  # NaN != NaN
+    return [[i, points[i]] for i in sorted(points)]
 
 
 def best_result(grid: Any, rows: list[dict[str, Any]]) -> Any:

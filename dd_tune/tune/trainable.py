@@ -14,17 +14,20 @@ import tempfile
 import time
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from dd_tune import seeds
 from dd_tune.evaluation import evaluate_synset
 from dd_tune.files import content_int
+from dd_tune.grids import save_grid
 from dd_tune.synset import SynSet
 from dd_tune.tune.faults import InjectedFault
 from dd_tune.tune.setup import TrialSetup, make_distiller
 
 METRIC = "val_acc"
 IMAGES = "images"  # second objective (minimised) when a study searches IPC
+GRIDS = "grids"  # trial artifact folder of the set's pictures, one per report (and iteration 0)
 
 
 Report = Callable[[dict[str, float], dict[str, Any], SynSet], None]
@@ -36,15 +39,12 @@ def run_trial(
     trial_index: int,
     report: Report,
     restore: dict[str, Any] | None = None,
+    initial: Callable[[SynSet], None] | None = None,
 ) -> None:
-    """Distil in chunks of ``search.report_every`` iterations, proxy-evaluate, report.
-
-    ``report(metrics, state, synset)`` receives the metrics (always with ``val_acc`` and ``it``), the
-    resumable state and the current synthetic set. A trial diverges when its learned state (images,
-    labels, step size) becomes non-finite or when no iteration of a report interval had a finite loss;
-    it then ends with ``val_acc = 0`` and ``diverged = 1``: a bad configuration is a result, not a
-    crash. A single non-finite step that the method skips (PAD) is counted, not fatal.
-    """
+    """Distil in chunks of ``search.report_every`` iterations, proxy-evaluate, ``report(metrics (always
+    with val_acc and it), resumable state, current set)``; ``initial(set)`` sees a fresh trial's first set.
+    A trial diverges when its learned state becomes non-finite or no iteration of a report interval had a
+    finite loss: ``val_acc = 0``, ``diverged = 1`` (a result, not a crash); a skipped step is counted."""
     torch.set_num_threads(max(1, setup.threads))
     distiller, data = make_distiller(setup, config, trial_index)
     device = data.train.device
@@ -53,6 +53,8 @@ def run_trial(
         distiller.load_state_dict(restore["distiller"])
         eval_gen.set_state(restore["eval_generator"])
     resumed_from = distiller.iteration  # 0 for a fresh trial; the checkpoint's iteration on a retry
+    if initial is not None and resumed_from == 0:
+        initial(distiller.synset())  # the set before any step (iteration 0 of the progress pictures)
     total = distiller.total_iterations
     last = (restore or {}).get("metrics")
     if last is not None and (last["diverged"] or distiller.iteration >= total):
@@ -118,9 +120,16 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     node_id = ray.get_runtime_context().get_node_id()  # the report shows where each trial ran
     reports = 0
 
+    def picture(synset: SynSet, it: int) -> None:
+        # readable grid in TensorBoard and as a trial artifact (grids/it<N>.png): the study report picks
+        # the best trial's first, middle and last for its progress figure
+        image = synset.image()
+        writer.add_image("synset/grid", np.asarray(image), it, dataformats="HWC")
+        save_grid(image, os.path.join(os.getcwd(), GRIDS, f"it{it:07d}.png"))
+
     def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
         nonlocal reports
-        writer.add_image("synset/grid", synset.grid(), metrics["it"])
+        picture(synset, int(metrics["it"]))
         writer.flush()
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, "state.pt"))
@@ -131,6 +140,6 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
             raise InjectedFault(f"injected fault after report {reports} (DD_TUNE_FAULT_AFTER_REPORTS)")
 
     try:
-        run_trial(config, setup, index, report, restore)
+        run_trial(config, setup, index, report, restore, initial=lambda synset: picture(synset, 0))
     finally:
         writer.close()

@@ -1,0 +1,168 @@
+"""A suite's answers to an earlier report: its results beside dd_tune at the same setting and tuned
+(``report_rows``), and each method tuned from real images beside tuned from noise (``noise_pairs``).
+
+Works on the studies' ``report.json`` data. Differences: tuned vs at-setting and noise vs real are paired
+by model seed (a suite shares the seed and the final protocol), anything vs random real is Welch's.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dd_tune.report.plots import curves_plot, progress_figure
+from dd_tune.report.stats import format_difference, format_interval, paired_difference, summary, welch_difference
+from dd_tune.report.study import fmt_acc
+
+Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
+
+
+def _ipc_data(rep: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(iter(rep["by_ipc"].values()))
+
+
+def _entry(rep: Mapping[str, Any] | None, name: str, arch: str) -> dict[str, Any] | None:
+    if rep is None:
+        return None
+    entry = _ipc_data(rep)["reeval"].get(name, {}).get(arch)
+    return entry if entry and entry.get("runs") else None
+
+
+def _diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, paired: bool) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return None
+    if paired and len(a["runs"]) == len(b["runs"]):
+        return paired_difference(a["runs"], b["runs"])
+    return welch_difference(a["runs"], b["runs"])
+
+
+def _config_of(rep: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    data = _ipc_data(rep)
+    if name in ("best", "default"):
+        return data[f"{name}_config"]
+    return data["named_configs"].get(name, {})
+
+
+def setting_check(setting: Mapping[str, Any], ran: Mapping[str, Any]) -> list[str]:
+    """Where the run differs from the report's setting: ``["iterations 100 (report 1000)", ...]``."""
+    return [f"{k} {ran.get(k)} (report {v})" for k, v in setting.items() if ran.get(k) != v]
+
+
+def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One plain row per ``suite.report_rows`` entry (what compare.json stores and the table shows)."""
+    rows = []
+    for spec in suite.report_rows:
+        row: dict[str, Any] = {"title": spec.title, "reported": spec.reported, "arch": spec.arch,
+                               "elsewhere": spec.elsewhere, "at_setting": None, "tuned": None,
+                               "random_real": None, "differs": [], "tuned_study": ""}
+        if spec.set == "full_data":
+            row["at_setting"] = full_data.get("convnet")
+            row["differs"] = [f"{full_data.get('epochs', 0) + 1} epochs with the protocol's step schedule and DSA "
+                              f"(report: 20 epochs, cosine)"] if full_data else []
+        elif spec.study and spec.study in results:
+            rep, tuned_study = results[spec.study], spec.tuned_study or spec.study
+            row["at_setting"] = _entry(rep, spec.set, spec.arch)
+            row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set))
+            row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch)
+            row["tuned_study"] = tuned_study
+            row["random_real"] = _entry(rep, "random_real", spec.arch)
+        row["tuned_minus_setting"] = _diff(row["tuned"], row["at_setting"], paired=True)
+        row["tuned_minus_random_real"] = _diff(row["tuned"], row["random_real"], paired=False)
+        row["sentence"] = row_sentence(row, suite.report_name)
+        rows.append(row)
+    return rows
+
+
+def row_sentence(row: Mapping[str, Any], report: str) -> str:
+    """What the row means, in one sentence built from its numbers."""
+    at = row["at_setting"]
+    if at is None:
+        return f"Not measured here: {row['elsewhere']}." if row["elsewhere"] else "Not measured (no result)."
+    stats = summary(at["runs"])
+    mean, ci = stats["mean"], stats["ci95"]
+    where = "at a scaled setting (" + "; ".join(row["differs"]) + ")" if row["differs"] else "at its setting"
+    if ci is None:
+        place = f"{row['reported'] - mean:+.2f} points from dd_tune's single model"
+    elif ci[0] <= row["reported"] <= ci[1]:
+        place = "inside dd_tune's interval: reproduced"
+    else:
+        side = "above" if row["reported"] > ci[1] else "below"
+        place = f"{side} dd_tune's interval {format_interval(ci)} by {min(abs(row['reported'] - c) for c in ci):.2f} points"
+    text = f"{report.capitalize()}'s {row['reported']:.2f} % lies {place}, {where}"
+    if row["tuned"] is not None and row["tuned_minus_setting"] is not None:
+        text += (f"; tuned ({row['tuned_study']}): {summary(row['tuned']['runs'])['mean']:.2f} %, "
+                 f"{format_difference(row['tuned_minus_setting'])} against the report's setting")
+    if row["tuned_minus_random_real"] is not None:
+        text += f", {format_difference(row['tuned_minus_random_real'])} against random real"
+    return text + "."
+
+
+def report_table(rows: Sequence[Mapping[str, Any]], report: str) -> list[str]:
+    lines = [f"## {report.capitalize()}'s results, re-run", "",
+             f"| experiment | model | {report} | dd_tune at its setting | dd_tune tuned | random real |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        at = fmt_acc(r["at_setting"], with_n=True) if r["at_setting"] else "not run here"
+        scaled = " (scaled)" if r["differs"] and r["at_setting"] else ""
+        lines.append(f"| {r['title']} | {r['arch']} | {r['reported']:.2f} | {at}{scaled} | "
+                     f"{fmt_acc(r['tuned'], with_n=False) if r['tuned'] else 'n/a'} | "
+                     f"{fmt_acc(r['random_real'], with_n=False) if r['random_real'] else 'n/a'} |")
+    lines += ["", *[f"- **{r['title']}.** {r['sentence']}" for r in rows], ""]
+    return lines
+
+
+def _best_trial(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    ok = [t for t in _ipc_data(rep)["trials"] if not t.get("error") and t.get("val_acc") is not None
+          and math.isfinite(t["val_acc"])]
+    return max(ok, key=lambda t: (t["val_acc"], t.get("it") or 0)) if ok else None
+
+
+def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Tuned from real vs tuned from noise: accuracies, the paired difference, the curves, the pictures."""
+    out: dict[str, Any] = {"method": real["method"], "real_study": real["study"], "noise_study": noise["study"]}
+    for arch in ("convnet", "lenet"):
+        a, b = _entry(noise, "best", arch), _entry(real, "best", arch)
+        out[arch] = {"noise": a, "real": b, "noise_minus_real": _diff(a, b, paired=True)}
+    best = {"real": _best_trial(real), "noise": _best_trial(noise)}
+    series = {f"{init} init, best trial": (t or {}).get("history", []) for init, t in best.items()}
+    others = {f"{init} init, other trials": [t.get("history", []) for t in _ipc_data(rep)["trials"]
+                                             if t is not best[init] and t.get("history")]
+              for init, rep in (("real", real), ("noise", noise))}
+    stem = f"{real['study']}_vs_{noise['study']}"
+    out["curves"] = curves_plot(series, others, out_dir / f"curves_{stem}.png",
+                                f"{real['method']}: validation accuracy vs iteration")
+    out["progress"] = progress_figure({"real init": _ipc_data(real).get("progress", {}),
+                                       "noise init": _ipc_data(noise).get("progress", {})},
+                                      out_dir / f"progress_{stem}.png")
+    out["best_noise_config"] = _ipc_data(noise)["best_config"]
+    out["best_noise_counters"] = (best["noise"] or {}).get("counters", {})
+    out["best_noise_it"] = (best["noise"] or {}).get("it")
+    return out
+
+
+def noise_lines(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not pairs:
+        return []
+    lines = ["## From noise, tuned for noise", "",
+             "Each method searched twice with the same budget: from real images (its usual init) and from "
+             "noise only (init fixed, a space with larger steps and longer budgets). Tuned test accuracy:", "",
+             "| method | ConvNet from real | ConvNet from noise | noise − real | LeNet from real | LeNet from noise |",
+             "|---|---|---|---|---|---|"]
+    for p in pairs:
+        c, le = p["convnet"], p["lenet"]
+        d = format_difference(c["noise_minus_real"]) if c["noise_minus_real"] else "n/a"
+        lines.append(f"| {p['method']} | {fmt_acc(c['real'], False)} | {fmt_acc(c['noise'], False)} | {d} | "
+                     f"{fmt_acc(le['real'], False)} | {fmt_acc(le['noise'], False)} |")
+    lines.append("")
+    for p in pairs:
+        counters = p["best_noise_counters"]
+        skipped = (f"; its best noise trial skipped {counters['skipped_steps']:.0f} of {p['best_noise_it']} updates "
+                   f"({counters.get('skipped_threshold', 0):.0f} over the loss threshold)"
+                   if counters.get("skipped_steps") else "")
+        figures = ", ".join(f"`{p[k]}`" for k in ("curves", "progress") if p.get(k))
+        lines.append(f"- {p['method']}: best noise configuration "
+                     f"{ {k: v for k, v in p['best_noise_config'].items() if not isinstance(v, dict)} }{skipped}"
+                     f"{'; figures ' + figures if figures else ''}.")
+    return lines + ["", "Curves: every report's validation accuracy (TensorBoard has the same scalars per trial). "
+                    "Pictures: the best trial's set at iteration 0, half-way and at the end.", ""]

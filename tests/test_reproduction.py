@@ -1,0 +1,115 @@
+"""The seed-report suite: its configuration (fast), its answer tables on made-up report data (fast), and
+a smoke run end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from dd_tune.config import load_suite
+from dd_tune.errors import ConfigError
+from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table, setting_check
+from dd_tune.tune.suite import suite_studies
+
+
+def _entry(runs):
+    return {"runs": runs, "mean": sum(runs) / len(runs)}
+
+
+def _report(study, method, reeval, named=None, trials=(), progress=None, best_config=None):
+    return {"study": study, "method": method, "by_ipc": {"10": {
+        "reeval": {k: {"convnet": _entry(v), "lenet": _entry([x - 10 for x in v])} for k, v in reeval.items()},
+        "named_configs": named or {}, "best_config": best_config or {"lr_img": 3.0, "ipc": 10},
+        "default_config": {"lr_img": 1.0, "ipc": 10}, "trials": list(trials), "progress": progress or {}}}}
+
+
+def test_seed_report_suite_runs_every_method_from_real_and_from_noise_at_ipc_10():
+    suite = load_suite("seed_report", "quick")
+    studies = suite_studies(suite)
+    assert [s.name for s in studies] == ["dm_mnist", "dm_mnist_noise", "datadam_mnist", "datadam_mnist_noise",
+                                         "pad_mnist", "pad_mnist_noise"]
+    assert all(s.ipc == (10,) and s.init_variants == () for s in studies)
+    assert {s.distill.init for s in studies if s.name.endswith("_noise")} == {"noise"}
+    # every MNIST row of the report is measured by a study of the suite (or the full-data reference)
+    measured = [r for r in suite.report_rows if not r.elsewhere]
+    assert len(measured) == 7 and all(r.set for r in measured)
+    named = {s.name: set(s.named_points) | {"best", "default"} for s in studies}
+    for r in measured:
+        assert r.set == "full_data" or r.set in named[r.study], r.title
+
+
+def test_report_rows_must_name_studies_of_the_suite(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "studies: [dm_mnist]\nreport_rows: [{title: x, reported: 50, study: pad_mnist, set: default}]\n")
+    with pytest.raises(ConfigError, match="names study 'pad_mnist', which the suite does not run"):
+        load_suite(str(tmp_path / "s.yaml"))
+    (tmp_path / "t.yaml").write_text("studies: [dm_mnist]\nreport_rows: [{title: x, reported: 50, set: full_data}]\n")
+    with pytest.raises(ConfigError, match="full_data.epochs"):
+        load_suite(str(tmp_path / "t.yaml"))
+
+
+def test_setting_check_names_what_a_scaled_profile_changed():
+    assert setting_check({"init": "noise", "iterations": 1000}, {"init": "noise", "iterations": 100}) == \
+        ["iterations 100 (report 1000)"]
+    assert setting_check({"init": "noise"}, {"init": "noise", "iterations": 5}) == []
+
+
+def test_report_table_places_the_reported_number_against_the_interval():
+    suite = load_suite("seed_report")
+    results = {
+        "dm_mnist_noise": _report("dm_mnist_noise", "dm", {
+            "seed_report_0": [10.0, 11.0, 9.0], "seed_report_500": [96.0, 97.0, 98.0],
+            "seed_report_1000": [90.0, 91.0, 92.0], "best": [97.0, 97.5, 98.0],
+            "random_real": [80.0, 81.0, 79.0, 80.5]},
+            named={"seed_report_0": {"init": "noise", "iterations": 0, "ipc": 10},
+                   "seed_report_500": {"init": "noise", "iterations": 500, "batch_real": 256, "ipc": 10},
+                   "seed_report_1000": {"init": "noise", "iterations": 100, "batch_real": 256, "ipc": 10}}),
+    }
+    rows = {r["title"]: r for r in report_rows(suite, results, {"convnet": _entry([98.0, 98.5]), "epochs": 1})}
+    r500 = rows["DM, noise init, 500 iterations"]
+    assert "inside dd_tune's interval: reproduced" in r500["sentence"] and r500["differs"] == []
+    r1000 = rows["DM, noise init, 1000 iterations"]
+    assert "above dd_tune's interval" in r1000["sentence"] and r1000["differs"] == ["iterations 100 (report 1000)"]
+    assert r1000["tuned_minus_setting"]["diff"] == pytest.approx(6.5)  # paired by model seed
+    assert "against random real" in r1000["sentence"]
+    assert rows["PAD, noise init (best of 0 / 500 / 1000 iterations)"]["at_setting"] is None  # study not run
+    assert "Not measured here: python -m dd_tune.study datadam_mhist" in \
+        rows["DataDAM on MHIST, ConvNet-7, noise init, 10 iterations"]["sentence"]
+    assert rows["Full training set, ConvNet-3, 20 epochs"]["at_setting"]["mean"] == 98.25
+    md = "\n".join(report_table(list(rows.values()), suite.report_name))
+    assert "| DM, noise init, 1000 iterations | convnet | 97.30 | 91.00 ± 1.00 [88.52, 93.48] (n=3) (scaled) |" in md
+
+
+def test_noise_pair_draws_curves_and_progress_and_names_skipped_updates(tmp_path):
+    pics = {}
+    for it in (0, 50, 100):
+        pics[str(it)] = str(tmp_path / f"it{it}.png")
+        Image.new("RGB", (40, 40), "gray").save(pics[str(it)])
+    trial = lambda acc, skipped=0: {"val_acc": acc, "it": 100, "error": None, "history": [[50, acc - 5], [100, acc]],
+                                    "counters": {"skipped_steps": skipped, "skipped_threshold": skipped}}
+    real = _report("pad_mnist", "pad", {"best": [90.0, 91.0]}, trials=[trial(88.0), trial(80.0)], progress=pics)
+    noise = _report("pad_mnist_noise", "pad", {"best": [20.0, 25.0]}, trials=[trial(22.0, skipped=97)],
+                    progress=pics, best_config={"threshold": 100.0, "ipc": 10})
+    pair = noise_pair(real, noise, tmp_path / "figures")
+    assert pair["convnet"]["noise_minus_real"]["diff"] == pytest.approx(-68.0)
+    assert Image.open(pair["curves"]).size[0] > 300 and Image.open(pair["progress"]).size[0] > 600
+    text = "\n".join(noise_lines([pair]))
+    assert "skipped 97 of 100 updates (97 over the loss threshold)" in text and "'threshold': 100.0" in text
+
+
+@pytest.mark.slow
+def test_smoke_seed_report_suite_end_to_end(tmp_path, data_root, ray_session):
+    from dd_tune.compare import main
+
+    assert main(["seed_report", "--profile", "smoke", "--storage", str(tmp_path), "--data-root", str(data_root)]) == 0
+    data = json.loads((tmp_path / "seed_report" / "compare.json").read_text())
+    measured = [r for r in data["report_rows"] if not r["elsewhere"]]
+    assert len(measured) == 7 and all(r["at_setting"] is not None for r in measured)
+    assert all(r["tuned"] is not None for r in measured if r["title"] != "Full training set, ConvNet-3, 20 epochs")
+    assert [p["method"] for p in data["noise_vs_real"]] == ["dm", "datadam", "pad"]
+    for pair in data["noise_vs_real"]:
+        assert pair["curves"] and pair["progress"] and pair["convnet"]["noise"] is not None
+    md = (tmp_path / "seed_report" / "compare.md").read_text()
+    assert md.index("## The seed report's results, re-run") < md.index("## From noise, tuned for noise") < md.index("## IPC 1")
