@@ -22,7 +22,7 @@ from dd_tune.config import EvalConfig, ModelConfig
 from dd_tune.data import DATASETS, ClassIndexedData, DatasetSpec
 from dd_tune.models import ModelSpec, build_model
 from dd_tune.synset import SynSet
-from dd_tune.training import accuracy, train
+from dd_tune.training import accuracies, accuracy, train
 
 
 @dataclass
@@ -32,6 +32,7 @@ class ArchResult:
     arch: str
     runs: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    balanced: list[float] = field(default_factory=list)  # balanced accuracy (mean per-class recall) per model
 
     @property
     def mean(self) -> float:
@@ -44,7 +45,8 @@ class ArchResult:
         return statistics.stdev(self.runs) if len(self.runs) > 1 else 0.0
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "runs": list(self.runs), "seconds": self.seconds}
+        return {"mean": self.mean, "std": self.std, "runs": list(self.runs), "seconds": self.seconds,
+                "balanced": list(self.balanced)}
 
 
 def model_spec_for(arch: str, dataset: DatasetSpec, model: ModelConfig = ModelConfig()) -> ModelSpec:
@@ -86,10 +88,11 @@ def evaluate_synset(
         for k in range(cfg.models):
             net = build_model(model_spec_for(arch, spec, model), generator, device)
             loss = train_on_synset(net, synset, cfg, generator, lr, dsa)
-            acc = accuracy(net, heldout, cfg.max_eval_images)
+            acc, balanced = accuracies(net, heldout, cfg.max_eval_images)
             if not torch.isfinite(torch.tensor(loss)):
-                acc = float("nan")
+                acc = balanced = float("nan")
             res.runs.append(acc)
+            res.balanced.append(balanced)
             if progress is not None:
                 progress(f"{arch} model {k + 1}/{cfg.models}: {acc:.2f}% ({time.time() - t0:.0f} s)")
         res.seconds = time.time() - t0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dd_tune.errors import ConfigError
 from dd_tune.registry import Registry
 
 
@@ -24,6 +25,21 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def convnet_input(channels: int, size: tuple[int, int]) -> tuple[int, int, int]:
+    """(first-conv padding, height, width) after that padding: 1-channel 28x28 inputs are padded to 32."""
+    pad0 = 3 if (channels == 1 and tuple(size) == (28, 28)) else 1
+    return pad0, size[0] + 2 * (pad0 - 1), size[1] + 2 * (pad0 - 1)
+
+
+def max_convnet_depth(channels: int, size: tuple[int, int]) -> int:
+    """The deepest ConvNet whose 2x2 poolings leave at least one pixel (MNIST 5, MHIST's 224: 7)."""
+    _, h, w = convnet_input(channels, size)
+    depth = 0
+    while min(h, w) // 2 >= 1:
+        h, w, depth = h // 2, w // 2, depth + 1
+    return depth
+
+
 class ConvNet(nn.Module):
     """``depth`` x [conv3x3(width) -> norm -> ReLU -> pool2] -> Linear.
 
@@ -34,8 +50,10 @@ class ConvNet(nn.Module):
     def __init__(self, channels: int, num_classes: int, size: tuple[int, int], width: int = 128,
                  depth: int = 3, norm: str = "instance", pooling: str = "avg") -> None:
         super().__init__()
-        pad0 = 3 if (channels == 1 and size == (28, 28)) else 1
-        h, w = size[0] + 2 * (pad0 - 1), size[1] + 2 * (pad0 - 1)
+        if depth > max_convnet_depth(channels, size):
+            raise ConfigError(f"ConvNet-{depth} pools a {size[0]}x{size[1]} input to nothing: at most depth "
+                              f"{max_convnet_depth(channels, size)} fits (model.depth)")
+        pad0, h, w = convnet_input(channels, size)
         blocks = []
         in_ch = channels
         for d in range(depth):

@@ -71,3 +71,15 @@ def test_init_is_reproducible_and_leaves_global_rng_alone():
     w = a.blocks[0]["conv"].weight.clone()
     reinit_(a, torch.Generator().manual_seed(8))
     assert not torch.equal(a.blocks[0]["conv"].weight, w)
+
+
+def test_a_convnet_deeper_than_its_input_survives_is_refused():
+    from dd_tune.errors import ConfigError
+    from dd_tune.methods.configs import load_study
+    from dd_tune.models import max_convnet_depth
+
+    assert max_convnet_depth(1, (28, 28)) == 5 and max_convnet_depth(3, (224, 224)) == 7
+    with pytest.raises(ConfigError, match="ConvNet-6 pools a 28x28 input to nothing: at most depth 5"):
+        build_model(ModelSpec("convnet", 1, 10, (28, 28), width=8, depth=6), torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match="'model.depth' 8 pools mhist's 224x224 images to nothing; at most 7"):
+        load_study("datadam_mhist", "default", [("model.depth", 8)])

@@ -71,6 +71,7 @@ class SuiteConfig:
     # an earlier report's results, each beside dd_tune at its setting and tuned (compare.md opens with them)
     report_rows: tuple[ReportRow, ...] = ()
     report_name: str = "the report"
+    report_protocol: str = ""  # how the report evaluated (said beside dd_tune's protocol)
     # (real-init study, noise-only study) pairs: tuned from real vs tuned from noise, curves and pictures
     noise_pairs: tuple[tuple[str, str], ...] = ()
     full_data: FullDataConfig = FullDataConfig()

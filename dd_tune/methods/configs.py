@@ -12,8 +12,10 @@ import dataclasses
 from typing import Any, Mapping, Sequence
 
 from dd_tune.config import StudyConfig, build, deep_merge, read_study, set_dotted, to_dict
+from dd_tune.datasets import DATASETS
 from dd_tune.errors import ConfigError
 from dd_tune.methods.base import METHODS
+from dd_tune.models import max_convnet_depth
 
 _MISSING = object()
 
@@ -93,4 +95,9 @@ def load_study(name_or_path: str, profile: str = "default",
         raise ConfigError(f"{f.source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
     for value in study.init_variants:
         _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
+    spec = DATASETS.get(study.dataset)
+    if study.model.name == "convnet" and study.model.depth > max_convnet_depth(spec.channels, spec.size):
+        raise ConfigError(f"{f.source}: 'model.depth' {study.model.depth} pools {study.dataset}'s "
+                          f"{spec.size[0]}x{spec.size[1]} images to nothing; at most "
+                          f"{max_convnet_depth(spec.channels, spec.size)} fits")
     return dataclasses.replace(study, distill=distill)

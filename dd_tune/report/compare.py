@@ -192,7 +192,9 @@ def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path
     answers = report_rows(suite, by_study, full_data or {})
     pairs = [noise_pair(by_study[real], by_study[noise], suite_dir / "figures")
              for real, noise in suite.noise_pairs]
-    opening = [*(report_table(answers, suite.report_name) if answers else []), *noise_lines(pairs)]
+    protocol = results[0].protocol if results else ""
+    opening = [*(report_table(answers, suite.report_name, suite.report_protocol, protocol) if answers else []),
+               *noise_lines(pairs)]
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
             "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
             "full_data": full_data or {}, "rows": rows, "differences": diffs,

@@ -98,8 +98,13 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
     return text + "."
 
 
-def report_table(rows: Sequence[Mapping[str, Any]], report: str) -> list[str]:
+def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol: str = "",
+                 protocol: str = "") -> list[str]:
+    intro = (f"{report.capitalize()} evaluated with {report_protocol}; dd_tune evaluates every cell with its one "
+             f"protocol ({protocol}), so a gap mixes protocol and distillation. " if report_protocol and protocol else "")
     lines = [f"## {report.capitalize()}'s results, re-run", "",
+             intro + "Cells: mean ± sample std [95 % interval] over fresh models; \"(scaled)\": the profile ran a "
+             "smaller budget than the report (the row's sentence says which keys).", "",
              f"| experiment | model | {report} | dd_tune at its setting | dd_tune tuned | random real |",
              "|---|---|---|---|---|---|"]
     for r in rows:

@@ -36,6 +36,9 @@ class IpcResult:
     wall_time_s: float
     # the best trial's set at iteration 0 and at every report: {iteration: png path} (progress figures)
     progress: dict[str, str] = field(default_factory=dict)
+    # each class's share of the test split: an imbalanced one (MHIST) gets balanced accuracy and the
+    # majority-class rate in its report
+    test_class_shares: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -39,6 +39,7 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
         per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
         means = [statistics.fmean(r) for r in per_draw]
         pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
+                        "balanced": [v for d in draws for v in reeval[d][arch].get("balanced", [])],
                         "draws": per_draw, "draw_means": means,
                         "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
                         "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
@@ -108,24 +109,44 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
     return lines + ([""] if plots.get("notes") else [])
 
 
+def imbalanced(row: Mapping[str, Any]) -> bool:
+    """A test split whose classes differ in share by more than 10 points (MHIST: 63 / 37)."""
+    shares = row.get("test_class_shares") or []
+    return bool(shares) and max(shares) - min(shares) > 0.1
+
+
+def _balanced_cell(entry: Mapping[str, Any] | None) -> str:
+    runs = (entry or {}).get("balanced") or []
+    return fmt_acc({"runs": runs}) if runs and all(v == v for v in runs) else "n/a"
+
+
 def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
-    """The per-set table (mean ± std [95 % interval] (n)); a step-size column when a set learned one."""
+    """The per-set table (mean ± std [95 % interval] (n)); a step-size column when a set learned one, a
+    balanced-accuracy column per architecture when the test split is imbalanced."""
     reeval = row["reeval"]
     archs = list(next(iter(reeval.values())).keys())
     lrs = {name: next(iter(accs.values()), {}) for name, accs in reeval.items()}
     show_lr = any(e.get("lr_learned") for e in lrs.values())
-    head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" for a in archs) + (" | step size |" if show_lr else " |")
-    lines = [head, "|---|" + "---|" * (len(archs) + int(show_lr))]
+    bal = imbalanced(row)
+    head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" + (f" | {a} balanced acc (%)" if bal else "")
+                                             for a in archs) + (" | step size |" if show_lr else " |")
+    lines = [head, "|---|" + "---|" * (len(archs) * (1 + int(bal)) + int(show_lr))]
     for name in [*[n for n in SETS if n in reeval], *[n for n in reeval if n not in SETS]]:
         accs = reeval[name]
         title = set_title(name)
         if name == "random_real" and "draws" in next(iter(accs.values())):
             title += f" ({len(next(iter(accs.values()))['draws'])} draws)"
-        cells = " | ".join(fmt_acc(accs.get(a)) for a in archs)
+        cells = " | ".join(fmt_acc(accs.get(a)) + (f" | {_balanced_cell(accs.get(a))}" if bal else "")
+                           for a in archs)
         lr, learned = lrs[name].get("lr"), lrs[name].get("lr_learned")
         step = "n/a" if lr is None else f"{lr:.4g}{' (learned α)' if learned else ''}"
         lines.append(f"| {title} | {cells} |" + (f" {step} |" if show_lr else ""))
     lines += _random_real_spread(reeval.get("random_real", {}))
+    if bal:
+        shares = row["test_class_shares"]
+        lines += ["", f"The test split is imbalanced (class shares {', '.join(f'{s:.1%}' for s in shares)}): "
+                  f"always predicting the majority class scores {max(shares):.2%} accuracy and {100 / len(shares):.0f} % balanced "
+                  f"accuracy (the mean of the per-class recalls) — the baseline every row must beat."]
     return lines
 
 
@@ -208,7 +229,17 @@ def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) ->
             + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
     lines += [f"Best synthetic set: `{row['best_synset']}`.", "",
               f"![best synthetic images, IPC {ipc}]({_rel(row['best_png'], report)})", ""]
-    return lines + _plot_lines(row.get("plots") or {}, report, ipc)
+    return lines + _progress_lines(row.get("progress") or {}, report) + _plot_lines(row.get("plots") or {}, report, ipc)
+
+
+def _progress_lines(progress: Mapping[str, str], report: Mapping[str, Any]) -> list[str]:
+    """The best trial's set at iteration 0, half-way and at the end (pictures it took along the way)."""
+    if not progress:
+        return []
+    its = sorted(int(i) for i in progress)
+    picks = dict.fromkeys([its[0], min(its, key=lambda i: abs(i - its[-1] / 2)), its[-1]])
+    return ["The best trial's set along the way: " + ", ".join(
+        f"[iteration {i}]({_rel(progress[str(i)], report)})" for i in picks) + ".", ""]
 
 
 def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:

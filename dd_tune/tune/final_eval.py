@@ -40,22 +40,24 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
 
 
 def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
-                 cache_dir: str) -> tuple[float, bool, float, bool]:
-    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, from cache,
-    the step size it was trained with, whether that step size was learned: PAD's alpha)."""
+                 cache_dir: str) -> tuple[float, float, bool, float, bool]:
+    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, balanced
+    accuracy, from cache, the step size it was trained with, whether it was learned: PAD's alpha)."""
     lr = synset.lr if synset.lr is not None else setup.study.final_eval.lr
     path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
     if path is not None and path.exists():
-        return float(json.loads(path.read_text())["test_acc"]), True, lr, synset.lr is not None
+        cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
+        return float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, synset.lr is not None
     torch.set_num_threads(setup.threads)
     study = setup.study
     test = load_test(study.dataset, Path(setup.data_root), setup.device)
     gen = seeds.generator(seeds.final_eval_seed(study.seed, arch, k), setup.device)
     cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
-    acc = evaluate_synset(synset, cfg, test, gen, study.model)[arch].runs[0]
+    result = evaluate_synset(synset, cfg, test, gen, study.model)[arch]
+    acc, balanced = result.runs[0], result.balanced[0]
     if path is not None:  # atomic: a reader never sees half a file
-        atomic_write_text(path, json.dumps({"test_acc": acc, "arch": arch, "model": k}))
-    return acc, False, lr, synset.lr is not None
+        atomic_write_text(path, json.dumps({"test_acc": acc, "balanced": balanced, "arch": arch, "model": k}))
+    return acc, balanced, False, lr, synset.lr is not None
 
 
 def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
@@ -78,12 +80,13 @@ def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_
     jobs = {task.remote(setup, ref, arch, k, str(cache_dir or "")): (name, arch, k)
             for arch in e.archs for name, ref in refs.items() for k in range(e.models)}
     results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
+    balanced: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
     lrs: dict[str, tuple[float, bool]] = {}
     pending, t0 = list(jobs), time.time()
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         name, arch, k = jobs[done[0]]
-        acc, cached, *lrs[name] = ray.get(done[0])
+        acc, balanced[name][arch][k], cached, *lrs[name] = ray.get(done[0])
         results[name][arch][k] = float(acc)
         print(f"[dd_tune] re-evaluation {len(jobs) - len(pending)}/{len(jobs)}: {name} {arch} model {k + 1}: "
               f"{acc:.2f}%{' (cached)' if cached else ''} ({time.time() - t0:.0f} s)", flush=True)
@@ -91,6 +94,7 @@ def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_
     for name, synset in sets.items():
         first = unique[id(synset)]
         lr, learned = lrs[first]
-        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lr, "lr_learned": learned}
+        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lr, "lr_learned": learned,
+                            "balanced": [float(v) for v in balanced[first][arch]]}
                      for arch, runs in results[first].items()}
     return out

@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from dd_tune.config import StudyConfig, to_dict
+from dd_tune.data import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import study_flops
@@ -30,6 +33,11 @@ from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import GRIDS, METRIC
+
+
+def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
+    labels = load_test(study.dataset, data_root).labels
+    return (torch.bincount(labels).double() / len(labels)).tolist()
 
 
 class StudyRunner:
@@ -145,6 +153,7 @@ class StudyRunner:
             best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
             plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
                                study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True)),
+            test_class_shares=test_class_shares(study, self.data_root),
             progress={str(int(p.stem[2:])): str(p) for p in sorted((out_dir / "progress").glob("it*.png"))},
             compute={"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,
                      "gpu_seconds": seconds * self.resources.gpu},

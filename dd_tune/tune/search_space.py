@@ -79,6 +79,9 @@ def load_search_space(study: StudyConfig) -> SearchSpace:
         raise ConfigError(f"{path}: search space is for method {raw.method!r}, study uses {study.method!r}")
     merged = {**raw.params, **study.search.params}
     for key in study.search.exclude:
+        if key in study.search.params:
+            raise ConfigError(f"search.params: {key!r} is excluded from the search (search.exclude) and given a "
+                              f"range at once; drop it from one of them")
         if key not in merged:
             raise ConfigError(f"search.exclude: {key!r} is not in the search space; choose from {sorted(merged)}")
         merged.pop(key)
