@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # PIL is imported where an image is drawn
+    from PIL import Image
 
 MIN_CELL = 84  # pixels per image side after upscaling
 LABEL_WIDTH = 96  # pixels of the class-name column

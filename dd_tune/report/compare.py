@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import StudyResult
-from dd_tune.report.stats import format_difference, paired_difference, welch_difference
+from dd_tune.report.stats import entry_difference, format_difference
 from dd_tune.report.study import fmt_acc, fmt_flops, set_title
 
 ARCHS = ("convnet", "lenet")
@@ -34,14 +34,6 @@ def _cell(entry: Mapping[str, Any] | None) -> str:
     return "n/a" if entry is None else fmt_acc(entry, with_n=False)
 
 
-def _diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, paired: bool) -> dict[str, Any] | None:
-    if a is None or b is None:
-        return None
-    if paired and len(a["runs"]) == len(b["runs"]):
-        return paired_difference(a["runs"], b["runs"])
-    return welch_difference(a["runs"], b["runs"])
-
-
 def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per IPC and architecture: each method's tuned - default (paired) and tuned - random real (Welch),
     and tuned A - tuned B for every pair of methods (paired by model seed)."""
@@ -52,7 +44,7 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         pairs += [(a, "best", b, "best", True) for i, a in enumerate(at) for b in at[i + 1:]]
         for ra, sa, rb, sb, paired in pairs:
             for arch in ARCHS:
-                d = _diff(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
+                d = entry_difference(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
                 if d is not None:
                     out.append({"ipc": ipc, "arch": arch, "a": f"{_name(ra)} {set_title(sa)}",
                                 "b": f"{_name(rb)} {set_title(sb)}", **d})

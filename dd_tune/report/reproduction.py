@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.report.plots import curves_plot, progress_figure
-from dd_tune.report.stats import format_difference, format_interval, paired_difference, summary, welch_difference
+from dd_tune.report.stats import entry_difference, format_difference, format_interval, summary
 from dd_tune.report.study import fmt_acc
 
 Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
@@ -27,14 +27,6 @@ def _entry(rep: Mapping[str, Any] | None, name: str, arch: str) -> dict[str, Any
         return None
     entry = _ipc_data(rep)["reeval"].get(name, {}).get(arch)
     return entry if entry and entry.get("runs") else None
-
-
-def _diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, paired: bool) -> dict[str, Any] | None:
-    if a is None or b is None:
-        return None
-    if paired and len(a["runs"]) == len(b["runs"]):
-        return paired_difference(a["runs"], b["runs"])
-    return welch_difference(a["runs"], b["runs"])
 
 
 def _config_of(rep: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -58,8 +50,9 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
                                "random_real": None, "differs": [], "tuned_study": ""}
         if spec.set == "full_data":
             row["at_setting"] = full_data.get("convnet")
-            row["differs"] = [f"{full_data.get('epochs', 0) + 1} epochs with the protocol's step schedule and DSA "
-                              f"(report: 20 epochs, cosine)"] if full_data else []
+            how = f" ({suite.report_name}: {suite.report_protocol})" if suite.report_protocol else ""
+            row["differs"] = [f"{full_data.get('epochs', 0) + 1} epochs with the protocol's step schedule and "
+                              f"DSA{how}"] if full_data else []
         elif spec.study and spec.study in results:
             rep, tuned_study = results[spec.study], spec.tuned_study or spec.study
             row["at_setting"] = _entry(rep, spec.set, spec.arch)
@@ -67,8 +60,8 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
             row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch)
             row["tuned_study"] = tuned_study
             row["random_real"] = _entry(rep, "random_real", spec.arch)
-        row["tuned_minus_setting"] = _diff(row["tuned"], row["at_setting"], paired=True)
-        row["tuned_minus_random_real"] = _diff(row["tuned"], row["random_real"], paired=False)
+        row["tuned_minus_setting"] = entry_difference(row["tuned"], row["at_setting"], paired=True)
+        row["tuned_minus_random_real"] = entry_difference(row["tuned"], row["random_real"], paired=False)
         row["sentence"] = row_sentence(row, suite.report_name)
         rows.append(row)
     return rows
@@ -128,7 +121,7 @@ def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path)
     out: dict[str, Any] = {"method": real["method"], "real_study": real["study"], "noise_study": noise["study"]}
     for arch in ("convnet", "lenet"):
         a, b = _entry(noise, "best", arch), _entry(real, "best", arch)
-        out[arch] = {"noise": a, "real": b, "noise_minus_real": _diff(a, b, paired=True)}
+        out[arch] = {"noise": a, "real": b, "noise_minus_real": entry_difference(a, b, paired=True)}
     best = {"real": _best_trial(real), "noise": _best_trial(noise)}
     series = {f"{init} init, best trial": (t or {}).get("history", []) for init, t in best.items()}
     others = {f"{init} init, other trials": [t.get("history", []) for t in _ipc_data(rep)["trials"]
