@@ -46,6 +46,8 @@ test-fast: setup
 	$(PY) -m pytest
 
 bench: setup data
+	$(PY) bench/evaluate.py --threads 1
+	$(PY) bench/evaluate.py --threads 2
 	$(PY) bench/dm_step.py
 	$(PY) bench/datadam_step.py --batch-real 64
 	$(PY) bench/pad_step.py

@@ -47,6 +47,10 @@ class ConvNet(nn.Module):
     and the embedding is 2048-d for depth 3, width 128.
     """
 
+    # forward+backward in 16-image slices on CPU (dd_tune.training.micro_batch_for): activations of
+    # 128 channels at 32x32 overflow the cache for larger batches
+    cpu_micro_batch = 16
+
     def __init__(self, channels: int, num_classes: int, size: tuple[int, int], width: int = 128,
                  depth: int = 3, norm: str = "instance", pooling: str = "avg") -> None:
         super().__init__()

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from dd_tune.config import EvalConfig
 from dd_tune.data import ClassIndexedData
 from dd_tune.evaluation import ArchResult, evaluate_synset, train_on_synset
-from dd_tune.training import soft_cross_entropy
+from dd_tune.models import ModelSpec, build_model
+from dd_tune.training import micro_batch_for, minibatch_step, soft_cross_entropy, train
 from dd_tune.synset import SynSet
 
 
@@ -83,3 +84,42 @@ def test_synset_save_load_round_trip(tmp_path):
     syn.save_png(tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 100
     assert syn.grid().shape == (1, 280, 56)
+
+
+def _manual_sgd_step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float) -> list[torch.Tensor]:
+    """Independent computation: one plain SGD step (no momentum, no decay) on the whole-batch mean loss."""
+    loss = F.cross_entropy(net(x), y)
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    return [(p - lr * g).detach() for p, g in zip(net.parameters(), grads)]
+
+
+@pytest.mark.parametrize("micro", [0, 16, 7])
+def test_sliced_step_equals_the_whole_batch_step(micro):
+    net = build_model(ModelSpec("convnet", width=8), torch.Generator().manual_seed(0))
+    x, y = torch.randn(40, 1, 28, 28), torch.arange(10).repeat(4)
+    expected = _manual_sgd_step(net, x, y, 0.1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    minibatch_step(net, opt, x, y, micro)
+    for got, want in zip(net.parameters(), expected):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_slices_only_on_cpu_and_never_with_batch_norm():
+    gen = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")
+    assert micro_batch_for(build_model(ModelSpec("convnet", width=8), gen), cpu) == 16
+    assert micro_batch_for(build_model(ModelSpec("convnet", width=8, norm="batch"), gen), cpu) == 0
+    assert micro_batch_for(build_model(ModelSpec("lenet"), gen), cpu) == 0  # measured slower sliced
+    assert micro_batch_for(build_model(ModelSpec("convnet", width=8), gen), torch.device("cuda")) == 0
+
+
+def test_sliced_training_tracks_whole_batch_training():
+    x, y = torch.randn(60, 1, 28, 28), torch.arange(10).repeat(6)
+    finals = []
+    for micro in (0, 16):
+        gen = torch.Generator().manual_seed(3)
+        net = build_model(ModelSpec("convnet", width=8), gen)
+        train(net, x, y, epochs=4, lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=32, generator=gen,
+              dsa=None, micro=micro)
+        finals.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    torch.testing.assert_close(finals[1], finals[0], rtol=1e-4, atol=1e-5)
