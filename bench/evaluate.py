@@ -10,7 +10,11 @@ first step's gradients must agree before anything is timed.
 Settings: MNIST shapes, ConvNet-3 (instance norm) and LeNet, IPC 1 and 10, SGD momentum 0.9 / wd 5e-4,
 per-sample DSA; a short run of ``--epochs`` (the per-epoch cost is what a 300-1000 epoch run repeats).
 
+``--stacked K`` also times K models trained at once (``dd_tune.stacked``: vmap over stacked parameters)
+against the same K trained one by one with dd_tune's loop.
+
     DD_TUNE_DATA=.data python bench/evaluate.py [--threads 1] [--epochs 20] [--test-images 2000]
+                                                [--stacked 5] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -25,14 +29,26 @@ from dd_tune.augment import DSA
 from dd_tune.data import DATASETS, ClassIndexedData, load_test, resolve_data_root
 from dd_tune.evaluation import model_spec_for
 from dd_tune.models import build_model
-from dd_tune.training import accuracies, loss_for, micro_batch_for, train
+from dd_tune.stacked import train_stacked
+from dd_tune.training import accuracies, loss_for, micro_batch_for, resolve_device, train
 
 SPEC = DATASETS.get("mnist")
 
 
+DEVICE = torch.device("cpu")
+PROTOCOL = dict(lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256)
+
+
 def synthetic(ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return torch.randn(10 * ipc, 1, 28, 28, generator=g), torch.arange(10).repeat_interleave(ipc)
+    x, y = torch.randn(10 * ipc, 1, 28, 28, generator=g), torch.arange(10).repeat_interleave(ipc)
+    return x.to(DEVICE), y.to(DEVICE)
+
+
+def sync() -> float:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
 
 
 def check_gradients(arch: str, ipc: int) -> float:
@@ -55,15 +71,37 @@ def one_evaluation(arch: str, ipc: int, epochs: int, test: ClassIndexedData, lim
                    reference: bool) -> tuple[float, float, float]:
     """(training seconds, test-pass seconds, accuracy) of one fresh model."""
     x, y = synthetic(ipc)
-    g = torch.Generator().manual_seed(0)
-    net = build_model(model_spec_for(arch, SPEC), g)
-    micro = 0 if reference else micro_batch_for(net, torch.device("cpu"))
-    t0 = time.perf_counter()
-    train(net, x, y, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256, generator=g,
-          dsa=DSA(SPEC.dsa_strategy, SPEC.size), micro=micro)
-    t1 = time.perf_counter()
+    g = torch.Generator(DEVICE).manual_seed(0)
+    net = build_model(model_spec_for(arch, SPEC), g, DEVICE)
+    micro = 0 if reference else micro_batch_for(net, DEVICE)
+    t0 = sync()
+    train(net, x, y, epochs=epochs, generator=g, dsa=DSA(SPEC.dsa_strategy, SPEC.size), micro=micro, **PROTOCOL)
+    t1 = sync()
     acc, _ = accuracies(net, test, limit, chunk=256 if reference else 0)
-    return t1 - t0, time.perf_counter() - t1, acc
+    return t1 - t0, sync() - t1, acc
+
+
+def k_models(arch: str, ipc: int, epochs: int, k: int, stacked: bool) -> float:
+    """Seconds to train ``k`` fresh models (seeds 0..k-1) one by one with dd_tune's loop, or at once."""
+    x, y = synthetic(ipc)
+    gens = [torch.Generator(DEVICE).manual_seed(i) for i in range(k)]
+    nets = [build_model(model_spec_for(arch, SPEC), g, DEVICE) for g in gens]
+    dsa = DSA(SPEC.dsa_strategy, SPEC.size)
+    t0 = sync()
+    if stacked:
+        train_stacked(nets, x, y, epochs=epochs, generators=gens, dsa=dsa, **PROTOCOL)
+    else:
+        for net, g in zip(nets, gens):
+            train(net, x, y, epochs=epochs, generator=g, dsa=dsa, **PROTOCOL)
+    return sync() - t0
+
+
+def compare_stacked(arch: str, ipc: int, epochs: int, k: int, reps: int) -> None:
+    k_models(arch, ipc, 1, k, False), k_models(arch, ipc, 1, k, True)  # warm-up
+    runs = [(k_models(arch, ipc, epochs, k, False), k_models(arch, ipc, epochs, k, True)) for _ in range(reps)]
+    alone, at_once = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    print(f"{arch:7s} IPC {ipc:2d}: {k} models one by one {alone:.2f} s, at once {at_once:.2f} s = "
+          f"{alone / at_once:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -72,11 +110,15 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20, help="training epochs per evaluation (ConvNet; LeNet x5)")
     p.add_argument("--test-images", type=int, default=2000)
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (medians are reported)")
+    p.add_argument("--stacked", type=int, default=0, metavar="K", help="also time K models trained at once")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--data-root", default=None)
     args = p.parse_args()
+    global DEVICE
+    DEVICE = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    test = load_test("mnist", resolve_data_root(args.data_root), torch.device("cpu"))
-    print(f"cpu, threads {args.threads}, test images {min(args.test_images, len(test))}, batch 256, reference = the authors' loop")
+    test = load_test("mnist", resolve_data_root(args.data_root), DEVICE)
+    print(f"{DEVICE}, threads {args.threads}, test images {min(args.test_images, len(test))}, batch 256, reference = the authors' loop")
     for arch in ("convnet", "lenet"):
         for ipc in (1, 10):
             rel = check_gradients(arch, ipc)
@@ -94,6 +136,11 @@ def main() -> None:
             print(f"{arch:7s} IPC {ipc:2d} ({epochs + 1} epochs, gradient rel. diff {rel:.0e}): training "
                   f"{ref_train:.2f} s -> {our_train:.2f} s = {ref_train / our_train:.2f}x, whole evaluation "
                   f"{ref_all:.2f} s -> {our_all:.2f} s = {ref_all / our_all:.2f}x", flush=True)
+    if args.stacked:
+        print(f"training only, K = {args.stacked} fresh models, reference = dd_tune's loop one model at a time")
+        for arch in ("convnet", "lenet"):
+            for ipc in (1, 10):
+                compare_stacked(arch, ipc, args.epochs * (5 if arch == "lenet" else 1), args.stacked, args.reps)
 
 
 if __name__ == "__main__":
