@@ -39,6 +39,9 @@ class IpcResult:
     # each class's share of the test split: an imbalanced one (MHIST) gets balanced accuracy and the
     # majority-class rate in its report
     test_class_shares: list[float] = field(default_factory=list)
+    # wall seconds of the search and of the final re-evaluation, the trial slots, the IPC's wall time:
+    # with the trials' own timings, the report's "where the time went" table
+    timing: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import (format_difference, format_interval, paired_difference, summary,
                                   welch_difference)
+from dd_tune.report.timing import study_time_line, time_lines
 
 SETS = ("best", "default", "random_real")
 SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real",
@@ -224,6 +225,7 @@ def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) ->
     lines += _config_lines(row, report)
     lines += _trial_lines(row, report["search_space"])
     lines += _flops_lines(row["flops"])
+    lines += time_lines(row)
     if row.get("errors"):
         lines += ["Failed trials (the study went on without them):", ""] \
             + [f"- `{k}`: {v}" for k, v in row["errors"].items()] + [""]
@@ -265,6 +267,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     lines += [f"_{note}_" for note in report.get("method_notes", [])] + ([""] if report.get("method_notes") else [])
     lines += _expert_stage_lines(report.get("expert_stage"))
+    lines += study_time_line(report)
     for ipc, row in report["by_ipc"].items():
         lines += _ipc_section(ipc, row, report)
     lines += ["## Search space", "", "```", json.dumps(report["search_space"], indent=2), "```", "",

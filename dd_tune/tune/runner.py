@@ -35,6 +35,17 @@ from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import GRIDS, METRIC
 
 
+def trial_slots(resources: Resources) -> float:
+    """How many trials the Ray cluster runs at once with this study's per-trial resources."""
+    import ray
+
+    total = ray.cluster_resources()
+    slots = total.get("CPU", 1.0) / max(resources.cpu, 1e-9)
+    if resources.gpu > 0:
+        slots = min(slots, total.get("GPU", 0.0) / resources.gpu)
+    return max(1.0, float(int(slots)))
+
+
 def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
     labels = load_test(study.dataset, data_root).labels
     return (torch.bincount(labels).double() / len(labels)).tolist()
@@ -108,6 +119,7 @@ class StudyRunner:
         default = default_point(self.study, self.space, ipc)
         grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
             ipc, default, self.setup(ipc), resume)
+        timing = {"search_s": time.time() - t0, "slots": trial_slots(self.resources)}
         rows = trial_rows(grid)
         best = best_result(grid, rows)
         best_values = {k: v for k, v in best.config.items() if k != "ipc"}
@@ -120,8 +132,12 @@ class StudyRunner:
                 "default": best_set if default_is_best else default_set(grid, default, self.setup(ipc), r.cpu, r.gpu),
                 **random_real_sets(self.setup(best_ipc)),
                 **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu)}
+        t_final = time.time()
         reeval = pool_random_real(reevaluate(sets, self.setup(best_ipc), r.cpu, r.gpu, self.dir.parent / "reeval"))
-        return self._ipc_result(ipc, best_ipc, grid, rows, best, best_cfg, reeval, out_dir, t0)
+        timing["final_eval_s"] = time.time() - t_final
+        result = self._ipc_result(ipc, best_ipc, grid, rows, best, best_cfg, reeval, out_dir, t0)
+        result.timing = {**timing, "wall_s": result.wall_time_s}
+        return result
 
     def _save_best(self, best: Any, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
         with best.checkpoint.as_directory() as d:

@@ -154,6 +154,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
                      METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
                      "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
+                     "timing": trial_timing(r),
                      # a method's own counters (PAD's skipped updates): why a trial went nowhere
                      "counters": {k: v for k, v in m.items() if k.startswith("skipped")}})
     return rows
@@ -167,6 +168,21 @@ def history(result: Any) -> list[list[float]]:
         return []
     points = {int(i): float(a) for i, a in zip(df["it"], df[METRIC]) if i == i and a == a}  # NaN != NaN
     return [[i, points[i]] for i in sorted(points)]
+
+
+def trial_timing(result: Any) -> dict[str, float]:
+    """Where one trial's time went, summed over all its reports (a retried trial's repeated work too: it
+    was spent): set-up, distillation and proxy evaluation timed inside the trial, and ``trial_s``, Ray's
+    ``time_total_s`` (the trainable's wall time, checkpoints and reporting included)."""
+    df = getattr(result, "metrics_dataframe", None)
+    if df is None or "time_total_s" not in df:
+        return {}
+
+    def total(column: str) -> float:
+        return float(df[column].fillna(0.0).sum()) if column in df else 0.0
+
+    return {"setup_s": total("setup_s"), "distill_s": total("distill_s"), "eval_s": total("eval_s"),
+            "trial_s": float(df["time_total_s"].max())}
 
 
 def best_result(grid: Any, rows: list[dict[str, Any]]) -> Any:

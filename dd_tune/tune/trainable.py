@@ -46,7 +46,9 @@ def run_trial(
     A trial diverges when its learned state becomes non-finite or no iteration of a report interval had a
     finite loss: ``val_acc = 0``, ``diverged = 1`` (a result, not a crash); a skipped step is counted."""
     torch.set_num_threads(max(1, setup.threads))
+    t_start = time.time()
     distiller, data = make_distiller(setup, config, trial_index)
+    setup_s = time.time() - t_start  # data on the device + the initial set: the report's time table
     device = data.train.device
     eval_gen = seeds.generator(seeds.trial_seed(setup.study.seed, trial_index, seeds.TRIAL_PROXY_EVAL), device)
     if restore is not None:
@@ -63,7 +65,6 @@ def run_trial(
         report({**last, "resumed_from": resumed_from}, restore, distiller.synset())
         return
     every = max(1, setup.study.search.report_every)
-    t_start = time.time()
     while True:
         t0 = time.time()
         metrics = distiller.run(every)
@@ -84,11 +85,12 @@ def run_trial(
             acc = 0.0 if diverged else acc
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
-               "distill_s": distill_s, "eval_s": time.time() - t0,
+               "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s,
                "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
                "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), **distiller.counters()}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
+        setup_s = 0.0  # counted once, with the first report
         if diverged or distiller.iteration >= total:
             return
 

@@ -1,0 +1,84 @@
+"""Where a study's time went: a table per IPC built from the trials' own timings and the driver's wall
+clock, and one line that adds the IPCs, the expert stage and the rest up to the study's wall time.
+
+Trial work (set-up, distillation, proxy evaluation, Ray's share inside a trial) is summed over trials and
+divided by the number of trial slots that ran side by side, so every row is in wall-clock seconds and
+the rows add up to the IPC's wall time; "Ray scheduling and idle slots" is what the search's wall time
+does not explain by trial work (slots waiting for a trial, actor start-up, the searcher).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """``[(what, wall seconds), ...]`` of one IPC, ending with its wall time; [] for results without timings
+    (reports written before dd_tune recorded them)."""
+    timing = row.get("timing") or {}
+    trials = [t.get("timing") or {} for t in row.get("trials", [])]
+    if not timing or not any(trials):
+        return []
+    slots = max(1.0, float(timing.get("slots", 1.0)))
+
+    def summed(key: str) -> float:
+        return sum(float(t.get(key, 0.0)) for t in trials)
+
+    setup, distill, proxy, trial = summed("setup_s"), summed("distill_s"), summed("eval_s"), summed("trial_s")
+    ray_inside = max(0.0, trial - setup - distill - proxy)
+    search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
+    return [
+        ("distillation", distill / slots),
+        ("proxy evaluation", proxy / slots),
+        ("trial set-up (data, initial set)", setup / slots),
+        ("checkpoints, reporting, pictures (Ray, inside trials)", ray_inside / slots),
+        ("Ray scheduling and idle slots", max(0.0, search - trial / slots)),
+        ("final re-evaluation (default and extra sets distilled alongside)", final),
+        ("best set, plots, report", max(0.0, wall - search - final)),
+        ("wall time of this IPC", wall),
+    ]
+
+
+def ray_overhead(row: Mapping[str, Any]) -> float | None:
+    """Ray's cost as a fraction of the trials' own work: (Σ trial wall time in Ray − Σ work timed inside the
+    trial, i.e. what the same trial costs in-process) / Σ work. None without timings."""
+    trials = [t.get("timing") or {} for t in row.get("trials", [])]
+    work = sum(float(t.get(k, 0.0)) for t in trials for k in ("setup_s", "distill_s", "eval_s"))
+    if work <= 0:
+        return None
+    return max(0.0, sum(float(t.get("trial_s", 0.0)) for t in trials) - work) / work
+
+
+def time_lines(row: Mapping[str, Any]) -> list[str]:
+    """The IPC section's "where the time went" table, trial throughput and Ray's overhead."""
+    rows = time_rows(row)
+    if not rows:
+        return []
+    wall = rows[-1][1]
+    timing = row["timing"]
+    lines = ["Where the time went (wall-clock seconds; trial work summed over trials and divided by the "
+             f"{timing['slots']:g} trial slots that ran side by side):", "",
+             "| | seconds | share |", "|---|---:|---:|"]
+    lines += [f"| {what} | {sec:.0f} | {100 * sec / wall:.1f} % |" for what, sec in rows[:-1]]
+    explained = sum(sec for _, sec in rows[:-1])
+    lines += [f"| **{rows[-1][0]}** | **{wall:.0f}** | rows add up to {100 * explained / wall:.1f} % |", ""]
+    per_hour = row["n_trials"] / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
+    overhead = ray_overhead(row)
+    lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row['n_trials']} trials in "
+              f"{timing['search_s']:.0f} s of search)"
+              + (f"; Ray's overhead on a trial: {100 * overhead:.1f} % (trial wall time in Ray vs the work the "
+                 f"trial timed itself: set-up, distillation, proxy evaluation)." if overhead is not None else "."),
+              ""]
+    return lines
+
+
+def study_time_line(report: Mapping[str, Any]) -> list[str]:
+    """One line: the study's wall time = expert stage + each IPC + the rest (the report, Ray start-up)."""
+    ipcs = {ipc: float((row.get("timing") or {}).get("wall_s", 0.0)) for ipc, row in report["by_ipc"].items()}
+    if not all(ipcs.values()):
+        return []
+    stage = float((report.get("expert_stage") or {}).get("seconds", 0.0))
+    wall = float(report["wall_time_s"])
+    rest = wall - stage - sum(ipcs.values())
+    parts = ([f"expert stage {stage:.0f} s"] if stage else []) + [f"IPC {k} {v:.0f} s" for k, v in ipcs.items()]
+    return [f"Wall time {wall:.0f} s = " + " + ".join(parts) + f" + the rest (study files, report) {rest:.0f} s.", ""]
