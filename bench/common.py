@@ -21,7 +21,7 @@ from dd_tune.data import load_data, resolve_data_root
 from dd_tune.evaluation import model_spec_for
 from dd_tune.training import resolve_device
 from dd_tune.methods import DistillContext
-from dd_tune.methods.base import class_batches, init_images
+from dd_tune.methods.base import FreshNetwork, class_batches, init_images
 from dd_tune.models import build_model, reinit_
 
 
@@ -32,6 +32,7 @@ class Bench:
     ctx: DistillContext
     dsa: DSA
     net: torch.nn.Module
+    ref_net: torch.nn.Module
     images: torch.Tensor
 
     def batched_inputs(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +45,7 @@ class Bench:
     def reference_inputs(self, seed: int) -> tuple[torch.Tensor, AugParams]:
         """Re-seed, fresh weights, the same draws, but un-augmented real images + the DSA params."""
         self.ctx.generator.manual_seed(seed)
-        reinit_(self.net, self.ctx.generator)
+        reinit_(self.ref_net, self.ctx.generator)  # the same weights as the product's network
         idx = self.ctx.data.sample_per_class(self.args.batch_real, self.ctx.generator)
         params = self.dsa.sample(self.ctx.num_classes, self.ctx.generator)
         return self.ctx.data.images[idx.flatten()], params.to(torch.device("cpu"))
@@ -75,11 +76,12 @@ def setup(description: str) -> Bench:
     model = model_spec_for("convnet", spec)
     ctx = DistillContext(data.train, spec, model, args.ipc, torch.Generator(device).manual_seed(0),
                          spec.dsa_strategy)
-    net = build_model(model, ctx.generator, device)
-    for prm in net.parameters():
+    net = FreshNetwork(model, ctx.generator, device).net  # the product's network (channels-last on CPU)
+    ref_net = build_model(model, ctx.generator, device)  # the reference's: standard layout
+    for prm in ref_net.parameters():
         prm.requires_grad_(False)
     images = init_images(ctx, "real").requires_grad_(True)
-    return Bench(args, device, ctx, DSA(spec.dsa_strategy, spec.size), net, images)
+    return Bench(args, device, ctx, DSA(spec.dsa_strategy, spec.size), net, ref_net, images)
 
 
 def compare(bench: Bench, batched: Callable[[int], float], reference: Callable[[int], float]) -> None:

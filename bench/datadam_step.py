@@ -29,7 +29,7 @@ def main() -> None:
 
     def reference(seed: int) -> float:
         real, params = b.reference_inputs(seed)
-        return b.backward(datadam_loss_per_class(net, real, b.images, C, b.dsa, params, POWER, LAMBDA, SCALE))
+        return b.backward(datadam_loss_per_class(b.ref_net, real, b.images, C, b.dsa, params, POWER, LAMBDA, SCALE))
 
     compare(b, batched, reference)
 

@@ -25,7 +25,7 @@ def main() -> None:
 
     def reference(seed: int) -> float:
         real, params = b.reference_inputs(seed)
-        return b.backward(dm_loss_per_class(b.net, real, b.images, C, b.dsa, params))
+        return b.backward(dm_loss_per_class(b.ref_net, real, b.images, C, b.dsa, params))
 
     compare(b, batched, reference)
 

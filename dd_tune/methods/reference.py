@@ -24,7 +24,10 @@ def _class_pairs(real: torch.Tensor, syn: torch.Tensor, num_classes: int, dsa: D
             one = params.take(torch.tensor([c]))
             img_real = dsa.apply(img_real, one, torch.zeros(b, dtype=torch.long))
             img_syn = dsa.apply(img_syn, one, torch.zeros(ipc, dtype=torch.long))
-        yield img_real, img_syn
+        # the reference's DiffAugment ends in .contiguous() and its networks .view() the features, so
+        # it runs in the standard layout; a 1-channel batch would otherwise keep whichever layout the
+        # augmentation left (channels-last after a crop), which changes the reference's speed
+        yield img_real.clone(memory_format=torch.contiguous_format), img_syn.clone(memory_format=torch.contiguous_format)
 
 
 def dm_loss_per_class(
