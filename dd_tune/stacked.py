@@ -49,6 +49,9 @@ def train_stacked(nets: list[torch.nn.Module], images: torch.Tensor, labels: tor
     schedule (:func:`dd_tune.training.train`); returns each model's last-epoch mean loss."""
     if len(nets) != len(generators):
         raise ValueError("one generator per network")
+    if any(True for _ in nets[0].buffers()):
+        # batch norm's running statistics would need per-model in-place updates under vmap
+        raise ValueError("networks with buffers (batch norm) are not supported; train them one by one")
     device = images.device
     base, params, buffers = _stack(nets)
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))

@@ -93,6 +93,7 @@ def train(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, e
     """
     device = next(net.parameters()).device
     x, y = images.to(device), labels.to(device)
+    micro = micro_batch_for(net, device) if micro is None else micro
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     decay_epoch = epochs // 2 + 1
     last = float("nan")

@@ -43,3 +43,10 @@ def test_one_generator_per_network():
     nets = [build_model(ModelSpec("lenet"), torch.Generator().manual_seed(0))]
     with pytest.raises(ValueError, match="one generator per network"):
         train_stacked(nets, torch.randn(4, 1, 28, 28), torch.arange(4), generators=[], dsa=None, **SPEC)
+
+
+def test_networks_with_batch_norm_are_refused():
+    gen = torch.Generator().manual_seed(0)
+    nets = [build_model(ModelSpec("convnet", width=8, norm="batch"), gen)]
+    with pytest.raises(ValueError, match="batch norm"):
+        train_stacked(nets, torch.randn(4, 1, 28, 28), torch.arange(4), generators=[gen], dsa=None, **SPEC)

@@ -12,19 +12,22 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
+def _summed(row: Mapping[str, Any]) -> dict[str, float]:
+    """Each timing key summed over the IPC's trials ({} when no trial recorded timings)."""
+    trials = [t.get("timing") or {} for t in row.get("trials", [])]
+    if not any(trials):
+        return {}
+    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in ("setup_s", "distill_s", "eval_s", "trial_s")}
+
+
 def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
     """``[(what, wall seconds), ...]`` of one IPC, ending with its wall time; [] for results without timings
     (reports written before dd_tune recorded them)."""
-    timing = row.get("timing") or {}
-    trials = [t.get("timing") or {} for t in row.get("trials", [])]
-    if not timing or not any(trials):
+    timing, sums = row.get("timing") or {}, _summed(row)
+    if not timing or not sums:
         return []
     slots = max(1.0, float(timing.get("slots", 1.0)))
-
-    def summed(key: str) -> float:
-        return sum(float(t.get(key, 0.0)) for t in trials)
-
-    setup, distill, proxy, trial = summed("setup_s"), summed("distill_s"), summed("eval_s"), summed("trial_s")
+    setup, distill, proxy, trial = sums["setup_s"], sums["distill_s"], sums["eval_s"], sums["trial_s"]
     ray_inside = max(0.0, trial - setup - distill - proxy)
     search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
     return [
@@ -42,11 +45,11 @@ def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
 def ray_overhead(row: Mapping[str, Any]) -> float | None:
     """Ray's cost as a fraction of the trials' own work: (Σ trial wall time in Ray − Σ work timed inside the
     trial, i.e. what the same trial costs in-process) / Σ work. None without timings."""
-    trials = [t.get("timing") or {} for t in row.get("trials", [])]
-    work = sum(float(t.get(k, 0.0)) for t in trials for k in ("setup_s", "distill_s", "eval_s"))
+    sums = _summed(row)
+    work = sums.get("setup_s", 0.0) + sums.get("distill_s", 0.0) + sums.get("eval_s", 0.0)
     if work <= 0:
         return None
-    return max(0.0, sum(float(t.get("trial_s", 0.0)) for t in trials) - work) / work
+    return max(0.0, sums["trial_s"] - work) / work
 
 
 def time_lines(row: Mapping[str, Any]) -> list[str]:
