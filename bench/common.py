@@ -17,6 +17,7 @@ import torch
 
 
 from dd_tune.augment import DSA, AugParams
+from dd_tune.errors import DDTuneError
 from dd_tune.data import load_data, resolve_data_root
 from dd_tune.evaluation import model_spec_for
 from dd_tune.training import resolve_device
@@ -119,3 +120,11 @@ def time_pair(device: torch.device, steps: int, ours: tuple[str, Callable[[int],
     print(f"{name_o + ':':{width}s} {to * 1000:.0f} ms/step")
     print(f"speed-up: {tr / to:.2f}x")
     return tr / to
+
+
+def run(main: Callable[[], None]) -> None:
+    """A benchmark's entry point: bad input (no GPU for --device cuda, missing data) ends in one line."""
+    try:
+        main()
+    except DDTuneError as e:
+        raise SystemExit(f"error: {e}") from None

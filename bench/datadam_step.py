@@ -8,7 +8,7 @@ p = 4, lambda 0.01, no x100 scale), DSA without flip. A step is the loss and its
 
 from __future__ import annotations
 
-from common import compare, setup
+from common import compare, run, setup
 
 from dd_tune.methods.base import no_grad_chunked
 from dd_tune.methods.datadam import attention_features, datadam_loss
@@ -35,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

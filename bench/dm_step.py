@@ -8,7 +8,7 @@ loss, its backward to the pixels; the SGD update is identical in both and left o
 
 from __future__ import annotations
 
-from common import compare, setup
+from common import compare, run, setup
 
 from dd_tune.methods.base import no_grad_chunked
 from dd_tune.methods.dm import class_mean_distance
@@ -31,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,6 +24,7 @@ import statistics
 import time
 
 import torch
+from common import run
 
 from dd_tune.augment import DSA
 from dd_tune.data import DATASETS, ClassIndexedData, load_test, resolve_data_root
@@ -138,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

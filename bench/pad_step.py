@@ -16,6 +16,7 @@ fixed random displacement, loss-ranked selection with ratio 0.5, learnable alpha
 from __future__ import annotations
 
 import torch
+from common import run
 from torch import nn
 
 from dd_tune.augment import DSA
@@ -92,4 +93,4 @@ def main() -> None:
               ("naive unrolled", lambda seed: run("naive", seed)))
 
 if __name__ == "__main__":
-    main()
+    run(main)
