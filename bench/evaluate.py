@@ -24,6 +24,7 @@ import statistics
 import time
 
 import torch
+
 from common import run
 
 from dd_tune.augment import DSA

@@ -16,8 +16,9 @@ fixed random displacement, loss-ranked selection with ratio 0.5, learnable alpha
 from __future__ import annotations
 
 import torch
-from common import run
 from torch import nn
+
+from common import run
 
 from dd_tune.augment import DSA
 from dd_tune.data import load_data, resolve_data_root
