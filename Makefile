@@ -49,7 +49,8 @@ bench: setup data
 	$(PY) bench/evaluate.py --threads 1
 	$(PY) bench/evaluate.py --threads 2
 	$(PY) bench/dm_step.py
-	$(PY) bench/datadam_step.py --batch-real 64
+	$(PY) bench/datadam_step.py --preset code
+	$(PY) bench/datadam_step.py --preset paper
 	$(PY) bench/pad_step.py
 
 clean:

@@ -27,6 +27,7 @@ import torch
 
 from common import run
 
+from dd_tune.allocator import steady_allocator
 from dd_tune.augment import DSA
 from dd_tune.data import DATASETS, ClassIndexedData, load_test, resolve_data_root
 from dd_tune.evaluation import model_spec_for
@@ -110,6 +111,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--data-root", default=None)
     args = p.parse_args()
+    steady_allocator()  # as in every dd_tune process, for both variants
     global DEVICE
     DEVICE = resolve_device(args.device)
     torch.set_num_threads(args.threads)

@@ -136,6 +136,22 @@ class LeNet(nn.Module):
         return self.head(self.embed(x))
 
 
+def channels_last_input(x: torch.Tensor) -> torch.Tensor:
+    """On CPU, ``x`` in channels-last strides (the layout of the distillation networks); elsewhere ``x``.
+
+    With one channel both layouts are the same memory and only the stride of the size-1 channel
+    dimension tells the convolution which one to run; DSA leaves either, depending on its last
+    operation, and the real pass of a DataDAM step took 665 ms in one and 436 ms in the other
+    (1 thread). Re-striding a contiguous 1-channel tensor is free.
+    """
+    if x.device.type != "cpu" or x.dim() != 4:
+        return x
+    x = x.contiguous(memory_format=torch.channels_last)
+    if x.shape[1] == 1 and x.stride(1) != 1:
+        x = x.as_strided(x.shape, (x.stride(0), 1, x.stride(2), x.stride(3)))
+    return x
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to build a fresh network (picklable, hashable)."""

@@ -1,4 +1,4 @@
-"""DataDAM's attention loss against independent computations; presets; batched == per-class."""
+"""DataDAM's attention loss against independent computations; presets; batched == the released step."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from dd_tune.methods.configs import build_method_config
 from dd_tune.data import DATASETS
 from dd_tune.errors import ConfigError
 from dd_tune.evaluation import model_spec_for
+from dd_tune.methods.base import no_grad_chunked
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
-from dd_tune.methods.reference import datadam_loss_per_class
+from dd_tune.methods.reference import datadam_loss_released
 from dd_tune.models import build_model
 
 
@@ -48,20 +49,46 @@ def test_loss_uses_blocks_before_the_last_plus_lambda_mmd():
     assert float(total) == pytest.approx(100.0 * (exp_sam + 0.5 * exp_mmd), rel=1e-5)
 
 
-def test_batched_loss_equals_per_class_reference():
+@pytest.mark.parametrize("norm,power,scale", [("instance", 4, 1.0), ("batch", 1, 100.0)])
+def test_batched_loss_and_gradient_equal_the_released_step(norm, power, scale):
+    """Both presets: the paper's (instance norm, p = 4) and the code's (batch norm over all classes, p = 1,
+    x100), value and gradient with respect to the synthetic pixels."""
     spec = DATASETS.get("mnist")
     g = torch.Generator().manual_seed(0)
-    net = build_model(model_spec_for("convnet", spec), g)
+    net = build_model(dataclasses.replace(model_spec_for("convnet", spec), norm=norm), g)
+    for p in net.parameters():
+        p.requires_grad_(False)
     real, syn = torch.randn(10 * 4, 1, 28, 28), torch.randn(10 * 2, 1, 28, 28)
     dsa = DSA(spec.dsa_strategy, spec.size)
     params = dsa.sample(10, g)
-    ref = datadam_loss_per_class(net, real, syn, 10, dsa, params, 4, 0.01, 1.0).detach()
+    syn_ref = syn.clone().requires_grad_(True)
+    ref = datadam_loss_released(net, real, syn_ref, 10, dsa, params, power, 0.01, scale)
+    ref.backward()
+    syn_ours = syn.clone().requires_grad_(True)
     ra = dsa.apply(real, params, torch.arange(10).repeat_interleave(4))
-    sa = dsa.apply(syn, params, torch.arange(10).repeat_interleave(2))
-    with torch.no_grad():
-        rf = attention_features(*net.feature_maps(ra), 4)
-    total, _, _ = datadam_loss(rf, attention_features(*net.feature_maps(sa), 4), 10, 0.01, 1.0)
+    sa = dsa.apply(syn_ours, params, torch.arange(10).repeat_interleave(2))
+    rf = no_grad_chunked(net, lambda x: attention_features(*net.feature_maps(x), power), ra, 8)
+    total, _, _ = datadam_loss(rf, attention_features(*net.feature_maps(sa), power), 10, 0.01, scale)
+    total.backward()
     assert float(total) == pytest.approx(float(ref), rel=1e-4)
+    torch.testing.assert_close(syn_ours.grad, syn_ref.grad, rtol=1e-3, atol=1e-6 * float(syn_ref.grad.abs().max()))
+
+
+def test_attention_of_relu_maps_skips_abs_with_the_same_value_and_gradient():
+    """attention_features treats its maps as ReLU outputs (|f| = f); at p = 1 and 3 the value and the
+    gradient through the ReLU equal the explicit |f|^p, zeros included."""
+    torch.manual_seed(0)
+    pre = torch.randn(3, 4, 6, 6)
+    pre[0, 0, 0, :3] = 0.0  # exact zeros: where sign(f) and the identity differ
+    for p in (1, 3):
+        x1, x2 = pre.clone().requires_grad_(True), pre.clone().requires_grad_(True)
+        ours = attention_features([torch.relu(x1), torch.relu(x1)], torch.zeros(3, 1), p)[0]
+        explicit = spatial_attention(torch.relu(x2), p)
+        torch.testing.assert_close(ours, explicit)
+        w = torch.randn_like(ours)
+        (ours * w).sum().backward()
+        (explicit * w).sum().backward()
+        torch.testing.assert_close(x1.grad, x2.grad)
 
 
 def test_presets_code_is_the_default_and_explicit_keys_win():

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from dd_tune.allocator import steady_allocator
 from dd_tune.config import StudyConfig, to_dict
 from dd_tune.errors import ConfigError, DDTuneError
 from dd_tune.tune.prepare import RunRequest
@@ -25,6 +26,7 @@ def run_cli(body: Callable[[], int], on_interrupt: str | Callable[[], str] = "in
     """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` (one line) and exit code
     2, Ctrl-C prints ``on_interrupt`` (or what it returns, when it depends on how far the run got) and
     exits with 130."""
+    steady_allocator()  # the CLI process runs tensor work too (in-process evaluation, the final table)
     try:
         return body()
     except DDTuneError as e:

@@ -21,7 +21,7 @@ from dd_tune.augment import DSA
 from dd_tune.config import require
 from dd_tune.data import ClassIndexedData, DatasetSpec
 from dd_tune.errors import ConfigError
-from dd_tune.models import ModelSpec, build_model, reinit_
+from dd_tune.models import ModelSpec, build_model, channels_last_input, reinit_
 from dd_tune.registry import Registry
 from dd_tune.synset import SynSet
 
@@ -263,7 +263,7 @@ def class_batches(
         params = dsa.sample(ctx.num_classes, ctx.generator)
         real = dsa.apply(real, params, class_labels(ctx.num_classes, b, ctx.device))
         syn = dsa.apply(syn, params, class_labels(ctx.num_classes, ctx.ipc, ctx.device))
-    return real, syn, b
+    return channels_last_input(real), channels_last_input(syn), b
 
 
 def no_grad_chunked(net: nn.Module, fn: Callable[[torch.Tensor], Any], x: torch.Tensor, chunk: int = 0) -> Any:

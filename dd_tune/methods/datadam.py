@@ -61,15 +61,16 @@ class DataDAMConfig:
         require(self.loss_scale > 0, "loss_scale", f"must be > 0, got {self.loss_scale}")
 
 
-def abs_power(x: torch.Tensor, power: int) -> torch.Tensor:
+def abs_power(x: torch.Tensor, power: int, nonnegative: bool = False) -> torch.Tensor:
     """|x|^p for an integer p >= 1 by repeated multiplication (exponentiation by squaring).
 
     Why not ``x.abs().pow(p)``: on CPU ``pow`` with an integer exponent is one slow elementwise
     kernel (p = 4 on a [32, 128, 32, 32] map: 17 ms vs 2.4 ms for two squarings), and the real
-    batch's attention maps are the largest tensors DataDAM touches. Even powers need no ``abs``.
+    batch's attention maps are the largest tensors DataDAM touches. Even powers need no ``abs``, nor
+    does a ``nonnegative`` input (ReLU outputs), where ``abs`` is the identity and its backward too.
     """
     result: torch.Tensor | None = None
-    base = x if power % 2 == 0 else x.abs()
+    base = x if (power % 2 == 0 or nonnegative) else x.abs()
     while power:
         if power & 1:
             result = base if result is None else result * base
@@ -80,14 +81,19 @@ def abs_power(x: torch.Tensor, power: int) -> torch.Tensor:
     return result
 
 
-def spatial_attention(fmap: torch.Tensor, power: int) -> torch.Tensor:
+def spatial_attention(fmap: torch.Tensor, power: int, nonnegative: bool = False) -> torch.Tensor:
     """[N, C, H, W] -> [N, H*W]: channel-sum of |f|^p, flattened, L2-normalised per sample."""
-    return F.normalize(abs_power(fmap, power).sum(1).flatten(1), dim=1)
+    return F.normalize(abs_power(fmap, power, nonnegative).sum(1).flatten(1), dim=1)
 
 
 def attention_features(maps: list[torch.Tensor], emb: torch.Tensor, power: int) -> list[torch.Tensor]:
-    """Attention vectors of blocks 1..L-1 (the last block's map is not used) plus the embedding."""
-    return [spatial_attention(m, power) for m in maps[:-1]] + [emb]
+    """Attention vectors of blocks 1..L-1 (the last block's map is not used) plus the embedding.
+
+    ``maps`` are ``ConvNet.feature_maps`` outputs, i.e. after ReLU: |f| = f, so no ``abs`` pass over
+    the largest tensors of the step (14 % of a step at p = 1 on CPU; the gradient is unchanged
+    because ReLU's backward already zeroes f = 0, where sign and identity differ).
+    """
+    return [spatial_attention(m, power, nonnegative=True) for m in maps[:-1]] + [emb]
 
 
 def datadam_loss(real_feats: list[torch.Tensor], syn_feats: list[torch.Tensor], num_classes: int,

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import torch
 
 from dd_tune import __version__, seeds
+from dd_tune.allocator import steady_allocator
 from dd_tune.config import to_dict
 from dd_tune.data import load_test
 from dd_tune.evaluation import evaluate_synset
@@ -49,6 +50,7 @@ def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
         cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
         return float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, synset.lr is not None
     torch.set_num_threads(setup.threads)
+    steady_allocator()  # fixed malloc thresholds (dd_tune.allocator): this task loads no training data
     study = setup.study
     test = load_test(study.dataset, Path(setup.data_root), setup.device)
     gen = seeds.generator(seeds.final_eval_seed(study.seed, arch, k), setup.device)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import torch
 
 from dd_tune import seeds
+from dd_tune.allocator import steady_allocator
 from dd_tune.config import StudyConfig
 from dd_tune.data import load_data
 from dd_tune.evaluation import model_spec_for
@@ -43,7 +44,12 @@ class TrialSetup:
         return torch.device("cuda" if self.use_gpu and torch.cuda.is_available() else "cpu")
 
     def data(self, with_test: bool = False) -> Any:
-        """The study's dataset on this worker's device (loaded once per process)."""
+        """The study's dataset on this worker's device (loaded once per process).
+
+        Every task of a study (trial, expert, distillation, re-evaluation) starts here, so this is
+        also where the worker process gets fixed malloc thresholds (:mod:`dd_tune.allocator`).
+        """
+        steady_allocator()
         study = self.study
         return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
                          with_test=with_test, device=self.device,
