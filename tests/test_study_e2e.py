@@ -39,6 +39,10 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert 40e6 < flops["forward_per_image"]["convnet"] < 60e6  # ConvNet-3 on MNIST ~49 MFLOP
     assert flops["distillation_best"] > 0 and flops["evaluation_one_run"]["lenet"] > 0
     assert report["wall_time_s"] > 0
+    # Ray's overhead: the same short trial in-process and as a one-trial Ray Tune experiment
+    probe = report["overhead_probe"]
+    assert probe["iterations"] == 4 and probe["ray_s"] > probe["in_process_s"] > 0, probe
+    assert (study_dir / "overhead_probe.json").exists() and (study_dir / "overhead_probe").is_dir()
 
     # best synthetic set, loadable, with an image grid
     from dd_tune.synset import SynSet
@@ -66,6 +70,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned (best trial) |" in md and "| random real (2 draws) |" in md and "tensorboard --logdir" in md
+    assert "Ray's overhead on a trial, measured once on a short run (4 iterations" in md
     assert "| tuned (best trial) − reference defaults (" in md and "| tuned (best trial) − random real (welch) | " in md
 
     # a second run refuses to overwrite the finished study

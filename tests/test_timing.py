@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dd_tune.report.timing import ray_overhead, study_time_line, time_lines, time_rows
+from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
 from dd_tune.tune.search import trial_timing
 
 
@@ -46,6 +46,24 @@ def test_study_line_adds_stage_ipcs_and_the_rest():
                                           "(study files, report) 20 s.")
 
 
+def test_study_line_counts_the_probe_and_says_its_share_of_the_mean_trial():
+    probe = {"iterations": 10, "in_process_s": 4.0, "ray_s": 7.0, "seconds": 15.0}
+    report = {"wall_time_s": 300.0, "expert_stage": {}, "by_ipc": {"1": _row()}, "overhead_probe": probe}
+    lines = study_time_line(report)
+    assert lines[0] == ("Wall time 300 s = overhead probe 15 s + IPC 1 180 s + the rest (study files, report) "
+                        "105 s.")
+    assert mean_trial_work(report) == pytest.approx((92 + 72) / 2)
+    text = " ".join(lines)
+    # 3 s of 82 s = 3.7 %: within the 5 % target
+    assert "7.0 s as a one-trial Ray Tune experiment vs 4.0 s in-process = 3.0 s per trial, 3.7 %" in text
+    assert "within the 5 % target" in text
+    slow = {**report, "overhead_probe": {**probe, "ray_s": 10.0}}
+    assert "7.3 %" in " ".join(probe_lines(slow)) and "above the 5 % target" in " ".join(probe_lines(slow))
+    failed = {**report, "overhead_probe": {"iterations": 10, "error": "RuntimeError: boom"}}
+    assert probe_lines(failed)[0] == "Ray's overhead on a trial was not measured: the probe failed (RuntimeError: boom)."
+    assert probe_lines({**report, "overhead_probe": {}}) == []
+
+
 class _Result:
     def __init__(self, df):
         self.metrics_dataframe = df
@@ -56,3 +74,20 @@ def test_trial_timing_sums_every_report_and_takes_rays_total():
                        "time_total_s": [20.0, 41.0]})
     assert trial_timing(_Result(df)) == {"setup_s": 3.0, "distill_s": 22.0, "eval_s": 5.0, "trial_s": 41.0}
     assert trial_timing(_Result(None)) == {}
+
+
+def test_probe_is_the_study_cut_to_a_short_trial(data_root):
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.overhead import _in_process, probe_config, probe_setup
+    from dd_tune.tune.setup import TrialSetup
+
+    study = load_study("dm_mnist", "smoke")
+    setup = TrialSetup(study, 1, str(data_root), False, fault="1")
+    probe = probe_setup(setup)
+    # at most PROBE_ITERATIONS (10), never more than the study runs (smoke: 4)
+    assert probe.study.distill.iterations == 4 and probe.study.search.report_every == 4
+    assert (probe.study.proxy_eval.epochs, probe.study.proxy_eval.models) == (1, 1)
+    assert probe.fault == "" and probe.study.final_eval == study.final_eval
+    assert probe_config(probe, {"lr_img": 1.0, "iterations": 20}) == {"lr_img": 1.0, "iterations": 4}
+    assert probe_config(probe, {"lr_img": 1.0}) == {"lr_img": 1.0}
+    assert _in_process(probe, probe_config(probe, {"lr_img": 1.0, "iterations": 20})) > 0  # runs, without Ray

@@ -107,6 +107,8 @@ class SearchConfig:
     exclude: tuple[str, ...] = ()  # space keys not searched (they keep the distill value)
     asha: AshaConfig = AshaConfig()
     max_failures: int = 1  # retries of a crashed trial from its last checkpoint
+    # once per study, a short trial in-process and in Ray Tune: Ray's overhead in the report's time table
+    overhead_probe: bool = True
 
     def __post_init__(self) -> None:
         require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}")

@@ -76,12 +76,46 @@ def time_lines(row: Mapping[str, Any]) -> list[str]:
 
 
 def study_time_line(report: Mapping[str, Any]) -> list[str]:
-    """One line: the study's wall time = expert stage + each IPC + the rest (the report, Ray start-up)."""
+    """The study's wall time = expert stage + overhead probe + each IPC + the rest, and the probe's verdict."""
     ipcs = {ipc: float((row.get("timing") or {}).get("wall_s", 0.0)) for ipc, row in report["by_ipc"].items()}
     if not all(ipcs.values()):
         return []
     stage = float((report.get("expert_stage") or {}).get("seconds", 0.0))
+    probe = report.get("overhead_probe") or {}
+    probe_s = float(probe.get("seconds", 0.0))
     wall = float(report["wall_time_s"])
-    rest = wall - stage - sum(ipcs.values())
-    parts = ([f"expert stage {stage:.0f} s"] if stage else []) + [f"IPC {k} {v:.0f} s" for k, v in ipcs.items()]
-    return [f"Wall time {wall:.0f} s = " + " + ".join(parts) + f" + the rest (study files, report) {rest:.0f} s.", ""]
+    rest = wall - stage - probe_s - sum(ipcs.values())
+    parts = (([f"expert stage {stage:.0f} s"] if stage else []) + ([f"overhead probe {probe_s:.0f} s"] if probe_s else [])
+             + [f"IPC {k} {v:.0f} s" for k, v in ipcs.items()])
+    return [f"Wall time {wall:.0f} s = " + " + ".join(parts) + f" + the rest (study files, report) {rest:.0f} s.", ""] \
+        + probe_lines(report)
+
+
+def mean_trial_work(report: Mapping[str, Any]) -> float | None:
+    """Mean seconds of work per trial (set-up, distillation, proxy evaluation), all IPCs; None without timings."""
+    trials = [t.get("timing") or {} for row in report["by_ipc"].values() for t in row.get("trials", [])]
+    works = [sum(float(t.get(k, 0.0)) for k in ("setup_s", "distill_s", "eval_s")) for t in trials if t]
+    return sum(works) / len(works) if works else None
+
+
+def probe_lines(report: Mapping[str, Any]) -> list[str]:
+    """What the overhead probe measured (dd_tune.tune.overhead), as a share of this study's mean trial."""
+    probe = report.get("overhead_probe") or {}
+    if not probe:
+        return []
+    if "error" in probe:
+        return [f"Ray's overhead on a trial was not measured: the probe failed ({probe['error']}).", ""]
+    extra = float(probe["ray_s"]) - float(probe["in_process_s"])
+    line = (f"Ray's overhead on a trial, measured once on a short run ({probe['iterations']} iterations, one "
+            f"report, a 1-epoch proxy evaluation): {probe['ray_s']:.1f} s as a one-trial Ray Tune experiment "
+            f"vs {probe['in_process_s']:.1f} s in-process = {extra:.1f} s per trial")
+    mean = mean_trial_work(report)
+    if mean:
+        verdict = "within" if extra / mean <= OVERHEAD_TARGET else "above"
+        line += (f", {100 * extra / mean:.1f} % of this study's mean trial ({mean:.0f} s of work): {verdict} the "
+                 f"{100 * OVERHEAD_TARGET:.0f} % target. An upper bound: the probe's experiment also pays its "
+                 f"own set-up once")
+    return [line + ".", ""]
+
+
+OVERHEAD_TARGET = 0.05  # Ray's share of a trial that a study should stay under

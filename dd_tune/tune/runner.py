@@ -27,6 +27,7 @@ from dd_tune.synset import SynSet
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
 from dd_tune.tune.final_eval import reevaluate
+from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
 from dd_tune.tune.search import Search, best_result, optuna_name, trial_rows
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
@@ -84,6 +85,7 @@ class StudyRunner:
                     print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
         (self.dir / "study.json").write_text(json.dumps(to_dict(self.study), indent=2))
         stage = self.train_experts()
+        probe = self.overhead_probe(resume)
         by_ipc = {str(ipc): self._ipc(ipc, resume) for ipc in self.study.ipc}
         result = StudyResult(
             study=self.study.name, method=self.study.method, dataset=self.study.dataset,
@@ -93,9 +95,24 @@ class StudyRunner:
             by_ipc=by_ipc, wall_time_s=time.time() - t0, expert_stage=stage, protocol=self._protocol(),
             final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
             resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
-            method_notes=list(self.method.report_notes))
+            method_notes=list(self.method.report_notes), overhead_probe=probe)
         write_report(result, self.dir)
         return result
+
+    def overhead_probe(self, resume: bool) -> dict[str, Any]:
+        """Ray's overhead on a trial, measured once per study (kept across a resume); {} when switched off."""
+        if not self.study.search.overhead_probe:
+            return {}
+        done = self.dir / "overhead_probe.json"
+        if resume and done.exists():
+            return json.loads(done.read_text())
+        t0 = time.time()
+        ipc = self.study.ipc[0]
+        default = default_point(self.study, self.space, ipc)
+        probe = {**measure_overhead(self.setup(ipc), default, self.dir, self.resources.cpu, self.resources.gpu),
+                 "seconds": time.time() - t0}
+        done.write_text(json.dumps(probe, indent=2))
+        return probe
 
     def _protocol(self) -> str:
         e = self.study.final_eval

@@ -1,0 +1,99 @@
+"""Ray's overhead on a trial, measured once per study: the same short trial in-process and in Ray Tune.
+
+The probe is the study's default configuration cut to :data:`PROBE_ITERATIONS` iterations with a
+one-epoch, one-model proxy evaluation (one report, one checkpoint, one picture). It runs twice with the
+study's per-trial resources: as a direct call of :func:`run_trial` with the dataset already loaded in
+that process (a trial "in-process": what a loop of trials in one process would cost; in the driver, or
+for GPU trials in a plain Ray task on a worker with a GPU), and
+as a one-trial Ray Tune experiment timed from the driver (actor start-up, data loading in the fresh
+process, reporting, checkpointing, the experiment's own set-up). The difference is what Ray costs a
+trial; the report divides it by the study's mean trial time. Because the probe's experiment also
+pays for its own set-up once, the figure is an upper bound for a trial inside a long search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dd_tune.tune.setup import TrialSetup
+from dd_tune.tune.trainable import config_index, dd_trainable, run_trial
+
+PROBE_ITERATIONS = 10
+PROBE_DIR = "overhead_probe"  # under the study directory (Ray Tune's experiment of the probe)
+
+
+def probe_setup(setup: TrialSetup) -> TrialSetup:
+    """The trial setup of the probe: the same study with a 1-epoch, 1-model proxy evaluation and at most
+    :data:`PROBE_ITERATIONS` distillation iterations, reported once."""
+    s = setup.study
+    n = max(1, min(PROBE_ITERATIONS, int(getattr(s.distill, "iterations", PROBE_ITERATIONS) or PROBE_ITERATIONS)))
+    distill = dataclasses.replace(s.distill, iterations=n) if hasattr(s.distill, "iterations") else s.distill
+    study = dataclasses.replace(
+        s, distill=distill, proxy_eval=dataclasses.replace(s.proxy_eval, epochs=1, models=1),
+        search=dataclasses.replace(s.search, report_every=n))
+    return dataclasses.replace(setup, study=study, fault="")
+
+
+def probe_config(setup: TrialSetup, default: dict[str, Any]) -> dict[str, Any]:
+    """The default point with the probe's iteration count where the space searches iterations."""
+    config = dict(default)
+    if "iterations" in config:
+        config["iterations"] = getattr(setup.study.distill, "iterations", config["iterations"])
+    return config
+
+
+def _in_process(setup: TrialSetup, config: dict[str, Any]) -> float:
+    """Seconds of one probe trial called directly, its dataset already loaded in this process."""
+    threads = torch.get_num_threads()
+    setup.data()  # a loop of trials in one process loads the data once
+    t0 = time.perf_counter()
+    try:
+        run_trial(config, setup, config_index(config), lambda metrics, state, synset: None)
+    finally:
+        torch.set_num_threads(threads)  # run_trial sets the trial's count; the driver keeps its own
+    return time.perf_counter() - t0
+
+
+def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu: float, gpu: float) -> float:
+    """Seconds of the same trial as a one-trial Ray Tune experiment, timed from the driver."""
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(dd_trainable, setup=setup), {"cpu": cpu, "gpu": gpu})
+    tuner = tune.Tuner(trainable, param_space=config,
+                       tune_config=tune.TuneConfig(num_samples=1, trial_dirname_creator=lambda t: "trial"),
+                       run_config=tune.RunConfig(name=PROBE_DIR, storage_path=str(study_dir), verbose=0))
+    t0 = time.perf_counter()
+    grid = tuner.fit()
+    seconds = time.perf_counter() - t0
+    if grid.errors:
+        raise RuntimeError(str(grid.errors[0]).strip().splitlines()[-1])
+    return seconds
+
+
+def measure_overhead(setup: TrialSetup, default: dict[str, Any], study_dir: Path, cpu: float,
+                     gpu: float) -> dict[str, Any]:
+    """``{"iterations", "in_process_s", "ray_s"}`` of the probe, or ``{"error": why}``: a probe that fails
+    leaves the study running (the report then says the overhead was not measured)."""
+    import ray
+
+    probe = probe_setup(setup)
+    config = probe_config(probe, default)
+    iterations = int(getattr(probe.study.distill, "iterations", 0))
+    print(f"[dd_tune] measuring Ray's overhead on a trial: a {iterations}-iteration trial in-process and in "
+          f"Ray Tune", flush=True)
+    try:
+        if gpu > 0:  # the driver may have no GPU: a plain task on a worker that has one
+            in_process = ray.get(ray.remote(num_cpus=cpu, num_gpus=gpu)(_in_process).remote(probe, config))
+        else:  # the driver is such a process already, with no worker to start
+            in_process = _in_process(probe, config)
+        in_ray = _in_ray_tune(probe, config, study_dir, cpu, gpu)
+    except Exception as e:  # noqa: BLE001 - a measurement, never a reason to stop the study
+        print(f"[dd_tune] overhead probe failed ({type(e).__name__}: {e}); the report says so", flush=True)
+        return {"iterations": iterations, "error": f"{type(e).__name__}: {e}"}
+    print(f"[dd_tune] probe trial: {in_process:.1f} s in-process, {in_ray:.1f} s in Ray Tune", flush=True)
+    return {"iterations": iterations, "in_process_s": in_process, "ray_s": in_ray}
