@@ -113,8 +113,8 @@ def probe_lines(report: Mapping[str, Any]) -> list[str]:
     if mean:
         verdict = "within" if extra / mean <= OVERHEAD_TARGET else "above"
         line += (f", {100 * extra / mean:.1f} % of this study's mean trial ({mean:.0f} s of work): {verdict} the "
-                 f"{100 * OVERHEAD_TARGET:.0f} % target. An upper bound: the probe's experiment also pays its "
-                 f"own set-up once")
+                 f"{100 * OVERHEAD_TARGET:.0f} % target. An upper bound: the probe starts a fresh trial actor and "
+                 f"sets its experiment up, while the search's trials reuse actors")
     return [line + ".", ""]
 
 

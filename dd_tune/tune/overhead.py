@@ -7,8 +7,9 @@ that process (a trial "in-process": what a loop of trials in one process would c
 for GPU trials in a plain Ray task on a worker with a GPU), and
 as a one-trial Ray Tune experiment timed from the driver (actor start-up, data loading in the fresh
 process, reporting, checkpointing, the experiment's own set-up). The difference is what Ray costs a
-trial; the report divides it by the study's mean trial time. Because the probe's experiment also
-pays for its own set-up once, the figure is an upper bound for a trial inside a long search.
+trial; the report divides it by the study's mean trial time. The probe's experiment starts a fresh
+actor and sets itself up, while the search's trials reuse their actors (``reuse_actors``): the figure
+is an upper bound for a trial inside a search.
 """
 
 from __future__ import annotations
