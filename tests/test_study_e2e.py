@@ -42,6 +42,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     # Ray's overhead: the same short trial in-process and as a one-trial Ray Tune experiment
     probe = report["overhead_probe"]
     assert probe["iterations"] == 4 and probe["ray_s"] > probe["in_process_s"] > 0, probe
+    assert probe["ray_s"] > probe["ray_reused_s"] > 0, probe  # a reused actor starts no process
     assert (study_dir / "overhead_probe.json").exists() and (study_dir / "overhead_probe").is_dir()
 
     # best synthetic set, loadable, with an image grid
