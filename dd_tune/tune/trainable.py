@@ -85,10 +85,9 @@ def run_trial(
             acc = 0.0 if diverged else acc
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
-               "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s,
+               "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s, "reported_at": time.time(),
                "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
-               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), "reported_at": time.time(),
-               **distiller.counters()}
+               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), **distiller.counters()}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
         setup_s = 0.0  # counted once, with the first report
