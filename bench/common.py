@@ -63,7 +63,8 @@ def parser(description: str, ipc: int) -> argparse.ArgumentParser:
     """The options every step benchmark takes; callers add their own before parsing."""
     steady_allocator()  # as in every dd_tune process; for both variants
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=5, help="timed steps per variant (medians are reported)")
+    p.add_argument("--steps", type=int, default=5,
+                   help="timed steps per variant, in blocks of 2 after 2 untimed ones (medians are reported)")
     p.add_argument("--ipc", type=int, default=ipc)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--data-root", default=None)
