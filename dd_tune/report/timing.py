@@ -12,12 +12,15 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
+WORK_KEYS = ("setup_s", "distill_s", "eval_s")  # what a trial times itself: its work without Ray
+
+
 def _summed(row: Mapping[str, Any]) -> dict[str, float]:
     """Each timing key summed over the IPC's trials ({} when no trial recorded timings)."""
     trials = [t.get("timing") or {} for t in row.get("trials", [])]
     if not any(trials):
         return {}
-    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in ("setup_s", "distill_s", "eval_s", "trial_s")}
+    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in (*WORK_KEYS, "trial_s")}
 
 
 def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
@@ -46,7 +49,7 @@ def ray_overhead(row: Mapping[str, Any]) -> float | None:
     """Ray's cost as a fraction of the trials' own work: (Σ trial wall time in Ray − Σ work timed inside the
     trial, i.e. what the same trial costs in-process) / Σ work. None without timings."""
     sums = _summed(row)
-    work = sums.get("setup_s", 0.0) + sums.get("distill_s", 0.0) + sums.get("eval_s", 0.0)
+    work = sum(sums.get(k, 0.0) for k in WORK_KEYS)
     if work <= 0:
         return None
     return max(0.0, sums["trial_s"] - work) / work
@@ -94,7 +97,7 @@ def study_time_line(report: Mapping[str, Any]) -> list[str]:
 def mean_trial_work(report: Mapping[str, Any]) -> float | None:
     """Mean seconds of work per trial (set-up, distillation, proxy evaluation), all IPCs; None without timings."""
     trials = [t.get("timing") or {} for row in report["by_ipc"].values() for t in row.get("trials", [])]
-    works = [sum(float(t.get(k, 0.0)) for k in ("setup_s", "distill_s", "eval_s")) for t in trials if t]
+    works = [sum(float(t.get(k, 0.0)) for k in WORK_KEYS) for t in trials if t]
     return sum(works) / len(works) if works else None
 
 
@@ -105,14 +108,14 @@ def probe_lines(report: Mapping[str, Any]) -> list[str]:
         return []
     if "error" in probe:
         return [f"Ray's overhead on a trial was not measured: the probe failed ({probe['error']}).", ""]
-    inproc = float(probe["in_process_s"])
+    inproc, cold = float(probe["in_process_s"]), float(probe["ray_s"])
     reused = probe.get("ray_reused_s")  # absent in reports of the first probe version
-    extra = (float(reused) if reused is not None else float(probe["ray_s"])) - inproc
+    extra = (cold if reused is None else float(reused)) - inproc
+    in_ray = ([] if reused is None else [f"{float(reused):.1f} s on a reused actor, as the search's trials run"]) \
+        + [f"{cold:.1f} s for the first trial of an experiment (fresh actor, experiment set-up)"]
     line = (f"Ray's overhead on a trial, measured once on a short run ({probe['iterations']} iterations, one "
             f"report, a 1-epoch proxy evaluation): {inproc:.1f} s in-process; in Ray Tune "
-            + (f"{float(reused):.1f} s on a reused actor, as the search's trials run" if reused is not None else "")
-            + (", " if reused is not None else "") + f"{float(probe['ray_s']):.1f} s for the first trial of an "
-            f"experiment (fresh actor, experiment set-up) = {extra:.1f} s per trial")
+            + ", ".join(in_ray) + f" = {extra:.1f} s per trial")
     mean = mean_trial_work(report)
     if mean:
         verdict = "within" if extra / mean <= OVERHEAD_TARGET else "above"
