@@ -52,6 +52,7 @@ bench: setup data
 	$(PY) bench/datadam_step.py --preset code
 	$(PY) bench/datadam_step.py --preset paper
 	$(PY) bench/pad_step.py
+	$(PY) bench/gemm_peak.py
 
 clean:
 	rm -rf $(VENV) .data runs
