@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dd_tune.errors import ConfigError
@@ -40,6 +41,24 @@ def max_convnet_depth(channels: int, size: tuple[int, int]) -> int:
     return depth
 
 
+class MaxPool2x2(nn.Module):
+    """``nn.MaxPool2d(2, 2)`` (same values, floor mode), with a faster forward where no gradient is taken.
+
+    Without autograd on CPU the maximum of the window's four strided views is ~12x faster than
+    PyTorch's ``max_pool2d``, which also computes the argmax indices its backward needs (1.8 vs 0.15 ms
+    for 100 LeNet maps of 6x28x28, one thread). The maximum is exact and NaN propagates in both, so the
+    values are identical; with autograd, or on a GPU, ``max_pool2d`` runs as before (a hand-written
+    backward was not faster at 10-image batches). No parameters: state dicts are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+            return F.max_pool2d(x, 2, 2)
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # floor mode drops an odd last row/column
+        top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
+        return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+
 class ConvNet(nn.Module):
     """``depth`` x [conv3x3(width) -> norm -> ReLU -> pool2] -> Linear.
 
@@ -61,7 +80,7 @@ class ConvNet(nn.Module):
         blocks = []
         in_ch = channels
         for d in range(depth):
-            pool = nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
+            pool = nn.AvgPool2d(2, 2) if pooling == "avg" else MaxPool2x2()
             blocks.append(nn.ModuleDict({
                 "conv": nn.Conv2d(in_ch, width, 3, padding=pad0 if d == 0 else 1),
                 "norm": _norm(norm, width),
@@ -111,8 +130,8 @@ class LeNet(nn.Module):
     def __init__(self, channels: int, num_classes: int, size: tuple[int, int]) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 6, 5, padding=2 if channels == 1 else 0), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2),
+            nn.Conv2d(channels, 6, 5, padding=2 if channels == 1 else 0), nn.ReLU(inplace=True), MaxPool2x2(),
+            nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), MaxPool2x2(),
         )
         with torch.no_grad():
             self.embed_dim = int(self.features(torch.zeros(1, channels, *size)).numel())

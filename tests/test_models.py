@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dd_tune.data import DATASETS
+from dd_tune.data import DATASETS, ClassIndexedData
 from dd_tune.errors import ConfigError
 from dd_tune.evaluation import model_spec_for
-from dd_tune.models import MODELS, ModelSpec, build_model, reinit_
+from dd_tune.models import MODELS, MaxPool2x2, ModelSpec, build_model, reinit_
+from dd_tune.training import accuracies, inference_forward
 
 
 def n_params(net) -> int:
@@ -83,3 +84,67 @@ def test_a_convnet_deeper_than_its_input_survives_is_refused():
         build_model(ModelSpec("convnet", 1, 10, (28, 28), width=8, depth=6), torch.Generator().manual_seed(0))
     with pytest.raises(ConfigError, match="'model.depth' 8 pools mhist's 224x224 images to nothing; at most 7"):
         load_study("datadam_mhist", "default", [("model.depth", 8)])
+
+
+def _pool_inputs() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    ties = torch.randint(0, 3, (4, 6, 10, 10), generator=g).float()  # many equal maxima, zeros as after ReLU
+    odd = torch.randn(3, 2, 7, 9, generator=g)  # floor mode drops the last row and column
+    nan = torch.randn(2, 3, 8, 8, generator=g)
+    nan[0, 1, 2, 3] = float("nan")
+    last = torch.randn(5, 16, 10, 10, generator=g).contiguous(memory_format=torch.channels_last)
+    return [ties, odd, nan, last]
+
+
+def test_max_pool_fast_path_equals_max_pool2d_and_is_the_path_taken(monkeypatch):
+    expected = [torch.nn.functional.max_pool2d(x, 2, 2) for x in _pool_inputs()]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("max_pool2d ran without autograd on CPU")
+
+    monkeypatch.setattr("dd_tune.models.F.max_pool2d", forbidden)
+    with torch.no_grad():
+        got = [MaxPool2x2()(x) for x in _pool_inputs()]
+    for e, o in zip(expected, got):
+        assert e.shape == o.shape
+        assert torch.equal(e.isnan(), o.isnan()) and torch.equal(e.nan_to_num(), o.nan_to_num())
+
+
+def test_max_pool_with_autograd_keeps_max_pool2d_gradient():
+    for x in _pool_inputs():
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        w = torch.randn(torch.nn.functional.max_pool2d(x, 2, 2).shape, generator=torch.Generator().manual_seed(1))
+        (torch.nn.functional.max_pool2d(a, 2, 2) * w).nansum().backward()
+        (MaxPool2x2()(b) * w).nansum().backward()
+        assert torch.equal(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("arch", ["convnet", "lenet"])
+def test_test_pass_in_channels_last_matches_the_network_and_leaves_it_alone(arch):
+    spec = model_spec_for(arch, DATASETS.get("mnist"))
+    net = build_model(spec, torch.Generator().manual_seed(0)).eval()
+    before = [(p.data_ptr(), p.stride()) for p in net.parameters()]
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(inference_forward(net)(x), net(x), atol=1e-5, rtol=1e-4)
+    if arch == "convnet":  # the CPU forward really runs on channels-last weights
+        assert inference_forward(net) is not net
+    assert [(p.data_ptr(), p.stride()) for p in net.parameters()] == before
+
+
+def test_accuracies_counts_hits_per_class():
+    class Oracle(torch.nn.Module):  # predicts the label stored in pixel (0, 0)
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 1, 1, bias=False)  # a 4-D weight: the channels-last path runs
+            torch.nn.init.ones_(self.conv.weight)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(self.conv(x)[:, 0, 0, 0].round().long(), 3).float()
+
+    labels = torch.tensor([0, 0, 0, 1, 2, 2])
+    images = torch.zeros(6, 1, 4, 4)
+    images[:, 0, 0, 0] = torch.tensor([0, 0, 1, 1, 2, 0]).float()  # 4 of 6 right; recalls 2/3, 1, 1/2
+    data = ClassIndexedData(images, labels, 3)
+    top1, balanced = accuracies(Oracle(), data, chunk=4)
+    assert top1 == pytest.approx(400 / 6) and balanced == pytest.approx(100 * (2 / 3 + 1 + 0.5) / 3)
