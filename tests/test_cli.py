@@ -160,3 +160,23 @@ def test_compare_print_config_lists_every_study(tmp_path):
     assert docs[0]["suite"]["name"] == "mnist" and [d["name"] for d in docs[1:]] == ["dm_mnist", "datadam_mnist", "pad_mnist"]
     assert all(d["final_eval"]["random_real_draws"] == 3 for d in docs[1:])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_of_a_study_stored_before_a_key_existed_takes_its_default(tmp_path):
+    """A study.json written by an older dd_tune lacks keys added since (search.overhead_probe): they take
+    their defaults, so the same study resumes; setting such a key to another value is still a change."""
+    import dataclasses
+    import json
+
+    from dd_tune.config.schema import to_dict
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.store import stored_config_diff
+
+    study = load_study("dm_mnist", "smoke")
+    record = json.loads(json.dumps(to_dict(study)))
+    del record["search"]["overhead_probe"]
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    assert stored_config_diff(tmp_path, study) == []
+    probe_flipped = dataclasses.replace(study.search, overhead_probe=not study.search.overhead_probe)
+    assert stored_config_diff(tmp_path, dataclasses.replace(study, search=probe_flipped)) == ["search"]
+    assert stored_config_diff(tmp_path, dataclasses.replace(study, seed=study.seed + 1)) == ["seed"]

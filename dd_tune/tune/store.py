@@ -99,13 +99,15 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
     """Top-level keys in which the study stored in ``study_dir`` differs from ``study``.
 
     ``study.json`` is read as data and checked against the study schema before anything is restored
-    (the Ray Tune state a resume unpickles must come from a trusted storage: README, Safety)."""
+    (the Ray Tune state a resume unpickles must come from a trusted storage: README, Safety). Keys a
+    newer dd_tune added take their defaults in the stored record, so a study interrupted under an older
+    version resumes unless the current configuration sets such a key to something else."""
     stored_file = study_dir / "study.json"
     if not stored_file.exists():  # interrupted before the study started: nothing to differ from
         return []
     try:
         stored = json.loads(stored_file.read_text())
-        build(StudyConfig, stored, "", str(stored_file))
+        stored = json.loads(json.dumps(to_dict(build(StudyConfig, stored, "", str(stored_file)))))
     except (ValueError, ConfigError) as e:
         raise StudyStateError(f"{stored_file} is not a dd_tune study record ({str(e).splitlines()[0][:200]}); "
                               f"--resume cannot continue it: pass --force to replace the study") from None
