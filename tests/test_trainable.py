@@ -143,3 +143,16 @@ def test_an_interval_without_a_finite_loss_diverges(data_root, monkeypatch):
     _patched_losses(monkeypatch, [1.0, 2.0, float("nan"), float("inf")])
     reports = collect(setup_for(data_root), {"lr_img": 1.0, "iterations": 4})
     assert [m["diverged"] for m, _, _ in reports] == [0, 1] and reports[-1][0][METRIC] == 0.0
+
+
+def test_a_trial_restored_from_its_final_checkpoint_reports_the_result_without_its_work_again(data_root):
+    setup = setup_for(data_root)
+    config = {"lr_img": 2.0, "iterations": 4}
+    full = collect(setup, config)
+    again = collect(setup, config, restore=full[-1][1])
+    assert len(again) == 1
+    first, repeat = full[-1][0], again[0][0]
+    assert repeat[METRIC] == first[METRIC] and repeat["it"] == first["it"] == 4
+    # the distillation and evaluation were done (and timed) once: a sum over reports counts them once
+    assert repeat["distill_s"] == repeat["eval_s"] == 0.0 and first["distill_s"] > 0 and first["eval_s"] > 0
+    assert repeat["reported_at"] > first["reported_at"]

@@ -62,7 +62,7 @@ def run_trial(
     if last is not None and (last["diverged"] or distiller.iteration >= total):
         # restored from its final checkpoint (the driver died before it recorded the end): report
         # the same result again instead of re-evaluating with a moved evaluation generator
-        report({**last, "resumed_from": resumed_from}, restore, distiller.synset())
+        report(_reported_again(last, resumed_from, setup_s, t_start), restore, distiller.synset())
         return
     every = max(1, setup.study.search.report_every)
     while True:
@@ -93,6 +93,15 @@ def run_trial(
         setup_s = 0.0  # counted once, with the first report
         if diverged or distiller.iteration >= total:
             return
+
+
+def _reported_again(last: dict[str, Any], resumed_from: int, setup_s: float, t_start: float) -> dict[str, Any]:
+    """The final report of a trial restored from its final checkpoint: the same result, but its
+    distillation and evaluation were timed in the first report (the time table sums reports), so this
+    one counts only the set-up it spent now."""
+    now = time.time()
+    return {**last, "resumed_from": resumed_from, "distill_s": 0.0, "eval_s": 0.0, "setup_s": setup_s,
+            "reported_at": now, "elapsed_s": now - t_start}
 
 
 def config_index(config: Mapping[str, Any]) -> int:
