@@ -150,7 +150,7 @@ def inference_forward(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Te
     that way, so only the test pass switches.
     """
     weights = {name: p for name, p in net.named_parameters() if p.dim() == 4}
-    if not weights or weights[next(iter(weights))].device.type != "cpu":
+    if not weights or next(iter(weights.values())).device.type != "cpu":
         return net
     swapped = {name: p.detach().contiguous(memory_format=torch.channels_last) for name, p in weights.items()}
     return lambda x: torch.func.functional_call(net, swapped, (channels_last_input(x),))
