@@ -11,7 +11,7 @@ export DD_TUNE_DATA ?= $(CURDIR)/.data
 endif
 export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
 
-.PHONY: setup data demo compare test test-fast bench clean
+.PHONY: setup data gpu-data demo compare test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ ifneq ($(wildcard $(SHARED_DATASETS)/MNIST/raw),)
 	  [ -d "$(DD_TUNE_DATA)/$$d/raw" ] || { mkdir -p "$(DD_TUNE_DATA)/$$d" && cp -r "$(SHARED_DATASETS)/$$d/raw" "$(DD_TUNE_DATA)/$$d/"; }; \
 	done
 endif
+
+# For bench/gpu_checks.sh on a lent GPU machine without internet: MNIST's four .gz files (11 MB) to carry.
+gpu-data: data
+	@src="$${DD_TUNE_DATA:-$(SHARED_DATASETS)}/MNIST/raw"; mkdir -p .gpu_data/MNIST/raw && install -m 0644 "$$src"/*.gz .gpu_data/MNIST/raw/
 
 demo: setup data
 	$(PY) -m dd_tune.study dm_mnist --profile quick --force

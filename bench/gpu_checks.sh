@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every benchmark's GPU figures in one call, for a lent GPU machine that has PyTorch and torchvision but
+# no internet and no dd_tune install (the benchmarks import neither Ray, Optuna nor fvcore).
+#
+#   make gpu-data                        # here: MNIST's four .gz files into .gpu_data/ (git-ignored, 11 MB)
+#   bash bench/gpu_checks.sh [.gpu_data] # there: carry .gpu_data; results in $OUT (or bench_gpu_out/)
+#
+# Knobs (environment): DEVICE (cuda; cpu for a dry run), PYTHON (python3), EPOCHS (evaluation epochs per
+# run, 50), STEPS (timed steps per step benchmark, 10), STACKED (K models at once, 8; 0 skips).
+# Each benchmark writes its own file, so a run cut short by its time limit still returns what finished.
+set -euo pipefail
+
+src=${1:-.gpu_data}
+out=${OUT:-bench_gpu_out}
+device=${DEVICE:-cuda}
+py=${PYTHON:-python3}
+epochs=${EPOCHS:-50}
+steps=${STEPS:-10}
+stacked=${STACKED:-8}
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT  # the unpacked copy is ours alone
+mkdir -p "$root/MNIST/raw" "$out"
+for f in "$src"/MNIST/raw/*.gz; do
+    gunzip -c "$f" >"$root/MNIST/raw/$(basename "${f%.gz}")"
+done
+export DD_TUNE_DATA=$root PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+
+{
+    date -u
+    git rev-parse --short HEAD 2>/dev/null || true
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
+    "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+} | tee "$out/machine.txt"
+
+run() {  # name, command...: one benchmark, its output kept even when it fails
+    local name=$1
+    shift
+    echo "== $name: $*"
+    "$@" 2>&1 | tee "$out/$name.txt" || echo "!! $name failed (exit ${PIPESTATUS[0]})" | tee -a "$out/$name.txt"
+}
+
+run evaluate "$py" bench/evaluate.py --device "$device" --epochs "$epochs" --test-images 10000 --stacked "$stacked"
+run dm_step "$py" bench/dm_step.py --device "$device" --steps "$steps"
+run datadam_code "$py" bench/datadam_step.py --device "$device" --preset code --steps "$steps"
+run datadam_paper "$py" bench/datadam_step.py --device "$device" --preset paper --steps "$steps"
+run pad_step "$py" bench/pad_step.py --device "$device" --steps "$steps"
