@@ -52,6 +52,8 @@ test-fast: setup
 bench: setup data
 	$(PY) bench/evaluate.py --threads 1
 	$(PY) bench/evaluate.py --threads 2
+	$(PY) bench/test_pass.py --threads 1
+	$(PY) bench/test_pass.py --threads 2
 	$(PY) bench/dm_step.py
 	$(PY) bench/datadam_step.py --preset code
 	$(PY) bench/datadam_step.py --preset paper

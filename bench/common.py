@@ -8,6 +8,7 @@ Steps are interleaved and medians reported, so drift in machine speed hits both 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import statistics
 import time
@@ -25,7 +26,7 @@ from dd_tune.evaluation import model_spec_for
 from dd_tune.training import resolve_device
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import FreshNetwork, class_batches, init_images
-from dd_tune.models import build_model, reinit_
+from dd_tune.models import MaxPool2x2, build_model, reinit_
 
 
 @dataclass
@@ -159,3 +160,14 @@ def run(main: Callable[[], None]) -> None:
         main()
     except DDTuneError as e:
         raise SystemExit(f"error: {e}") from None
+
+
+def with_torch_max_pool(net: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``net`` in eval mode with PyTorch's ``nn.MaxPool2d`` where dd_tune has ``MaxPool2x2``
+    (the authors' networks; the same values, computed with argmax indices)."""
+    plain = copy.deepcopy(net).eval()
+    for module in list(plain.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, MaxPool2x2):
+                module._modules[name] = torch.nn.MaxPool2d(2, 2)
+    return plain

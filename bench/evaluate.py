@@ -5,8 +5,9 @@ Reference = the authors' ``evaluate_synset``: one forward+backward per minibatch
 at IPC <= 25), the test set in batches of 256 through the network as trained (``nn.MaxPool2d``, standard
 layout). dd_tune = the same protocol with forward+backward in 16-image slices on CPU for ConvNet
 (gradient accumulated: the same gradient) and the test pass in 32-image chunks on CPU with
-channels-last convolution weights and max pooling without argmax indices (``MaxPool2x2``). Both train the same network from the same seed with the same DSA draws; the
-first step's gradients must agree before anything is timed.
+channels-last convolution weights and max pooling without argmax indices (``MaxPool2x2``). Both train
+the same network from the same seed with the same DSA draws; the first step's gradients must agree
+before anything is timed. (bench/test_pass.py isolates the test pass's two levers.)
 
 Settings: MNIST shapes, ConvNet-3 (instance norm) and LeNet, IPC 1 and 10, SGD momentum 0.9 / wd 5e-4,
 per-sample DSA; a short run of ``--epochs`` (the per-epoch cost is what a 300-1000 epoch run repeats).
@@ -21,21 +22,20 @@ against the same K trained one by one with dd_tune's loop.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 
 import torch
 
-from common import run
+from common import run, with_torch_max_pool
 
 from dd_tune.allocator import steady_allocator
 from dd_tune.augment import DSA
 from dd_tune.data import DATASETS, ClassIndexedData, load_test, resolve_data_root
 from dd_tune.evaluation import model_spec_for
-from dd_tune.models import MaxPool2x2, build_model
+from dd_tune.models import build_model
 from dd_tune.stacked import train_stacked
-from dd_tune.training import accuracies, micro_batch_for, minibatch_step, resolve_device, train
+from dd_tune.training import accuracies, heldout_subset, micro_batch_for, minibatch_step, resolve_device, train
 
 SPEC = DATASETS.get("mnist")
 DEVICE = torch.device("cpu")
@@ -68,14 +68,9 @@ def check_gradients(arch: str, ipc: int) -> float:
 
 def authors_accuracy(net: torch.nn.Module, test: ClassIndexedData, limit: int) -> float:
     """The authors' test pass: batches of 256 through the network as trained, PyTorch's ``nn.MaxPool2d``
-    (the images are the first ``limit`` of the shuffle ``accuracies`` takes, so both count the same)."""
-    plain = copy.deepcopy(net).eval()
-    for module in list(plain.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, MaxPool2x2):
-                module._modules[name] = torch.nn.MaxPool2d(2, 2)
-    keep = torch.randperm(len(test.labels), generator=torch.Generator().manual_seed(0))[:limit].to(DEVICE)
-    images, labels = test.images[keep], test.labels[keep]
+    (the same ``limit`` images as ``accuracies``)."""
+    plain = with_torch_max_pool(net)
+    images, labels = heldout_subset(test, limit)
     with torch.no_grad():
         hits = sum(int((plain(x).argmax(1) == y).sum()) for x, y in zip(images.split(256), labels.split(256)))
     return 100.0 * hits / len(labels)

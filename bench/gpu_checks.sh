@@ -18,6 +18,10 @@ epochs=${EPOCHS:-50}
 steps=${STEPS:-10}
 stacked=${STACKED:-8}
 
+if ! ls "$src"/MNIST/raw/*.gz >/dev/null 2>&1; then
+    echo "error: no MNIST .gz files in $src/MNIST/raw: run 'make gpu-data' where the data is, and carry .gpu_data" >&2
+    exit 2
+fi
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT  # the unpacked copy is ours alone
 mkdir -p "$root/MNIST/raw" "$out"

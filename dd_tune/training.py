@@ -124,11 +124,7 @@ def accuracies(net: torch.nn.Module, data: ClassIndexedData, limit: int = 0, chu
     """
     if chunk <= 0:
         chunk = 32 if data.device.type == "cpu" else 1024
-    images, labels = data.images, data.labels
-    if 0 < limit < len(labels):
-        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:limit]
-        keep = keep.to(images.device)
-        images, labels = images[keep], labels[keep]
+    images, labels = heldout_subset(data, limit)
     net.eval()
     forward = inference_forward(net)
     hits = torch.zeros(data.num_classes, dtype=torch.long, device=labels.device)
@@ -141,13 +137,24 @@ def accuracies(net: torch.nn.Module, data: ClassIndexedData, limit: int = 0, chu
     return 100.0 * int(hits.sum()) / len(labels), balanced
 
 
+def heldout_subset(data: ClassIndexedData, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (images, labels) a test pass with ``limit`` counts: all of ``data``, or, for 0 < limit <
+    len(data), the first ``limit`` of a fixed shuffle (the same images in every call)."""
+    images, labels = data.images, data.labels
+    if 0 < limit < len(labels):
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:limit]
+        keep = keep.to(images.device)
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
 def inference_forward(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``net``'s forward for a test pass: on CPU with channels-last copies of its convolution weights and
     channels-last inputs, elsewhere ``net`` itself. ``net`` is left as it is (its training layout).
 
-    Why: oneDNN's channels-last convolutions run a ConvNet test pass in 32-image chunks 1.27x faster on
-    one core, 1.30x on two (10 000 MNIST images: 8.0 -> 6.3 s, 4.4 -> 3.4 s); training is not faster
-    that way, so only the test pass switches.
+    Why: with oneDNN's channels-last convolutions (and ``MaxPool2x2``) a ConvNet test pass in 32-image
+    chunks ran 1.18x faster on one core, 1.28x on two (10 000 MNIST images: 8.75 -> 7.43 s, 4.68 ->
+    3.67 s; bench/test_pass.py); training is not faster that way, so only the test pass switches.
     """
     weights = {name: p for name, p in net.named_parameters() if p.dim() == 4}
     if not weights or next(iter(weights.values())).device.type != "cpu":

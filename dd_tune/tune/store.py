@@ -106,10 +106,14 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
     if not stored_file.exists():  # interrupted before the study started: nothing to differ from
         return []
     try:
-        stored = json.loads(stored_file.read_text())
-        stored = json.loads(json.dumps(to_dict(build(StudyConfig, stored, "", str(stored_file)))))
+        stored = _as_stored(build(StudyConfig, json.loads(stored_file.read_text()), "", str(stored_file)))
     except (ValueError, ConfigError) as e:
         raise StudyStateError(f"{stored_file} is not a dd_tune study record ({str(e).splitlines()[0][:200]}); "
                               f"--resume cannot continue it: pass --force to replace the study") from None
-    current = json.loads(json.dumps(to_dict(study)))  # tuples -> lists, as stored
+    current = _as_stored(study)
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+
+
+def _as_stored(study: StudyConfig) -> dict:
+    """``study`` as plain JSON data, as study.json holds it (tuples become lists)."""
+    return json.loads(json.dumps(to_dict(study)))
