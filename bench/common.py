@@ -25,7 +25,8 @@ from dd_tune.data import load_data, resolve_data_root
 from dd_tune.evaluation import model_spec_for
 from dd_tune.training import resolve_device
 from dd_tune.methods import DistillContext
-from dd_tune.methods.base import FreshNetwork, class_batches, init_images
+from dd_tune.methods.base import init_images
+from dd_tune.methods.pixel import FreshNetwork, class_batches
 from dd_tune.models import MaxPool2x2, build_model, reinit_
 
 

@@ -18,7 +18,7 @@ import argparse
 
 from common import compare, run, setup
 
-from dd_tune.methods.base import no_grad_chunked
+from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss
 from dd_tune.methods.reference import datadam_loss_released
 

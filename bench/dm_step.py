@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from common import compare, run, setup
 
-from dd_tune.methods.base import no_grad_chunked
+from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.dm import class_mean_distance
 from dd_tune.methods.reference import dm_loss_per_class
 

@@ -58,8 +58,10 @@ def model_spec_for(arch: str, dataset: DatasetSpec, model: ModelConfig = ModelCo
 
 def train_on_synset(net: torch.nn.Module, synset: SynSet, cfg: EvalConfig, generator: torch.Generator,
                     lr: float, dsa: DSA | None) -> float:
-    """Train ``net`` in place on ``synset`` with the protocol ``cfg``; the last epoch's mean loss."""
-    return train(net, synset.images, synset.labels, epochs=cfg.epochs, lr=lr, momentum=cfg.momentum,
+    """Train ``net`` in place on ``synset`` (decoded: its ``training_set``) with the protocol ``cfg``; the
+    last epoch's mean loss."""
+    images, labels = synset.training_set()
+    return train(net, images, labels, epochs=cfg.epochs, lr=lr, momentum=cfg.momentum,
                  weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa)
 
 

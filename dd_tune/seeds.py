@@ -14,9 +14,13 @@ import torch
 _MOD = 2**63 - 1
 # trial streams: (study seed, trial index) -> generator of one concern of the trial
 TRIAL_DISTILL, TRIAL_PROXY_EVAL, FINAL_EVAL = 0, 1, 3
+# the confirmation of the top trials on the validation split and the evaluation-lr choice: their own
+# models (not the test pass's), paired across the sets they compare
+CONFIRM_EVAL, LR_SELECT = 4, 5
 # trial index of random-real draw d (d = 0, 1, ...): draw 0 is the single draw of earlier reports
 RANDOM_REAL_INDEX = 10_000
 FULL_DATA_INDEX = 20_000  # model k of the full-data reference is trial FULL_DATA_INDEX + k
+SELECTION_INDEX = 30_000  # class-centre initialisation (herding / k-centre): one selection per study
 # final evaluation: model k of an architecture is trial 1000 * k + its code (codes must stay distinct)
 ARCH_CODES = {"convnet": 7, "lenet": 5}
 assert len(set(ARCH_CODES.values())) == len(ARCH_CODES), "architecture seed codes must be distinct"
@@ -27,11 +31,17 @@ def trial_seed(study_seed: int, trial_index: int, stream: int) -> int:
     return (study_seed * 1_000_003 + trial_index * 7919 + stream * 104_729) % _MOD
 
 
-def final_eval_seed(study_seed: int, arch: str, model: int) -> int:
-    """Model ``model`` of ``arch`` in the final evaluation: the same for every set (paired rows)."""
+def final_eval_seed(study_seed: int, arch: str, model: int, stream: int = FINAL_EVAL) -> int:
+    """Model ``model`` of ``arch`` in the final evaluation (or, with ``stream``, the confirmation or the
+    evaluation-lr choice): the same for every set (paired rows)."""
     if arch not in ARCH_CODES:
         raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.seeds.ARCH_CODES")
-    return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], FINAL_EVAL)
+    return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], stream)
+
+
+def selection_seed(study_seed: int) -> int:
+    """The candidate pool and embedding network of a class-centre initialisation (shared by all trials)."""
+    return trial_seed(study_seed, SELECTION_INDEX, TRIAL_DISTILL)
 
 
 def full_data_seed(study_seed: int, model: int) -> int:

@@ -12,6 +12,7 @@ import torch
 
 from dd_tune.data import DATASETS, denormalize
 from dd_tune.errors import DataError
+from dd_tune.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
 from dd_tune.grids import grid_image, save_grid
 
 
@@ -20,7 +21,9 @@ class SynSet:
     """A distilled dataset in normalised pixel space.
 
     ``labels`` are class indices ``[N]`` (hard) or logits ``[N, C]`` (soft, learned by PAD).
-    ``lr`` is a learned evaluation step size (PAD), else ``None``.
+    ``lr`` is a learned evaluation step size (PAD), else ``None``. ``factor`` > 1: the stored images are
+    IDC multi-formation images, decoded into ``factor²`` training images each (:meth:`training_set`);
+    the storage budget is ``ipc`` stored images per class either way.
     """
 
     images: torch.Tensor
@@ -30,6 +33,18 @@ class SynSet:
     method: str
     lr: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    factor: int = 1
+
+    def training_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) a network trains on: the stored set decoded by multi-formation (itself at
+        factor 1), still grouped by class."""
+        c = self.num_classes
+        return decode_grouped(self.images, c, self.factor), decode_labels_grouped(self.labels, c, self.factor)
+
+    @property
+    def training_images_per_class(self) -> int:
+        """How many images per class an evaluation of this set trains on (``factor² x ipc``)."""
+        return self.ipc * self.factor ** 2
 
     @property
     def num_classes(self) -> int:
@@ -55,11 +70,11 @@ class SynSet:
         """The same images with hard class labels and no learned step size (the protocol's lr): the
         "hard labels, lr 0.01" row that keeps a soft-label method comparable with the others."""
         return SynSet(self.images, self.class_labels, self.dataset, self.ipc, self.method,
-                      meta={**self.meta, "variant": "class labels, protocol lr"})
+                      meta={**self.meta, "variant": "class labels, protocol lr"}, factor=self.factor)
 
     def detached(self) -> "SynSet":
         return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
-                      self.dataset, self.ipc, self.method, self.lr, dict(self.meta))
+                      self.dataset, self.ipc, self.method, self.lr, dict(self.meta), self.factor)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -69,7 +84,7 @@ class SynSet:
             "labels": self.labels.detach().cpu(),
             # metadata as JSON text so the file loads with weights_only=True
             "info": json.dumps({"dataset": self.dataset, "ipc": self.ipc, "method": self.method,
-                                "lr": self.lr, "meta": self.meta}),
+                                "lr": self.lr, "meta": self.meta, "factor": self.factor}),
         }, path)
 
     @classmethod
@@ -84,7 +99,7 @@ class SynSet:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             info = json.loads(blob["info"])
             synset = cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
-                         str(info["method"]), info["lr"], info.get("meta", {}))
+                         str(info["method"]), info["lr"], info.get("meta", {}), info.get("factor", 1))
         except Exception as e:  # pickle/zip/EOF/key/type errors: whatever a broken file raises
             raise DataError(f"{path} is not a dd_tune synthetic set ({type(e).__name__}: "
                             f"{' '.join(str(e).split())[:160]})") from None
@@ -115,6 +130,9 @@ class SynSet:
                 or not bool(torch.isfinite(self.labels).all()):
             raise DataError(f"{where}: soft labels must be finite logits of shape [{n}, {spec.num_classes}], got "
                             f"{list(self.labels.shape)}")
+        if not (isinstance(self.factor, int) and 1 <= self.factor <= MAX_FACTOR):
+            raise DataError(f"{where}: the multi-formation factor must be an integer in [1, {MAX_FACTOR}], got "
+                            f"{self.factor!r}")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise DataError(f"{where}: the learned step size must be a finite number > 0, got {self.lr!r}")
 

@@ -56,7 +56,7 @@ def test_profile_and_overrides_merge():
         ("ipc=[0]", "'ipc' images per class must be >= 1"),
         ("distill.lr=1", "unknown key 'distill.lr'; valid keys: ["),
         ("bogus=1", "unknown key 'bogus'"),
-        ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise']"),
+        ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise', 'herding', 'kcenter']"),
         ("distill.iterations=ten", "'distill.iterations' must be int"),
         ("model.norm=layer", "'model.norm' must be one of ['instance', 'batch', 'none']"),
         ("method=dmx", "unknown method 'dmx'; choose from ['datadam', 'dm', 'pad', 'random_real']"),

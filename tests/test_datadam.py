@@ -13,7 +13,7 @@ from dd_tune.methods.configs import build_method_config
 from dd_tune.data import DATASETS
 from dd_tune.errors import ConfigError
 from dd_tune.evaluation import model_spec_for
-from dd_tune.methods.base import no_grad_chunked
+from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
 from dd_tune.methods.reference import datadam_loss_released
 from dd_tune.models import build_model

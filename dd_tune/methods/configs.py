@@ -15,6 +15,7 @@ from dd_tune.config import StudyConfig, build, deep_merge, read_study, set_dotte
 from dd_tune.datasets import DATASETS
 from dd_tune.errors import ConfigError
 from dd_tune.methods.base import METHODS
+from dd_tune.methods.pixel import with_study_network
 from dd_tune.models import max_convnet_depth
 
 _MISSING = object()
@@ -87,17 +88,29 @@ def load_study(name_or_path: str, profile: str = "default",
     resolved), its named points and init variants checked against the method."""
     f = read_study(name_or_path, profile, overrides)
     study = f.study
+    check_depth(study, "model.depth", study.model.depth, f.source)
     distill = build(config_class(study.method), resolve_method_values(study.method, study.distill,
                                                                       f.distill_sets, f.source), "distill", f.source)
+    distill = with_study_network(distill, study.model)
+    check_network(study, distill, f.source)
     for name, values in study.named_points.items():
         _with_values(study.method, distill, values, f"{f.source} (named_points.{name})")
     if study.init_variants and not hasattr(distill, "init"):
         raise ConfigError(f"{f.source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
     for value in study.init_variants:
         _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
-    spec = DATASETS.get(study.dataset)
-    if study.model.name == "convnet" and study.model.depth > max_convnet_depth(spec.channels, spec.size):
-        raise ConfigError(f"{f.source}: 'model.depth' {study.model.depth} pools {study.dataset}'s "
-                          f"{spec.size[0]}x{spec.size[1]} images to nothing; at most "
-                          f"{max_convnet_depth(spec.channels, spec.size)} fits")
     return dataclasses.replace(study, distill=distill)
+
+
+def check_depth(study: StudyConfig, key: str, depth: int, source: str) -> None:
+    """A ConvNet depth whose poolings leave at least one pixel of the study's images."""
+    spec = DATASETS.get(study.dataset)
+    if study.model.name == "convnet" and depth > max_convnet_depth(spec.channels, spec.size):
+        raise ConfigError(f"{source}: '{key}' {depth} pools {study.dataset}'s {spec.size[0]}x{spec.size[1]} "
+                          f"images to nothing; at most {max_convnet_depth(spec.channels, spec.size)} fits")
+
+
+def check_network(study: StudyConfig, cfg: Any, source: str) -> None:
+    """A configuration's distillation network fits the study's images (``net_depth``)."""
+    if hasattr(cfg, "net_depth"):
+        check_depth(study, "distill.net_depth", cfg.net_depth, source)

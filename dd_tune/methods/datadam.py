@@ -17,7 +17,6 @@ spaces cover both 1 and 100.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -25,15 +24,16 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.errors import ConfigError
-from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, class_batches,
-                                  no_grad_chunked, register_method, validate_pixel_config)
-from dd_tune.methods.dm import class_mean_distance
 from dd_tune.config import require
+from dd_tune.methods.base import DistillContext, register_method
+from dd_tune.methods.dm import class_mean_distance
+from dd_tune.methods.pixel import PixelConfig, PixelDistiller, class_batches, no_grad_chunked, validate_pixel_config
 
 
 @dataclass(frozen=True)
-class DataDAMConfig:
-    """Defaults = the released code (``main_DataDAM.py``, docs/methods.md §3.2): what the authors ran."""
+class DataDAMConfig(PixelConfig):
+    """Defaults = the released code (``main_DataDAM.py``, docs/methods.md §3.2): what the authors ran;
+    every design-space lever of :class:`PixelConfig` off (``net_norm`` is the code's batch norm)."""
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "code": {"iterations": 20000, "power": 1, "loss_scale": 100.0, "net_norm": "batch", "lr_img": 1.0},
@@ -44,15 +44,11 @@ class DataDAMConfig:
     preset: Literal["code", "paper"] = "code"
     iterations: int = 20000
     lr_img: float = 1.0  # 1 for IPC <= 50, 10 above; times loss_scale = the effective step
-    momentum_img: float = 0.5
     batch_real: int = 64  # real images per class per iteration (DataDAM's default)
-    init: Literal["real", "noise"] = "real"
+    net_norm: Literal["", "instance", "batch", "none"] = "batch"  # the random distillation ConvNet (code: BN)
     power: int = 1  # p in sum_c |f_c|^p (code 1, paper 4)
     lambda_mmd: float = 0.01  # task balance of the final-embedding MMD (0.02 at high resolution)
     loss_scale: float = 100.0  # the released code multiplies the whole loss by 100
-    net_norm: Literal["instance", "batch"] = "batch"  # norm of the random distillation ConvNet (code: BN)
-    dsa: bool = True
-    real_chunk: int = 0  # real-batch chunk for the no-grad forward; 0 = auto (see no_grad_chunked)
 
     def __post_init__(self) -> None:
         validate_pixel_config(self)
@@ -119,13 +115,11 @@ class DataDAMDistiller(PixelDistiller):
             raise ConfigError(f"DataDAM needs per-block feature maps: model.name must be 'convnet', "
                               f"got {ctx.model.name!r}")
         super().__init__(cfg, ctx)
-        self.fresh = FreshNetwork(dataclasses.replace(ctx.model, norm=cfg.net_norm), ctx.generator, ctx.device)
-        self.dsa = ctx.dsa(cfg.dsa)
 
     def step(self) -> dict[str, float]:
         cfg = self.cfg
         net = self.fresh()
-        real, syn, _ = class_batches(self.ctx, self.images, cfg.batch_real, self.dsa)
+        real, syn, _ = class_batches(self.ctx, self.training_images(), cfg.batch_real, self.dsa)
         real_feats = no_grad_chunked(net, lambda x: attention_features(*net.feature_maps(x), cfg.power),
                                      real, cfg.real_chunk)
         syn_feats = attention_features(*net.feature_maps(syn), cfg.power)

@@ -13,28 +13,18 @@ anyway (it concatenates classes for BN).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-from dd_tune.methods.base import (DistillContext, FreshNetwork, PixelDistiller, class_batches,
-                                  no_grad_chunked, register_method, validate_pixel_config)
+from dd_tune.methods.base import DistillContext, register_method
+from dd_tune.methods.pixel import PixelConfig, PixelDistiller, class_batches, no_grad_chunked
 
 
 @dataclass(frozen=True)
-class DMConfig:
-    """Reference defaults of ``main_DM.py`` (docs/methods.md §2.2), except DSA without flip on digits."""
-
-    iterations: int = 20000
-    lr_img: float = 1.0  # 1 for IPC <= 50, 10 above (DM README)
-    momentum_img: float = 0.5
-    batch_real: int = 256  # real images per class per iteration
-    init: Literal["real", "noise"] = "real"
-    dsa: bool = True
-    real_chunk: int = 0  # real-batch chunk for the no-grad forward; 0 = auto (see no_grad_chunked)
-
-    def __post_init__(self) -> None:
-        validate_pixel_config(self)
+class DMConfig(PixelConfig):
+    """Reference defaults of ``main_DM.py`` (docs/methods.md §2.2: 20 000 iterations, lr_img 1 — 10 above
+    IPC 50 in the DM README —, momentum 0.5, 256 real images per class, init real), except DSA without
+    flip on digits; every design-space lever of :class:`PixelConfig` off."""
 
 
 def class_mean_distance(real_emb: torch.Tensor, syn_emb: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -50,12 +40,10 @@ class DMDistiller(PixelDistiller):
 
     def __init__(self, cfg: DMConfig, ctx: DistillContext) -> None:
         super().__init__(cfg, ctx)
-        self.fresh = FreshNetwork(ctx.model, ctx.generator, ctx.device)
-        self.dsa = ctx.dsa(cfg.dsa)
 
     def step(self) -> dict[str, float]:
         net = self.fresh()
-        real, syn, _ = class_batches(self.ctx, self.images, self.cfg.batch_real, self.dsa)
+        real, syn, _ = class_batches(self.ctx, self.training_images(), self.cfg.batch_real, self.dsa)
         real_emb = no_grad_chunked(net, net.embed, real, self.cfg.real_chunk)
         loss = class_mean_distance(real_emb, net.embed(syn), self.ctx.num_classes)
         self.update(loss)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from dd_tune.errors import ConfigError
 from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
 from dd_tune.methods.pad_config import PADConfig, start_window, window_phases, window_rule
+from dd_tune.methods.selection import initial_images
 from dd_tune.methods.trajectory import FlatModel, trajectory_loss
 from dd_tune.models import build_model
 from dd_tune.synset import SynSet
@@ -62,7 +63,7 @@ class PADDistiller(Distiller):
         self.opt_lr = torch.optim.SGD([self.syn_lr], lr=cfg.lr_lr, momentum=0.5)
         self.opt_y = torch.optim.SGD([self.labels], lr=cfg.lr_y, momentum=cfg.momentum_y) \
             if cfg.soft_labels else None
-        self.dsa = ctx.dsa(cfg.dsa)
+        self.dsa = ctx.dsa(cfg.dsa, cfg.dsa_strategy)
         self.skipped = {"nonfinite": 0, "threshold": 0}
 
     @classmethod
@@ -90,10 +91,13 @@ class PADDistiller(Distiller):
         hard = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
         if cfg.init == "correct":
             images, logits = self._correctly_classified()
-        else:
+        elif cfg.init == "noise":
             real = init_images(ctx, "real")
-            images = real if cfg.init == "real" else init_images(ctx, "noise")
+            images = init_images(ctx, "noise")
             logits = self._expert_logits(real, [0])[0]
+        else:  # random real or class centres, labelled by the first expert (as PAD's real init)
+            images = initial_images(ctx, cfg.init, 1, cfg.selection)
+            logits = self._expert_logits(images, [0])[0]
         return images, (logits.clone() if cfg.soft_labels else hard)
 
     def _correctly_classified(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from dd_tune.config import deep_merge, require
 from dd_tune.experts import ExpertConfig
+from dd_tune.methods.pixel import check_strategy
+from dd_tune.methods.selection import SelectionConfig
 
 
 def _trajectory_recipe(**changes: Any) -> dict[str, Any]:
@@ -68,9 +70,13 @@ class PADConfig:
     select_ratio: float = 0.5  # fraction of parameters dropped from the loss
     select_mode: Literal["depth", "loss"] = "loss"
     soft_labels: bool = True
-    init: Literal["correct", "real", "noise"] = "correct"
+    init: Literal["correct", "real", "noise", "herding", "kcenter"] = "correct"
     dsa: bool = True
     experts: ExpertConfig = field(default_factory=ExpertConfig)
+    # design-space levers, off in the reference defaults: the inner loop's DSA operations ("" = the
+    # dataset's) and the embedding class-centre initialisations select in
+    dsa_strategy: str = ""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
 
     def __post_init__(self) -> None:
         require(self.iterations >= 0, "iterations", f"must be >= 0, got {self.iterations}")
@@ -91,6 +97,7 @@ class PADConfig:
         require(0 <= self.momentum_y < 1, "momentum_y", "must be in [0, 1)")
         require(self.batch_syn >= 0, "batch_syn", "must be >= 0")
         require(0 <= self.select_ratio < 1, "select_ratio", f"must be in [0, 1), got {self.select_ratio}")
+        check_strategy(self.dsa_strategy)
 
 
 def start_window(cfg: PADConfig, iteration: int) -> tuple[int, int]:

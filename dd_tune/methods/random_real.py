@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
+from dd_tune.config import require
+from dd_tune.formation import MAX_FACTOR
+from dd_tune.methods.base import Distiller, DistillContext, class_labels, register_method
+from dd_tune.methods.selection import initial_images
 from dd_tune.synset import SynSet
 
 
 @dataclass(frozen=True)
 class RandomRealConfig:
-    """No hyperparameters; ``iterations`` stays 0 so the trainable evaluates it once."""
+    """Nothing learned; ``iterations`` stays 0 so the trainable evaluates it once. ``factor`` > 1 is the
+    multi-formation baseline: ``factor²`` random real images tiled into each stored image (IDC's ``mix``
+    init), decoded like a distilled set at evaluation."""
 
     iterations: int = 0
+    factor: int = 1
+
+    def __post_init__(self) -> None:
+        require(1 <= self.factor <= MAX_FACTOR, "factor", f"must be in [1, {MAX_FACTOR}], got {self.factor}")
 
 
 @register_method("random_real", RandomRealConfig)
 class RandomRealDistiller(Distiller):
     def __init__(self, cfg: RandomRealConfig, ctx: DistillContext) -> None:
         super().__init__(cfg, ctx)
-        self.images = init_images(ctx, "real")
+        self.images = initial_images(ctx, "real", cfg.factor)
         self.labels = class_labels(ctx.num_classes, ctx.ipc, ctx.device)
 
     @property
@@ -31,7 +40,7 @@ class RandomRealDistiller(Distiller):
 
     def synset(self) -> SynSet:
         return SynSet(self.images.cpu().clone(), self.labels.cpu().clone(), self.ctx.dataset.name,
-                      self.ctx.ipc, "random_real")
+                      self.ctx.ipc, "random_real", factor=self.cfg.factor)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "images": self.images.cpu().clone()}

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.errors import ConfigError
-from dd_tune.methods.configs import with_method_values
+from dd_tune.methods.configs import check_network, with_method_values
 
 Scalar = Any
 
@@ -109,7 +109,7 @@ def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source:
                 raise ConfigError(f"{source}: 'params.ipc' values must be integers >= 1, got {value!r}")
             continue
         try:
-            with_method_values(study, {key: value}, source)
+            check_network(study, with_method_values(study, {key: value}, source), source)
         except ConfigError as e:
             raise ConfigError(f"search space value {value!r} for {key!r} is invalid: {e}") from None
 

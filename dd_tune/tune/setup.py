@@ -65,7 +65,7 @@ def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: in
     gen = seeds.generator(seeds.trial_seed(study.seed, trial_index, seeds.TRIAL_DISTILL), setup.device)
     model = model_spec_for(study.model.name, data.spec, study.model)
     ctx = DistillContext(data.train, data.spec, model, ipc, gen, data.spec.dsa_strategy,
-                         experts=expert_store(setup, data, model))
+                         experts=expert_store(setup, data, model), seed=study.seed)
     return build_distiller(study.method, cfg, ctx), data
 
 
