@@ -92,11 +92,11 @@ def test_comparison_states_differences_with_intervals():
             row("pad", [85.0, 86.0, 85.2], [85.1, 86.2, 85.0], [50.0, 52.0, 49.0, 51.0])]
     diffs = comparison_differences(rows)
     names = {(d["a"], d["b"], d["arch"]): d for d in diffs}
-    assert names[("dm tuned (best trial)", "dm reference defaults", "convnet")]["kind"] == "paired"
-    assert names[("dm tuned (best trial)", "dm random real", "lenet")]["kind"] == "welch"
-    cross = names[("dm tuned (best trial)", "pad tuned (best trial)", "convnet")]
+    assert names[("dm tuned", "dm reference defaults", "convnet")]["kind"] == "paired"
+    assert names[("dm tuned", "dm random real", "lenet")]["kind"] == "welch"
+    cross = names[("dm tuned", "pad tuned", "convnet")]
     assert cross["kind"] == "paired" and cross["diff"] == pytest.approx(5.1)
-    pad_gain = names[("pad tuned (best trial)", "pad reference defaults", "convnet")]
+    pad_gain = names[("pad tuned", "pad reference defaults", "convnet")]
     assert pad_gain["covers_zero"] is True
     md = render_comparison(SuiteConfig(name="s", studies=("a",)), rows, 1.0, diffs)
-    assert "| dm tuned (best trial) − pad tuned (best trial) | +5.10 [" in md and "covers 0" in md
+    assert "| dm tuned − pad tuned | +5.10 [" in md and "covers 0" in md

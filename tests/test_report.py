@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from dd_tune.report.study import differences, fmt_acc, pool_random_real, render_markdown
+from dd_tune.report.rows import differences, fmt_acc, pool_random_real
+from dd_tune.report.study import render_markdown
 from dd_tune.report.stats import paired_difference, summary, welch_difference
 from dd_tune.synset import SynSet
 
@@ -93,7 +94,7 @@ def test_markdown_gives_intervals_differences_draws_alpha_and_notes():
     assert fmt_acc(reeval["best"]["convnet"]) in md and "(n=3)" in md
     assert "random real (2 draws)" in md and "draw means 51.00, 55.00" in md
     assert "0.0321 (learned α)" in md and "_a note on evaluation_" in md
-    assert "tuned (best trial) − reference defaults (paired)" in md and "covers 0" in md
-    assert "tuned (best trial) − random real (welch)" in md
+    assert "tuned − reference defaults (paired)" in md and "covers 0" in md
+    assert "tuned − random real (welch)" in md
     assert "2.00 TFLOP difficulty scoring + 3.00 TFLOP expert training" in md
     assert "Default configuration: matched segments" in md

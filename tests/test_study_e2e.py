@@ -70,9 +70,13 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert "synset/grid" in images.Tags()["images"]
 
     md = (study_dir / "report.md").read_text()
-    assert "| tuned (best trial) |" in md and "| random real (2 draws) |" in md and "tensorboard --logdir" in md
+    assert "| tuned: DM; trains on 1 image per class |" in md and "tensorboard --logdir" in md
+    assert "| random real: trains on 1 image per class (2 draws) |" in md
+    # the finalists confirmed on validation, the choice in words, the proxy's fidelity
+    assert "**How the tuned set was chosen.**" in md and "confirmation val acc (%)" in md
+    assert "Proxy fidelity: Kendall's tau proxy vs confirmation" in md
     assert "Ray's overhead on a trial, measured once on a short run (4 iterations" in md
-    assert "| tuned (best trial) − reference defaults (" in md and "| tuned (best trial) − random real (welch) | " in md
+    assert "| tuned − reference defaults (" in md and "| tuned − random real (welch) | " in md
 
     # a second run refuses to overwrite the finished study
     from dd_tune.errors import StudyStateError

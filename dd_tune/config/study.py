@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping, Sequence, Union
 
 from dd_tune.config.files import find_study
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
+from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
 from dd_tune.errors import ConfigError
 
 # a study or suite name becomes a directory name under --storage: only plain names
@@ -71,6 +72,11 @@ class EvalConfig:
     # independent random-real sets at the same IPC (final evaluation): one draw moves by several
     # points at IPC 1, as much as many tuned-vs-default gaps
     random_real_draws: int = 5
+    # The evaluation's learning rate as a protocol dimension (DD-Ranking's grid, chosen honestly): each
+    # row's lr is chosen on the validation split from this grid (``lr_select_models`` models per lr),
+    # then tested beside the fixed-lr row. Empty: off.
+    lr_grid: tuple[float, ...] = ()
+    lr_select_models: int = 2
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
@@ -82,39 +88,9 @@ class EvalConfig:
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.archs) >= 1, "archs", "must name at least one architecture")
         require(self.max_eval_images >= 0, "max_eval_images", "must be >= 0")
-
-
-@dataclass(frozen=True)
-class AshaConfig:
-    """ASHA on distillation progress; ``grace_period`` counts reports (evaluation points)."""
-
-    enabled: bool = True
-    grace_period: int = 2
-    reduction_factor: int = 2
-
-    def __post_init__(self) -> None:
-        require(self.grace_period >= 1, "grace_period", "must be >= 1")
-        require(self.reduction_factor >= 2, "reduction_factor", "must be >= 2")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    space: str  # name of search_spaces/<space>.yaml
-    num_samples: int = 32
-    max_concurrent_trials: int = 4
-    report_every: int = 2000  # distillation iterations between proxy evaluations (reports)
-    params: dict[str, Any] = field(default_factory=dict)  # per-key replacements of the space
-    exclude: tuple[str, ...] = ()  # space keys not searched (they keep the distill value)
-    asha: AshaConfig = AshaConfig()
-    max_failures: int = 1  # retries of a crashed trial from its last checkpoint
-    # once per study, a short trial in-process and in Ray Tune: Ray's overhead in the report's time table
-    overhead_probe: bool = True
-
-    def __post_init__(self) -> None:
-        require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}")
-        require(self.max_concurrent_trials >= 1, "max_concurrent_trials", "must be >= 1")
-        require(self.report_every >= 1, "report_every", "must be >= 1")
-        require(self.max_failures >= 0, "max_failures", "must be >= 0")
+        require(all(v > 0 for v in self.lr_grid), "lr_grid", f"learning rates must be > 0, got {list(self.lr_grid)}")
+        require(len(set(self.lr_grid)) == len(self.lr_grid), "lr_grid", f"lists a value twice: {list(self.lr_grid)}")
+        require(self.lr_select_models >= 1, "lr_select_models", f"must be >= 1, got {self.lr_select_models}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +142,10 @@ class StudyConfig:
         for v in self.ipc:
             require(v >= 1, "ipc", f"images per class must be >= 1, got {v}")
         require(len(set(self.ipc)) == len(self.ipc), "ipc", f"duplicate IPCs in {list(self.ipc)}")
+        confirm = self.search.confirm
+        require(confirm.top_k == 0 or confirm.models > self.proxy_eval.models, "search.confirm.models",
+                f"must be more than the proxy's {self.proxy_eval.models} models (the confirmation re-measures "
+                f"the finalists with more fresh models), got {confirm.models}")
 
 
 def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:

@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import entry_difference, format_difference
-from dd_tune.report.study import fmt_acc, fmt_flops, set_title
+from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.study import fmt_flops
 
 ARCHS = ("convnet", "lenet")
 
@@ -89,6 +91,9 @@ def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[
                 + (stage.get("gpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
                 "flops_tuned": r["flops"]["distillation_best"], "flops_default": r["flops"]["distillation_default"],
                 "best_config": r["best_config"],
+                "title": (r.get("titles") or {}).get("best", ""),
+                "verdict": (r.get("confirmation") or {}).get("verdict", ""),
+                "fidelity": r.get("fidelity") or {},
                 "report": str(Path(rep["study_dir"]) / "report.md"),
             })
     studies = {m: {x["study"] for x in rows if x["method"] == m} for m in {x["method"] for x in rows}}
@@ -118,7 +123,7 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
                 f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
                 f"{fmt_flops(r['flops_default'])} → {fmt_flops(r['flops_tuned'])} |")
-        lines += ["", *_random_real_lines(at, ipc), "", *_difference_lines(diffs, ipc)]
+        lines += ["", *_random_real_lines(at, ipc), "", *_difference_lines(diffs, ipc), *_choice_lines(at)]
         lines += _extra_set_lines(at)
         for r in at:
             alpha = f"; learned step size α {r['step_size']:.4g}" if r.get("step_size") not in (None, 0.01) else ""
@@ -132,6 +137,25 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
               "excluded). FLOPs: fvcore forward counts times each method's own passes per iteration "
               "(distillation only; PAD's expert stage on its own line).", ""]
     return "\n".join(lines)
+
+
+def _choice_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per method: what was chosen and whether it beat the defaults on validation; then the proxy's
+    fidelity pooled over the suite (pairs of finalists within each study)."""
+    lines = [f"- {_name(r)}: tuned = {r['title'] or 'n/a'}. {r['verdict']}" for r in at if r.get("verdict")]
+    fids = [r["fidelity"] for r in at if r.get("fidelity")]
+    if not fids:
+        return lines
+    parts = []
+    for key, label in (("proxy", "proxy vs confirmation"), ("confirmation_test", "confirmation vs test")):
+        xs, ys = ("proxy", "confirmation") if key == "proxy" else ("confirmation", "test")
+        pooled = pooled_tau([(f.get(xs, []), f.get(ys, [])) for f in fids])
+        tau = "n/a" if pooled["tau"] is None else f"{pooled['tau']:+.2f}"
+        parts.append(f"{label} {tau} ({pooled['pairs']} pairs of {pooled['n']} finalists in {pooled['groups']} studies)")
+    regrets = [f["regret_proxy"] for f in fids if f.get("regret_proxy") is not None]
+    regret = f"; mean regret of picking by the proxy alone {sum(regrets) / len(regrets):.2f} points" if regrets else ""
+    return lines + ["", "Proxy fidelity pooled over the suite (Kendall's tau over pairs of finalists within each "
+                    "study): " + "; ".join(parts) + regret + ".", ""]
 
 
 def _extra_set_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.report.plots import curves_plot, progress_figure
 from dd_tune.report.stats import entry_difference, format_difference, format_interval, summary
-from dd_tune.report.study import fmt_acc
+from dd_tune.report.rows import fmt_acc
 
 Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
 

@@ -42,6 +42,15 @@ class IpcResult:
     # wall seconds of the search and of the final re-evaluation, the trial slots, the IPC's wall time:
     # with the trials' own timings, the report's "where the time went" table
     timing: dict[str, float] = field(default_factory=dict)
+    # the finalists re-measured on the validation split: {rows: [{name, proxy, mean, runs, vs_default,
+    # chosen, ...}], verdict, models, top_k, arch, epochs}
+    confirmation: dict[str, Any] = field(default_factory=dict)
+    # the proxy's fidelity: Kendall's tau (proxy vs confirmation, confirmation vs test) and regrets
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    # rows with the evaluation lr chosen on validation: set -> arch -> {mean, ..., lr, val}
+    lr_protocol: dict[str, Any] = field(default_factory=dict)
+    # each main row's title: its levers and the images per class its evaluation trains on
+    titles: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,67 +11,11 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping
 
+from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.results import StudyResult
-from dd_tune.report.stats import (format_difference, format_interval, paired_difference, summary,
-                                  welch_difference)
+from dd_tune.report.rows import SETS, differences, fmt_acc, set_title
+from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
-
-SETS = ("best", "default", "random_real")
-SET_TITLES = {"best": "tuned (best trial)", "default": "reference defaults", "random_real": "random real",
-              "best_hard_lr0.01": "tuned, hard labels, lr 0.01"}
-RANDOM_REAL_DRAW = "random_real_draw"  # re-evaluated draws; pooled into "random_real" by pool_random_real
-
-
-def set_title(name: str) -> str:
-    if name.startswith("best_init_"):
-        return f"tuned, init {name[len('best_init_'):]}"
-    return SET_TITLES.get(name, f"named point `{name}`")
-
-
-def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
-    """Replace the ``random_real_draw<d>`` rows by one ``random_real`` row: every draw x model pooled,
-    with each draw's runs and the spread of the draw means kept beside."""
-    draws = [n for n in reeval if n.startswith(RANDOM_REAL_DRAW)]
-    out: dict[str, Any] = {n: v for n, v in reeval.items() if n not in draws}
-    if not draws:
-        return out
-    pooled: dict[str, Any] = {}
-    for arch in reeval[draws[0]]:
-        per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
-        means = [statistics.fmean(r) for r in per_draw]
-        pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
-                        "balanced": [v for d in draws for v in reeval[d][arch].get("balanced", [])],
-                        "draws": per_draw, "draw_means": means,
-                        "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
-                        "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
-    return {**out, "random_real": pooled}
-
-
-def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Tuned - default (paired: the same model seeds train both) and every set - random real (Welch:
-    random real pools several draws), per architecture."""
-    out = []
-    pairs = [("best", "default", paired_difference)] + [
-        (name, "random_real", welch_difference) for name in reeval if name != "random_real"]
-    for a, b, fn in pairs:
-        if a not in reeval or b not in reeval:
-            continue
-        for arch in reeval[a]:
-            if arch in reeval[b] and reeval[a][arch].get("runs") and reeval[b][arch].get("runs"):
-                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch]["runs"], reeval[b][arch]["runs"])})
-    return out
-
-
-def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
-    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval (none for one model)."""
-    if not entry or not entry.get("runs"):
-        return "n/a"
-    stats = summary(entry["runs"])
-    text = f"{stats['mean']:.2f} ± {stats['std']:.2f}"
-    if stats["ci95"] is not None:
-        text += f" {format_interval(stats['ci95'])}"
-    return text + (f" (n={stats['n']})" if with_n else "")
-
 
 def _fmt_value(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -134,8 +78,8 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     lines = [head, "|---|" + "---|" * (len(archs) * (1 + int(bal)) + int(show_lr))]
     for name in [*[n for n in SETS if n in reeval], *[n for n in reeval if n not in SETS]]:
         accs = reeval[name]
-        title = set_title(name)
-        if name == "random_real" and "draws" in next(iter(accs.values())):
+        title = row_title(name, row)
+        if name.startswith("random_real") and "draws" in next(iter(accs.values())):
             title += f" ({len(next(iter(accs.values()))['draws'])} draws)"
         cells = " | ".join(fmt_acc(accs.get(a)) + (f" | {_balanced_cell(accs.get(a))}" if bal else "")
                            for a in archs)
@@ -149,6 +93,13 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
                   f"always predicting the majority class scores {max(shares):.2%} accuracy and {100 / len(shares):.0f} % balanced "
                   f"accuracy (the mean of the per-class recalls) — the baseline every row must beat."]
     return lines
+
+
+def row_title(name: str, row: Mapping[str, Any]) -> str:
+    """A row's title with what it promises: the levers of its configuration and the images per class
+    its evaluation trains on (``IpcResult.titles``; reports of earlier versions have none)."""
+    detail = (row.get("titles") or {}).get(name)
+    return f"{set_title(name)}: {detail}" if detail else set_title(name)
 
 
 def _random_real_spread(rr: Mapping[str, Any]) -> list[str]:
@@ -187,7 +138,9 @@ def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str
     for key in sorted(set(row["best_config"]) | set(row["default_config"])):
         lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} "
                      f"| {reference.get(key, '')} |")
-    changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v]
+    # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
+    changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v
+               and not (k.startswith("net_") and v in (0, ""))]
     if changed:
         lines += ["", "The default row is the method's reference configuration with the study's changes to "
                   + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
@@ -221,6 +174,8 @@ def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) ->
         lines += [f"- {'Tuned' if which == 'best' else 'Default'} configuration: {n}" for n in notes]
     lines += [""] if row.get("config_notes") else []
     lines += _accuracy_lines(row)
+    lines += [""] + lr_protocol_lines(row, lambda name: row_title(name, row))
+    lines += confirmation_lines(row)
     lines += _difference_lines(row.get("differences") or differences(row["reeval"]))
     lines += _config_lines(row, report)
     lines += _trial_lines(row, report["search_space"])

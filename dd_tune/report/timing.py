@@ -33,14 +33,16 @@ def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
     setup, distill, proxy, trial = sums["setup_s"], sums["distill_s"], sums["eval_s"], sums["trial_s"]
     ray_inside = max(0.0, trial - setup - distill - proxy)
     search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
+    confirm = float(timing.get("confirm_s", 0.0))  # absent in reports written before the confirmation
     return [
         ("distillation", distill / slots),
         ("proxy evaluation", proxy / slots),
         ("trial set-up (data, initial set)", setup / slots),
         ("checkpoints, reporting, pictures (Ray, inside trials)", ray_inside / slots),
         ("Ray scheduling and idle slots", max(0.0, search - trial / slots)),
-        ("final re-evaluation (default and extra sets distilled alongside)", final),
-        ("best set, plots, report", max(0.0, wall - search - final)),
+        ("confirmation of the finalists on validation (defaults distilled alongside)", confirm),
+        ("evaluation-lr choice and test pass (extra sets distilled alongside)", final),
+        ("best set, plots, report", max(0.0, wall - search - confirm - final)),
         ("wall time of this IPC", wall),
     ]
 

@@ -1,12 +1,17 @@
-"""The final re-evaluation: every set x architecture x K fresh models, tested once on the test split.
+"""Evaluations after the search: every (set, architecture, model, split) as one Ray task.
 
-Each (set, architecture, model) is one Ray task. A set can be given as a finished ``SynSet`` or as the
-``ObjectRef`` of a distillation still running, so the driver submits the whole graph at once and Ray
-runs the re-evaluations of the sets that exist while the others are still being distilled.
+Three stages use it, in this order: the confirmation of the top trials on the **validation** split
+(``dd_tune.tune.confirm``), the evaluation-lr choice on the validation split (``tune.lr_protocol``), and
+the test pass (:func:`reevaluate`), which alone reads the test split. A job names its split, its seed
+stream (each stage trains its own fresh models, paired across the sets it compares) and, for the lr
+choice, the learning rate it trains with.
 
-Results are cached by content in ``<storage>/reeval`` (beside the expert cache): the accuracy of model
-``k`` is a function of the set's tensors, the protocol, the model, the seed and the device type only, so
-the same set evaluated again (random real in every study of a suite, a resumed study) is read back.
+A set can be given as a finished ``SynSet`` or as the ``ObjectRef`` of a distillation still running, so
+the driver submits the whole graph at once and Ray runs the evaluations of the sets that exist while the
+others are still being distilled. Results are cached by content in ``<storage>/reeval`` (beside the
+expert cache): the accuracy of model ``k`` is a function of the set's tensors, the protocol, the model,
+the seed, the split and the device type only, so the same set evaluated again (random real in every
+study of a suite, a resumed study) is read back.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 
@@ -30,73 +36,130 @@ from dd_tune.synset import SynSet
 from dd_tune.tune.setup import TrialSetup
 
 
-def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int) -> str:
-    """Everything model ``k``'s test accuracy depends on, hashed."""
+@dataclass(frozen=True)
+class EvalJob:
+    """Fresh model ``model`` of ``arch`` trained on set ``set`` with the final protocol, tested on ``split``."""
+
+    set: str
+    arch: str
+    model: int
+    split: Literal["val", "test"] = "test"
+    stream: int = seeds.FINAL_EVAL
+    lr: float | None = None  # None: the set's learned step size, else the protocol's
+    max_images: int = 0  # validation jobs: >0 tests on that many images of a fixed shuffle
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    acc: float
+    balanced: float
+    cached: bool
+    lr: float  # the step size the model was trained with
+    lr_learned: bool  # a method's learned step size (PAD's alpha)
+
+
+def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJob | None = None) -> str:
+    """Everything model ``k``'s accuracy depends on, hashed (a plain test job keeps the key earlier
+    versions used, so their cache entries are still read)."""
     study = setup.study
+    extra: dict[str, Any] = {}
+    if job is not None and (job.split, job.stream, job.lr) != ("test", seeds.FINAL_EVAL, None):
+        extra = {"split": job.split, "stream": job.stream, "lr_override": job.lr}
+        if job.split == "val":  # which images the validation split holds
+            extra.update(data=to_dict(study.data), max_images=job.max_images)
+    if synset.factor != 1:
+        extra["factor"] = synset.factor
     return content_key({
         "lr": synset.lr, "dataset": study.dataset, "final_eval": to_dict(study.final_eval),
         "model": to_dict(study.model), "seed": study.seed, "arch": arch, "k": k,
-        "device": setup.device.type, "version": __version__,  # a new release may change training
+        "device": setup.device.type, "version": __version__, **extra,  # a new release may change training
     }, tensors=(synset.images, synset.labels))
 
 
-def _reeval_task(setup: TrialSetup, synset: SynSet, arch: str, k: int,
-                 cache_dir: str) -> tuple[float, float, bool, float, bool]:
-    """Test accuracy (%) of fresh model ``k`` of ``arch`` trained on ``synset``: (accuracy, balanced
-    accuracy, from cache, the step size it was trained with, whether it was learned: PAD's alpha)."""
-    lr = synset.lr if synset.lr is not None else setup.study.final_eval.lr
-    path = Path(cache_dir) / f"{reeval_key(setup, synset, arch, k)}.json" if cache_dir else None
+def _heldout(setup: TrialSetup, split: str) -> Any:
+    if split == "test":
+        return load_test(setup.study.dataset, Path(setup.data_root), setup.device)
+    return setup.data().val  # the validation split carved from the training set
+
+
+def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) -> EvalOutcome:
+    """Accuracy (%) of one fresh model, from the cache when it was measured before."""
+    learned = job.lr is None and synset.lr is not None
+    lr = job.lr if job.lr is not None else (synset.lr if learned else setup.study.final_eval.lr)
+    path = Path(cache_dir) / f"{reeval_key(setup, synset, job.arch, job.model, job)}.json" if cache_dir else None
     if path is not None and path.exists():
         cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
-        return float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, synset.lr is not None
+        return EvalOutcome(float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, learned)
     torch.set_num_threads(setup.threads)
-    steady_allocator()  # fixed malloc thresholds (dd_tune.allocator): this task loads no training data
+    steady_allocator()  # fixed malloc thresholds (dd_tune.allocator): a test job loads no training data
     study = setup.study
-    test = load_test(study.dataset, Path(setup.data_root), setup.device)
-    gen = seeds.generator(seeds.final_eval_seed(study.seed, arch, k), setup.device)
-    cfg = dataclasses.replace(study.final_eval, archs=(arch,), models=1)
-    result = evaluate_synset(synset, cfg, test, gen, study.model)[arch]
+    gen = seeds.generator(seeds.final_eval_seed(study.seed, job.arch, job.model, job.stream), setup.device)
+    cfg = dataclasses.replace(study.final_eval, archs=(job.arch,), models=1, lr=lr)
+    if job.split == "val":
+        cfg = dataclasses.replace(cfg, max_eval_images=job.max_images)
+    result = evaluate_synset(synset, cfg, _heldout(setup, job.split), gen, study.model,
+                             use_learned_lr=learned)[job.arch]
     acc, balanced = result.runs[0], result.balanced[0]
-    if path is not None:  # atomic: a reader never sees half a file
-        atomic_write_text(path, json.dumps({"test_acc": acc, "balanced": balanced, "arch": arch, "model": k}))
-    return acc, balanced, False, lr, synset.lr is not None
+    if path is not None:  # atomic: a reader never sees half a file ("test_acc" names the accuracy of any split)
+        atomic_write_text(path, json.dumps({"test_acc": acc, "balanced": balanced, "arch": job.arch,
+                                            "model": job.model, "split": job.split}))
+    return EvalOutcome(acc, balanced, False, lr, learned)
+
+
+def run_jobs(sets: Mapping[str, Any], jobs: Sequence[EvalJob], setup: TrialSetup, num_cpus: float,
+             num_gpus: float, cache_dir: Path | None, stage: str) -> dict[EvalJob, EvalOutcome]:
+    """Run ``jobs`` on Ray (sets given as ``SynSet`` or ``ObjectRef``; each set is put once), printing one
+    progress line per finished job. The same object under two names is trained once per job."""
+    import ray
+
+    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_eval_task)
+    refs: dict[int, Any] = {}
+    for synset in sets.values():
+        if id(synset) not in refs:
+            refs[id(synset)] = synset if isinstance(synset, ray.ObjectRef) else ray.put(synset)
+    canonical = {name: next(n for n, s in sets.items() if s is sets[name]) for name in sets}
+    unique = list(dict.fromkeys(dataclasses.replace(j, set=canonical[j.set]) for j in jobs))
+    pending = {task.remote(setup, refs[id(sets[j.set])], j, str(cache_dir or "")): j for j in unique}
+    done_at: dict[EvalJob, EvalOutcome] = {}
+    t0, waiting = time.time(), list(pending)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        job = pending[done[0]]
+        out = done_at[job] = ray.get(done[0])
+        print(f"[dd_tune] {stage} {len(done_at)}/{len(unique)}: {job.set} {job.arch} model {job.model + 1}"
+              f"{f' lr {job.lr:g}' if job.lr is not None else ''} on {job.split}: {out.acc:.2f}%"
+              f"{' (cached)' if out.cached else ''} ({time.time() - t0:.0f} s)", flush=True)
+    return {j: done_at[dataclasses.replace(j, set=canonical[j.set])] for j in jobs}
+
+
+def testing_jobs(names: Sequence[str], archs: Sequence[str], models: int) -> list[EvalJob]:
+    """The test pass of ``names``: every architecture, ``models`` fresh models (the same seeds for all)."""
+    return [EvalJob(name, arch, k) for arch in archs for name in names for k in range(models)]
+
+
+def summarise(outcomes: Mapping[EvalJob, EvalOutcome], names: Sequence[str]) -> dict[str, dict[str, dict]]:
+    """``{set: {arch: {mean, std, n, ci95, runs, lr, lr_learned, balanced}}}`` of finished jobs."""
+    out: dict[str, dict[str, dict]] = {}
+    for name in names:
+        jobs = sorted((j for j in outcomes if j.set == name), key=lambda j: j.model)
+        for arch in dict.fromkeys(j.arch for j in jobs):
+            mine = [j for j in jobs if j.arch == arch]
+            runs = [float(outcomes[j].acc) for j in mine]
+            first = outcomes[mine[0]]
+            out.setdefault(name, {})[arch] = {**summary(runs), "runs": runs, "lr": first.lr,
+                                              "lr_learned": first.lr_learned,
+                                              "balanced": [float(outcomes[j].balanced) for j in mine]}
+    return out
 
 
 def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
-               cache_dir: Path | None) -> dict[str, dict[str, dict]]:
-    """``{set: {arch: {mean, std, n, ci95, runs, lr, lr_learned}}}`` for ``sets`` (``SynSet`` or ``ObjectRef``).
-
-    The same object under two names (the default trial won) is trained once: same seeds, same result.
-    Long ConvNet runs are submitted first so the short LeNet runs fill the end. ``lr`` is the step
-    size the models were trained with (a learned one, e.g. PAD's alpha, or the protocol's).
-    """
-    import ray
-
-    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_reeval_task)
+               cache_dir: Path | None, extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, dict[str, dict]]:
+    """The test pass: every set of ``sets`` on every final architecture with K fresh models (the same K
+    seeds for every set: paired rows); ``extra`` names further sets tested on some architectures only
+    (the confirmed candidates, for the proxy's fidelity). Long ConvNet runs are submitted first."""
     e = setup.study.final_eval
-    unique: dict[int, str] = {}
-    for name, synset in sets.items():
-        unique.setdefault(id(synset), name)
-    refs = {name: (s if isinstance(s, ray.ObjectRef) else ray.put(s))
-            for name, s in sets.items() if unique[id(s)] == name}
-    jobs = {task.remote(setup, ref, arch, k, str(cache_dir or "")): (name, arch, k)
-            for arch in e.archs for name, ref in refs.items() for k in range(e.models)}
-    results: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
-    balanced: dict[str, dict[str, list]] = {n: {a: [None] * e.models for a in e.archs} for n in refs}
-    lrs: dict[str, tuple[float, bool]] = {}
-    pending, t0 = list(jobs), time.time()
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        name, arch, k = jobs[done[0]]
-        acc, balanced[name][arch][k], cached, *lrs[name] = ray.get(done[0])
-        results[name][arch][k] = float(acc)
-        print(f"[dd_tune] re-evaluation {len(jobs) - len(pending)}/{len(jobs)}: {name} {arch} model {k + 1}: "
-              f"{acc:.2f}%{' (cached)' if cached else ''} ({time.time() - t0:.0f} s)", flush=True)
-    out: dict[str, dict[str, dict]] = {}
-    for name, synset in sets.items():
-        first = unique[id(synset)]
-        lr, learned = lrs[first]
-        out[name] = {arch: {**summary(runs), "runs": [float(v) for v in runs], "lr": lr, "lr_learned": learned,
-                            "balanced": [float(v) for v in balanced[first][arch]]}
-                     for arch, runs in results[first].items()}
-    return out
+    jobs = testing_jobs(list(sets), e.archs, e.models)
+    for name, archs in (extra or {}).items():
+        jobs += testing_jobs([name], archs, e.models)
+    outcomes = run_jobs(sets, jobs, setup, num_cpus, num_gpus, cache_dir, "test pass")
+    return summarise(outcomes, list(dict.fromkeys(j.set for j in jobs)))

@@ -16,24 +16,28 @@ from typing import Any
 import torch
 
 from dd_tune.config import StudyConfig, to_dict
+from dd_tune.errors import StudyFailed
 from dd_tune.data import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
-from dd_tune.report.study import differences, pool_random_real, write_report
+from dd_tune.report.fidelity import fidelity
+from dd_tune.report.rows import differences
+from dd_tune.report.study import write_report
 from dd_tune.synset import SynSet
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
-from dd_tune.tune.final_eval import reevaluate
+from dd_tune.tune.confirm import Candidate, usable, verdict
+from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
 from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
-from dd_tune.tune.search import Search, best_result, optuna_name, trial_rows
+from dd_tune.tune.search import Search, optuna_name, trial_rows
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import GRIDS, METRIC
+from dd_tune.tune.trainable import GRIDS
 
 
 def trial_slots(resources: Resources) -> float:
@@ -131,43 +135,59 @@ class StudyRunner:
         return result
 
     def run_ipc(self, ipc: int, resume: bool = False) -> IpcResult:
-        """Search one IPC, re-evaluate the best, default, random-real and extra sets on the test split."""
+        """Search one IPC, confirm the finalists on the validation split, choose, then test the chosen set,
+        the defaults, random real and the extra sets once on the test split."""
         t0 = time.time()
         default = default_point(self.study, self.space, ipc)
         grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
             ipc, default, self.setup(ipc), resume)
         timing = {"search_s": time.time() - t0, "slots": trial_slots(self.resources)}
         rows = trial_rows(grid)
-        best = best_result(grid, rows)
-        best_values = {k: v for k, v in best.config.items() if k != "ipc"}
-        best_cfg = with_method_values(self.study, best_values, "best trial")
-        best_ipc = int(best.config.get("ipc", ipc))
-        best_set, out_dir = self._save_best(best, best_cfg, ipc)
+        if not usable(grid):
+            raise StudyFailed(f"all {len(grid)} trials failed; first error: "
+                              f"{next((x['error'] for x in rows if x['error']), 'none reported')}")
         r = self.resources
-        default_is_best = best.config == default and best.metrics.get("it", -1) >= self.study.distill.iterations
-        sets = {"best": best_set,
-                "default": best_set if default_is_best else default_set(grid, default, self.setup(ipc), r.cpu, r.gpu),
-                **random_real_sets(self.setup(best_ipc)),
+        stage = Stage(self.study, self.setup(ipc), r.cpu, r.gpu, self.dir.parent / "reeval")
+        default_source = default_set(grid, default, self.setup(ipc), r.cpu, r.gpu)
+        t_confirm = time.time()
+        candidates, confirmed = confirmation(stage, grid, default, default_source)
+        timing["confirm_s"] = time.time() - t_confirm
+        chosen = next(c for c in candidates if c.name == next(x["name"] for x in confirmed if x["chosen"]))
+        best_values = {k: v for k, v in chosen.values.items() if k != "ipc"}
+        best_cfg = with_method_values(self.study, best_values, "chosen configuration")
+        best_ipc = int(chosen.values.get("ipc", ipc))
+        best_set, out_dir = self._save_best(chosen, best_cfg, ipc)
+        default_final = best_set if chosen.is_default else next(c.source for c in candidates if c.is_default)
+        sets = {"best": best_set, "default": default_final, **random_real_sets(self.setup(best_ipc)),
+                **(random_real_sets(self.setup(best_ipc), best_set.factor) if best_set.factor > 1 else {}),
                 **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu)}
         t_final = time.time()
-        reeval = pool_random_real(reevaluate(sets, self.setup(best_ipc), r.cpu, r.gpu, self.dir.parent / "reeval"))
+        reeval, candidate_tests, lr_rows = run_test_pass(stage, sets, candidates, chosen)
         timing["final_eval_s"] = time.time() - t_final
-        result = self._ipc_result(ipc, best_ipc, grid, rows, best, best_cfg, reeval, out_dir, t0)
+        result = self._ipc_result(ipc, best_ipc, grid, rows, chosen, best_cfg, reeval, out_dir, t0)
+        c = self.study.search.confirm
+        result.confirmation = {"rows": confirmed, "verdict": verdict(confirmed), "models": c.models,
+                               "top_k": c.top_k, "arch": self.study.proxy_eval.archs[0],
+                               "epochs": self.study.final_eval.epochs}
+        result.fidelity = fidelity(confirmed, candidate_tests)
+        result.lr_protocol = lr_rows
+        result.titles = row_titles(self.study, best_cfg, best_ipc, sets)
         result.timing = {**timing, "wall_s": result.wall_time_s}
         return result
 
-    def _save_best(self, best: Any, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
-        with best.checkpoint.as_directory() as d:
-            best_set = SynSet.load(Path(d) / "synset.pt")
+    def _save_best(self, chosen: Candidate, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
+        import ray
+
+        best_set = chosen.source if isinstance(chosen.source, SynSet) else ray.get(chosen.source)
         out_dir = self.dir / "best" if len(self.study.ipc) == 1 else self.dir / "best" / f"ipc{ipc}"
         best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
         best_set.save(out_dir / "synset.pt")
         best_set.save_png(out_dir / "synset.png")
-        if (Path(best.path) / GRIDS).is_dir():  # the pictures the best trial took along the way
-            shutil.copytree(Path(best.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
+        if chosen.result is not None and (Path(chosen.result.path) / GRIDS).is_dir():  # its pictures along the way
+            shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
 
-    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Any, best_cfg: Any,
+    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Candidate, best_cfg: Any,
                     reeval: dict, out_dir: Path, t0: float) -> IpcResult:
         seconds = sum(float(row.get("elapsed_s") or 0.0) for row in rows)
         study = self.study
@@ -175,7 +195,7 @@ class StudyRunner:
             ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
             n_diverged=sum(int(row.get("diverged", 0)) for row in rows),
             errors={row["trial"]: row["error"] for row in rows if row["error"]},
-            best_val_acc=float(best.metrics[METRIC]), best_config={**to_dict(best_cfg), "ipc": best_ipc},
+            best_val_acc=float("nan") if best.proxy is None else best.proxy, best_config={**to_dict(best_cfg), "ipc": best_ipc},
             default_config={**to_dict(study.distill), "ipc": ipc},
             named_configs={n: {**to_dict(with_method_values(study, v, n)), "ipc": ipc}
                            for n, v in study.named_points.items()},

@@ -6,12 +6,11 @@ report) because starting, restoring and checking a Tune experiment is its own co
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from dd_tune.config import StudyConfig
-from dd_tune.errors import StudyFailed, StudyInterrupted
+from dd_tune.errors import StudyInterrupted
 from dd_tune.tune import optuna_search
 from dd_tune.tune.search_space import SearchSpace, max_iterations, to_optuna
 from dd_tune.tune.setup import TrialSetup
@@ -187,13 +186,3 @@ def trial_timing(result: Any) -> dict[str, float]:
 
     return {"setup_s": total("setup_s"), "distill_s": total("distill_s"), "eval_s": total("eval_s"),
             "trial_s": float(df["time_total_s"].max())}
-
-
-def best_result(grid: Any, rows: list[dict[str, Any]]) -> Any:
-    """The best usable trial by final validation accuracy (never by test accuracy)."""
-    finite = [r for r in grid if failure(r) is None and r.checkpoint is not None and r.metrics
-              and math.isfinite(r.metrics.get(METRIC, float("nan")))]
-    if not finite:
-        raise StudyFailed(f"all {len(grid)} trials failed; first error: "
-                          f"{next((x['error'] for x in rows if x['error']), 'none reported')}")
-    return max(finite, key=lambda r: (r.metrics[METRIC], r.metrics.get("it", 0)))

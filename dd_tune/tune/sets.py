@@ -17,7 +17,7 @@ from dd_tune import seeds
 from dd_tune.methods import init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.report.study import RANDOM_REAL_DRAW
+from dd_tune.report.rows import RANDOM_REAL_DRAW
 from dd_tune.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
@@ -44,11 +44,15 @@ def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: fl
     return task.remote(setup, values, config_index(values))
 
 
-def random_real_sets(setup: TrialSetup) -> dict[str, SynSet]:
-    """``final_eval.random_real_draws`` independent random-real sets (``random_real_draw<d>``)."""
-    study = dataclasses.replace(setup.study, method="random_real", distill=RandomRealConfig())
+def random_real_sets(setup: TrialSetup, factor: int = 1) -> dict[str, SynSet]:
+    """``final_eval.random_real_draws`` independent random-real sets (``random_real_draw<d>``); with
+    ``factor`` > 1 the multi-formation baseline instead (``random_real_x<factor>_draw<d>``: factor² random
+    real images tiled into each stored image, decoded at evaluation like the tuned set, as IDC's
+    random-real comparison). Factor 1 asked for as the baseline of a factor-1 set gives nothing more."""
+    study = dataclasses.replace(setup.study, method="random_real", distill=RandomRealConfig(factor=factor))
     rr = dataclasses.replace(setup, study=study)
-    return {f"{RANDOM_REAL_DRAW}{d + 1}": distill_task(rr, {}, seeds.random_real_index(d))
+    prefix = RANDOM_REAL_DRAW if factor == 1 else f"random_real_x{factor}_draw"
+    return {f"{prefix}{d + 1}": distill_task(rr, {}, seeds.random_real_index(d))
             for d in range(setup.study.final_eval.random_real_draws)}
 
 

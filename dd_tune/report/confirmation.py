@@ -1,0 +1,86 @@
+"""The report's sections on how the tuned set was chosen: the confirmation of the finalists on the
+validation split, the proxy's fidelity, and the rows with the evaluation lr chosen on validation."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from dd_tune.report.stats import format_difference, format_interval, summary
+
+
+def _tau(entry: Mapping[str, Any] | None) -> str:
+    if not entry or entry.get("tau") is None:
+        return f"n/a (n = {(entry or {}).get('n', 0)})"
+    return f"{entry['tau']:+.2f} (n = {entry['n']})"
+
+
+def _val(row: Mapping[str, Any]) -> str:
+    if not row.get("runs"):
+        return "not confirmed"
+    stats = summary(row["runs"])
+    return f"{stats['mean']:.2f} ± {stats['std']:.2f} {format_interval(stats['ci95'])}"
+
+
+def confirmation_lines(row: Mapping[str, Any], titles: Mapping[str, str] | None = None) -> list[str]:
+    """The finalists table (proxy score, confirmation, paired difference to the defaults, test accuracy
+    once the test pass is done) and its verdict in words."""
+    conf = row.get("confirmation") or {}
+    if not conf.get("rows"):
+        return []
+    fid = row.get("fidelity") or {}
+    tests = dict(zip(fid.get("sets", []), fid.get("test", [])))
+    trials = sum(1 for r in conf["rows"] if r["name"] != "default")
+    lines = [f"**How the tuned set was chosen.** {conf['verdict']} The {len(conf['rows'])} finalists (the "
+             f"top {trials} trials by the search's proxy score, at most {conf['top_k']}, and the reference "
+             f"defaults) were each "
+             f"trained {conf['models']} times with the final protocol ({conf['epochs']} epochs) on the "
+             f"**validation** split and the best confirmation mean was chosen; the test column was measured "
+             f"afterwards, for the proxy's fidelity only.", "",
+             "| finalist | iterations | proxy val acc (%) | confirmation val acc (%) | − defaults (paired) | "
+             f"test acc, {conf['arch']} (%) |", "|---|---:|---:|---|---|---:|"]
+    for r in conf["rows"]:
+        name = f"**{r['name']}** (chosen)" if r.get("chosen") else r["name"]
+        name += " = reference defaults" if r.get("default") else ""
+        it = "full budget" if r.get("iterations", -1) < 0 else str(r["iterations"])
+        proxy = "—" if r.get("proxy") is None else f"{r['proxy']:.2f}"
+        diff = "—" if r.get("vs_default") is None else format_difference(r["vs_default"])
+        test = tests.get(r["name"])
+        lines.append(f"| {name} | {it} | {proxy} | {_val(r)} | {diff} | "
+                     f"{'n/a' if test is None else f'{test:.2f}'} |")
+    return lines + [""] + fidelity_lines(fid)
+
+
+def fidelity_lines(fid: Mapping[str, Any]) -> list[str]:
+    """Kendall's tau between the proxy, the confirmation and the test accuracy, and the regrets."""
+    if not fid:
+        return []
+    line = (f"Proxy fidelity: Kendall's tau proxy vs confirmation {_tau(fid.get('proxy_vs_confirmation'))}, "
+            f"confirmation vs test {_tau(fid.get('confirmation_vs_test'))}, proxy vs test "
+            f"{_tau(fid.get('proxy_vs_test'))}")
+    if fid.get("regret_proxy") is not None:
+        line += (f"; test-accuracy regret (best finalist on test − the pick) of picking by the proxy alone "
+                 f"{fid['regret_proxy']:.2f} points ({fid.get('proxy_pick')}), by the confirmation "
+                 f"{fid['regret_confirmation']:.2f} ({fid.get('confirmation_pick')})")
+    return [line + ". A tau near 1 says the cheap proxy ranks configurations as the full protocol does; "
+            "near 0 or below, its best trial is mostly luck and the confirmation is what chose.", ""]
+
+
+def lr_protocol_lines(row: Mapping[str, Any], title: Any) -> list[str]:
+    """Rows trained with the evaluation lr chosen on validation, beside the fixed-lr rows."""
+    rows = row.get("lr_protocol") or {}
+    if not rows:
+        return []
+    archs = list(next(iter(rows.values())).keys())
+    lines = ["**With the evaluation learning rate chosen on validation** (per row and architecture from the "
+             "grid below, the same procedure for every row; tested with the fixed rows' model seeds):", "",
+             "| synthetic set | " + " | ".join(f"{a} test acc (%) | {a} lr" for a in archs) + " |",
+             "|---|" + "---|---|" * len(archs)]
+    for name, by_arch in rows.items():
+        cells = []
+        for a in archs:
+            e = by_arch[a]
+            lr = f"{e['lr']:g}" if "lr" in e and "choices" not in e else \
+                ", ".join(f"{c['lr']:g}" for c in e.get("choices", []))
+            cells.append(f"{e['mean']:.2f} ± {e['std']:.2f} {format_interval(e['ci95'])} | {lr}")
+        lines.append(f"| {title(name)} | " + " | ".join(cells) + " |")
+    return lines + [""]

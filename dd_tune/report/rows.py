@@ -1,0 +1,83 @@
+"""The rows of a report: their names and titles, random real pooled over its draws, the differences
+between rows with their intervals, and how one accuracy cell is written."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Mapping
+
+from dd_tune.report.stats import format_interval, paired_difference, summary, welch_difference
+
+SETS = ("best", "default", "random_real")
+SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",
+              "best_hard_lr0.01": "tuned, hard labels, lr 0.01"}
+RANDOM_REAL_DRAW = "random_real_draw"  # re-evaluated draws; pooled into "random_real" by pool_random_real
+
+
+def set_title(name: str) -> str:
+    if name.startswith("best_init_"):
+        return f"tuned, init {name[len('best_init_'):]}"
+    if name.startswith("random_real_x"):
+        return f"random real, multi-formation ×{name[len('random_real_x'):]}"
+    return SET_TITLES.get(name, f"named point `{name}`")
+
+
+def random_real_group(name: str) -> str | None:
+    """``random_real`` for ``random_real_draw3``, ``random_real_x2`` for ``random_real_x2_draw1`` (the
+    multi-formation baseline), None for any other set."""
+    if not name.startswith("random_real") or "_draw" not in name:
+        return None
+    group, _, draw = name.rpartition("_draw")
+    return group if draw.isdigit() else None
+
+
+def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace each group of ``random_real*_draw<d>`` rows by one row (``random_real``, ``random_real_x2``):
+    every draw x model pooled, with each draw's runs and the spread of the draw means kept beside."""
+    groups: dict[str, list[str]] = {}
+    for name in reeval:
+        if random_real_group(name) is not None:
+            groups.setdefault(random_real_group(name), []).append(name)
+    out: dict[str, Any] = {n: v for n, v in reeval.items() if random_real_group(n) is None}
+    for group, draws in groups.items():
+        pooled: dict[str, Any] = {}
+        for arch in reeval[draws[0]]:
+            per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
+            means = [statistics.fmean(r) for r in per_draw]
+            pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
+                            "balanced": [v for d in draws for v in reeval[d][arch].get("balanced", [])],
+                            "draws": per_draw, "draw_means": means,
+                            "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
+                            "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
+        out[group] = pooled
+    return out
+
+
+def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Tuned - default (paired: the same model seeds train both) and every set - random real (Welch:
+    random real pools several draws), per architecture."""
+    out = []
+    pairs = [("best", "default", paired_difference)] + [
+        (name, "random_real", welch_difference) for name in reeval if not name.startswith("random_real")]
+    # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
+    pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x") for name in ("best", "default")]
+    for a, b, fn in pairs:
+        if a not in reeval or b not in reeval:
+            continue
+        for arch in reeval[a]:
+            if arch in reeval[b] and reeval[a][arch].get("runs") and reeval[b][arch].get("runs"):
+                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch]["runs"], reeval[b][arch]["runs"])})
+    return out
+
+
+def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
+    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval (none for one model)."""
+    if not entry or not entry.get("runs"):
+        return "n/a"
+    stats = summary(entry["runs"])
+    text = f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    if stats["ci95"] is not None:
+        text += f" {format_interval(stats['ci95'])}"
+    return text + (f" (n={stats['n']})" if with_n else "")
+
+

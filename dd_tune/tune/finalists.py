@@ -1,0 +1,118 @@
+"""After the search, in the order that keeps the test split untouched until the end: the finalists'
+confirmation on the validation split (choose the tuned set), the evaluation-lr choice on the validation
+split, then one test pass of every row (and of the other finalists, for the proxy's fidelity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dd_tune.config import StudyConfig
+from dd_tune.methods.levers import title
+from dd_tune.report.rows import pool_random_real, random_real_group
+from dd_tune.tune import lr_protocol
+from dd_tune.tune.confirm import DEFAULT, Candidate, confirm, proxy_pick, top_candidates
+from dd_tune.tune.final_eval import run_jobs, summarise, testing_jobs
+from dd_tune.tune.setup import TrialSetup
+
+
+@dataclass
+class Stage:
+    """What every evaluation after the search runs with."""
+
+    study: StudyConfig
+    setup: TrialSetup
+    cpu: float
+    gpu: float
+    cache: Path
+
+    def run(self, sets: dict[str, Any], jobs: list, label: str) -> dict:
+        return run_jobs(sets, jobs, self.setup, self.cpu, self.gpu, self.cache, label)
+
+
+def confirmation(stage: Stage, grid: Any, default: dict[str, Any],
+                 default_source: Any) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """The finalists and their confirmation rows (validation split only); with ``top_k`` 0 the proxy's
+    pick is chosen and no model is trained."""
+    c = stage.study.search.confirm
+    candidates = top_candidates(grid, default, default_source, c.top_k)
+    sources = {x.name: x.source for x in candidates}
+    arch = stage.study.proxy_eval.archs[0]
+    if c.top_k > 0:
+        return candidates, confirm(candidates, arch, c.models, lambda jobs: stage.run(sources, jobs, "confirmation"),
+                                   c.max_eval_images)
+    rows = [{"name": x.name, "default": x.is_default, "proxy": x.proxy, "iterations": x.iterations,
+             "config": dict(x.values), "arch": arch, "mean": x.proxy if x.proxy is not None else float("nan"),
+             "runs": [], "vs_default": None} for x in candidates]
+    pick = proxy_pick(rows) or DEFAULT
+    for row in rows:
+        row["chosen"] = row["name"] == pick
+    return candidates, rows
+
+
+def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> dict:
+    """Each row's evaluation lr, chosen on the validation split (``{}`` when the protocol has no grid)."""
+    e = stage.study.final_eval
+    if not e.lr_grid:
+        return {}
+    rows = [n for n in sets if n in ("best", "default") or random_real_group(n)]
+    jobs = lr_protocol.selection_jobs(rows, e.archs, e.lr_grid, e.lr_select_models,
+                                      stage.study.search.confirm.max_eval_images)
+    picked = stage.run(sets, jobs,
+                       "evaluation-lr choice (validation)")
+    return lr_protocol.choose_lrs(picked, rows, e.archs, e.lr_grid)
+
+
+def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate],
+              chosen: Candidate) -> tuple[dict, dict[str, float | None], dict]:
+    """(the rows' test accuracies, each finalist's test mean on the confirmation's architecture, the
+    chosen-lr rows). Every validation-split choice is made before the first test job is submitted."""
+    e, arch = stage.study.final_eval, stage.study.proxy_eval.archs[0]
+    others = {x.name: x.source for x in candidates if x is not chosen and not x.is_default}
+    all_sets = {**sets, **others}
+    lr_choice = _choose_lrs(stage, sets)
+    jobs = testing_jobs(list(sets), e.archs, e.models) + testing_jobs(list(others), [arch], e.models)
+    outcomes = stage.run(all_sets, jobs + lr_protocol.testing_jobs(lr_choice, e.models), "test pass")
+    fixed = {j: o for j, o in outcomes.items() if j.lr is None}
+    reeval = pool_random_real(summarise(fixed, list(sets)))
+    tests = summarise(fixed, list(others))
+    as_row = {x.name: "best" if x is chosen else "default" if x.is_default else x.name for x in candidates}
+    candidate_tests = {n: (reeval.get(r) or tests.get(r) or {}).get(arch, {}).get("mean") for n, r in as_row.items()}
+    chosen_lr = pool_random_real(summarise({j: o for j, o in outcomes.items() if j.lr is not None}, list(lr_choice)))
+    return reeval, candidate_tests, _lr_rows(chosen_lr, lr_choice)
+
+
+def _lr_rows(chosen_lr: dict, lr_choice: dict) -> dict:
+    """The chosen-lr rows with what was chosen: ``lr`` and the validation means per lr (random real: per
+    draw, ``choices``)."""
+    out: dict = {}
+    for name, by_arch in chosen_lr.items():
+        for arch, entry in by_arch.items():
+            if name in lr_choice:
+                info = lr_choice[name][arch]
+            else:
+                info = {"choices": [lr_choice[d][arch] for d in lr_choice if random_real_group(d) == name]}
+            out.setdefault(name, {})[arch] = {**entry, **info}
+    return out
+
+
+def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]) -> dict[str, str]:
+    """Each main row's title: the levers its configuration uses and how many images per class its
+    evaluation trains on (multi-formation decodes factor² images per stored image)."""
+    factor = getattr(best_cfg, "factor", 1)
+    out = {"best": f"{title(study.method, best_cfg, study.model)}; {trains_on(ipc * factor ** 2)}",
+           "default": f"{title(study.method, study.distill, study.model)}; "
+                      f"{trains_on(ipc * getattr(study.distill, 'factor', 1) ** 2)}",
+           "random_real": trains_on(ipc)}
+    for name in sets:
+        group = random_real_group(name)
+        if group and group != "random_real":
+            f = int(group[len("random_real_x"):])
+            out[group] = f"{f * f} real images tiled into each stored image; {trains_on(ipc * f * f)}"
+    return out
+
+
+def trains_on(n: int) -> str:
+    return f"trains on {n} image{'' if n == 1 else 's'} per class"
+
