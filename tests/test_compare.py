@@ -17,14 +17,18 @@ def test_suite_applies_the_shared_protocol_to_every_study():
     studies = suite_studies(suite)
     assert [s.method for s in studies] == ["dm", "datadam", "pad"]
     for s in studies:
-        assert s.ipc == (1,) and s.search.num_samples == 3 and s.seed == 0
+        assert s.ipc == (1,) and s.search.num_samples == 32 and s.seed == 0
         assert (s.final_eval.epochs, s.final_eval.models) == (200, 3)
+        assert (s.proxy_eval.epochs, s.proxy_eval.models) == (50, 1) and s.search.confirm.models == 2
         assert s.final_eval.archs == ("convnet", "lenet")
-        assert s.named_points == {} and s.init_variants == ("real", "noise")
+        # quick: the init is searched, so no init variants; the named points are the seed_report suite's
+        assert s.named_points == {} and s.init_variants == ()
+    # the default profile keeps the init variants
+    assert all(s.init_variants == ("real", "noise") for s in suite_studies(load_suite("mnist")))
 
 
 def test_unknown_suite_and_profile_name_the_choices():
-    with pytest.raises(ConfigError, match=r"unknown suite 'nope'; choose from \['mnist'"):
+    with pytest.raises(ConfigError, match=r"unknown suite 'nope'; choose from \['fashionmnist', 'mnist'"):
         load_suite("nope")
     with pytest.raises(ConfigError, match="unknown profile 'huge'"):
         load_suite("mnist", "huge")

@@ -46,7 +46,7 @@ def test_profile_and_overrides_merge():
     assert study.ipc == (1,)
     assert study.distill.lr_img == 2.5
     assert study.search.num_samples == 7
-    assert study.search.params["iterations"]["high"] == 150
+    assert study.search.params["iterations"]["high"] == 100
 
 
 @pytest.mark.parametrize(

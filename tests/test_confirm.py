@@ -30,19 +30,22 @@ TEST = {"trial_a": 90.0, "trial_b": 70.0, "default": 75.0}
 class FakeStage(Stage):
     """Answers evaluation jobs from VAL/TEST (+ a small per-model offset) and records the order of splits."""
 
-    def __init__(self, lr_grid=(), lr_best=None) -> None:
+    def __init__(self, lr_grid=(), lr_best=None, test_models=0) -> None:
         study = SimpleNamespace(final_eval=SimpleNamespace(archs=("convnet", "lenet"), models=3, lr_grid=lr_grid,
                                                            lr_select_models=2),
                                 proxy_eval=SimpleNamespace(archs=("convnet",)),
-                                search=SimpleNamespace(confirm=SimpleNamespace(max_eval_images=0)))
+                                search=SimpleNamespace(confirm=SimpleNamespace(max_eval_images=0,
+                                                                               test_models=test_models)))
         super().__init__(study, None, 1, 0, None)
         self.splits: list[str] = []
+        self.jobs: list = []
         self.lr_best = lr_best or {}
 
     def run(self, sets, jobs, label):
         out = {}
         for j in jobs:
             self.splits.append(j.split)
+            self.jobs.append(j)
             name = {"best": "trial_b"}.get(j.set, j.set)  # the chosen finalist is tested as the "best" row
             base = (VAL if j.split == "val" else TEST).get(name, 60.0)
             if j.lr is not None:  # the validation split prefers lr_best[set]; the test split prefers 0.1
@@ -97,6 +100,17 @@ def test_every_validation_choice_precedes_the_first_test_job_and_the_lr_is_chose
     assert set(lr_rows["best"]["convnet"]["val"]) == set(lr_rows["default"]["convnet"]["val"]) == {0.001, 0.01, 0.1}
     assert tests == {"trial_a": pytest.approx(91.0 - 0.9), "trial_b": pytest.approx(70.1), "default": pytest.approx(75.1)}
     assert reeval["best"]["convnet"]["mean"] == pytest.approx(70.1) and reeval["random_real"]["convnet"]["n"] == 6
+
+
+def test_the_other_finalists_test_column_uses_test_models_and_the_rows_keep_the_protocols_models():
+    cands = _candidates()
+    stage = FakeStage(test_models=1)
+    sets = {"best": cands[1].source, "default": cands[2].source}
+    _, tests, _ = run_test_pass(stage, sets, cands, cands[1])
+    per_set = {name: sorted((j.arch, j.model) for j in stage.jobs if j.set == name) for name in ("trial_a", "best")}
+    assert per_set["trial_a"] == [("convnet", 0)]  # fidelity only: one model, the confirmation's arch
+    assert per_set["best"] == [(a, k) for a in ("convnet", "lenet") for k in range(3)]
+    assert tests["trial_a"] == pytest.approx(90.0)
 
 
 def test_lr_choice_breaks_ties_towards_the_smaller_lr_and_refuses_test_jobs():

@@ -200,10 +200,11 @@ def to_dict(obj: Any) -> Any:
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
-    """Recursive dict merge: mappings merge key by key, everything else is replaced."""
+    """Recursive dict merge: mappings merge key by key, everything else is replaced; an empty mapping
+    empties (``named_points: {}`` in a profile drops the study's named points, as ``--set`` does)."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and value and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

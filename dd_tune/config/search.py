@@ -33,9 +33,13 @@ class ConfirmConfig:
     # >0: the first images of a fixed shuffle of the validation split (for this and for the evaluation-lr
     # choice); 0 = all of it
     max_eval_images: int = 0
+    # fresh models per finalist other than the chosen one and the defaults in the test pass, whose only
+    # use is the proxy's fidelity (confirmation vs test); 0 = the final protocol's models
+    test_models: int = 0
 
     def __post_init__(self) -> None:
         require(self.max_eval_images >= 0, "max_eval_images", "must be >= 0")
+        require(self.test_models >= 0, "test_models", f"must be >= 0, got {self.test_models}")
         require(self.top_k >= 0, "top_k", f"must be >= 0, got {self.top_k}")
         require(self.models >= 1, "models", f"must be >= 1, got {self.models}")
 

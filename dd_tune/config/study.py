@@ -68,7 +68,9 @@ class EvalConfig:
     weight_decay: float = 5e-4
     dsa: bool = True
     archs: tuple[Literal["convnet", "lenet"], ...] = ("convnet", "lenet")
-    max_eval_images: int = 0  # 0 = all; >0 caps the held-out images (proxy evaluation only)
+    # 0 = all; >0 caps the held-out images at a fixed shuffle (the proxy's validation images; in the
+    # final protocol, smoke profiles only: the report's protocol line then says it is not a result)
+    max_eval_images: int = 0
     # independent random-real sets at the same IPC (final evaluation): one draw moves by several
     # points at IPC 1, as much as many tuned-vs-default gaps
     random_real_draws: int = 5

@@ -35,7 +35,7 @@ def confirmation_lines(row: Mapping[str, Any], titles: Mapping[str, str] | None 
              f"defaults) were each "
              f"trained {conf['models']} times with the final protocol ({conf['epochs']} epochs) on the "
              f"**validation** split and the best confirmation mean was chosen; the test column was measured "
-             f"afterwards, for the proxy's fidelity only.", "",
+             f"afterwards, for the proxy's fidelity only{_test_models(conf)}.", "",
              "| finalist | iterations | proxy val acc (%) | confirmation val acc (%) | − defaults (paired) | "
              f"test acc, {conf['arch']} (%) |", "|---|---:|---:|---|---|---:|"]
     for r in conf["rows"]:
@@ -84,3 +84,10 @@ def lr_protocol_lines(row: Mapping[str, Any], title: Any) -> list[str]:
             cells.append(f"{e['mean']:.2f} ± {e['std']:.2f} {format_interval(e['ci95'])} | {lr}")
         lines.append(f"| {title(name)} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _test_models(conf: dict) -> str:
+    """How many models measured the other finalists' test column, when fewer than the chosen row's."""
+    n = conf.get("test_models")
+    return f" (the chosen set and the defaults: the rows' models; the other finalists: {n} model" \
+           f"{'' if n == 1 else 's'} each)" if n else ""

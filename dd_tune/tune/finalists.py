@@ -72,7 +72,8 @@ def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate
     others = {x.name: x.source for x in candidates if x is not chosen and not x.is_default}
     all_sets = {**sets, **others}
     lr_choice = _choose_lrs(stage, sets)
-    jobs = testing_jobs(list(sets), e.archs, e.models) + testing_jobs(list(others), [arch], e.models)
+    fidelity_models = stage.study.search.confirm.test_models or e.models
+    jobs = testing_jobs(list(sets), e.archs, e.models) + testing_jobs(list(others), [arch], fidelity_models)
     outcomes = stage.run(all_sets, jobs + lr_protocol.testing_jobs(lr_choice, e.models), "test pass")
     fixed = {j: o for j, o in outcomes.items() if j.lr is None}
     reeval = pool_random_real(summarise(fixed, list(sets)))

@@ -122,7 +122,10 @@ class StudyRunner:
         e = self.study.final_eval
         return (f"{e.models} fresh models per architecture, SGD lr {e.lr} (x0.1 at epoch {e.epochs // 2 + 1}),"
                 f" momentum {e.momentum}, wd {e.weight_decay}, {e.epochs} epochs, batch {e.batch_size}"
-                + (", DSA" if e.dsa else ""))
+                + (", DSA" if e.dsa else "")
+                # smoke profiles test on a fixed subset: the report must not read as a full test pass
+                + (f"; held-out sets capped at {e.max_eval_images} images (a fixed shuffle): not a result"
+                   if e.max_eval_images else ""))
 
     def _ipc(self, ipc: int, resume: bool) -> IpcResult:
         """One IPC, or its result read back when a resumed study had already finished it."""
@@ -168,7 +171,8 @@ class StudyRunner:
         c = self.study.search.confirm
         result.confirmation = {"rows": confirmed, "verdict": verdict(confirmed), "models": c.models,
                                "top_k": c.top_k, "arch": self.study.proxy_eval.archs[0],
-                               "epochs": self.study.final_eval.epochs}
+                               "epochs": self.study.final_eval.epochs,
+                               "test_models": c.test_models or self.study.final_eval.models}
         result.fidelity = fidelity(confirmed, candidate_tests)
         result.lr_protocol = lr_rows
         result.titles = row_titles(self.study, best_cfg, best_ipc, sets)
