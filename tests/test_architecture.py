@@ -18,7 +18,7 @@ ROOMS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("dd_tune", "dd_tune.errors", "dd_tune.registry", "dd_tune.seeds", "dd_tune.files", "dd_tune.allocator")),
     ("config", ("dd_tune.config",)),
     ("tensors", ("dd_tune.datasets", "dd_tune.data", "dd_tune.models", "dd_tune.augment", "dd_tune.grids", "dd_tune.synset",
-                 "dd_tune.training", "dd_tune.stacked")),
+                 "dd_tune.training", "dd_tune.stacked", "dd_tune.formation", "dd_tune.coreset")),
     ("evaluation", ("dd_tune.evaluation",)),
     ("experts", ("dd_tune.experts",)),
     ("methods", ("dd_tune.methods",)),

@@ -98,3 +98,14 @@ def test_markdown_gives_intervals_differences_draws_alpha_and_notes():
     assert "tuned − random real (welch)" in md
     assert "2.00 TFLOP difficulty scoring + 3.00 TFLOP expert training" in md
     assert "Default configuration: matched segments" in md
+
+
+def test_the_ipc_header_names_the_best_proxy_score_and_the_chosen_sets_when_they_differ():
+    from dd_tune.report.study import _proxy_line
+
+    trials = [{"val_acc": 89.7, "error": None}, {"val_acc": 88.5, "error": None}, {"val_acc": None, "error": "x"}]
+    assert _proxy_line({"trials": trials, "best_val_acc": 89.7}) == "best proxy validation accuracy 89.70 %."
+    line = _proxy_line({"trials": trials, "best_val_acc": 88.5})
+    assert "best proxy validation accuracy 89.70 %" in line and "the chosen set's 88.50 %" in line
+    # re-distilled defaults have no proxy score of their own
+    assert _proxy_line({"trials": trials, "best_val_acc": float("nan")}) == "best proxy validation accuracy 89.70 %."

@@ -166,10 +166,21 @@ def _flops_lines(flops: Mapping[str, Any]) -> list[str]:
             + ", ".join(f"{a} {fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]
 
 
+def _proxy_line(row: Mapping[str, Any]) -> str:
+    """The search's best proxy score and the chosen set's, which differ when the confirmation chose
+    another finalist (``best_val_acc`` is the chosen set's proxy score, NaN for re-distilled defaults)."""
+    scores = [t["val_acc"] for t in row.get("trials", []) if t.get("val_acc") is not None and not t.get("error")]
+    best = f"best proxy validation accuracy {max(scores):.2f} %" if scores else "no proxy score"
+    chosen = row["best_val_acc"]
+    if chosen != chosen or not scores or abs(chosen - max(scores)) < 1e-9:
+        return best + "."
+    return f"{best}; the chosen set's {chosen:.2f} % (chosen by the confirmation below)."
+
+
 def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
     lines = [f"## IPC {ipc}", "",
              f"{row['n_trials']} trials ({row['n_errors'] + row['n_diverged']} failed: {row['n_errors']} raised, "
-             f"{row['n_diverged']} diverged); best validation accuracy {row['best_val_acc']:.2f} %.", ""]
+             f"{row['n_diverged']} diverged); {_proxy_line(row)}", ""]
     for which, notes in (row.get("config_notes") or {}).items():
         lines += [f"- {'Tuned' if which == 'best' else 'Default'} configuration: {n}" for n in notes]
     lines += [""] if row.get("config_notes") else []
