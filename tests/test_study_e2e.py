@@ -23,7 +23,10 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
         assert key in report, key
     assert (report["study"], report["method"], report["dataset"], report["ipc"]) == ("dm_mnist", "dm", "mnist", 1)
     assert report["n_trials"] == 3
-    assert set(report["search_space"]) == {"lr_img", "iterations", "batch_real", "init"}
+    # DM's own knobs and the design space around them
+    assert set(report["search_space"]) == {"lr_img", "iterations", "batch_real", "init", "selection.embedding",
+                                           "factor", "net_width", "net_depth", "net_norm", "net_pooling",
+                                           "dsa_strategy", "momentum_img", "lr_schedule"}
     assert report["default_config"]["lr_img"] == 1.0 and report["default_config"]["init"] == "real"
     assert set(report["best_config"]) >= {"lr_img", "iterations", "batch_real", "init", "ipc"}
     for name in ("best", "default", "random_real"):
