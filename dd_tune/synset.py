@@ -77,6 +77,11 @@ class SynSet:
                       self.dataset, self.ipc, self.method, self.lr, dict(self.meta), self.factor)
 
     def save(self, path: str | Path) -> None:
+        """Write the set. Images and labels must pair up (a set :meth:`load` could never read back is not
+        written); the values are not checked here, so a diverged trial's checkpoint is still kept."""
+        if self.labels.dim() not in (1, 2) or len(self.labels) != len(self.images):
+            raise DataError(f"synthetic set to save as {path}: {len(self.images)} images but labels of shape "
+                            f"{list(self.labels.shape)}")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({

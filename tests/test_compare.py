@@ -104,3 +104,14 @@ def test_comparison_states_differences_with_intervals():
     assert pad_gain["covers_zero"] is True
     md = render_comparison(SuiteConfig(name="s", studies=("a",)), rows, 1.0, diffs)
     assert "| dm tuned − pad tuned | +5.10 [" in md and "covers 0" in md
+
+
+def test_two_studies_that_resolve_to_one_name_are_refused(tmp_path):
+    # one directory and one Optuna study for two methods: the second would overwrite the first
+    (tmp_path / "s.yaml").write_text("studies: [dm_mnist, datadam_mnist]\nshared: {name: same}\n")
+    with pytest.raises(ConfigError, match=r"'dm_mnist' and 'datadam_mnist' both resolve to the study name 'same'"):
+        suite_studies(load_suite(str(tmp_path / "s.yaml")))
+    (tmp_path / "dm_mnist.yaml").write_text("extends: dm_mnist\n")
+    (tmp_path / "t.yaml").write_text(f"studies: [dm_mnist, {tmp_path / 'dm_mnist.yaml'}]\n")
+    with pytest.raises(ConfigError, match="both resolve to the study name 'dm_mnist'"):
+        suite_studies(load_suite(str(tmp_path / "t.yaml")))

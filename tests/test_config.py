@@ -277,3 +277,44 @@ def test_extends_refuses_cycles_and_unknown_parents(tmp_path):
     c = write(tmp_path, "extends: no_such_study\n" + BASE, name="c.yaml")
     with pytest.raises(ConfigError, match="unknown study 'no_such_study'"):
         load_study(str(c))
+
+
+def _bomb(levels: int = 9) -> str:
+    lines, prev = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]'], "a"
+    for name in "bcdefghijk"[:levels - 1]:
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+        prev = name
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (_bomb(), "expands to more than 100000 values through its aliases"),
+    ("a: " + "[" * 20000 + "]" * 20000 + "\n", "nested deeper than 64 levels"),
+    (bytes(range(256)) * 4, "not a UTF-8 text file"),
+    ("a: 1\n\x00\n", "NUL bytes"),
+    ("? [a, b]\n: 1\n", "a key must be a plain value, got a list"),
+    ("a: " + "x" * (1 << 20) + "\n", "larger than 1024 KiB"),
+])
+def test_a_yaml_file_is_bounded_in_expansion_depth_size_and_content(tmp_path, content, fragment):
+    from dd_tune.config import load_yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError, match=fragment) as err:
+        load_yaml(path)
+    assert len(str(err.value)) < 400
+    # a few aliases stay allowed
+    path.write_text("a: &x [1, 2]\nb: *x\n")
+    assert load_yaml(path) == {"a": [1, 2], "b": [1, 2]}
+
+
+def test_list_survives_a_bomb_on_the_search_path(tmp_path, monkeypatch, capsys):
+    from dd_tune.commands.study import main
+
+    (tmp_path / "zz_bomb.yaml").write_text(_bomb())
+    monkeypatch.setenv("DD_TUNE_STUDIES", str(tmp_path))
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("zz_bomb"))
+    assert "(invalid:" in line and "expands to more than" in line and len(line) < 300
+    assert "dm_mnist" in out

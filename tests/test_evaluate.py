@@ -123,3 +123,12 @@ def test_sliced_training_tracks_whole_batch_training():
               dsa=None, micro=micro)
         finals.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
     torch.testing.assert_close(finals[1], finals[0], rtol=1e-4, atol=1e-5)
+
+
+def test_a_set_whose_labels_do_not_pair_with_its_images_is_not_saved(tmp_path):
+    from dd_tune.errors import DataError
+
+    bad = SynSet(torch.randn(10, 1, 28, 28), torch.arange(5), "mnist", 1, "dm")
+    with pytest.raises(DataError, match="10 images but labels of shape \\[5\\]"):
+        bad.save(tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()

@@ -123,6 +123,9 @@ def test_local_ray_has_no_open_unauthenticated_listener(tmp_path):
     result = json.loads(line[len("RESULT "):])
     assert result["auth_mode"] == "token"
     assert (tmp_path / ".ray" / "auth_token").exists()
+    # the token is readable by its owner only (Ray writes it 0644 into a 0755 folder)
+    assert (tmp_path / ".ray").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / ".ray" / "auth_token").stat().st_mode & 0o777 == 0o600
     listeners = result["listeners"]
 
     def refused(s):
@@ -135,3 +138,26 @@ def test_local_ray_has_no_open_unauthenticated_listener(tmp_path):
     refusing = {m for s in listeners for m, c in s["grpc"].items() if c == "UNAUTHENTICATED"}
     assert {"/ray.rpc.NodeInfoGcsService/GetAllNodeInfo", "/ray.rpc.NodeManagerService/GetNodeStats",
             "/ray.rpc.CoreWorkerService/NumPendingTasks"} <= refusing, listeners
+
+
+def test_an_existing_token_and_its_folder_are_made_private(tmp_path, monkeypatch):
+    from dd_tune.tune.cluster import make_token_private
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    make_token_private()  # before Ray starts: the folder exists, private, before the token does
+    assert (tmp_path / ".ray").stat().st_mode & 0o777 == 0o700
+    token = tmp_path / ".ray" / "auth_token"
+    token.write_text("secret")
+    os.chmod(tmp_path / ".ray", 0o755)
+    os.chmod(token, 0o644)
+    make_token_private()
+    assert (tmp_path / ".ray").stat().st_mode & 0o777 == 0o700 and token.stat().st_mode & 0o777 == 0o600
+    # a token elsewhere (RAY_AUTH_TOKEN_PATH): the file is made private, its folder is the user's own
+    other = tmp_path / "shared"
+    other.mkdir(mode=0o755)
+    (other / "tok").write_text("secret")
+    os.chmod(other / "tok", 0o644)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(other / "tok"))
+    make_token_private()
+    assert (other / "tok").stat().st_mode & 0o777 == 0o600 and other.stat().st_mode & 0o777 == 0o755

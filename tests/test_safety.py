@@ -86,6 +86,10 @@ CASES = [
     (STUDY, ["dm_mnist", "--set", "name=../../x", "--force"], {}, "'../../x' is not a plain name"),
     (STUDY, ["dm_mnist", "--set", "name=a/b"], {}, "letters, digits, '.', '_' and '-'"),
     (STUDY, ["dm_mnist", "--set", "name=.."], {}, "'..' is not a plain name"),
+    # the storage's shared caches are not study or suite names (--force would delete them)
+    (STUDY, ["dm_mnist", "--set", "name=reeval", "--force"], {}, "'reeval' is reserved"),
+    (STUDY, ["dm_mnist", "--set", "name=experts"], {}, "'experts' is reserved"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--force"], {"suite": "name: Experts"}, "'Experts' is reserved"),
     # every check before anything is deleted
     (STUDY, ["dm_mnist", "--seed", "-1", "--force"], {}, "'seed' must be in [0, 2^32), got -1"),
     (STUDY, ["dm_mnist", "--seed", str(2**32)], {}, "'seed' must be in [0, 2^32)"),
@@ -122,6 +126,9 @@ CASES = [
     (STUDY, ["pad_mnist", "--set", "distill.experts=5"], {}, "'distill.experts' must be a mapping"),
     (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "{not json"}, "is not a dd_tune study record"),
     (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "[1, 2]"}, "is not a dd_tune study record"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "<dir>"}, "study.json cannot be read"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "<search without optuna.db>"},
+     "its Optuna study (optuna.db) is gone"),
     (STUDY, ["dm_mnist", "--data-root", "{t}/sibling/precious.txt"], {}, "is a file, not a directory"),
     (STUDY, ["dm_mnist"], {"DD_TUNE_DATA": "{t}/sibling/precious.txt"}, "use the default cache"),
     (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "name=user_dir", "--storage", "{t}", "--resume"], {},
@@ -141,6 +148,11 @@ CASES = [
     ("dd_tune.evaluate", ["{t}/list.pt"], {"pt": "list"}, "is not a dd_tune synthetic set"),
     ("dd_tune.evaluate", ["{t}/channels.pt"], {"pt": "channels"}, "images must be float [N, 1, 28, 28]"),
     ("dd_tune.evaluate", ["{t}/labels.pt"], {"pt": "labels"}, "hard labels must be 10 integers in [0, 10)"),
+    ("dd_tune.evaluate", ["{t}/labels.pt", "--lr", "nan"], {"pt": "labels"}, "--lr finite and > 0"),
+    ("dd_tune.evaluate", ["{t}/labels.pt", "--lr", "inf"], {"pt": "labels"}, "--lr finite and > 0"),
+    (STUDY, ["dm_mnist", "--set", "final_eval.archs=[convnet, convnet]"], {}, "names an architecture twice"),
+    # no output overwrites an input
+    ("dd_tune.evaluate", ["{t}/labels.pt", "--json", "{t}/labels.pt"], {"pt": "labels"}, "is an input of this command"),
     ("dd_tune.evaluate", ["{t}/lr.pt"], {"pt": "lr"}, "step size must be a finite number > 0, got -0.5"),
     ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/nowhere/out.json"], {"pt": "good"}, "does not exist"),
     ("dd_tune.evaluate", ["{t}/good.pt", "--runs", "0"], {"pt": "good"}, "--runs and --epochs must be >= 1"),
@@ -203,7 +215,13 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
         monkeypatch.setenv(key, value)
     if "study_json" in env:  # a stored record that is not one, in a study dd_tune made
         argv = [*argv, "--set", "name=dm_mnist_x"]
-        (place / "storage" / "dm_mnist_x" / "study.json").write_text(env["study_json"])
+        study_dir = place / "storage" / "dm_mnist_x"
+        if env["study_json"] == "<dir>":  # study.json that is a directory
+            (study_dir / "study.json").mkdir()
+        elif env["study_json"] == "<search without optuna.db>":  # a search under way, its Optuna file gone
+            (study_dir / "ipc1").mkdir()
+        else:
+            (study_dir / "study.json").write_text(env["study_json"])
     args = [a.replace("{t}", str(place)) for a in argv]
     if command in (STUDY, "dd_tune.compare") and "--storage" not in args and not any("://" in a for a in args):
         # --force is pointed at the storage that holds a finished study: it must survive the refusal

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -54,11 +54,15 @@ def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> 
     mode.add_argument("--force", action="store_true", help=f"replace an existing {what} directory")
 
 
-def check_writable_file(path: str | None, option: str) -> None:
-    """An output file (``--out``, ``--json``) can be written, checked before hours of work, not after."""
+def check_writable_file(path: str | None, option: str, inputs: Sequence[str | Path] = ()) -> None:
+    """An output file (``--out``, ``--json``) can be written, checked before hours of work, not after,
+    and is none of the command's ``inputs`` (an output never overwrites what was read)."""
     if path is None:
         return
     p = Path(path).expanduser().resolve()
+    for source in inputs:
+        if Path(source).expanduser().resolve() == p:
+            raise ConfigError(f"{option} {path} is an input of this command; name another file")
     if p.is_dir():
         raise ConfigError(f"{option} {path} is a directory; name a file")
     if not p.parent.is_dir():
@@ -82,7 +86,8 @@ def describe(load: Callable[[str], Any], name: str) -> str:
     try:
         return load(name).description.strip().splitlines()[0]
     except DDTuneError as e:  # a broken file still gets listed, with its problem
-        return f"(invalid: {e})"
+        text = str(e)
+        return f"(invalid: {text[:200]}{'…' if len(text) > 200 else ''})"
 
 
 def print_reeval(by_ipc: Mapping[str, Any]) -> None:

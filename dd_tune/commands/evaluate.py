@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -42,10 +43,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m dd_tune.evalu
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.runs < 1 or args.epochs < 1 or args.lr <= 0 or not 0 <= args.seed < 2**32:
-        raise ConfigError(f"--runs and --epochs must be >= 1, --lr > 0 and --seed in [0, 2^32); got "
+    if args.runs < 1 or args.epochs < 1 or not (0 < args.lr < math.inf) or not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--runs and --epochs must be >= 1, --lr finite and > 0 and --seed in [0, 2^32); got "
                           f"{args.runs}, {args.epochs}, {args.lr}, {args.seed}")
-    check_writable_file(args.json, "--json")  # before the training, not after it
+    check_writable_file(args.json, "--json", [args.synset])  # before the training, not after it
     synset = SynSet.load(args.synset)
     device = resolve_device(args.device)
     test = load_test(synset.dataset, resolve_data_root(args.data_root), device)

@@ -37,8 +37,54 @@ def require(cond: bool, field: str, message: str) -> None:
         raise FieldError(field, message)
 
 
+# What a study, suite or search-space file may be: a few KB of hand-written YAML. The bounds stop files
+# that expand without limit (alias "bombs": a 3 KB file of nested aliases is billions of nodes), nest
+# deeper than Python's recursion, or are not text, before anything is built from them.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate mapping keys."""
+    """``yaml.SafeLoader`` that refuses duplicate and non-scalar mapping keys and nesting deeper than
+    ``MAX_DEPTH``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"{self.name}: nested deeper than {MAX_DEPTH} levels (line {mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def expanded_size(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (stops counting past ``limit``)."""
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in memo:
+            return memo[id(n)]
+        memo[id(n)] = 1  # a cycle counts once
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                total += size(v)
+                if total > limit:
+                    break
+        memo[id(n)] = total
+        return total
+
+    return size(node)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -46,6 +92,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     out: dict = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise ConfigError(f"{loader.name}: a key must be a plain value, got a {type(key).__name__} "
+                              f"(line {key_node.start_mark.line + 1})")
         if key in out:
             raise ConfigError(
                 f"{loader.name}: duplicate key {key!r} (line {key_node.start_mark.line + 1})"
@@ -58,17 +107,34 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def load_yaml(path: Path) -> dict:
-    """Read a YAML mapping with duplicate-key detection (safe constructors only)."""
+    """Read a YAML mapping with duplicate-key detection (safe constructors only), bounded in size, depth
+    and expansion."""
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; a study, suite or space file is a "
+                          f"few KB of YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes)")
     loader = _StrictLoader(text)
     loader.name = str(path)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None and expanded_size(node) > MAX_EXPANDED_NODES:
+            raise ConfigError(f"{path}: expands to more than {MAX_EXPANDED_NODES} values through its aliases "
+                              f"(&anchor / *alias); write the values out")
+        data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        raise ConfigError(f"{path}: invalid YAML: {str(e)[:500]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     finally:
         loader.dispose()
     if data is None:

@@ -21,6 +21,19 @@ from dd_tune.errors import ConfigError
 # a study or suite name becomes a directory name under --storage: only plain names
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 NAME_RULE = "1-100 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
+# the folders a storage shares between its studies (expert trajectories, the evaluation cache): a study
+# or suite so named would write into them, and --force on it would delete them
+EXPERTS_DIR, REEVAL_DIR = "experts", "reeval"
+RESERVED_NAMES = (EXPERTS_DIR, REEVAL_DIR)
+
+
+def plain_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a study or suite directory, or None."""
+    if not isinstance(name, str) or NAME_RE.fullmatch(name) is None:
+        return f"{name!r} is not a plain name (it becomes a directory): use {NAME_RULE}"
+    if name.lower() in RESERVED_NAMES:
+        return f"{name!r} is reserved: a storage keeps its shared {list(RESERVED_NAMES)} folders under that name"
+    return None
 SEED_LIMIT = 2**32  # numpy's and most samplers' seed range; torch would take more, Optuna's TPE does not
 
 
@@ -89,6 +102,7 @@ class EvalConfig:
         require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.archs) >= 1, "archs", "must name at least one architecture")
+        require(len(set(self.archs)) == len(self.archs), "archs", f"names an architecture twice: {list(self.archs)}")
         require(self.max_eval_images >= 0, "max_eval_images", "must be >= 0")
         require(all(v > 0 for v in self.lr_grid), "lr_grid", f"learning rates must be > 0, got {list(self.lr_grid)}")
         require(len(set(self.lr_grid)) == len(self.lr_grid), "lr_grid", f"lists a value twice: {list(self.lr_grid)}")
@@ -137,8 +151,8 @@ class StudyConfig:
     profile: str = "default"
 
     def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and NAME_RE.fullmatch(self.name) is not None, "name",
-                f"{self.name!r} is not a plain name (it becomes a directory): use {NAME_RULE}")
+        problem = plain_name_problem(self.name)
+        require(problem is None, "name", problem or "")
         require(0 <= self.seed < SEED_LIMIT, "seed", f"must be in [0, 2^32), got {self.seed}")
         require(len(self.ipc) >= 1, "ipc", "must list at least one IPC")
         for v in self.ipc:

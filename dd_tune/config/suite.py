@@ -7,7 +7,7 @@ from typing import Any
 
 from dd_tune.config.files import find_file, list_names
 from dd_tune.config.schema import build, load_yaml, require
-from dd_tune.config.study import NAME_RE, NAME_RULE, apply_profile
+from dd_tune.config.study import apply_profile, plain_name_problem
 
 
 ARCHS = ("convnet", "lenet")
@@ -78,8 +78,8 @@ class SuiteConfig:
     profile: str = "default"
 
     def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and NAME_RE.fullmatch(self.name) is not None, "name",
-                f"{self.name!r} is not a plain name (it becomes a directory): use {NAME_RULE}")
+        problem = plain_name_problem(self.name)
+        require(problem is None, "name", problem or "")
         require(len(self.studies) >= 1, "studies", "must list at least one study")
         require(len(set(self.studies)) == len(self.studies), "studies", "lists a study twice")
         require(self.num_samples >= 0, "num_samples", f"must be >= 0, got {self.num_samples}")

@@ -64,6 +64,25 @@ def check_address_answers(address: str, timeout_s: float = 5.0) -> None:
                             f"check the head node's address and that `ray start --head` runs") from None
 
 
+def token_path() -> Path:
+    """Where Ray keeps its authentication token (``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``)."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+
+
+def make_token_private(path: Path | None = None) -> None:
+    """Ray 2.60 writes its token 0644 into a 0755 ``~/.ray``, while its ports listen behind that token:
+    the folder becomes 0700 (created so when missing, before Ray writes into it) and the file 0600.
+    Only what belongs to this user is touched."""
+    path = path or token_path()
+    folder = path.parent
+    if folder == Path.home() / ".ray" and not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+    for target, mode in ((folder, 0o700), (path, 0o600)):
+        if target.exists() and not target.is_symlink() and target.stat().st_uid == os.getuid() \
+                and (target.stat().st_mode & 0o777) != mode and (target is path or folder == Path.home() / ".ray"):
+            os.chmod(target, mode)
+
+
 def connect(address: str | None, num_cpus: int | None) -> float:
     """Start a local Ray instance, or join the cluster at ``address``; returns the cluster's GPU count."""
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
@@ -75,8 +94,10 @@ def connect(address: str | None, num_cpus: int | None) -> float:
             # Ray 2.60 turns token authentication on for a new local instance (it creates the token in
             # ~/.ray/auth_token) unless RAY_AUTH_MODE says otherwise: dd_tune leaves it on (it used to
             # set "disabled") and starts no dashboard. tests/test_ray_security.py checks the listeners.
+            make_token_private()  # the folder first: no moment in which the new token is readable
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
                      configure_logging=True, logging_level="WARNING")
+            make_token_private()
         else:
             try:
                 ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level="WARNING")

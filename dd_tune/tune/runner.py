@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dd_tune.config import StudyConfig, to_dict
+from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.errors import StudyFailed
 from dd_tune.data import load_test
 from dd_tune.methods import METHODS
@@ -65,7 +65,7 @@ class StudyRunner:
         self.data_root = data_root
         self.resources = resources
         self.db = study_dir / "optuna.db"
-        self.experts_dir = study_dir.parent / "experts"
+        self.experts_dir = study_dir.parent / EXPERTS_DIR
         self.method = METHODS.get(study.method).distiller_cls
         self.fault = os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", "")
         fault_rules(self.fault)  # a malformed testing hook fails here, not inside every trial
@@ -150,7 +150,7 @@ class StudyRunner:
             raise StudyFailed(f"all {len(grid)} trials failed; first error: "
                               f"{next((x['error'] for x in rows if x['error']), 'none reported')}")
         r = self.resources
-        stage = Stage(self.study, self.setup(ipc), r.cpu, r.gpu, self.dir.parent / "reeval")
+        stage = Stage(self.study, self.setup(ipc), r.cpu, r.gpu, self.dir.parent / REEVAL_DIR)
         default_source = default_set(grid, default, self.setup(ipc), r.cpu, r.gpu)
         t_confirm = time.time()
         candidates, confirmed = confirmation(stage, grid, default, default_source)

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
-from dd_tune.config import NAME_RE, NAME_RULE, StudyConfig, build, to_dict
+from dd_tune.config import StudyConfig, build, plain_name_problem, to_dict
 from dd_tune.errors import ConfigError, StudyStateError
 
 Kind = Literal["study", "suite"]
@@ -22,9 +22,11 @@ MARKERS: dict[str, str] = {"study": ".dd_tune_study", "suite": ".dd_tune_suite"}
 
 
 def check_name(name: str, kind: Kind) -> None:
-    """A study or suite name becomes a directory name: only plain names."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ConfigError(f"{kind} name {name!r} is not a plain name: use {NAME_RULE}")
+    """A study or suite name becomes a directory name: only plain names, none of the storage's shared
+    folders."""
+    problem = plain_name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"{kind} name {problem}")
 
 
 def locate(storage: Path, name: str, kind: Kind) -> Path:
@@ -93,6 +95,11 @@ def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bo
         raise StudyStateError(f"{study_dir} holds a different study (changed: {', '.join(differs)}); "
                               f"--resume continues only the same configuration; pass --force to replace it "
                               f"or choose another --storage")
+    searching = [d.name for d in sorted(study_dir.glob("ipc*")) if d.is_dir() and not (study_dir / f"{d.name}.json").exists()]
+    if searching and not (study_dir / "optuna.db").is_file():
+        raise StudyStateError(f"{study_dir}: the search of {', '.join(searching)} was under way but its Optuna "
+                              f"study (optuna.db) is gone, so the search cannot continue where it stopped; pass "
+                              f"--force to start the study again")
 
 
 def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
@@ -107,6 +114,9 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
         return []
     try:
         stored = _as_stored(build(StudyConfig, json.loads(stored_file.read_text()), "", str(stored_file)))
+    except OSError as e:
+        raise StudyStateError(f"{stored_file} cannot be read ({e.strerror or e}); --resume cannot continue the "
+                              f"study: pass --force to replace it") from None
     except (ValueError, ConfigError) as e:
         raise StudyStateError(f"{stored_file} is not a dd_tune study record ({str(e).splitlines()[0][:200]}); "
                               f"--resume cannot continue it: pass --force to replace the study") from None

@@ -36,6 +36,12 @@ def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
         if suite.init_variants and init_of(study.distill) is not None:
             study = load_study(name, suite.profile, [*overrides, ("init_variants", list(suite.init_variants))])
         studies.append(study)
+    seen: dict[str, str] = {}
+    for listed, study in zip(suite.studies, studies):  # each study its own directory of the suite
+        if study.name in seen:
+            raise ConfigError(f"suite {suite.name}: {seen[study.name]!r} and {listed!r} both resolve to the study "
+                              f"name {study.name!r} (one directory, one Optuna study); give one of them another name")
+        seen[study.name] = listed
     first = studies[0]
     for study in studies[1:]:
         for key in SHARED_KEYS:
