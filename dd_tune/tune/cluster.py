@@ -71,16 +71,20 @@ def token_path() -> Path:
 
 def make_token_private(path: Path | None = None) -> None:
     """Ray 2.60 writes its token 0644 into a 0755 ``~/.ray``, while its ports listen behind that token:
-    the folder becomes 0700 (created so when missing, before Ray writes into it) and the file 0600.
-    Only what belongs to this user is touched."""
+    Ray's default folder becomes 0700 (created so when missing, before Ray writes into it) and the file
+    0600. Only what belongs to this user is touched; a token elsewhere keeps its folder's mode."""
     path = path or token_path()
-    folder = path.parent
-    if folder == Path.home() / ".ray" and not folder.exists():
-        folder.mkdir(mode=0o700, parents=True)
-    for target, mode in ((folder, 0o700), (path, 0o600)):
-        if target.exists() and not target.is_symlink() and target.stat().st_uid == os.getuid() \
-                and (target.stat().st_mode & 0o777) != mode and (target is path or folder == Path.home() / ".ray"):
-            os.chmod(target, mode)
+    default_folder = Path.home() / ".ray"
+    if path.parent == default_folder:
+        default_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _chmod_own(default_folder, 0o700)
+    _chmod_own(path, 0o600)
+
+
+def _chmod_own(target: Path, mode: int) -> None:
+    if target.exists() and not target.is_symlink() and target.stat().st_uid == os.getuid() \
+            and target.stat().st_mode & 0o777 != mode:
+        os.chmod(target, mode)
 
 
 def connect(address: str | None, num_cpus: int | None) -> float:
