@@ -16,6 +16,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
+from dd_tune.config.files import user_path
 from dd_tune.errors import DataError
 from dd_tune.registry import Registry
 
@@ -100,7 +101,7 @@ def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bo
             images = _to_nchw_uint8(data, layout)
         except Exception as e:  # torchvision raises RuntimeError/URLError/OSError/ValueError variously
             raise DataError(
-                f"could not load {cls_name} ({split}) from {root}: {' '.join(str(e).split())[:300]}. Check the "
+                f"could not load {cls_name} ({split}) from {root}: {_reason(e)}. Check the "
                 f"data root (--data-root or DD_TUNE_DATA) or the network connection for the download; a "
                 f"corrupt file is downloaded again once deleted."
             ) from None
@@ -141,10 +142,14 @@ def validate_split(spec: "DatasetSpec", root: Path, split: Split, images: torch.
                             f"{list(spec.mean)} for {spec.name}: the file is corrupt; {fix}")
 
 
-def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """MHIST: ``<root>/MHIST/annotations.csv`` + ``images/*.png`` (HP=0, SSA=1), 224x224 RGB."""
-    from PIL import Image
+MHIST_COLUMNS = ("Image Name", "Majority Vote Label", "Partition")
+MHIST_CLASSES = {"HP": 0, "SSA": 1}
 
+
+def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """MHIST: ``<root>/MHIST/annotations.csv`` + ``images/*.png`` (HP=0, SSA=1), 224x224 RGB. A damaged
+    copy (a CSV that is not text or lacks its columns, a missing or unreadable image, an image of another
+    size) is one :class:`DataError` naming the file."""
     base = Path(root) / "MHIST"
     ann = base / "annotations.csv"
     if not ann.exists():
@@ -152,21 +157,48 @@ def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tenso
             f"MHIST not found: expected {ann} and {base / 'images'}/ (MHIST needs a registration "
             f"form at bmirds.github.io/MHIST; download it and unpack it there)"
         )
-    classes = {"HP": 0, "SSA": 1}
     images, labels = [], []
-    with ann.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row["Partition"].strip() != split:
-                continue
-            label = row["Majority Vote Label"].strip()
-            if label not in classes:
-                raise DataError(f"{ann}: unknown label {label!r}; expected {sorted(classes)}")
-            img = Image.open(base / "images" / row["Image Name"].strip()).convert("RGB")
-            images.append(np.asarray(img, dtype=np.uint8))
-            labels.append(classes[label])
+    for name, label in _mhist_rows(ann, split):
+        images.append(_mhist_image(base / "images" / name))
+        labels.append(MHIST_CLASSES[label])
     if not images:
         raise DataError(f"{ann}: no images in partition {split!r}")
     return _to_nchw_uint8(np.stack(images), "NHWC"), torch.tensor(labels, dtype=torch.long)
+
+
+def _mhist_rows(ann: Path, split: str) -> list[tuple[str, str]]:
+    """(image name, label) of ``split``'s rows of the annotation file, checked."""
+    try:
+        with ann.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in MHIST_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{ann}: not MHIST's annotation file (no column {', '.join(map(repr, missing))}; "
+                                f"expected {list(MHIST_COLUMNS)})")
+            rows = [((r["Image Name"] or "").strip(), (r["Majority Vote Label"] or "").strip())
+                    for r in reader if (r["Partition"] or "").strip() == split]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{ann}: not a readable CSV text file ({type(e).__name__})") from None
+    for _, label in rows:
+        if label not in MHIST_CLASSES:
+            raise DataError(f"{ann}: unknown label {label[:40]!r}; expected {sorted(MHIST_CLASSES)}")
+    return rows
+
+
+def _mhist_image(path: Path) -> np.ndarray:
+    """One 224x224 RGB patch as uint8 HWC."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"MHIST image {path} is listed in annotations.csv but missing") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"MHIST image {path} cannot be read ({type(e).__name__}); the copy is damaged") from None
+    if pixels.shape != (224, 224, 3):
+        raise DataError(f"MHIST image {path} is {pixels.shape[1]}x{pixels.shape[0]}; MHIST patches are 224x224")
+    return pixels
 
 
 for _spec in (
@@ -190,6 +222,15 @@ for _spec in (
     DATASETS.add(_spec.name, _spec)
 
 
+def _reason(e: Exception) -> str:
+    """An exception in a few words, also when it carries none (torchvision's idx reader asserts on a bad
+    magic number without a message)."""
+    text = " ".join(str(e).split())[:300]
+    if not text and isinstance(e, AssertionError):
+        return "a file is not in the expected format (bad header or magic number)"
+    return text or type(e).__name__
+
+
 def user_cache_root() -> Path:
     """The per-user download cache (``$XDG_CACHE_HOME`` or ``~/.cache``)/dd_tune/data."""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -199,7 +240,7 @@ def user_cache_root() -> Path:
 def default_data_root() -> Path:
     """``$DD_TUNE_DATA`` if set, else a per-user cache directory."""
     env = os.environ.get("DD_TUNE_DATA")
-    return Path(env).expanduser().resolve() if env else user_cache_root()
+    return user_path(env, "DD_TUNE_DATA") if env else user_cache_root()
 
 
 def resolve_data_root(path: str | os.PathLike | None) -> Path:
@@ -211,7 +252,7 @@ def resolve_data_root(path: str | os.PathLike | None) -> Path:
             raise DataError(f"the default data root {root} is a file, not a directory; remove it or pass --data-root")
         root.mkdir(parents=True, exist_ok=True)
         return root
-    root = Path(path).expanduser().resolve() if path is not None else default_data_root()
+    root = user_path(path, "--data-root") if path is not None else default_data_root()
     given = "--data-root" if path is not None else "DD_TUNE_DATA"
     if root.exists() and not root.is_dir():
         raise DataError(f"data root {root} ({given}) is a file, not a directory; point {given} at a directory, or "

@@ -106,8 +106,7 @@ class SynSet:
             synset = cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
                          str(info["method"]), info["lr"], info.get("meta", {}), info.get("factor", 1))
         except Exception as e:  # pickle/zip/EOF/key/type errors: whatever a broken file raises
-            raise DataError(f"{path} is not a dd_tune synthetic set ({type(e).__name__}: "
-                            f"{' '.join(str(e).split())[:160]})") from None
+            raise DataError(f"{path} is not a dd_tune synthetic set ({_first_sentence(e)})") from None
         synset.validate(str(path))
         return synset
 
@@ -164,3 +163,13 @@ class SynSet:
 
     def save_png(self, path: str | Path, max_per_class: int = 10) -> str:
         return save_grid(self.image(max_per_class), path)
+
+
+def _first_sentence(e: Exception) -> str:
+    """What a broken file raised, in one sentence: torch.load's messages go on to advice about
+    ``weights_only`` and miniz internals that only mislead about a file that is simply not a set."""
+    text = " ".join(str(e).split())
+    for stop in (". ", "; "):
+        if stop in text:
+            text = text.split(stop, 1)[0]
+    return f"{type(e).__name__}: {text[:160].rstrip('.')}" if text else type(e).__name__

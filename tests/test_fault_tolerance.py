@@ -55,6 +55,14 @@ def test_kill_9_then_resume_keeps_finished_trials_and_resumes_running_ones(tmp_p
     seen: dict[str, dict] = {}
     deadline = time.time() + 600
     try:
+        # a second driver on the same study while the first runs is refused, naming the holder
+        lock = storage / ".pad_mnist.lock"
+        while time.time() < deadline and proc.poll() is None and not lock.exists():
+            time.sleep(0.2)
+        second = subprocess.run(study_cmd("pad_mnist", storage, data_root, *flags, "--resume"), capture_output=True,
+                                text=True, cwd=REPO, timeout=300)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"study pad_mnist is in use by PID {proc.pid}" in second.stderr and "Traceback" not in second.stderr
         # kill as soon as some trial has checkpointed but not finished its 4 iterations
         while time.time() < deadline and proc.poll() is None:
             seen = last_results(exp_dir) if exp_dir.exists() else {}
@@ -97,6 +105,7 @@ def test_kill_9_then_resume_keeps_finished_trials_and_resumes_running_ones(tmp_p
     others = [t for t in ostudy.trials if t.state != optuna.trial.TrialState.COMPLETE]
     assert all(t.state == optuna.trial.TrialState.FAIL and "dd_tune_orphaned" in t.system_attrs for t in others)
     assert {"best", "default", "random_real"} <= set(report["reeval"])
+    assert not (storage / ".pad_mnist.lock").exists()  # the killed driver's lock was taken over, then given back
 
 
 @pytest.mark.slow
@@ -129,3 +138,54 @@ def test_raising_trials_are_retried_from_their_checkpoint_or_reported_and_the_st
     md = (storage / "dm_mnist" / "report.md").read_text()
     assert f"{len(failed)} failed: {len(failed)} raised" in md
     assert "Failed trials (the study went on without them):" in md
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Processes still alive in the session the driver was started in (Ray's processes included)."""
+    out = subprocess.run(["ps", "-eo", "sid=,pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if line.split() and line.split()[0] == str(sid) and "Z" not in line.split()[2]]
+
+
+def _stop_at(storage: Path, data_root: Path, marker: str, sig: int, log: Path, *extra: str) -> tuple[int, str]:
+    """Start the smoke dm_mnist study, send ``sig`` once ``marker`` appears in its output; its exit code
+    and output (the driver runs in its own session, so its Ray processes can be found afterwards)."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(study_cmd("dm_mnist", storage, data_root, *extra), stdout=out,
+                                stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None and marker not in log.read_text():
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the study ended before {marker!r}:\n{log.read_text()[-3000:]}"
+        proc.send_signal(sig)
+        proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    time.sleep(5)  # Ray's processes get a moment to exit
+    left = _session_processes(proc.pid)
+    assert not left, "processes left running:\n" + "\n".join(left)
+    return proc.returncode, log.read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_in_the_search_and_ctrl_c_in_the_test_pass_stop_with_the_resume_hint(tmp_path, data_root):
+    """Both signals, in the two long stages: exit 2, one `error:` line with the --resume hint, nothing left
+    running, and --resume finishes the study (Tune's own Ctrl-C handler used to swallow a Ctrl-C given
+    after the search; SIGTERM went to Ray's handler and aborted the driver)."""
+    storage = tmp_path / "runs"
+    rc, out = _stop_at(storage, data_root, "/dm_mnist/ipc1/trial_", signal.SIGTERM, tmp_path / "term.log")
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    # Tune stops the search gracefully: the message says how far it got
+    assert rc == 2 and len(errors) == 1 and "--resume" in errors[0] and "Traceback" not in out, out[-3000:]
+    assert not (storage / ".dm_mnist.lock").exists()
+    rc, out = _stop_at(storage, data_root, "[dd_tune] test pass", signal.SIGINT, tmp_path / "int.log", "--resume")
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert rc == 2 and errors == ["error: interrupted; finished work is kept: run the same command with --resume "
+                                  "to continue"] and "Traceback" not in out, out[-3000:]
+    assert not (storage / "dm_mnist" / "report.json").exists()
+    r = subprocess.run(study_cmd("dm_mnist", storage, data_root, "--resume"), capture_output=True, text=True,
+                       cwd=REPO, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (storage / "dm_mnist" / "report.json").exists()

@@ -69,3 +69,39 @@ def test_smoke_mhist_study_reports_balanced_accuracy_and_the_majority_baseline(t
     assert all(len(first["reeval"]["best"][a]["balanced"]) == 2 for a in ("convnet", "lenet"))
     md = (tmp_path / "runs" / "datadam_mhist" / "report.md").read_text()
     assert "convnet balanced acc (%)" in md and "always predicting the majority class scores 65.00% accuracy" in md
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("no_columns", "not MHIST's annotation file (no column 'Majority Vote Label', 'Partition'"),
+    ("binary_csv", "annotations.csv: not a readable CSV text file (UnicodeDecodeError)"),
+    ("missing_image", "MHIST_0003.png is listed in annotations.csv but missing"),
+    ("bad_png", "MHIST_0003.png cannot be read (UnidentifiedImageError); the copy is damaged"),
+    ("small_png", "MHIST_0003.png is 100x80; MHIST patches are 224x224"),
+    ("bad_label", "unknown label 'XYZ'; expected ['HP', 'SSA']"),
+])
+def test_a_damaged_mhist_copy_is_one_error_before_ray(damage, message, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    import dd_tune.tune.prepare
+    from dd_tune.study import main
+
+    root = make_mhist(tmp_path / "data", n_train=(4, 3), n_test=(2, 2))
+    base = root / "MHIST"
+    ann, image = base / "annotations.csv", base / "images" / "MHIST_0003.png"
+    if damage == "no_columns":
+        ann.write_text("Image Name,Label\nMHIST_0000.png,HP\n")
+    elif damage == "binary_csv":
+        ann.write_bytes(bytes(range(128, 256)) * 8)
+    elif damage == "missing_image":
+        image.unlink()
+    elif damage == "bad_png":
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    elif damage == "small_png":
+        Image.new("RGB", (100, 80)).save(image)
+    elif damage == "bad_label":
+        ann.write_text(ann.read_text().replace("MHIST_0003.png,HP", "MHIST_0003.png,XYZ"))
+    monkeypatch.setattr(dd_tune.tune.prepare, "connect", lambda *a, **k: pytest.fail("Ray must not start"))
+    rc = main(["datadam_mhist", "--profile", "smoke", "--data-root", str(root), "--storage", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "runs").exists()

@@ -58,6 +58,8 @@ def _corrupt_mnist(mode: str) -> Setup:
             data[16:] = os.urandom(len(data) - 16)
         elif mode == "labels":
             data[8:100] = bytes([42]) * 92  # labels out of range
+        elif mode == "magic":  # not an idx header at all (torchvision asserts without a message)
+            data[0:4] = bytes([1, 2, 3, 4])
         target.write_bytes(bytes(data))
         if mode == "truncated":  # an archive cut short and nothing extracted yet
             for name in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"):
@@ -96,7 +98,7 @@ CASES = [
     (STUDY, ["dm_mnist", "--set", "data.split_seed=-3", "--force"], {}, "'data.split_seed' must be in [0, 2^32)"),
     (STUDY, ["pad_mnist", "--set", "distill.experts.seed=-1"], {}, "'distill.experts.seed' must be in [0, 2^32)"),
     (STUDY, ["dm_mnist", "--set", "search.params.lr_img={type: float, low: 0.1, high: 10.0, step: 0}"], {},
-     "'params.lr_img.step' must be > 0"),
+     "'params.lr_img.step' must be a finite number > 0"),
     (STUDY, ["dm_mnist", "--num-cpus", "0"], {}, "--num-cpus must be >= 1, got 0"),
     (STUDY, ["dm_mnist", "--num-cpus", "-2", "--force"], {}, "--num-cpus must be >= 1, got -2"),
     (STUDY, ["dm_mnist", "--profile", "smoke", "--num-cpus", "1", "--set", "resources.cpu=3", "--force"], {},
@@ -160,6 +162,58 @@ CASES = [
     ("dd_tune.distill", ["dm_mnist", "--out", "{t}/nowhere/x.pt"], {}, "does not exist"),
     ("dd_tune.distill", ["dm_mnist", "--out", "{t}/sibling"], {}, "is a directory; name a file"),
     ("dd_tune.distill", ["dm_mnist", "--ipc", "0"], {}, "--ipc must be >= 1"),
+    # the whole search is built before --force replaces a finished study (issue: a fractional int step
+    # passed every early check, deleted the report, then failed inside Ray)
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--force", "--set",
+             "search.params.iterations={type: int, low: 2, high: 6, step: 1.5}"], {}, "whole-number step, got 1.5"),
+    (STUDY, ["dm_mnist", "--force", "--set", "search.params.lr_img={type: float, low: 0.1, high: .inf}"], {},
+     "bounds must be finite numbers"),
+    (STUDY, ["dm_mnist", "--force", "--set", "search.params.lr_img={type: float, low: 0.1, high: 2, step: .nan}"],
+     {}, "step' must be a finite number > 0, got nan"),
+    (STUDY, ["dm_mnist", "--force", "--set", "search.params.lr_img={type: float, low: 0.5, high: 2, step: 5}"], {},
+     "must not exceed high - low"),
+    (STUDY, ["dm_mnist", "--force", "--set", "search.exclude=[lr_img, iterations, batch_real, init, "
+             "selection.embedding, factor, net_width, net_depth, net_norm, net_pooling, dsa_strategy, momentum_img, "
+             "lr_schedule]"], {}, "the search space is empty"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--force"],
+     {"suite": "shared: {search: {exclude: [lr_img, iterations, batch_real, init, selection.embedding, factor, "
+               "net_width, net_depth, net_norm, net_pooling, dsa_strategy, momentum_img, lr_schedule]}}"},
+     "the search space is empty"),
+    # paths: loops, unknown users, pseudo file systems, empty values (one line each, never a traceback)
+    (STUDY, ["dm_mnist", "--storage", "{t}/loopA"], {"loop": "1"}, "--storage '{t}/loopA': Symlink loop"),
+    (STUDY, ["dm_mnist", "--storage", "~nosuchuser_dd/x"], {}, "--storage '~nosuchuser_dd/x': Could not determine"),
+    (STUDY, ["dm_mnist", "--storage", "/proc/dd_tune_x"], {}, "MiB free on its file system"),
+    (STUDY, ["dm_mnist", "--storage", ""], {}, "--storage is empty"),
+    (STUDY, ["dm_mnist", "--data-root", ""], {}, "--data-root is empty"),
+    (STUDY, ["dm_mnist", "--data-root", "{t}/loopA"], {"loop": "1"}, "--data-root '{t}/loopA': Symlink loop"),
+    (STUDY, ["dm_mnist", "--data-root", "~nosuchuser_dd/d"], {}, "Could not determine home directory"),
+    (STUDY, ["~nosuchuser_dd/study.yaml"], {}, "study '~nosuchuser_dd/study.yaml': Could not determine"),
+    ("dd_tune.distill", ["dm_mnist", "--out", "{t}/loopA"], {"loop": "1"}, "--out '{t}/loopA': Symlink loop"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "~nosuchuser_dd/x.json"], {"pt": "good"},
+     "--json '~nosuchuser_dd/x.json': Could not determine"),
+    # study and suite files that are not YAML text
+    (STUDY, ["{t}/x.yaml"], {"yaml": "binary"}, "x.yaml: not a UTF-8 text file"),
+    (STUDY, ["{t}/x.yaml"], {"yaml": "listkey"}, "a key must be a plain value, got a list"),
+    (STUDY, ["{t}/x.yaml"], {"yaml": "deep"}, "nested deeper than 64 levels"),
+    ("dd_tune.compare", ["{t}/x.yaml"], {"yaml": "binary"}, "x.yaml: not a UTF-8 text file"),
+    # the shared caches a run writes, checked before it starts (not after the search)
+    (STUDY, ["dm_mnist", "--storage", "{t}/storage2"], {"cache": "experts"}, "keeps its experts cache there"),
+    (STUDY, ["dm_mnist", "--storage", "{t}/storage2"], {"cache": "reeval"}, "keeps its reeval cache there"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--storage", "{t}/storage2"], {"suite": "name: s2", "cache": "s2/reeval"},
+     "keeps its reeval cache there"),
+    # command lines: one error line naming --help, not argparse's usage block
+    (STUDY, ["dm_mnist", "--bogus"], {}, "unrecognized arguments: --bogus (see python -m dd_tune.study --help)"),
+    (STUDY, ["dm_mnist", "--num-samples", "x"], {}, "argument --num-samples: invalid int value: 'x'"),
+    ("dd_tune.compare", ["mnist", "--resume", "--force"], {}, "argument --force: not allowed with argument --resume"),
+    ("dd_tune.evaluate", [], {}, "the following arguments are required: synset"),
+    ("dd_tune.distill", ["dm_mnist", "--ipc", "x"], {}, "argument --ipc: invalid int value: 'x'"),
+    ("dd_tune.commands.dispatch", ["bogus"], {}, "dd-tune: unknown command 'bogus'; choose from ['study'"),
+    # damaged inputs say what is wrong
+    (STUDY, ["dm_mnist", "--data-root", "{t}/data_magic"], {"data": "magic"}, "bad header or magic number"),
+    ("dd_tune.evaluate", ["{t}/zipjunk.pt"], {"pt": "zipjunk"}, "(RuntimeError: PytorchStreamReader failed reading "
+                                                               "zip archive: failed finding central directory)"),
+    ("dd_tune.evaluate", ["{t}/obj.pt"], {"pt": "obj"}, "is not a dd_tune synthetic set (UnpicklingError: Weights "
+                                                        "only load failed)"),
 ]
 
 
@@ -176,6 +230,10 @@ def _synset_file(tmp: Path, kind: str) -> None:
         SynSet(good.images, torch.arange(10) + 5, "mnist", 1, "dm").save(path)
     elif kind == "lr":
         SynSet(good.images, good.labels, "mnist", 1, "pad", lr=-0.5).save(path)
+    elif kind == "zipjunk":  # a zip signature and nothing of a zip after it
+        path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 2)
+    elif kind == "obj":  # a pickle torch.load(weights_only=True) refuses
+        torch.save({"images": good.images, "info": Path("x")}, path)
     else:
         good.save(path)
         if kind == "truncated":
@@ -199,6 +257,16 @@ def _prepare(tmp: Path, env: dict[str, str], data_root: Path) -> dict[str, str]:
         (tmp / "suite.yaml").write_text(f"studies: [dm_mnist]\n{env['suite']}\n")
     if "pt" in env:
         _synset_file(tmp, env["pt"])
+    if "loop" in env:  # two links pointing at each other
+        (tmp / "loopA").symlink_to(tmp / "loopB")
+        (tmp / "loopB").symlink_to(tmp / "loopA")
+    if "yaml" in env:
+        (tmp / "x.yaml").write_bytes({"binary": bytes(range(256)) * 4, "listkey": b"? [a, b]\n: 1\nmethod: dm\n",
+                                      "deep": b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n"}[env["yaml"]])
+    if "cache" in env:  # a file where dd_tune keeps a cache
+        cache = tmp / "storage2" / env["cache"]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("a file of the user's")
     return out
 
 
@@ -223,6 +291,7 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
         else:
             (study_dir / "study.json").write_text(env["study_json"])
     args = [a.replace("{t}", str(place)) for a in argv]
+    message = message.replace("{t}", str(place))
     if command in (STUDY, "dd_tune.compare") and "--storage" not in args and not any("://" in a for a in args):
         # --force is pointed at the storage that holds a finished study: it must survive the refusal
         args += ["--storage", str(place / ("storage" if "--force" in args or "study_json" in env else "runs"))]
@@ -238,7 +307,7 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
 
 
 def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 100
 
 
 def test_read_only_storage_is_refused(tmp_path, capsys):
@@ -281,13 +350,111 @@ def test_force_replaces_only_what_dd_tune_created(tmp_path):
     check_owned(empty, "study", force=False, resume=False)  # an empty folder holds nothing: adopted
 
 
-def test_interrupt_before_anything_started_does_not_suggest_resume(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_before_anything_started_does_not_suggest_resume(how, monkeypatch, capsys, tmp_path):
+    """Ctrl-C and SIGTERM alike: one error line, exit 2, and the caller's signal handlers back afterwards."""
+    import signal
+
     import dd_tune.commands.study as study
 
     def interrupted(*args, **kwargs):
+        if how == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)  # turned into Ctrl-C by the command's handler
         raise KeyboardInterrupt
 
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(study, "prepare_run", interrupted)
-    assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 130
+    assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--resume" not in err and "before anything was written" in err
+    assert err == "error: interrupted before anything was written; run the command again to start\n"
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_handler_left_behind_by_tune_fit_is_removed():
+    """Ray Tune's fit leaves its SIGINT handler installed (Ctrl-C during the re-evaluation was swallowed)."""
+    import signal
+
+    from dd_tune.tune.interrupts import handlers_restored
+
+    before = signal.getsignal(signal.SIGINT)
+    with handlers_restored():
+        signal.signal(signal.SIGINT, lambda *a: None)  # what fit does
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("command, argv, lock_name", [
+    (STUDY, ["dm_mnist", "--force"], "dm_mnist"),
+    (STUDY, ["dm_mnist", "--resume", "--profile", "smoke"], "dm_mnist_r"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--force"], "cmp"),
+])
+def test_a_directory_in_use_by_another_run_is_refused_before_ray(command, argv, lock_name, place, data_root,
+                                                                 monkeypatch, capsys):
+    """Another run holds the directory's lock (here: this process, through another open file, as a second
+    driver would see it): --force and --resume are refused with the holder named, nothing changes."""
+    import importlib
+
+    import dd_tune.tune.prepare
+    from dd_tune.tune.lock import RunLock, lock_path
+    from dd_tune.tune.store import create
+
+    storage = place / "storage"
+    if lock_name == "dm_mnist_r":  # an unfinished study, as --resume wants it
+        create(storage / lock_name, "study")
+        argv = [*argv, "--set", f"name={lock_name}"]
+    if lock_name == "cmp":
+        (place / "suite.yaml").write_text("name: cmp\nstudies: [dm_mnist]\n")
+        create(storage / "cmp", "suite")
+    monkeypatch.setenv("DD_TUNE_DATA", str(data_root))
+    monkeypatch.setattr(dd_tune.tune.prepare, "connect", lambda *a, **k: pytest.fail("Ray must not start"))
+    holder = RunLock(lock_path(storage, lock_name), f"study {lock_name}")
+    holder.acquire()
+    try:
+        before = _snapshot(place)
+        args = [a.replace("{t}", str(place)) for a in argv] + ["--storage", str(storage)]
+        rc = importlib.import_module(command).main(args)
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert err.count("\n") == 1 and f"is in use by PID {os.getpid()}" in err and "Traceback" not in err, err
+        assert _snapshot(place) == before
+    finally:
+        holder.release()
+
+
+def test_a_string_instead_of_an_argument_list_is_one_error(capsys):
+    from dd_tune.commands.dispatch import main as dispatch
+    from dd_tune.study import main
+
+    assert main("dm_mnist") == 2  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ("error: python -m dd_tune.study: arguments must be a list of strings, e.g. "
+                                       "['dm_mnist'], not one string\n")
+    assert dispatch("study dm_mnist") == 2  # type: ignore[arg-type]
+    assert "arguments must be a list of strings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("folder", ["reeval", "experts", "dm_mnist"])
+def test_folders_the_run_writes_must_be_writable(folder, tmp_path, monkeypatch):
+    """Read-only caches or a read-only study directory are found before the run (root passes os.access,
+    so the permission answer is simulated)."""
+    from dd_tune.errors import StudyStateError
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune import store
+
+    storage = tmp_path / "runs"
+    store.create(storage / "dm_mnist", "study")
+    (storage / folder).mkdir(exist_ok=True)
+    real_access = os.access
+    monkeypatch.setattr(store.os, "access", lambda p, mode: Path(p).name != folder and real_access(p, mode))
+    with pytest.raises(StudyStateError, match="cannot write to"):
+        store.check_study_dir(storage / "dm_mnist", load_study("dm_mnist", "smoke", []), force=False, resume=True)
+
+
+def test_a_nearly_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
+    import shutil as sh
+
+    from dd_tune.errors import ConfigError
+    from dd_tune.tune import prepare
+
+    nearly_full = sh._ntuple_diskusage(10**12, 10**12 - 5 * 2**20, 5 * 2**20)
+    monkeypatch.setattr(prepare.shutil, "disk_usage", lambda p: nearly_full)
+    with pytest.raises(ConfigError, match="only 5 MiB free on its file system"):
+        prepare.check_storage(tmp_path / "runs")

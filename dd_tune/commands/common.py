@@ -12,8 +12,9 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from dd_tune.allocator import steady_allocator
-from dd_tune.config import StudyConfig, to_dict
+from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.errors import ConfigError, DDTuneError
+from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
 from dd_tune.tune.search_space import space_as_dict
 
@@ -22,22 +23,41 @@ RESUME_HINT = "interrupted; finished work is kept: run the same command with --r
 NOTHING_STARTED = "interrupted before anything was written; run the command again to start"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with dd_tune's error convention: a bad command line is one ``error:`` line (naming the
+    command's ``--help``) and exit 2 through :func:`run_cli`, not argparse's usage block and ``sys.exit``
+    inside library code; a string where a list of arguments belongs is refused, not split into letters."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        if isinstance(args, (str, bytes)):
+            raise ConfigError(f"{self.prog}: arguments must be a list of strings, e.g. [{str(args)[:40]!r}], "
+                              f"not one string")
+        return super().parse_args(args, namespace)
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def run_cli(body: Callable[[], int], on_interrupt: str | Callable[[], str] = "interrupted") -> int:
     """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` (one line) and exit code
-    2, Ctrl-C prints ``on_interrupt`` (or what it returns, when it depends on how far the run got) and
-    exits with 130."""
+    2. Ctrl-C and SIGTERM (treated alike in every stage: :mod:`dd_tune.tune.interrupts`) print
+    ``error: <on_interrupt>`` (or what it returns, when it depends on how far the run got) and exit 2 too;
+    the signal handlers are the caller's again afterwards."""
     steady_allocator()  # the CLI process runs tensor work too (in-process evaluation, the final table)
-    try:
-        return body()
-    except DDTuneError as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(on_interrupt() if callable(on_interrupt) else on_interrupt, file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the output went into a pipe that closed early (| head): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    with handlers_restored():
+        sigterm_as_ctrl_c()
+        try:
+            return body()
+        except DDTuneError as e:
+            print("error: " + " ".join(str(e).split()), file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            message = on_interrupt() if callable(on_interrupt) else on_interrupt
+            print("error: " + message, file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # the output went into a pipe that closed early (| head): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> None:
@@ -59,9 +79,9 @@ def check_writable_file(path: str | None, option: str, inputs: Sequence[str | Pa
     and is none of the command's ``inputs`` (an output never overwrites what was read)."""
     if path is None:
         return
-    p = Path(path).expanduser().resolve()
+    p = user_path(path, option)
     for source in inputs:
-        if Path(source).expanduser().resolve() == p:
+        if user_path(source, "input") == p:
             raise ConfigError(f"{option} {path} is an input of this command; name another file")
     if p.is_dir():
         raise ConfigError(f"{option} {path} is a directory; name a file")

@@ -15,8 +15,8 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from dd_tune.commands.common import check_writable_file, run_cli
-from dd_tune.config import parse_overrides, to_dict
+from dd_tune.commands.common import Parser, check_writable_file, run_cli
+from dd_tune.config import parse_overrides, to_dict, user_path
 from dd_tune.data import resolve_data_root
 from dd_tune.errors import ConfigError
 from dd_tune.methods.configs import load_study
@@ -25,7 +25,7 @@ from dd_tune.tune.setup import TrialSetup, make_distiller
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.distill") -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog,
+    p = Parser(prog=prog,
                                 description="Distil a synthetic set once with a study's method and config.")
     p.add_argument("study", help="study name (on the study search path) or a path to a study YAML")
     p.add_argument("--profile", default="default", help="profile inside the study file")
@@ -61,7 +61,7 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: name a .pt file (a .png preview is written beside it)")
     device = resolve_device(args.device)
     data_root = resolve_data_root(args.data_root)
-    experts_dir = Path(args.experts_dir).expanduser().resolve() if args.experts_dir else data_root.parent / "experts"
+    experts_dir = user_path(args.experts_dir, "--experts-dir") if args.experts_dir else data_root.parent / "experts"
     setup = TrialSetup(study, study.ipc[0], str(data_root), device.type == "cuda",
                        threads=torch.get_num_threads(), experts_dir=str(experts_dir), compute_experts=True)
     distiller, _ = make_distiller(setup, {}, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dd_tune import seeds
-from dd_tune.commands.common import check_writable_file, run_cli
+from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import EvalConfig
 from dd_tune.data import load_test, resolve_data_root
 from dd_tune.errors import ConfigError
@@ -20,7 +20,7 @@ from dd_tune.training import resolve_device
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.evaluate") -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description="Re-evaluate a saved synthetic set on the real test set with the fixed protocol.",
     )

@@ -18,6 +18,24 @@ from dd_tune.errors import ConfigError
 _CHECKOUT = Path(__file__).resolve().parents[2]  # dd_tune/config/files.py -> the repository
 
 
+def user_path(value: str | os.PathLike, what: str) -> Path:
+    """A path the user named (``what``: "--storage", "DD_TUNE_DATA", ...): ``~`` expanded, made absolute,
+    links resolved; an empty value, an unknown ``~user``, a symbolic-link loop or an unreadable path is one
+    :class:`ConfigError` naming ``what`` (an empty ``--data-root`` must not silently mean the working
+    directory)."""
+    text = os.fspath(value)
+    if not str(text).strip():
+        raise ConfigError(f"{what} is empty; name a directory or file (or leave the option out)")
+    try:
+        return Path(text).expanduser().resolve()
+    except RuntimeError as e:  # Python's words for "~nosuchuser" and for a symbolic-link loop
+        raise ConfigError(f"{what} {str(text)[:200]!r}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{what} {str(text)[:200]!r}: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL byte
+        raise ConfigError(f"{what} {str(text)[:200]!r}: {e}") from None
+
+
 def _bundled(name: str) -> list[Path]:
     source = _CHECKOUT / name
     if source.is_dir() and (_CHECKOUT / "dd_tune").is_dir():
@@ -43,15 +61,19 @@ def list_names(kind: str) -> list[str]:
 
 def find_file(kind: str, name_or_path: str) -> Path:
     """A name on the search path, or a path to a YAML file; else one error naming the choices."""
-    path = Path(name_or_path).expanduser()
+    path = user_path(name_or_path, what_of(kind)) if name_or_path.strip() else Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path.resolve()
+        return path
     for d in search_path(kind):
         candidate = d / f"{name_or_path}.yaml"
         if "/" not in name_or_path and candidate.is_file():
             return candidate.resolve()
-    what = {"studies": "study", "suites": "suite", "search_spaces": "search space"}[kind]
+    what = what_of(kind)
     raise ConfigError(f"unknown {what} {name_or_path!r}; choose from {list_names(kind)} (or a path to a .yaml file)")
+
+
+def what_of(kind: str) -> str:
+    return {"studies": "study", "suites": "suite", "search_spaces": "search space"}[kind]
 
 
 def list_studies() -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from dd_tune.tune.interrupts import handlers_restored
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import config_index, dd_trainable, run_trial
 
@@ -76,7 +77,11 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
                                                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
                        run_config=tune.RunConfig(name=PROBE_DIR, storage_path=str(study_dir), verbose=0))
     t0 = time.time()
-    grid = tuner.fit()
+    with handlers_restored():  # Tune's SIGINT handler would outlive fit (dd_tune.tune.interrupts)
+        grid = tuner.fit()
+    trials = grid._experiment_analysis.trials  # as Search._check_complete: Ctrl-C ends fit normally
+    if len(trials) < 2 or any(t.status not in ("TERMINATED", "ERROR") for t in trials):
+        raise KeyboardInterrupt  # the probe was stopped (Ctrl-C or SIGTERM), not failed: the run stops
     if grid.errors:
         raise RuntimeError(str(grid.errors[0]).strip().splitlines()[-1])
     first, second = sorted(float(r.metrics["reported_at"]) for r in grid)

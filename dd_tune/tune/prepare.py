@@ -8,15 +8,22 @@ every node sees the storage.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dd_tune.config import user_path
 from dd_tune.data import prepare_dataset, resolve_data_root
 from dd_tune.errors import ConfigError
 from dd_tune.tune.cluster import (check_address_answers, check_connect_args, check_shared_storage, connect,
                                   local_resources, node_resources, require_posix_storage)
 from dd_tune.tune.faults import fault_rules
+from dd_tune.tune.interrupts import sigterm_as_ctrl_c
+from dd_tune.tune.lock import RunLock, lock_path
+
+
+MIN_FREE_BYTES = 100 * 2**20
 
 
 @dataclass(frozen=True)
@@ -36,21 +43,39 @@ class RunPlace:
     data_root: Path
     gpus: float  # GPUs visible to Ray
     nodes: int  # alive Ray nodes
+    lock: RunLock  # the run's directory lock, held; the caller releases it when the run ends
 
 
-def prepare_run(req: RunRequest, dataset: str, check_dir: Callable[[Path], None],
+def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, check_dir: Callable[[Path], None],
                 check_data: Callable[[Path], object] | None = None,
                 check_resources: Callable[[float, float], object] | None = None) -> RunPlace:
     """The checks before a run, cheapest first, and nothing written until they pass: command line,
     storage (usable, and ``check_dir(storage)`` refuses what would be overwritten), the dataset
     (downloaded/verified; ``check_data(data_root)``, e.g. IPC vs class sizes), the resources a trial asks
     for (``check_resources(largest node's CPUs, GPUs)``: before a local Ray starts, after joining a
-    cluster), then Ray and, on more than one node, that every node sees the storage."""
+    cluster), then Ray and, on more than one node, that every node sees the storage.
+
+    ``kind`` ("study", "suite") and ``name`` name the run's directory: its lock (:mod:`dd_tune.tune.lock`)
+    is taken after the checks and before Ray starts (the storage is created then, if it is new, and the
+    directory checked again under the lock), so a second run on the directory is refused before Ray and
+    a refused run leaves no trace; it is given back if Ray fails to start. The caller releases it when
+    the run ends."""
     check_connect_args(req.address, req.num_cpus)
     fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hook, before any directory
     require_posix_storage(req.storage)
-    storage = Path(req.storage).expanduser().resolve()
+    storage = user_path(req.storage, "--storage")
     check_storage(storage)
+    lock = RunLock(lock_path(storage, name), f"{kind} {name}")
+    try:
+        return _checked_place(req, dataset, storage, lock, check_dir, check_data, check_resources)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, check_dir: Callable[[Path], None],
+                   check_data: Callable[[Path], object] | None,
+                   check_resources: Callable[[float, float], object] | None) -> RunPlace:
     check_dir(storage)
     data_root = resolve_data_root(req.data_root)
     prepare_dataset(dataset, data_root)
@@ -60,10 +85,18 @@ def prepare_run(req: RunRequest, dataset: str, check_dir: Callable[[Path], None]
         check_resources(*local_resources(req.num_cpus))
     if req.address is not None:
         check_address_answers(req.address)
+    try:  # every check has passed: the storage may exist now (the lock lives in it)
+        storage.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--storage {storage} cannot be created ({e.strerror or e}); choose a writable "
+                          f"--storage") from None
+    lock.acquire()
+    check_dir(storage)  # again, under the lock: another run may have changed the directory meanwhile
     gpus = connect(req.address, req.num_cpus)
+    sigterm_as_ctrl_c()  # ray.init replaced it with a handler that aborts (dd_tune.tune.interrupts)
     if req.address is not None and check_resources is not None:
         check_resources(*node_resources())
-    return RunPlace(storage, data_root, gpus, check_shared_storage(storage))
+    return RunPlace(storage, data_root, gpus, check_shared_storage(storage), lock)
 
 
 def check_storage(storage: Path) -> None:
@@ -76,6 +109,11 @@ def check_storage(storage: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"--storage {storage} lies under {existing}, which is a file, not a directory")
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:  # a full disk fails late and misleadingly (Optuna: "exceeding max length")
+        raise ConfigError(f"--storage {storage}: only {free / 2**20:.0f} MiB free on its file system (a study needs "
+                          f"at least {MIN_FREE_BYTES // 2**20} MiB for checkpoints, sets and reports); free some "
+                          f"space or choose another --storage")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"--storage {storage}: cannot write to {existing} (read-only file system or no "
                           f"permission); choose a writable --storage")

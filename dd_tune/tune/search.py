@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dd_tune.config import StudyConfig
-from dd_tune.errors import StudyInterrupted
+from dd_tune.errors import ConfigError, StudyInterrupted
 from dd_tune.tune import optuna_search
-from dd_tune.tune.search_space import SearchSpace, max_iterations, to_optuna
+from dd_tune.tune.interrupts import handlers_restored
+from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations, to_optuna
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
 
@@ -49,7 +50,8 @@ class Search:
             if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
                 self._delete_optuna_study(ipc)
             tuner = self._new_tuner(ipc, default, trainable)
-        grid = tuner.fit()
+        with handlers_restored():  # Tune's SIGINT handler would outlive fit and swallow Ctrl-C
+            grid = tuner.fit()
         self._check_complete(grid, ipc)
         if resume:
             self._fail_orphans(ipc)
@@ -88,30 +90,11 @@ class Search:
                 f"same command plus --resume (finished trials are kept)")
 
     def _new_tuner(self, ipc: int, default: dict[str, Any], trainable: Any) -> Any:
-        import optuna
         from ray import tune
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
         s = self.study.search
-        n_startup = max(1, min(10, s.num_samples // 3))
-        # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
-        # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.
-        multi = "ipc" in self.space
-        searcher = optuna_search.ResumableOptunaSearch(
-            space=to_optuna(self.space), metric=[METRIC, IMAGES] if multi else METRIC,
-            mode=["max", "min"] if multi else "max",
-            points_to_evaluate=[default],
-            sampler=optuna.samplers.TPESampler(seed=self.study.seed, n_startup_trials=n_startup),
-            storage=optuna.storages.RDBStorage(f"sqlite:///{self.db}"),
-            study_name=optuna_name(self.study, ipc),
-        )
-        max_it = max_iterations(self.study, self.space)
-        if s.asha.enabled and max_it > 0 and not multi:
-            scheduler = ASHAScheduler(time_attr="it", metric=METRIC, mode="max", max_t=max_it,
-                                      grace_period=s.asha.grace_period * s.report_every,
-                                      reduction_factor=s.asha.reduction_factor)
-        else:
-            scheduler = FIFOScheduler()
+        searcher = make_searcher(self.study, self.space, ipc, default, f"sqlite:///{self.db}")
+        scheduler = make_scheduler(self.study, self.space)
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -131,6 +114,73 @@ class Search:
                 verbose=1,
             ),
         )
+
+
+def make_searcher(study: StudyConfig, space: SearchSpace, ipc: int, default: dict[str, Any],
+                  storage_url: str | None) -> Any:
+    """The search's Optuna searcher (seeded TPE; ``storage_url`` None keeps the study in memory)."""
+    import optuna
+
+    n_startup = max(1, min(10, study.search.num_samples // 3))
+    # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
+    # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.
+    multi = "ipc" in space
+    return optuna_search.ResumableOptunaSearch(
+        space=to_optuna(space), metric=[METRIC, IMAGES] if multi else METRIC,
+        mode=["max", "min"] if multi else "max",
+        points_to_evaluate=[default],
+        sampler=optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=n_startup),
+        storage=optuna.storages.RDBStorage(storage_url) if storage_url else None,
+        study_name=optuna_name(study, ipc),
+    )
+
+
+def make_scheduler(study: StudyConfig, space: SearchSpace) -> Any:
+    """ASHA on the distillation iteration (FIFO when ASHA is off, the trial length is not known, or the
+    study has two objectives)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    s = study.search
+    max_it = max_iterations(study, space)
+    if s.asha.enabled and max_it > 0 and "ipc" not in space:
+        return ASHAScheduler(time_attr="it", metric=METRIC, mode="max", max_t=max_it,
+                             grace_period=s.asha.grace_period * s.report_every,
+                             reduction_factor=s.asha.reduction_factor)
+    return FIFOScheduler()
+
+
+def check_search(study: StudyConfig, space: SearchSpace) -> None:
+    """Build every IPC's search as the run will (space, seeded sampler, scheduler) and draw its first two
+    points (the defaults, then one sampled), in memory: a search Optuna or Ray would reject fails here,
+    before a directory is replaced or Ray starts. Imports Ray Tune (about 2 s); starts nothing."""
+    if not space:
+        raise ConfigError(f"study {study.name}: the search space is empty (every key excluded?); a search needs "
+                          f"at least one parameter")
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created in memory" line
+    try:
+        for ipc in study.ipc:
+            _dry_run(study, space, ipc)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _dry_run(study: StudyConfig, space: SearchSpace, ipc: int) -> None:
+    """One IPC's searcher and scheduler built in memory; its first two suggestions drawn."""
+    what = f"study {study.name}, IPC {ipc}"
+    try:
+        searcher = make_searcher(study, space, ipc, default_point(study, space, ipc), None)
+        make_scheduler(study, space)
+        first, second = searcher.suggest("dry_run_0"), searcher.suggest("dry_run_1")
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, AssertionError, OverflowError) as e:
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else "no detail"
+        raise ConfigError(f"{what}: the search cannot be built: {type(e).__name__}: {detail}") from None
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        raise ConfigError(f"{what}: the search could not suggest a configuration ({second!r})")
 
 
 def failure(result: Any) -> str | None:

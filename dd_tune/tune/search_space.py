@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,11 +43,18 @@ class ParamSpec:
                     "categorical parameters take 'choices', not 'low'/'high'")
             return
         require(self.low is not None and self.high is not None, "low", "numeric parameters need low and high")
+        require(math.isfinite(self.low) and math.isfinite(self.high), "low",
+                f"bounds must be finite numbers, got low={self.low} high={self.high}")
         require(self.low < self.high, "low", f"must be < high, got low={self.low} high={self.high}")
         require(not self.log or self.low > 0, "low", "must be > 0 with log: true")
         require(not (self.log and self.step is not None), "step", "cannot be combined with log: true")
-        require(self.step is None or self.step > 0, "step", f"must be > 0, got {self.step}")
+        require(self.step is None or (math.isfinite(self.step) and self.step > 0), "step",
+                f"must be a finite number > 0, got {self.step}")
+        require(self.step is None or self.step <= self.high - self.low, "step",
+                f"must not exceed high - low = {self.high - self.low}, got {self.step}")
         if self.type == "int":
+            require(self.step is None or float(self.step).is_integer(), "step",
+                    f"int parameters need a whole-number step, got {self.step}")
             require(float(self.low).is_integer() and float(self.high).is_integer(), "low",
                     "int parameters need whole-number bounds")
 

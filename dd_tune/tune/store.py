@@ -10,11 +10,12 @@ write into a directory dd_tune did not make (the refusal names what the director
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Literal
 
-from dd_tune.config import StudyConfig, build, plain_name_problem, to_dict
+from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, build, plain_name_problem, to_dict
 from dd_tune.errors import ConfigError, StudyStateError
 
 Kind = Literal["study", "suite"]
@@ -78,10 +79,27 @@ def create(path: Path, kind: Kind, replace: bool = False) -> None:
         marker.write_text(f"created by dd_tune: this {kind} directory may be replaced by --force\n")
 
 
+def check_caches(parent: Path) -> None:
+    """The shared caches a run in ``parent`` writes (expert trajectories, evaluations) are directories it
+    can write to, when they exist: found out now, not when the first result is stored after the search."""
+    for name in (EXPERTS_DIR, REEVAL_DIR):
+        path = parent / name
+        if path.exists() and not path.is_dir():
+            raise StudyStateError(f"{path} is a file, but dd_tune keeps its {name} cache there; move the file away "
+                                  f"or choose another --storage")
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            raise StudyStateError(f"cannot write to the {name} cache {path} (read-only or no permission); make it "
+                                  f"writable or choose another --storage")
+
+
 def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bool) -> None:
     """No silent overwrite: a finished or different study is refused; ``--force`` replaces only a study
-    dd_tune created (its marker)."""
+    dd_tune created (its marker). The caches beside it must be writable."""
+    check_caches(study_dir.parent)
     check_owned(study_dir, "study", force, resume)
+    if study_dir.is_dir() and not os.access(study_dir, os.W_OK | os.X_OK):
+        raise StudyStateError(f"cannot write to {study_dir} (read-only or no permission); make it writable or "
+                              f"choose another --storage")
     if force or not study_dir.exists() or not owned(study_dir, "study"):
         return
     if (study_dir / "report.json").exists():

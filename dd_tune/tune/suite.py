@@ -21,6 +21,7 @@ from dd_tune.methods.configs import load_study
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import summary
 from dd_tune.tune import store
+from dd_tune.tune.lock import RunLock, lock_path
 from dd_tune.tune.resources import resolve_resources
 from dd_tune.tune.runner import StudyRunner
 
@@ -53,7 +54,8 @@ def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
 
 def check_suite_dir(suite_dir: Path, studies: Sequence[StudyConfig], force: bool, resume: bool) -> None:
     """No silent overwrite; with ``resume`` every study already in the suite directory must be the one
-    asked for (checked before anything runs)."""
+    asked for (checked before anything runs). The caches inside it must be writable."""
+    store.check_caches(suite_dir)
     store.check_owned(suite_dir, "suite", force, resume)
     if suite_dir.exists() and store.owned(suite_dir, "suite") and not (force or resume):
         raise StudyStateError(f"{suite_dir} already holds a suite; pass --resume to continue it, --force to "
@@ -77,10 +79,13 @@ def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path,
         print(f"[dd_tune] suite: {study.name} finished before the interruption, read back", flush=True)
         return StudyResult.from_dict(json.loads((study_dir / "report.json").read_text()))
     resuming = resume and study_dir.exists()
-    store.create(study_dir, "study")
-    print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
-    runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))  # checked before Ray
-    return runner.run(resume=resuming)
+    # the member's own lock too: a `dd_tune.study --storage <suite dir>` on it meanwhile is refused
+    with RunLock(lock_path(suite_dir, study.name), f"study {study.name}") as lock:
+        lock.acquire()
+        store.create(study_dir, "study")
+        print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
+        runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))  # checked before Ray
+        return runner.run(resume=resuming)
 
 
 def run_full_data(suite: SuiteConfig, study: StudyConfig, suite_dir: Path, data_root: Path) -> dict[str, Any]:
