@@ -65,12 +65,37 @@ def test_random_real_draws_pool_and_differences_are_paired_or_welch():
     pooled = pool_random_real(reeval)
     rr = pooled["random_real"]["convnet"]
     assert set(pooled) == {"best", "default", "random_real"}
-    assert rr["runs"] == [50.0, 52.0, 51.0, 55.0, 54.0, 56.0] and rr["draw_means"] == [51.0, 55.0]
-    assert rr["draw_std"] == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr["n"] == 6
+    # the draw is the unit: its interval counts 2 draws, not 6 models
+    assert rr["models"] == [50.0, 52.0, 51.0, 55.0, 54.0, 56.0] and rr["runs"] == rr["draw_means"] == [51.0, 55.0]
+    assert rr["draw_std"] == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr["n"] == 2
+    half = scipy_stats.t.ppf(0.975, 1) * np.std([51.0, 55.0], ddof=1) / np.sqrt(2)
+    assert rr["ci95"] == pytest.approx([53.0 - half, 53.0 + half])
     diffs = {(d["a"], d["b"]): d for d in differences(pooled)}
     assert diffs[("best", "default")]["kind"] == "paired"
     assert diffs[("best", "default")]["diff"] == pytest.approx(np.mean([2.0, 1.5, 2.0]))
     assert diffs[("best", "random_real")]["kind"] == "welch" and ("default", "random_real") in diffs
+    welch = diffs[("best", "random_real")]  # Welch on 3 models against 2 draw means
+    va, vb = np.var([90.0, 91.0, 90.5], ddof=1) / 3, np.var([51.0, 55.0], ddof=1) / 2
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 1)
+    assert welch["ci95"][1] - welch["diff"] == pytest.approx(scipy_stats.t.ppf(0.975, df) * np.sqrt(va + vb))
+
+
+def test_random_real_intervals_count_draws_not_models():
+    """Three draws whose means differ a lot, each with tightly agreeing models: pooling the 9 values as
+    independent gives a narrow interval; the draw-mean interval is what a new draw can do."""
+    means = [30.0, 20.0, 40.0]
+    reeval = {f"random_real_draw{d}": {"convnet": _entry([m - 0.5, m, m + 0.5])} for d, m in enumerate(means, 1)}
+    rr = pool_random_real(reeval)["random_real"]["convnet"]
+    half = scipy_stats.t.ppf(0.975, 2) * np.std(means, ddof=1) / np.sqrt(3)
+    assert rr["ci95"] == pytest.approx([30.0 - half, 30.0 + half])  # [5.16, 54.84]
+    pooled = [v for m in means for v in (m - 0.5, m, m + 0.5)]
+    naive = scipy_stats.t.ppf(0.975, 8) * np.std(pooled, ddof=1) / 3
+    assert half > 3 * naive
+    assert fmt_acc(rr) == f"30.00 ± 10.00 [{30 - half:.2f}, {30 + half:.2f}] (n=3 draws of 3 models)"
+
+
+def test_one_model_prints_no_spread():
+    assert fmt_acc(_entry([91.25])) == "91.25 (n=1)"
 
 
 def test_markdown_gives_intervals_differences_draws_alpha_and_notes():

@@ -69,9 +69,13 @@ def test_report_table_places_the_reported_number_against_the_interval():
     }
     rows = {r["title"]: r for r in report_rows(suite, results, {"convnet": _entry([98.0, 98.5]), "epochs": 1})}
     r500 = rows["DM, noise init, 500 iterations"]
-    assert "inside dd_tune's interval: reproduced" in r500["sentence"] and r500["differs"] == []
+    # the report's one model against one new dd_tune model: 97 ± t(2) * 1 * sqrt(1 + 1/3) = [92.03, 101.97]
+    assert ("inside the 95 % prediction interval for one new dd_tune model [92.03, 101.97]: consistent with it"
+            in r500["sentence"]) and r500["differs"] == []
+    assert "reproduced" not in r500["sentence"]
     r1000 = rows["DM, noise init, 1000 iterations"]
-    assert "above dd_tune's interval" in r1000["sentence"] and r1000["differs"] == ["iterations 100 (report 1000)"]
+    assert ("outside the 95 % prediction interval for one new dd_tune model [86.03, 95.97], above it by 1.33 points"
+            in r1000["sentence"]) and r1000["differs"] == ["iterations 100 (report 1000)"]
     assert r1000["tuned_minus_setting"]["diff"] == pytest.approx(6.5)  # paired by model seed
     assert "against random real" in r1000["sentence"]
     assert rows["PAD, noise init (best of 0 / 500 / 1000 iterations)"]["at_setting"] is None  # study not run

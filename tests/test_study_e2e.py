@@ -165,6 +165,7 @@ def test_searching_ipc_makes_a_two_objective_study_with_a_pareto_front(tmp_path,
     ostudy = optuna.load_study(study_name="dm_mnist-ipc1", storage=f"sqlite:///{study_dir / 'optuna.db'}")
     assert len(ostudy.directions) == 2 and len(ostudy.trials) == 3
     assert row["best_config"]["ipc"] in (1, 2)  # the most accurate point is re-evaluated
-    assert len(report["reeval"]["random_real"]["convnet"]["runs"]) == 4  # 2 draws x 2 models
+    rr = report["reeval"]["random_real"]["convnet"]
+    assert len(rr["models"]) == 4 and len(rr["runs"]) == 2  # 2 draws x 2 models; the unit is the draw
     md = (study_dir / "report.md").read_text()
     assert "Pareto front (IPC searched" in md and (study_dir / "plots" / "ipc1" / "pareto.png").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.report.plots import curves_plot, progress_figure
-from dd_tune.report.stats import entry_difference, format_difference, format_interval, summary
+from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.report.rows import fmt_acc
 
 Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
@@ -72,16 +72,18 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
     at = row["at_setting"]
     if at is None:
         return f"Not measured here: {row['elsewhere']}." if row["elsewhere"] else "Not measured (no result)."
-    stats = summary(at["runs"])
-    mean, ci = stats["mean"], stats["ci95"]
+    mean = summary(at["runs"])["mean"]
+    pi = prediction_interval(at["runs"])  # the report's number is one model's: compare it with one new model
     where = "at a scaled setting (" + "; ".join(row["differs"]) + ")" if row["differs"] else "at its setting"
-    if ci is None:
-        place = f"{row['reported'] - mean:+.2f} points from dd_tune's single model"
-    elif ci[0] <= row["reported"] <= ci[1]:
-        place = "inside dd_tune's interval: reproduced"
+    if pi is None:
+        place = f"{row['reported'] - mean:+.2f} points from dd_tune's single model (no interval)"
+    elif pi[0] <= row["reported"] <= pi[1]:
+        place = f"inside the 95 % prediction interval for one new dd_tune model {format_interval(pi)}: consistent with it"
     else:
-        side = "above" if row["reported"] > ci[1] else "below"
-        place = f"{side} dd_tune's interval {format_interval(ci)} by {min(abs(row['reported'] - c) for c in ci):.2f} points"
+        side = "above" if row["reported"] > pi[1] else "below"
+        gap = min(abs(row["reported"] - c) for c in pi)
+        place = (f"outside the 95 % prediction interval for one new dd_tune model {format_interval(pi)}, {side} it by "
+                 f"{gap:.2f} points")
     text = f"{report.capitalize()}'s {row['reported']:.2f} % lies {place}, {where}"
     if row["tuned"] is not None and row["tuned_minus_setting"] is not None:
         text += (f"; tuned ({row['tuned_study']}): {summary(row['tuned']['runs'])['mean']:.2f} %, "

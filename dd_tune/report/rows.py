@@ -32,8 +32,11 @@ def random_real_group(name: str) -> str | None:
 
 
 def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
-    """Replace each group of ``random_real*_draw<d>`` rows by one row (``random_real``, ``random_real_x2``):
-    every draw x model pooled, with each draw's runs and the spread of the draw means kept beside."""
+    """Replace each group of ``random_real*_draw<d>`` rows by one row (``random_real``, ``random_real_x2``)
+    whose statistical unit is the **draw**: ``runs`` holds the draw means (so its interval and every
+    difference against it count draws, not models: which real images are drawn varies more than a new
+    model's seed does, and pooling draws x models as independent values made intervals too narrow);
+    ``models`` keeps every model's accuracy, ``draws`` each draw's."""
     groups: dict[str, list[str]] = {}
     for name in reeval:
         if random_real_group(name) is not None:
@@ -44,8 +47,9 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
         for arch in reeval[draws[0]]:
             per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
             means = [statistics.fmean(r) for r in per_draw]
-            pooled[arch] = {**summary([v for r in per_draw for v in r]), "runs": [v for r in per_draw for v in r],
-                            "balanced": [v for d in draws for v in reeval[d][arch].get("balanced", [])],
+            balanced = [list(reeval[d][arch].get("balanced") or []) for d in draws]
+            pooled[arch] = {**summary(means), "runs": means, "models": [v for r in per_draw for v in r],
+                            "balanced": [statistics.fmean(b) for b in balanced] if all(balanced) else [],
                             "draws": per_draw, "draw_means": means,
                             "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
                             "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
@@ -71,13 +75,19 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
-    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval (none for one model)."""
+    """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval; one value is printed alone
+    (no spread to show). Random real counts draws: ``(n=3 draws of 3 models)``."""
     if not entry or not entry.get("runs"):
         return "n/a"
     stats = summary(entry["runs"])
-    text = f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    text = f"{stats['mean']:.2f}"
+    if stats["n"] > 1:
+        text += f" ± {stats['std']:.2f}"
     if stats["ci95"] is not None:
         text += f" {format_interval(stats['ci95'])}"
-    return text + (f" (n={stats['n']})" if with_n else "")
-
-
+    if not with_n:
+        return text
+    draws = entry.get("draws")
+    if draws:
+        return text + f" (n={len(draws)} draws of {len(draws[0])} model{'s' if len(draws[0]) != 1 else ''})"
+    return text + f" (n={stats['n']})"

@@ -39,6 +39,18 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": n, "ci95": [mean - half, mean + half]}
 
 
+def prediction_interval(values: Sequence[float]) -> list[float] | None:
+    """The 95 % interval in which **one new** value (one more fresh model trained the same way) falls:
+    ``mean ± t(0.975, n-1) s sqrt(1 + 1/n)``; None with fewer than two values. This, not the interval of
+    the mean, is what a single number from elsewhere (a paper's one run) is compared with."""
+    xs = [float(v) for v in values if math.isfinite(float(v))]
+    if len(xs) < 2:
+        return None
+    mean, n = statistics.fmean(xs), len(xs)
+    half = _t(n - 1) * statistics.stdev(xs) * math.sqrt(1.0 + 1.0 / n)
+    return [mean - half, mean + half]
+
+
 def _difference(mean: float, half: float | None, n: int, kind: str) -> dict[str, Any]:
     ci = None if half is None or not math.isfinite(half) else [mean - half, mean + half]
     return {"diff": mean, "ci95": ci, "n": n, "kind": kind,

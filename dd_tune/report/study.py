@@ -228,7 +228,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"Seed {report['seed']}; wall time {report['wall_time_s']:.0f} s. Trials were tuned on a validation "
         f"split carved from the training set; every accuracy below was measured once, at the end, on the "
         f"**test** set with the same protocol for all rows ({report['protocol']}). Cells: mean ± sample "
-        f"std [95 % t-interval] (n = fresh models; random real: draws × models).",
+        f"std [95 % t-interval] (n = fresh models; random real: n = draws, each the mean of its models, "
+        f"because a new draw of real images varies more than a new model).",
         "",
     ]
     lines += [f"_{note}_" for note in report.get("method_notes", [])] + ([""] if report.get("method_notes") else [])
