@@ -180,3 +180,54 @@ def test_resume_of_a_study_stored_before_a_key_existed_takes_its_default(tmp_pat
     probe_flipped = dataclasses.replace(study.search, overhead_probe=not study.search.overhead_probe)
     assert stored_config_diff(tmp_path, dataclasses.replace(study, search=probe_flipped)) == ["search"]
     assert stored_config_diff(tmp_path, dataclasses.replace(study, seed=study.seed + 1)) == ["seed"]
+
+
+def _shipped(method: str) -> list[str]:
+    from dd_tune.config import list_studies
+    from dd_tune.methods.configs import load_study
+
+    return [n for n in list_studies() if load_study(n).method == method]
+
+
+@pytest.mark.parametrize("name", _shipped("pad") + _shipped("datadam"))
+def test_a_preset_switch_works_from_the_command_line_on_every_shipped_study_and_profile(name, capsys):
+    """`--set distill.preset=…` on every PAD/DataDAM study and profile: --print-config exits 0, the space has
+    grown to hold the new defaults, and the whole search builds (the dry run a real run does first)."""
+    import yaml
+
+    from dd_tune.methods.configs import load_study
+    from dd_tune.study import main
+    from dd_tune.tune.search import check_search
+    from dd_tune.tune.search_space import load_search_space
+
+    method = load_study(name).method
+    for profile in ("default", "quick", "smoke"):
+        for preset in ("pad", "datm", "mtt") if method == "pad" else ("code", "paper"):
+            rc = main([name, "--profile", profile, "--set", f"distill.preset={preset}", "--print-config"])
+            out, err = capsys.readouterr()
+            assert rc == 0, f"{name} {profile} {preset}: {err}"
+            cfg = yaml.safe_load(out)
+            assert cfg["distill"]["preset"] == preset
+            study = load_study(name, profile, [("distill.preset", preset)])
+            check_search(study, load_search_space(study))
+
+
+def test_datm_keeps_the_mnist_halving_and_mtt_joins_the_space(capsys):
+    import yaml
+
+    from dd_tune.study import main
+
+    assert main(["pad_mnist", "--set", "distill.preset=datm", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    d = cfg["distill"]
+    # DATM's identity (no scheduler, no parameter selection, minibatches of 100) with the study's 50-epoch
+    # experts, halved schedule and window kept (a switch used to restore PAD's 100-epoch values)
+    assert (d["select_ratio"], d["batch_syn"], d["experts"]["schedule"]["enabled"]) == (0.0, 100, False)
+    assert (d["experts"]["epochs"], d["current_max_start_epoch"], d["max_start_epoch"]) == (50, 5, 10)
+    assert d["experts"]["schedule"]["add_end_epoch"] == 10 and cfg["search"]["widen_to_defaults"] is True
+    assert main(["pad_mnist", "--set", "distill.preset=mtt", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["distill"]["syn_steps"] == 30 and 30 in cfg["search_space"]["syn_steps"]["choices"]
+    # without a switch the study's space is its own: a default outside it stays an error
+    assert main(["pad_mnist", "--set", "distill.syn_steps=30", "--print-config"]) == 2
+    assert "lies outside the search space" in capsys.readouterr().err

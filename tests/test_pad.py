@@ -81,8 +81,9 @@ def test_config_defaults_are_the_pad_preset():
 
 @pytest.mark.parametrize("preset", ["pad", "datm", "mtt"])
 def test_choosing_a_preset_on_a_pad_study_gives_that_method(preset):
-    """The study file's PAD values (select_ratio 0.5, init correct, ...) give way to the chosen preset for
-    every key it defines; the study's budget stays and explicit --set keys still win."""
+    """The study file's PAD values give way to the chosen preset on every key where that preset differs
+    from PAD (select_ratio, init, ...); the study's other deviations and its budget stay; explicit --set
+    keys still win."""
     from dd_tune.methods.configs import load_study
 
     study = load_study("pad_mnist", "default", [("distill.preset", preset)])
@@ -91,12 +92,16 @@ def test_choosing_a_preset_on_a_pad_study_gives_that_method(preset):
     if preset == "pad":  # no switch: the study's own values (written for PAD, window scaled) stay
         assert (got.select_ratio, got.init, got.soft_labels, got.threshold) == (0.5, "correct", True, 1.0)
         assert (got.experts.epochs, got.max_start_epoch, got.experts.schedule.enabled) == (50, 10, True)
-    else:
-        for key, value in expected.items():
-            if key != "experts":
-                assert getattr(got, key) == value, (preset, key)
-        assert got.experts.epochs == expected["experts"]["epochs"]
+    else:  # the keys that make the other method take its values; the study's other deviations stay
+        identity = {k: v for k, v in expected.items() if k != "experts" and PADConfig.PRESETS["pad"][k] != v}
+        assert identity  # every other preset differs from PAD somewhere
+        for key, value in identity.items():
+            assert getattr(got, key) == value, (preset, key)
+        assert got.experts.epochs == 50  # the study's halving (DATM: like PAD's 100; MTT's own 50)
         assert got.experts.schedule.enabled == expected["experts"]["schedule"]["enabled"]
+        # PAD = DATM = MTT on max_start_epoch: the study's halved window stays; on syn_steps too for DATM
+        assert got.max_start_epoch == 10 and (preset != "datm" or got.syn_steps == 80)
+        assert got.experts.schedule.add_end_epoch == 10  # the study's halved schedule
     assert (got.iterations, got.experts.num_experts) == (5000, 20)  # the study's budget
     mtt = load_study("pad_mnist", "default", [("distill.preset", "mtt"), ("distill.syn_steps", 12),
                                               ("distill.threshold", 2.0)]).distill

@@ -57,6 +57,10 @@ class SearchConfig:
     max_failures: int = 1  # retries of a crashed trial from its last checkpoint
     # once per study, a short trial in-process and in Ray Tune: Ray's overhead in the report's time table
     overhead_probe: bool = True
+    # the space grows to hold the defaults where they lie outside it (a categorical gains the value, a
+    # range its bound); set by a preset switched from the command line (`--set distill.preset=mtt`), whose
+    # defaults the study's space was not written for. Off: a default outside the space is an error.
+    widen_to_defaults: bool = False
 
     def __post_init__(self) -> None:
         require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}")

@@ -3,7 +3,7 @@
 ``load_study`` is the whole study as it will run: the configuration room reads and checks the file
 (``dd_tune.config.read_study``), then the method named in it validates its ``distill`` block here.
 Presets (``PRESETS`` of a method's config) and the method's budget keys (``BUDGET_KEYS``) are the
-method's own knowledge; this module only applies the rule that combines them.
+method's own knowledge; this module only applies the rule that combines them with a study's deviations.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
     """A distill block with ``values`` (dotted keys) applied, presets resolved. Later wins:
 
     1. the preset ``block`` names (or the method's default preset);
-    2. ``block``'s own keys (a study file's deliberate deviations from its preset);
-    3. when ``values`` switch to another preset: every key that preset defines, except the budget
-       keys (``BUDGET_KEYS``, e.g. ``iterations``) that ``block`` sets explicitly;
+    2. ``block``'s own keys (a study file's deliberate deviations from its preset: its budget, its
+       dataset's scaling such as PAD's halved expert epochs on MNIST);
+    3. when ``values`` switch to another preset: the keys on which the two presets differ (what makes
+       the other method that method: MTT's hard labels, DATM's lack of a scheduler), except the budget
+       keys (``BUDGET_KEYS``) the block sets; the study's other deviations stay;
     4. ``values`` (``--set distill.*``, a named point, a trial's sampled values).
     """
     cls = config_class(method)
@@ -56,14 +58,24 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
                 raise ConfigError(f"{source}: unknown preset 'distill.preset: {name}' for method {method!r}; "
                                   f"choose from {sorted(presets)}")
         out = deep_merge(presets[have], block)
-        if want != have:  # the new preset replaces every key it defines; the block's budget stays
-            out = deep_merge(out, presets[want])
-            for key in getattr(cls, "BUDGET_KEYS", ()):
-                value = _lookup(block, key)
-                if value is not _MISSING:
-                    out = set_dotted(out, key, value, source)
+        budget = set(getattr(cls, "BUDGET_KEYS", ()))  # a study's budget stays even where presets differ
+        for key, value in preset_identity(presets[have], presets[want]).items():
+            if key not in budget or _lookup(block, key) is _MISSING:
+                out = set_dotted(out, key, value, source)
     for key, value in values.items():  # dotted keys reach nested configs (experts.schedule.init_ratio)
         out = set_dotted(out, key, value, source)
+    return out
+
+
+def preset_identity(old: Mapping, new: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys on which preset ``new`` differs from ``old``, with ``new``'s values."""
+    out: dict[str, Any] = {}
+    for key in new:
+        dotted = f"{prefix}{key}"
+        if isinstance(new[key], Mapping) and isinstance(old.get(key), Mapping):
+            out.update(preset_identity(old[key], new[key], f"{dotted}."))
+        elif old.get(key, _MISSING) != new[key]:
+            out[dotted] = new[key]
     return out
 
 
@@ -88,6 +100,9 @@ def load_study(name_or_path: str, profile: str = "default",
     resolved), its named points and init variants checked against the method."""
     f = read_study(name_or_path, profile, overrides)
     study = f.study
+    if _switches_preset(study, f.distill_sets) and not study.search.widen_to_defaults:
+        # the study's search space was written for its own preset: it grows to hold the new defaults
+        study = dataclasses.replace(study, search=dataclasses.replace(study.search, widen_to_defaults=True))
     check_depth(study, "model.depth", study.model.depth, f.source)
     distill = build(config_class(study.method), resolve_method_values(study.method, study.distill,
                                                                       f.distill_sets, f.source), "distill", f.source)
@@ -100,6 +115,14 @@ def load_study(name_or_path: str, profile: str = "default",
     for value in study.init_variants:
         _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
     return dataclasses.replace(study, distill=distill)
+
+
+def _switches_preset(study: StudyConfig, distill_sets: Mapping[str, Any]) -> bool:
+    cls = config_class(study.method)
+    if not getattr(cls, "PRESETS", None) or "preset" not in distill_sets:
+        return False
+    default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
+    return distill_sets["preset"] != study.distill.get("preset", default)
 
 
 def check_depth(study: StudyConfig, key: str, depth: int, source: str) -> None:

@@ -48,6 +48,7 @@ class PADConfig:
             threshold=None, select_ratio=0.0, soft_labels=False, init="real",
             experts={"epochs": 50, "schedule": {"enabled": False}}),
     }
+
     # a study's own budget survives a preset switch: `--set distill.preset=mtt` keeps its iterations
     BUDGET_KEYS: ClassVar[tuple[str, ...]] = ("iterations", "experts.num_experts")
 

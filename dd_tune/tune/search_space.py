@@ -97,8 +97,24 @@ def load_search_space(study: StudyConfig) -> SearchSpace:
     for key, spec in merged.items():
         source = f"{path} / study {study.name}"
         space[key] = build(ParamSpec, spec, f"params.{key}", source)
+        if study.search.widen_to_defaults:
+            space[key] = widened(space[key], study, key)
         _check_against_config(study, key, space[key], source)
     return space
+
+
+def widened(spec: ParamSpec, study: StudyConfig, key: str) -> ParamSpec:
+    """``spec`` grown to hold the study's default of ``key`` (every IPC's, for ``ipc``): a categorical
+    gains the value, a range extends its bound (``search.widen_to_defaults``)."""
+    values = list(study.ipc) if key == "ipc" else [get_dotted(study.distill, key)]
+    for value in values:
+        if spec.contains(value) or value is None and spec.type != "categorical":
+            continue
+        if spec.type == "categorical":
+            spec = dataclasses.replace(spec, choices=(*spec.choices, value))
+        else:
+            spec = dataclasses.replace(spec, low=min(spec.low, value), high=max(spec.high, value))
+    return spec
 
 
 def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source: str) -> None:
