@@ -10,7 +10,8 @@ from PIL import Image
 
 from dd_tune.config import load_suite
 from dd_tune.errors import ConfigError
-from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table, setting_check
+from dd_tune.report.reproduction import (noise_lines, noise_pair, report_rows, report_table, row_sentence,
+                                         setting_check)
 from dd_tune.tune.suite import suite_studies
 
 
@@ -117,3 +118,16 @@ def test_smoke_seed_report_suite_end_to_end(tmp_path, data_root, ray_session):
         assert pair["curves"] and pair["progress"] and pair["convnet"]["noise"] is not None
     md = (tmp_path / "seed_report" / "compare.md").read_text()
     assert md.index("## The seed report's results, re-run") < md.index("## From noise, tuned for noise") < md.index("## IPC 1")
+
+
+def test_the_mhist_rows_say_what_their_numbers_mean():
+    suite = load_suite("seed_report")
+    rows = {r["title"]: r for r in report_rows(suite, {}, {})}
+    for r in rows.values():
+        r["sentence"] = row_sentence(r, suite.report_name)
+    md = "\n".join(report_table(list(rows.values()), suite.report_name))
+    noise = rows["DataDAM on MHIST, ConvNet-7, noise init, 10 iterations"]
+    assert "about what always answering HP scores" in noise["note"] and noise["note"] in md
+    full = rows["Full training set on MHIST, ConvNet-7"]
+    assert full["reported"] == 92.96 and "far above published from-scratch results" in full["note"]
+    assert full["note"] in md

@@ -32,6 +32,7 @@ class ReportRow:
     tuned_study: str = ""
     setting: dict[str, Any] = field(default_factory=dict)
     elsewhere: str = ""
+    note: str = ""  # what a reader should know about the reported number itself (context, caveats)
 
     def __post_init__(self) -> None:
         require(self.arch in ARCHS, "arch", f"unknown architecture {self.arch!r}; choose from {list(ARCHS)}")

@@ -47,7 +47,7 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
     for spec in suite.report_rows:
         row: dict[str, Any] = {"title": spec.title, "reported": spec.reported, "arch": spec.arch,
                                "elsewhere": spec.elsewhere, "at_setting": None, "tuned": None,
-                               "random_real": None, "differs": [], "tuned_study": ""}
+                               "random_real": None, "differs": [], "tuned_study": "", "note": spec.note}
         if spec.set == "full_data":
             row["at_setting"] = full_data.get("convnet")
             how = f" ({suite.report_name}: {suite.report_protocol})" if suite.report_protocol else ""
@@ -108,7 +108,8 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
         lines.append(f"| {r['title']} | {r['arch']} | {r['reported']:.2f} | {at}{scaled} | "
                      f"{fmt_acc(r['tuned'], with_n=False) if r['tuned'] else 'n/a'} | "
                      f"{fmt_acc(r['random_real'], with_n=False) if r['random_real'] else 'n/a'} |")
-    lines += ["", *[f"- **{r['title']}.** {r['sentence']}" for r in rows], ""]
+    lines += ["", *[f"- **{r['title']}.** {r['sentence']}" + (f" {r['note']}" if r.get("note") else "")
+                    for r in rows], ""]
     return lines
 
 
