@@ -115,3 +115,32 @@ def test_two_studies_that_resolve_to_one_name_are_refused(tmp_path):
     (tmp_path / "t.yaml").write_text(f"studies: [dm_mnist, {tmp_path / 'dm_mnist.yaml'}]\n")
     with pytest.raises(ConfigError, match="both resolve to the study name 'dm_mnist'"):
         suite_studies(load_suite(str(tmp_path / "t.yaml")))
+
+
+def test_a_suite_can_give_one_study_more_trials(tmp_path):
+    from dd_tune.config import load_suite
+    from dd_tune.errors import ConfigError
+    from dd_tune.tune.suite import suite_studies
+
+    trials = {s.name: s.search.num_samples for s in suite_studies(load_suite("seed_report", "quick"))}
+    assert trials.pop("pad_mnist_noise") == 16 and set(trials.values()) == {3}
+    bad = tmp_path / "s.yaml"
+    bad.write_text("studies: [dm_mnist]\nstudy_num_samples: {pad_mnist: 4}\n")
+    with pytest.raises(ConfigError, match="names study 'pad_mnist', which the suite does not run"):
+        load_suite(str(bad))
+
+
+def test_the_noise_only_pad_search_can_find_a_middle_ground():
+    """At least 16 trials at IPC 10 in the quick profile; threshold 1.0 / 1.1 / off, the three label sources,
+    alpha_0 down to 1e-4 with lr_lr at most 1e-5, lr_img over [10, 1e4]."""
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.search_space import load_search_space
+
+    study = load_study("pad_mnist_noise", "quick")
+    space = load_search_space(study)
+    assert study.ipc == (10,) and study.search.num_samples >= 16 and study.distill.init == "noise"
+    assert space["threshold"].choices == (1.0, 1.1, None)
+    assert set(space["noise_labels"].choices) == {"real_logits", "self_logits", "hard"}
+    assert min(space["syn_lr_init"].choices) == 0.0001 and space["lr_lr"].high <= 1e-5
+    assert (space["lr_img"].low, space["lr_img"].high) == (10.0, 10000.0) and 0.0 in space["select_ratio"].choices
+    assert study.named_points["noise_hard_no_threshold"]["noise_labels"] == "hard"

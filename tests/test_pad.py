@@ -130,7 +130,8 @@ def test_a_nonfinite_loss_is_skipped_counted_and_distillation_goes_on(small, sto
     before = d.synset().images
     m = d.run(3)
     assert m["nonfinite_steps"] == 1 and math.isfinite(m["loss"])
-    assert d.counters() == {"skipped_steps": 1.0, "skipped_nonfinite": 1.0, "skipped_threshold": 0.0}
+    skipped = {k: v for k, v in d.counters().items() if k.startswith("skipped")}
+    assert skipped == {"skipped_steps": 1.0, "skipped_nonfinite": 1.0, "skipped_threshold": 0.0}
     assert d.state_is_finite() and not torch.equal(d.synset().images, before)
     restored = make(small, store, seed=4)
     restored.load_state_dict(d.state_dict())
@@ -242,6 +243,49 @@ def test_noise_init_runs_and_threshold_skips(small, store):
     m = d.run(2)
     assert m["skipped"] == 1.0
     torch.testing.assert_close(d.synset().images, before)
+
+
+@pytest.mark.parametrize("source", ["real_logits", "self_logits", "hard"])
+def test_noise_labels_are_a_named_choice(small, store, source):
+    """The same noise, three label sources: the first expert's logits of real images (dd_tune's default),
+    of the noise itself (PAD's real-init branch applied to noise), or class labels, not learned (MTT)."""
+    d = make(small, store, dataclasses.replace(TINY, init="noise", noise_labels=source))
+    base = make(small, store, dataclasses.replace(TINY, init="noise"))
+    torch.testing.assert_close(d.images, base.images)  # the label source never changes the noise
+    classes = torch.arange(10).repeat_interleave(2)
+    if source == "hard":
+        assert d.labels.dtype == torch.long and torch.equal(d.labels, classes) and not d.labels.requires_grad
+        assert d.opt_y is None
+    else:
+        with torch.no_grad():
+            of_noise = d.flat(d.trajectories[0][-1], d.images.detach())  # the first expert on the noise
+        if source == "self_logits":
+            torch.testing.assert_close(d.labels.detach(), of_noise)
+        else:  # the default (real images' logits): what noise init has always been labelled with
+            torch.testing.assert_close(d.labels.detach(), base.labels.detach())
+            assert not torch.allclose(d.labels.detach(), of_noise)
+        assert d.labels.requires_grad
+    d.run(2)  # distills either way
+    assert d.synset().labels.shape[0] == 20
+
+
+def test_matching_loss_minimum_and_share_under_the_threshold_are_counted(small, store, monkeypatch):
+    d = make(small, store, dataclasses.replace(TINY, threshold=1.0))
+    losses = iter([3.0, 0.5, float("nan")])  # TINY runs 3 iterations
+    real = __import__("dd_tune.methods.pad", fromlist=["trajectory_loss"]).trajectory_loss
+
+    def scripted(*args, **kwargs):
+        value = real(*args, **kwargs)
+        return value * 0 + next(losses)
+
+    monkeypatch.setattr("dd_tune.methods.pad.trajectory_loss", scripted)
+    d.run(3)
+    c = d.counters()
+    assert c["matching_loss_min"] == pytest.approx(0.5) and c["matching_under_threshold"] == pytest.approx(1 / 3)
+    assert (c["skipped_threshold"], c["skipped_nonfinite"]) == (1.0, 1.0)
+    restored = make(small, store)
+    restored.load_state_dict(d.state_dict())
+    assert restored.counters() == pytest.approx(c)
 
 
 def test_state_round_trip_continues_identically(small, store):

@@ -67,6 +67,7 @@ class SuiteConfig:
     description: str = ""
     ipc: tuple[int, ...] = ()  # IPCs every study runs (empty: each study's own, which must agree)
     num_samples: int = 0  # trials per IPC for every study (0: each study's own)
+    study_num_samples: dict[str, int] = field(default_factory=dict)  # a study's own trials, over num_samples
     init_variants: tuple[str, ...] = ("real", "noise")
     shared: dict[str, Any] = field(default_factory=dict)  # study keys set on every study (dotted ok)
     # an earlier report's results, each beside dd_tune at its setting and tuned (compare.md opens with them)
@@ -84,6 +85,10 @@ class SuiteConfig:
         require(len(self.studies) >= 1, "studies", "must list at least one study")
         require(len(set(self.studies)) == len(self.studies), "studies", "lists a study twice")
         require(self.num_samples >= 0, "num_samples", f"must be >= 0, got {self.num_samples}")
+        for study, n in self.study_num_samples.items():
+            require(study in self.studies, "study_num_samples",
+                    f"names study {study!r}, which the suite does not run ({list(self.studies)})")
+            require(isinstance(n, int) and n >= 1, "study_num_samples", f"{study}: must be an integer >= 1, got {n!r}")
         for row in self.report_rows:
             for study in (row.study, row.tuned_study):
                 require(not study or study in self.studies, "report_rows",
@@ -94,13 +99,15 @@ class SuiteConfig:
             require(len(pair) == 2 and all(p in self.studies for p in pair), "noise_pairs",
                     f"each pair is [real-init study, noise-only study] of the suite, got {list(pair)}")
 
-    def overrides(self) -> list[tuple[str, Any]]:
-        """The ``--set``-style overrides that give every study of the suite the shared settings."""
+    def overrides(self, study: str = "") -> list[tuple[str, Any]]:
+        """The ``--set``-style overrides that give ``study`` (every study, when empty) the suite's shared
+        settings and its number of trials."""
         out = _flatten(self.shared)
         if self.ipc:
             out.append(("ipc", list(self.ipc)))
-        if self.num_samples:
-            out.append(("search.num_samples", self.num_samples))
+        trials = self.study_num_samples.get(study, self.num_samples)
+        if trials:
+            out.append(("search.num_samples", trials))
         return out
 
 

@@ -56,15 +56,20 @@ class PADDistiller(Distiller):
         if self.trajectories[0].shape[1] != self.flat.size:
             raise ConfigError("expert trajectories do not match the model's parameter count")
         images, labels = self._initial_set()
+        # soft labels are learned unless the set starts from noise with hard labels (noise_labels: hard)
+        self.soft = labels.dim() == 2
         self.images = images.requires_grad_(True)
-        self.labels = labels.requires_grad_(cfg.soft_labels)
+        self.labels = labels.requires_grad_(self.soft)
         self.syn_lr = torch.tensor(cfg.syn_lr_init, device=ctx.device, requires_grad=True)
         self.opt_img = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=0.5)
         self.opt_lr = torch.optim.SGD([self.syn_lr], lr=cfg.lr_lr, momentum=0.5)
         self.opt_y = torch.optim.SGD([self.labels], lr=cfg.lr_y, momentum=cfg.momentum_y) \
-            if cfg.soft_labels else None
+            if self.soft else None
         self.dsa = ctx.dsa(cfg.dsa, cfg.dsa_strategy)
         self.skipped = {"nonfinite": 0, "threshold": 0}
+        # why a trial went nowhere, per report: the smallest matching loss so far and how many
+        # iterations had a finite loss at or under the threshold (every finite one without a threshold)
+        self.loss_seen = {"min": math.inf, "under": 0, "iterations": 0}
 
     @classmethod
     def config_notes(cls, cfg: PADConfig, ipc: int) -> list[str]:
@@ -92,9 +97,13 @@ class PADDistiller(Distiller):
         if cfg.init == "correct":
             images, logits = self._correctly_classified()
         elif cfg.init == "noise":
-            real = init_images(ctx, "real")
+            real = init_images(ctx, "real")  # drawn first in every case: the noise stays the same draw
             images = init_images(ctx, "noise")
-            logits = self._expert_logits(real, [0])[0]
+            if cfg.noise_labels == "hard":
+                return images, hard
+            # real_logits: the first expert's logits of real images of each class (dd_tune's choice);
+            # self_logits: of the noise images themselves, PAD's real-init branch applied to noise
+            logits = self._expert_logits(real if cfg.noise_labels == "real_logits" else images, [0])[0]
         else:  # random real or class centres, labelled by the first expert (as PAD's real init)
             images = initial_images(ctx, cfg.init, 1, cfg.selection)
             logits = self._expert_logits(images, [0])[0]
@@ -136,7 +145,7 @@ class PADDistiller(Distiller):
                 x = self.dsa(x, self.ctx.generator)
             out = self.flat(theta, x)
             y = self.labels[idx]
-            ce = soft_cross_entropy(out, y) if self.cfg.soft_labels else F.cross_entropy(out, y)
+            ce = soft_cross_entropy(out, y) if self.soft else F.cross_entropy(out, y)
             (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
             theta = theta - self.syn_lr * grad
         return theta
@@ -163,14 +172,22 @@ class PADDistiller(Distiller):
                 o.step()
         self.skipped["nonfinite"] += int(nonfinite)
         self.skipped["threshold"] += int(over)
+        self.loss_seen["iterations"] += 1
+        if not nonfinite:
+            self.loss_seen["min"] = min(self.loss_seen["min"], value)
+            self.loss_seen["under"] += int(not over)
         return {"loss": value, "syn_lr": float(self.syn_lr.detach()), "start_epoch": float(t),
                 "skipped": float(nonfinite or over)}
 
     def counters(self) -> dict[str, float]:
-        """Skipped updates so far (a TensorBoard scalar per report)."""
+        """Skipped updates so far, the smallest matching loss and the share of iterations at or under the
+        threshold (TensorBoard scalars per report, and the report's trial table)."""
+        seen = self.loss_seen
         return {"skipped_steps": float(sum(self.skipped.values())),
                 "skipped_nonfinite": float(self.skipped["nonfinite"]),
-                "skipped_threshold": float(self.skipped["threshold"])}
+                "skipped_threshold": float(self.skipped["threshold"]),
+                "matching_loss_min": float(seen["min"]) if math.isfinite(seen["min"]) else float("nan"),
+                "matching_under_threshold": float(seen["under"]) / seen["iterations"] if seen["iterations"] else 0.0}
 
     def state_is_finite(self) -> bool:
         return bool(torch.isfinite(self.images).all() and torch.isfinite(self.labels).all()
@@ -186,7 +203,7 @@ class PADDistiller(Distiller):
         opts = {"opt_img": self.opt_img, "opt_lr": self.opt_lr, "opt_y": self.opt_y}
         return {**super().state_dict(), "images": self.images.detach().cpu().clone(),
                 "labels": self.labels.detach().cpu().clone(), "syn_lr": self.syn_lr.detach().cpu().clone(),
-                "skipped": dict(self.skipped),
+                "skipped": dict(self.skipped), "loss_seen": dict(self.loss_seen),
                 **{k: copy.deepcopy(o.state_dict()) for k, o in opts.items() if o is not None}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -196,6 +213,7 @@ class PADDistiller(Distiller):
             self.labels.copy_(state["labels"].to(self.labels.device))
             self.syn_lr.copy_(state["syn_lr"].to(self.syn_lr.device))
         self.skipped = {k: int(v) for k, v in state.get("skipped", self.skipped).items()}
+        self.loss_seen = dict(state.get("loss_seen", self.loss_seen))
         self.opt_img.load_state_dict(state["opt_img"])
         self.opt_lr.load_state_dict(state["opt_lr"])
         if self.opt_y is not None:

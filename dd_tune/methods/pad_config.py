@@ -71,6 +71,11 @@ class PADConfig:
     select_ratio: float = 0.5  # fraction of parameters dropped from the loss
     select_mode: Literal["depth", "loss"] = "loss"
     soft_labels: bool = True
+    # the labels of a set that starts from noise (PAD's and DATM's released code stop with a NameError
+    # there: no label source is defined for noise). real_logits: the first expert's logits of random real
+    # images of each class (dd_tune's default); self_logits: the expert's logits of the noise images
+    # themselves (PAD's real-init branch applied to noise); hard: class labels, not learned (as MTT)
+    noise_labels: Literal["real_logits", "self_logits", "hard"] = "real_logits"
     init: Literal["correct", "real", "noise", "herding", "kcenter"] = "correct"
     dsa: bool = True
     experts: ExpertConfig = field(default_factory=ExpertConfig)

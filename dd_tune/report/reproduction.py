@@ -161,6 +161,11 @@ def noise_lines(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
         skipped = (f"; its best noise trial skipped {counters['skipped_steps']:.0f} of {p['best_noise_it']} updates "
                    f"({counters.get('skipped_threshold', 0):.0f} over the loss threshold)"
                    if counters.get("skipped_steps") else "")
+        lowest = counters.get("matching_loss_min")
+        if lowest is not None and math.isfinite(lowest):  # reports of earlier versions have none
+            skipped += (f"; its lowest matching loss was {counters['matching_loss_min']:.3f}, and "
+                        f"{100 * counters.get('matching_under_threshold', 0.0):.0f} % of its iterations had a finite "
+                        f"loss at or under the threshold")
         figures = ", ".join(f"`{p[k]}`" for k in ("curves", "progress") if p.get(k))
         lines.append(f"- {p['method']}: best noise configuration "
                      f"{ {k: v for k, v in p['best_noise_config'].items() if not isinstance(v, dict)} }{skipped}"

@@ -209,7 +209,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
                      "timing": trial_timing(r),
                      # a method's own counters (PAD's skipped updates): why a trial went nowhere
-                     "counters": {k: v for k, v in m.items() if k.startswith("skipped")}})
+                     "counters": {k: v for k, v in m.items() if k.startswith(("skipped", "matching_"))}})
     return rows
 
 

@@ -30,9 +30,9 @@ SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
 
 def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
     """Every study of the suite with the shared keys applied, validated, and checked to agree."""
-    overrides = suite.overrides()
     studies = []
     for name in suite.studies:
+        overrides = suite.overrides(name)
         study = load_study(name, suite.profile, overrides)
         if suite.init_variants and init_of(study.distill) is not None:
             study = load_study(name, suite.profile, [*overrides, ("init_variants", list(suite.init_variants))])
