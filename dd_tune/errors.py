@@ -1,8 +1,12 @@
-"""User-facing exceptions.
+"""User-facing exceptions (and the "did you mean" hint their messages share).
 
 Every error a user can cause by bad input derives from :class:`DDTuneError`; the command-line entry
 points turn it into one clear message and a non-zero exit. Library code never calls ``exit()``.
 """
+
+from __future__ import annotations
+
+from typing import Iterable
 
 
 class DDTuneError(Exception):
@@ -31,3 +35,16 @@ class StudyFailed(DDTuneError):
 
 class StudyInterrupted(DDTuneError):
     """The search stopped before all its trials finished (Ctrl-C); ``--resume`` continues it."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word`` (``-``/``_`` and
+    case ignored for the comparison), or ``""`` when nothing is close."""
+    import difflib
+
+    def norm(s: str) -> str:
+        return s.lower().replace("-", "_")
+
+    options = {norm(c): c for c in choices}
+    close = difflib.get_close_matches(norm(str(word)), list(options), n=1, cutoff=0.75)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
-from dd_tune.errors import ConfigError
+from dd_tune.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose from {self.names()}"
+                f"unknown {self.kind} {name!r}{did_you_mean(str(name), self.names())}; choose from {self.names()}"
             ) from None
 
     def names(self) -> list[str]:

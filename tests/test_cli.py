@@ -34,7 +34,7 @@ def test_help_mentions_the_options():
     "args, message",
     [
         (["nope"], "error: unknown study 'nope'; choose from ["),
-        (["dm_mnist", "--set", "distill.lrimg=1"], "unknown key 'distill.lrimg'; valid keys:"),
+        (["dm_mnist", "--set", "distill.lrimg=1"], "unknown key 'distill.lrimg' (did you mean 'distill.lr_img'?); valid keys:"),
         (["dm_mnist", "--set", "distill.lr_img=-0.5"], "'distill.lr_img' must be > 0"),
         (["dm_mnist", "--set", "ipc=[0]"], "'ipc' images per class must be >= 1"),
         (["dm_mnist", "--profile", "huge"], "unknown profile 'huge'"),

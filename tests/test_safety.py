@@ -75,7 +75,7 @@ STUDY = "dd_tune.study"
 # (command, argv with {t} = the tmp folder, extra env, a fragment the one message line must contain)
 CASES = [
     (STUDY, ["nope"], {}, "unknown study 'nope'; choose from ["),
-    (STUDY, ["dm_mnist", "--set", "distill.lrimg=1"], {}, "unknown key 'distill.lrimg'; valid keys:"),
+    (STUDY, ["dm_mnist", "--set", "distill.lrimg=1"], {}, "unknown key 'distill.lrimg' (did you mean 'distill.lr_img'?); valid keys:"),
     (STUDY, ["dm_mnist", "--set", "distill.lr_img=-0.5"], {}, "'distill.lr_img' must be > 0"),
     (STUDY, ["dm_mnist", "--set", "ipc=[0]"], {}, "images per class must be >= 1"),
     (STUDY, ["dm_mnist", "--profile", "huge"], {}, "unknown profile 'huge'; choose from ['default', 'quick', 'smoke']"),
@@ -208,6 +208,14 @@ CASES = [
     ("dd_tune.evaluate", [], {}, "the following arguments are required: synset"),
     ("dd_tune.distill", ["dm_mnist", "--ipc", "x"], {}, "argument --ipc: invalid int value: 'x'"),
     ("dd_tune.commands.dispatch", ["bogus"], {}, "dd-tune: unknown command 'bogus'; choose from ['study'"),
+    # the published, GPU-sized budget on a machine without a GPU needs --profile or --yes-cpu
+    (STUDY, ["dm_mnist"], {}, "no GPU is visible, and without --profile the default profile runs the published"),
+    ("dd_tune.compare", ["mnist"], {}, "suite mnist: no GPU is visible, and without --profile"),
+    # kinder errors: the closest name
+    (STUDY, ["dm-mnist"], {}, "unknown study 'dm-mnist' (did you mean 'dm_mnist'?)"),
+    (STUDY, ["dm_mnist", "--profile", "quik"], {}, "unknown profile 'quik' (did you mean 'quick'?)"),
+    (STUDY, ["dm_mnist", "--set", "lr_img=2"], {}, "unknown key 'lr_img' (did you mean 'distill.lr_img'?)"),
+    ("dd_tune.commands.dispatch", ["stduy"], {}, "unknown command 'stduy' (did you mean 'study'?)"),
     # damaged inputs say what is wrong
     (STUDY, ["dm_mnist", "--data-root", "{t}/data_magic"], {"data": "magic"}, "bad header or magic number"),
     ("dd_tune.evaluate", ["{t}/zipjunk.pt"], {"pt": "zipjunk"}, "(RuntimeError: PytorchStreamReader failed reading "
@@ -383,9 +391,9 @@ def test_a_handler_left_behind_by_tune_fit_is_removed():
 
 
 @pytest.mark.parametrize("command, argv, lock_name", [
-    (STUDY, ["dm_mnist", "--force"], "dm_mnist"),
+    (STUDY, ["dm_mnist", "--force", "--yes-cpu"], "dm_mnist"),
     (STUDY, ["dm_mnist", "--resume", "--profile", "smoke"], "dm_mnist_r"),
-    ("dd_tune.compare", ["{t}/suite.yaml", "--force"], "cmp"),
+    ("dd_tune.compare", ["{t}/suite.yaml", "--force", "--yes-cpu"], "cmp"),
 ])
 def test_a_directory_in_use_by_another_run_is_refused_before_ray(command, argv, lock_name, place, data_root,
                                                                  monkeypatch, capsys):

@@ -69,6 +69,9 @@ def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> 
     p.add_argument("--address", default=None,
                    help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
                         "starting a local instance; a multi-node cluster needs --storage on a shared mount")
+    p.add_argument("--yes-cpu", action="store_true",
+                   help="run the default profile (the published, GPU-sized budget) even where no GPU is visible; "
+                        "without it such a run is refused unless --profile is given")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help=resume_help)
     mode.add_argument("--force", action="store_true", help=f"replace an existing {what} directory")

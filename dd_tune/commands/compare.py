@@ -25,7 +25,7 @@ from dd_tune.errors import ConfigError
 from dd_tune.report.compare import write_comparison
 from dd_tune.tune import store
 from dd_tune.tune.prepare import prepare_run
-from dd_tune.tune.resources import check_ipcs, resolve_resources
+from dd_tune.tune.resources import check_full_budget_on_cpu, check_ipcs, resolve_resources
 from dd_tune.tune.search import check_search
 from dd_tune.tune.search_space import default_point, load_search_space
 from dd_tune.tune.suite import check_suite_dir, run_full_data, run_member, suite_studies
@@ -42,7 +42,8 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.compar
     p.add_argument("--print-config", action="store_true",
                    help="print the suite and every study as it will run (profile, preset, shared keys resolved) "
                         "as YAML, then exit without starting Ray or writing anything")
-    p.add_argument("--profile", default="default", help="profile of the suite and of every study (e.g. quick)")
+    p.add_argument("--profile", default=None, help="profile of the suite and of every study (e.g. quick; the default "
+                                                   "profile needs --yes-cpu where no GPU is visible)")
     add_run_options(p, "suite", "continue an interrupted suite in --storage: finished studies are read back, "
                                 "the interrupted one resumes as with dd_tune.study --resume, the rest run")
     return p.parse_args(argv)
@@ -61,7 +62,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         return 0
     if not args.suite:
         raise ConfigError(f"name a suite; choose from {list_suites()} (or --list)")
-    suite = load_suite(args.suite, args.profile)
+    suite = load_suite(args.suite, args.profile or "default")
     studies = suite_studies(suite)
     spaces = [load_search_space(s) for s in studies]
     for study, space in zip(studies, spaces):
@@ -79,7 +80,9 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         check_dir=lambda storage: check_suite_dir(store.locate(storage, suite.name, "suite"), studies,
                                                   args.force, args.resume),
         check_data=lambda root: [check_ipcs(s, sp, root) for s, sp in zip(studies, spaces)],
-        check_resources=lambda cpus, gpus: [resolve_resources(s, gpus, cpus) for s in studies])
+        check_resources=lambda cpus, gpus: [
+            check_full_budget_on_cpu(f"suite {suite.name}", gpus, args.profile is not None, args.yes_cpu),
+            *[resolve_resources(s, gpus, cpus) for s in studies]])
     with place.lock:  # one run per suite directory, until this one ends
         suite_dir = store.locate(place.storage, suite.name, "suite")
         store.create(suite_dir, "suite", replace=args.force)  # every check has passed

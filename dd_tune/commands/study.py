@@ -20,7 +20,7 @@ from dd_tune.errors import ConfigError
 from dd_tune.methods.configs import load_study
 from dd_tune.tune import store
 from dd_tune.tune.prepare import prepare_run
-from dd_tune.tune.resources import Resources, check_ipcs, resolve_resources
+from dd_tune.tune.resources import Resources, check_full_budget_on_cpu, check_ipcs, resolve_resources
 from dd_tune.tune.runner import StudyRunner
 from dd_tune.tune.search import check_search
 from dd_tune.tune.search_space import default_point, load_search_space
@@ -37,8 +37,9 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.study"
     p.add_argument("--print-config", action="store_true",
                    help="print the fully resolved study (after --profile, the preset and --set) and its search "
                         "space as YAML, then exit without starting Ray or writing anything")
-    p.add_argument("--profile", default="default",
-                   help="profile inside the study file: default (full, published budget), quick, smoke")
+    p.add_argument("--profile", default=None,
+                   help="profile inside the study file: default (full, published budget; a machine without a GPU "
+                        "needs --yes-cpu for it), quick, smoke")
     p.add_argument("--num-samples", type=int, default=None, help="number of trials per IPC")
     p.add_argument("--seed", type=int, default=None, help="study seed (sampler, trials, evaluation)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -66,7 +67,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         overrides.append(("search.num_samples", args.num_samples))
     if args.seed is not None:
         overrides.append(("seed", args.seed))
-    study = load_study(args.study, args.profile, overrides)
+    study = load_study(args.study, args.profile or "default", overrides)
     space = load_search_space(study)
     for ipc in study.ipc:
         default_point(study, space, ipc)  # validates defaults against the space before anything runs
@@ -80,7 +81,9 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,
                                                         args.force, args.resume),
         check_data=lambda root: check_ipcs(study, space, root),
-        check_resources=lambda cpus, gpus: resources.append(resolve_resources(study, gpus, cpus)))
+        check_resources=lambda cpus, gpus: [
+            check_full_budget_on_cpu(f"study {study.name}", gpus, args.profile is not None, args.yes_cpu),
+            resources.append(resolve_resources(study, gpus, cpus))])
     with place.lock:  # one run per study directory, until this one ends
         study_dir = store.locate(place.storage, study.name, "study")
         store.create(study_dir, "study", replace=args.force)  # every check has passed

@@ -13,7 +13,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from dd_tune.errors import ConfigError
+from dd_tune.errors import ConfigError, did_you_mean
 
 _CHECKOUT = Path(__file__).resolve().parents[2]  # dd_tune/config/files.py -> the repository
 
@@ -69,7 +69,9 @@ def find_file(kind: str, name_or_path: str) -> Path:
         if "/" not in name_or_path and candidate.is_file():
             return candidate.resolve()
     what = what_of(kind)
-    raise ConfigError(f"unknown {what} {name_or_path!r}; choose from {list_names(kind)} (or a path to a .yaml file)")
+    names = list_names(kind)
+    raise ConfigError(f"unknown {what} {name_or_path!r}{did_you_mean(name_or_path, names)}; choose from {names} (or a "
+                      f"path to a .yaml file)")
 
 
 def what_of(kind: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from dd_tune.errors import ConfigError
+from dd_tune.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -235,7 +235,9 @@ def build(cls: type[T], data: Any, where: str, source: str) -> T:
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {sorted(fields)}"
+            f"{source}: unknown key '{prefix}{unknown[0]}'"
+            f"{did_you_mean(f'{prefix}{unknown[0]}', [f'{prefix}{f}' for f in fields])}; valid keys: "
+            f"{sorted(fields)}"
         )
     missing = [
         name

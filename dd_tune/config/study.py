@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping, Sequence, Union
 from dd_tune.config.files import find_study
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
-from dd_tune.errors import ConfigError
+from dd_tune.errors import ConfigError, did_you_mean
 
 # a study or suite name becomes a directory name under --storage: only plain names
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -183,7 +183,8 @@ def apply_profile(raw: dict, profile: str, path: Path) -> dict:
     if profile == "default":
         return raw
     if profile not in profiles:
-        raise ConfigError(f"{path}: unknown profile {profile!r}; choose from {['default', *sorted(profiles)]}")
+        names = ["default", *sorted(profiles)]
+        raise ConfigError(f"{path}: unknown profile {profile!r}{did_you_mean(profile, names)}; choose from {names}")
     return deep_merge(raw, profiles[profile])
 
 

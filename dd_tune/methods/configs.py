@@ -98,7 +98,10 @@ def load_study(name_or_path: str, profile: str = "default",
                overrides: Sequence[tuple[str, Any]] = ()) -> StudyConfig:
     """The study as it will run: file + profile + ``--set``, its method block validated (presets
     resolved), its named points and init variants checked against the method."""
-    f = read_study(name_or_path, profile, overrides)
+    try:
+        f = read_study(name_or_path, profile, overrides)
+    except ConfigError as e:
+        raise ConfigError(_with_method_key_hint(str(e), overrides)) from None
     study = f.study
     if _switches_preset(study, f.distill_sets) and not study.search.widen_to_defaults:
         # the study's search space was written for its own preset: it grows to hold the new defaults
@@ -115,6 +118,17 @@ def load_study(name_or_path: str, profile: str = "default",
     for value in study.init_variants:
         _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
     return dataclasses.replace(study, distill=distill)
+
+
+def _with_method_key_hint(message: str, overrides: Sequence[tuple[str, Any]]) -> str:
+    """``message`` with `` (did you mean 'distill.lr_img'?)`` after the key when a ``--set`` key the study
+    refused as unknown is a key of some method's ``distill`` block (``--set lr_img=2``)."""
+    for key, _ in overrides:
+        unknown = f"unknown key '{key}'"
+        if "." not in key and unknown in message and "did you mean" not in message:
+            if any(key in {f.name for f in dataclasses.fields(config_class(m))} for m in METHODS.names()):
+                return message.replace(unknown, f"{unknown} (did you mean 'distill.{key}'?)", 1)
+    return message
 
 
 def _switches_preset(study: StudyConfig, distill_sets: Mapping[str, Any]) -> bool:

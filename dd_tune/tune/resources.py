@@ -47,6 +47,17 @@ def resolve_resources(study: StudyConfig, visible_gpus: float, node_cpus: float 
     return Resources(r.cpu, float(r.gpu))
 
 
+def check_full_budget_on_cpu(what: str, visible_gpus: float, profile_chosen: bool, yes_cpu: bool) -> None:
+    """A run of a default profile (the published budget, sized for GPUs) that nobody chose on a machine
+    or cluster without a GPU is refused: it would silently start days of CPU work. ``--profile`` or
+    ``--yes-cpu`` says it is meant."""
+    if visible_gpus > 0 or profile_chosen or yes_cpu:
+        return
+    raise ResourceError(f"{what}: no GPU is visible, and without --profile the default profile runs the published, "
+                        f"GPU-sized budget (hours to days on a CPU). Run --profile quick (minutes on a CPU) or "
+                        f"--profile smoke, or pass --yes-cpu to run the full budget on the CPU anyway")
+
+
 def check_ipcs(study: StudyConfig, space: Any, data_root: Path) -> None:
     """Every IPC the study may use fits the smallest class of its training split (after the validation
     carve and ``data.max_train_per_class``)."""

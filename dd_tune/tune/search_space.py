@@ -86,6 +86,11 @@ def load_search_space(study: StudyConfig) -> SearchSpace:
     if raw.method != study.method:
         raise ConfigError(f"{path}: search space is for method {raw.method!r}, study uses {study.method!r}")
     merged = {**raw.params, **study.search.params}
+    for key, entry in study.search.params.items():
+        # an entry without a type changes some fields of the space's own (`--set search.params.lr_img.high=100`);
+        # an entry with a type replaces it whole
+        if isinstance(entry, dict) and "type" not in entry and isinstance(raw.params.get(key), dict):
+            merged[key] = {**raw.params[key], **entry}
     for key in study.search.exclude:
         if key in study.search.params:
             raise ConfigError(f"search.params: {key!r} is excluded from the search (search.exclude) and given a "
