@@ -134,3 +134,23 @@ def test_the_ipc_header_names_the_best_proxy_score_and_the_chosen_sets_when_they
     assert "best proxy validation accuracy 89.70 %" in line and "the chosen set's 88.50 %" in line
     # re-distilled defaults have no proxy score of their own
     assert _proxy_line({"trials": trials, "best_val_acc": float("nan")}) == "best proxy validation accuracy 89.70 %."
+
+
+@pytest.mark.parametrize("best, default, words", [
+    ([90.0, 91.0, 90.5], [88.0, 89.5, 88.5], "on convnet the tuned configuration is better than DM's reference "
+                                             "defaults by 1.83 points (paired 95 % interval ["),
+    ([85.0, 86.0, 85.5], [88.0, 89.5, 88.5], "on convnet the tuned configuration is worse than DM's reference "
+                                             "defaults by 3.17 points"),
+    ([90.0, 88.0, 91.0], [89.0, 90.0, 88.5], "On convnet the tuned configuration cannot be told from DM's reference "
+                                             "defaults (+0.50 ["),
+    ([88.0, 89.5, 88.5], [88.0, 89.5, 88.5], "On convnet the search's choice is DM's reference defaults themselves"),
+])
+def test_the_ipc_section_opens_with_its_verdict_in_words(best, default, words):
+    from dd_tune.report.study import verdict
+
+    reeval = pool_random_real({"best": {"convnet": _entry(best)}, "default": {"convnet": _entry(default)},
+                               "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
+                               "random_real_draw2": {"convnet": _entry([55.0, 54.0, 56.0])}})
+    text = verdict({"reeval": reeval}, "DM")
+    assert text.startswith("**Verdict.** ") and words.lower() in text.lower(), text
+    assert "Random real at the same IPC scores 53.00 % on convnet" in text
