@@ -154,3 +154,20 @@ def test_the_ipc_section_opens_with_its_verdict_in_words(best, default, words):
     text = verdict({"reeval": reeval}, "DM")
     assert text.startswith("**Verdict.** ") and words.lower() in text.lower(), text
     assert "Random real at the same IPC scores 53.00 % on convnet" in text
+
+
+def test_accuracy_intervals_stay_inside_0_to_100():
+    assert fmt_acc(_entry([1.0, 30.0])) == "15.50 ± 20.51 [0.00, 100.00] (clipped) (n=2)"
+    assert "(clipped)" not in fmt_acc(_entry([90.0, 91.0, 90.5]))
+
+
+def test_search_space_is_a_table_with_whole_numbers_for_ints():
+    from dd_tune.report.study import search_space_lines
+
+    lines = search_space_lines({
+        "iterations": {"type": "int", "low": 50.0, "high": 100.0, "step": 50.0},
+        "lr_img": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
+        "threshold": {"type": "categorical", "choices": [1.0, 1.1, None]},
+        "dsa_strategy": {"type": "categorical", "choices": ["", "color_crop"]}})
+    assert lines[2:] == ["| iterations | int | 50 to 100, step 50 |", "| lr_img | float | 0.01 to 10 (log scale) |",
+                         "| threshold | categorical | 1, 1.1, off |", '| dsa_strategy | categorical | "", color_crop |']

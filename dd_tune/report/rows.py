@@ -84,7 +84,9 @@ def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
     if stats["n"] > 1:
         text += f" ± {stats['std']:.2f}"
     if stats["ci95"] is not None:
-        text += f" {format_interval(stats['ci95'])}"
+        lo, hi = stats["ci95"]
+        # an accuracy lies in [0, 100]: a t-interval of 2-3 spread-out models can reach past it
+        text += f" {format_interval([max(lo, 0.0), min(hi, 100.0)])}" + (" (clipped)" if lo < 0 or hi > 100 else "")
     if not with_n:
         return text
     draws = entry.get("draws")

@@ -19,6 +19,9 @@ from dd_tune.report.stats import format_difference, format_interval, summary
 from dd_tune.report.timing import study_time_line, time_lines
 
 def _fmt_value(v: Any) -> str:
+    """4 significant digits for floats, ``""`` shown as such (an empty string is a value: "the default")."""
+    if v == "":
+        return '""'
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -129,21 +132,39 @@ def _difference_lines(diffs: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def search_space_lines(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The searched hyperparameters as a table: an int range in whole numbers, floats to 4 digits."""
+    lines = ["| hyperparameter | type | values |", "|---|---|---|"]
+    for key, spec in space.items():
+        kind = spec.get("type", "")
+        if kind == "categorical":
+            values = ", ".join(_fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
+        else:
+            num = (lambda v: str(int(v))) if kind == "int" else _fmt_value
+            values = f"{num(spec['low'])} to {num(spec['high'])}"
+            values += " (log scale)" if spec.get("log") else ""
+            values += f", step {num(spec['step'])}" if spec.get("step") else ""
+        lines.append(f"| {key} | {kind} | {values} |")
+    return lines
+
+
 def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:
     lines = []
     for name, cfg in row.get("named_configs", {}).items():
         changed = {k: v for k, v in cfg.items() if row["default_config"].get(k) != v}
         lines.append(f"\nNamed point `{name}`: the default configuration with {changed}.")
     reference = report.get("reference_defaults", {})
-    lines += ["", "| hyperparameter | tuned | default | method reference |", "|---|---|---|---|"]
+    lines += ["", "| hyperparameter | tuned | reference defaults (this profile) | the method's published value |",
+              "|---|---|---|---|"]
     for key in sorted(set(row["best_config"]) | set(row["default_config"])):
-        lines.append(f"| {key} | {row['best_config'].get(key)} | {row['default_config'].get(key)} "
-                     f"| {reference.get(key, '')} |")
+        published = _fmt_value(reference[key]) if key in reference else ""
+        lines.append(f"| {key} | {_fmt_value(row['best_config'].get(key))} | "
+                     f"{_fmt_value(row['default_config'].get(key))} | {published} |")
     # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
     changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v
                and not (k.startswith("net_") and v in (0, ""))]
     if changed:
-        lines += ["", "The default row is the method's reference configuration with the study's changes to "
+        lines += ["", "The reference-defaults row is the method's published configuration with the study's changes to "
                   + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
     return lines
 
@@ -268,12 +289,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += study_time_line(report)
     for ipc, row in report["by_ipc"].items():
         lines += _ipc_section(ipc, row, report)
-    lines += ["## Search space", "", "```", json.dumps(report["search_space"], indent=2), "```", "",
+    lines += ["## Search space", "", *search_space_lines(report["search_space"]), "",
               "## Where to look", "",
-              f"- TensorBoard (one run per trial: scalars, image grids, HParams): "
-              f"`tensorboard --logdir {report['study_dir']}`",
-              f"- Optuna study: `optuna trials --storage sqlite:///{report['optuna_db']} "
-              f"--study-name {report['study']}-ipc<IPC>` (or `optuna-dashboard sqlite:///{report['optuna_db']}`)",
+              "Commands to run in this study's folder (the paths are relative, so they work in a copy of it too):",
+              "",
+              "- TensorBoard (one run per trial: scalars, image grids, HParams): `tensorboard --logdir .`",
+              f"- Optuna study: `optuna trials --storage sqlite:///optuna.db --study-name {report['study']}-ipc<IPC>` "
+              f"(or `optuna-dashboard sqlite:///optuna.db`)",
               ""]
     return "\n".join(lines)
 
