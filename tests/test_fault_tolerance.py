@@ -175,7 +175,7 @@ def test_sigterm_in_the_search_and_ctrl_c_in_the_test_pass_stop_with_the_resume_
     running, and --resume finishes the study (Tune's own Ctrl-C handler used to swallow a Ctrl-C given
     after the search; SIGTERM went to Ray's handler and aborted the driver)."""
     storage = tmp_path / "runs"
-    rc, out = _stop_at(storage, data_root, "/dm_mnist/ipc1/trial_", signal.SIGTERM, tmp_path / "term.log")
+    rc, out = _stop_at(storage, data_root, "[dd_tune] IPC 1 trial 1/3 (", signal.SIGTERM, tmp_path / "term.log")
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
     # Tune stops the search gracefully: the message says how far it got
     assert rc == 2 and len(errors) == 1 and "--resume" in errors[0] and "Traceback" not in out, out[-3000:]

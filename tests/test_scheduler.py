@@ -50,3 +50,28 @@ def test_impossible_schedules_are_refused():
         build(ScheduleConfig, {"add_end_epoch": 50, "rm_epoch_first": 40}, "schedule", "t.yaml")
     with pytest.raises(ConfigError, match="'schedule.rm_easy_ratio_first' must be in \\[0, 1\\)"):
         build(ScheduleConfig, {"rm_easy_ratio_first": 1.0}, "schedule", "t.yaml")
+
+
+def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeypatch):
+    import dd_tune.tune.progress as progress
+
+    clock = iter([1000.0, 1060.0, 1120.0])
+    monkeypatch.setattr(progress.time, "time", lambda: next(clock))
+    lines = progress.ProgressLines(4, ["batch_real", "lr_img"], ipc=1)
+    assert lines.started("a1", {"lr_img": 0.51281053, "batch_real": 64, "other": 1}) == \
+        "[dd_tune] IPC 1 trial 1/4 (a1) started: batch_real=64 lr_img=0.513"
+    lines.started("b2", {"lr_img": 2.0, "batch_real": 32})
+    first = lines.finished("b2", {"val_acc": 88.5, "it": 50}, done=1, max_it=100)
+    assert first == ("[dd_tune] IPC 1 trial 2/4 finished: proxy val acc 88.50 % at iteration 50 (stopped early by "
+                     "ASHA); 1/4 done, 1:00 elapsed, about 3:00 left")
+    last = lines.finished("a1", {}, done=4, max_it=100, error="ValueError: boom")
+    assert last == "[dd_tune] IPC 1 trial 1/4 finished: failed (ValueError: boom); 4/4 done, 2:00 elapsed"
+
+
+def test_ray_tune_tables_only_with_verbose(monkeypatch):
+    from dd_tune.tune.progress import VERBOSE_ENV, tune_verbosity
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    assert tune_verbosity() == 0
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    assert tune_verbosity() == 1

@@ -16,6 +16,7 @@ from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.errors import ConfigError, DDTuneError
 from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
+from dd_tune.tune.progress import VERBOSE_ENV
 from dd_tune.tune.search_space import space_as_dict
 
 
@@ -69,6 +70,8 @@ def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> 
     p.add_argument("--address", default=None,
                    help="join an existing Ray cluster ('auto' on a cluster node, or HOST:PORT) instead of "
                         "starting a local instance; a multi-node cluster needs --storage on a shared mount")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print Ray Tune's own status tables (default: one dd_tune line per trial with an ETA)")
     p.add_argument("--yes-cpu", action="store_true",
                    help="run the default profile (the published, GPU-sized budget) even where no GPU is visible; "
                         "without it such a run is refused unless --profile is given")
@@ -92,6 +95,12 @@ def check_writable_file(path: str | None, option: str, inputs: Sequence[str | Pa
         raise ConfigError(f"{option} {path}: the directory {p.parent} does not exist")
     if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise ConfigError(f"{option} {path}: cannot write there (read-only file system or no permission)")
+
+
+def apply_verbosity(args: argparse.Namespace) -> None:
+    """``--verbose`` reaches the search through the environment (Ray Tune's tables: tune.progress)."""
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def run_request(args: argparse.Namespace) -> RunRequest:

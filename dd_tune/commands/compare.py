@@ -18,8 +18,8 @@ from typing import Sequence
 
 import yaml
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe,
-                                     resolved_yaml, run_cli, run_request)
+from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, apply_verbosity,
+                                     describe, resolved_yaml, run_cli, run_request)
 from dd_tune.config import list_suites, load_suite, to_dict
 from dd_tune.errors import ConfigError
 from dd_tune.report.compare import write_comparison
@@ -75,6 +75,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         return 0
     for study, space in zip(studies, spaces):
         check_search(study, space)  # the whole search, built in memory, before anything is replaced
+    apply_verbosity(args)
     place = prepare_run(
         run_request(args), studies[0].dataset, "suite", suite.name,
         check_dir=lambda storage: check_suite_dir(store.locate(storage, suite.name, "suite"), studies,

@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe,
-                                     print_reeval, resolved_yaml, run_cli, run_request)
+from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, apply_verbosity,
+                                     describe, print_reeval, resolved_yaml, run_cli, run_request)
 from dd_tune.config import list_studies, parse_overrides
 from dd_tune.errors import ConfigError
 from dd_tune.methods.configs import load_study
@@ -76,6 +76,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         return 0
     check_search(study, space)  # the whole search, built in memory, before anything is replaced
     resources: list[Resources] = []
+    apply_verbosity(args)
     place = prepare_run(
         run_request(args), study.dataset, "study", study.name,
         check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,

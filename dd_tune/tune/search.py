@@ -13,6 +13,7 @@ from dd_tune.config import StudyConfig
 from dd_tune.errors import ConfigError, StudyInterrupted
 from dd_tune.tune import optuna_search
 from dd_tune.tune.interrupts import handlers_restored
+from dd_tune.tune.progress import progress_callback, tune_verbosity
 from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations, to_optuna
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
@@ -111,7 +112,10 @@ class Search:
                 sync_config=tune.SyncConfig(sync_artifacts=True),
                 failure_config=tune.FailureConfig(max_failures=s.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
+                # one line per trial start/finish with an ETA; Ray's 30-second tables with --verbose
+                callbacks=[progress_callback(s.num_samples, sorted(self.space), ipc,
+                                             max_iterations(self.study, self.space))],
+                verbose=tune_verbosity(),
             ),
         )
 

@@ -1,0 +1,84 @@
+"""One console line per trial start and finish, with the trial's values, its result and the search's ETA
+(Ray Tune's 30-second status tables are off unless ``--verbose``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+from dd_tune.tune.trainable import METRIC
+
+VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
+
+
+def tune_verbosity() -> int:
+    """Ray Tune's ``verbose`` level: 0 (dd_tune's progress lines only) unless ``--verbose``."""
+    return 1 if os.environ.get(VERBOSE_ENV) == "1" else 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+class ProgressLines:
+    """What the callback prints, kept apart from Ray so it can be tested with plain values."""
+
+    def __init__(self, num_samples: int, keys: Sequence[str], ipc: int) -> None:
+        self.n = num_samples
+        self.keys = list(keys)
+        self.ipc = ipc
+        self.t0 = time.time()
+        self.numbers: dict[str, int] = {}
+        self.finished_here = 0
+
+    def number(self, trial_id: str) -> int:
+        return self.numbers.setdefault(trial_id, len(self.numbers) + 1)
+
+    def started(self, trial_id: str, config: dict[str, Any]) -> str:
+        values = " ".join(f"{k}={_fmt(config[k])}" for k in self.keys if k in config)
+        return f"[dd_tune] IPC {self.ipc} trial {self.number(trial_id)}/{self.n} ({trial_id}) started: {values}"
+
+    def finished(self, trial_id: str, result: dict[str, Any], done: int, max_it: int, error: str = "") -> str:
+        self.finished_here += 1
+        elapsed = time.time() - self.t0
+        if error:
+            outcome = f"failed ({error})"
+        else:
+            it = int(result.get("it") or 0)
+            stopped = " (stopped early by ASHA)" if 0 < it < max_it and not result.get("diverged") else ""
+            acc = result.get(METRIC)
+            outcome = ("diverged" if result.get("diverged") else
+                       f"proxy val acc {acc:.2f} % at iteration {it}{stopped}" if acc is not None else "no result")
+        left = max(0, self.n - done)
+        eta = f", about {_clock(elapsed / self.finished_here * left)} left" if left else ""
+        return (f"[dd_tune] IPC {self.ipc} trial {self.number(trial_id)}/{self.n} finished: {outcome}; "
+                f"{done}/{self.n} done, {_clock(elapsed)} elapsed{eta}")
+
+
+def progress_callback(num_samples: int, keys: Sequence[str], ipc: int, max_it: int) -> Any:
+    """A Ray Tune callback printing :class:`ProgressLines` (Ray imported here, when a search starts)."""
+    from ray.tune import Callback
+
+    lines = ProgressLines(num_samples, keys, ipc)
+
+    def done(trials: Sequence[Any]) -> int:
+        return sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+
+    class Progress(Callback):
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(lines.started(trial.trial_id, dict(trial.config or {})), flush=True)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(lines.finished(trial.trial_id, dict(trial.last_result or {}), done(trials), max_it), flush=True)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            why = str(getattr(trial, "error_msg", "") or "raised").strip().splitlines()[-1][:120] or "raised"
+            print(lines.finished(trial.trial_id, {}, done(trials), max_it, error=why), flush=True)
+
+    return Progress()
