@@ -25,7 +25,8 @@ ROOMS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("dd_tune.report",)),
     ("tune", ("dd_tune.tune",)),
     ("commands", ("dd_tune.commands",)),
-    ("entry", ("dd_tune.study", "dd_tune.compare", "dd_tune.distill", "dd_tune.evaluate", "dd_tune.__main__")),
+    ("entry", ("dd_tune.study", "dd_tune.compare", "dd_tune.distill", "dd_tune.evaluate", "dd_tune.results",
+               "dd_tune.__main__")),
 ]
 RANK = {room: i for i, (room, _) in enumerate(ROOMS)}
 

@@ -30,10 +30,11 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert report["default_config"]["lr_img"] == 1.0 and report["default_config"]["init"] == "real"
     assert set(report["best_config"]) >= {"lr_img", "iterations", "batch_real", "init", "ipc"}
     for name in ("best", "default", "random_real"):
-        n = 4 if name == "random_real" else 2  # random real: 2 draws x 2 models (smoke), pooled
+        n = 2  # 2 models (smoke); random real: 2 draws of 2 models, the draw is the unit
         for arch in ("convnet", "lenet"):
             entry = report["reeval"][name][arch]
             assert len(entry["runs"]) == n and entry["n"] == n and len(entry["ci95"]) == 2
+            assert name != "random_real" or len(entry["models"]) == 4
             assert all(0.0 <= r <= 100.0 for r in entry["runs"])
             assert math.isclose(entry["mean"], sum(entry["runs"]) / n)
     # paired protocol: the same model seeds for every set, so runs differ only through the data
@@ -88,6 +89,24 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     with pytest.raises(StudyStateError, match="already holds a finished study; pass --force"):
         _check_study_dir(study_dir, load_study("dm_mnist", "smoke"), force=False, resume=False)
+
+    # the finished study, queried without re-running anything: the results command and the Python API
+    import contextlib
+    import io
+
+    from dd_tune.commands.results import main as results
+    from dd_tune.report.catalog import load_results, trials_frame
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert results([str(storage), "--format", "json"]) == 0
+    (row,) = json.loads(out.getvalue())
+    assert (row["study"], row["method"], row["ipc"], row["trials"]) == ("dm_mnist", "dm", 1, 3)
+    assert row["tuned"]["mean"] == round(report["reeval"]["best"]["convnet"]["mean"], 2)
+    assert row["random_real"]["n"] == 2 and row["path"] == str(study_dir)
+    (loaded,) = load_results([study_dir])
+    frame = trials_frame(loaded)
+    assert len(frame) == 3 and {"trial", "config.lr_img", "val_acc", "iterations"} <= set(frame.columns)
 
 
 @pytest.mark.slow

@@ -10,12 +10,13 @@ from typing import Sequence
 
 from dd_tune.errors import did_you_mean
 
-COMMANDS = {name: f"dd_tune.commands.{name}" for name in ("study", "compare", "distill", "evaluate")}
+COMMANDS = {name: f"dd_tune.commands.{name}" for name in ("study", "compare", "distill", "evaluate", "results")}
 SUMMARIES = {
     "study": "search a method's hyperparameters (Ray Tune + Optuna), confirm the best on validation, test once",
     "compare": "run a suite of studies under one protocol and write one comparison (compare.md)",
     "distill": "distill one synthetic set with a study's configuration, no search",
     "evaluate": "train fresh ConvNets/LeNets on a saved synthetic set and test them",
+    "results": "one table over finished studies (text, CSV or JSON), read from their reports",
 }
 
 

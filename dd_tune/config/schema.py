@@ -234,11 +234,8 @@ def build(cls: type[T], data: Any, where: str, source: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
-        raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}'"
-            f"{did_you_mean(f'{prefix}{unknown[0]}', [f'{prefix}{f}' for f in fields])}; valid keys: "
-            f"{sorted(fields)}"
-        )
+        hint = did_you_mean(f"{prefix}{unknown[0]}", [f"{prefix}{f}" for f in fields])
+        raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}'{hint}; valid keys: {sorted(fields)}")
     missing = [
         name
         for name, f in fields.items()

@@ -15,8 +15,9 @@ from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.results import StudyResult
 from dd_tune.report.rows import SETS, differences, fmt_acc, set_title
-from dd_tune.report.stats import format_difference, format_interval, summary
+from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
+from dd_tune.report.verdict import verdict
 
 def _fmt_value(v: Any) -> str:
     """4 significant digits for floats, ``""`` shown as such (an empty string is a value: "the default")."""
@@ -197,34 +198,6 @@ def _proxy_line(row: Mapping[str, Any]) -> str:
     if chosen != chosen or not scores or abs(chosen - max(scores)) < 1e-9:
         return best + "."
     return f"{best}; the chosen set's {chosen:.2f} % (chosen by the confirmation below)."
-
-
-def verdict(row: Mapping[str, Any], method: str) -> str:
-    """The IPC's answer in words, first: tuned against the method's reference defaults on each test
-    architecture (paired interval), and how far both are from random real."""
-    diffs = row.get("differences") or differences(row["reeval"])
-    parts = []
-    for d in (d for d in diffs if (d["a"], d["b"]) == ("best", "default")):
-        if d["kind"] == "same":
-            parts.append(f"on {d['arch']} the search's choice is {method}'s reference defaults themselves")
-        elif d["ci95"] is None or d["diff"] != d["diff"]:
-            parts.append(f"on {d['arch']} tuned − defaults is {d['diff']:+.2f} points (no interval: one model)")
-        elif d["covers_zero"]:
-            parts.append(f"on {d['arch']} the tuned configuration cannot be told from {method}'s reference defaults "
-                         f"({format_difference(d).split(' (covers')[0]}, covers 0)")
-        else:
-            word = "better" if d["diff"] > 0 else "worse"
-            parts.append(f"on {d['arch']} the tuned configuration is {word} than {method}'s reference defaults by "
-                         f"{abs(d['diff']):.2f} points (paired 95 % interval {format_interval(d['ci95'])})")
-    if not parts:
-        return ""
-    text = "; ".join(parts)
-    rr = (row["reeval"].get("random_real") or {}).get("convnet")
-    tuned = (row["reeval"].get("best") or {}).get("convnet")
-    if rr and tuned and rr.get("runs") and tuned.get("runs"):
-        text += (f". Random real at the same IPC scores {summary(rr['runs'])['mean']:.2f} % on convnet, the tuned set "
-                 f"{summary(tuned['runs'])['mean']:.2f} %")
-    return f"**Verdict.** {text[0].upper()}{text[1:]}."
 
 
 def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,140 @@
+"""Finished studies, queried without re-running anything: find their ``report.json`` files, read them as
+typed results, and put their headline numbers in one table (text, CSV or JSON), or a study's trials in a
+DataFrame.
+
+Python use::
+
+    from dd_tune.report.catalog import load_results, summary_rows, trials_frame
+    results = load_results(["runs"])            # every study under ./runs (suites included)
+    rows = summary_rows(results)                # one dict per study and IPC
+    df = trials_frame(results[0])               # the first study's trials: config, proxy accuracy, ...
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+from dd_tune.errors import ConfigError
+from dd_tune.report.results import StudyResult
+from dd_tune.report.rows import differences
+from dd_tune.report.stats import summary
+
+FORMATS = ("text", "csv", "json")
+COLUMNS = ("study", "method", "dataset", "profile", "ipc", "arch", "defaults", "tuned", "random_real",
+           "tuned_minus_defaults", "trials", "wall_time_s", "path")
+INTERVAL_COLUMNS = ("defaults", "tuned", "random_real", "tuned_minus_defaults")
+
+
+def find_reports(paths: Sequence[str | Path]) -> list[Path]:
+    """The ``report.json`` of each path that is a study directory, or of every study below a storage or
+    suite directory (two levels: ``<storage>/<study>``, ``<storage>/<suite>/<study>``)."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_file() and path.name == "report.json":
+            found.append(path)
+        elif (path / "report.json").is_file():
+            found.append(path / "report.json")
+        elif path.is_dir():
+            found += sorted(path.glob("*/report.json")) + sorted(path.glob("*/*/report.json"))
+        else:
+            raise ConfigError(f"{given}: no such study, suite or storage directory")
+    if not found:
+        raise ConfigError(f"no finished study (report.json) under {', '.join(map(str, paths))}")
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def load_results(paths: Sequence[str | Path]) -> list[StudyResult]:
+    """Every finished study under ``paths``, typed (a file that is not a study report is one error)."""
+    results = []
+    for path in find_reports(paths):
+        try:
+            results.append(StudyResult.from_dict(json.loads(path.read_text())))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path} is not a dd_tune study report ({type(e).__name__}: "
+                              f"{str(e)[:100]})") from None
+    return results
+
+
+def _cell(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """mean, interval and n of a row (random real by draw means, also in reports that pooled models)."""
+    if not entry or not entry.get("runs"):
+        return None
+    s = summary([statistics.fmean(d) for d in entry["draws"]] if entry.get("draws") else entry["runs"])
+    return {"mean": round(s["mean"], 2), "ci95": [round(v, 2) for v in s["ci95"]] if s["ci95"] else None,
+            "n": s["n"]}
+
+
+def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[dict[str, Any]]:
+    """One row per study and IPC: the reference defaults, the tuned set and random real on ``arch``
+    (mean, 95 % interval, n), the paired tuned − defaults difference, the trials and the wall time."""
+    rows = []
+    for r in results:
+        for ipc, row in r.by_ipc.items():
+            diff = next((d for d in (row.differences or differences(row.reeval))
+                         if (d["a"], d["b"], d["arch"]) == ("best", "default", arch)), None)
+            rows.append({
+                "study": r.study, "method": r.method, "dataset": r.dataset, "profile": r.profile, "ipc": int(ipc),
+                "arch": arch, "defaults": _cell(row.reeval.get("default", {}).get(arch)),
+                "tuned": _cell(row.reeval.get("best", {}).get(arch)),
+                "random_real": _cell(row.reeval.get("random_real", {}).get(arch)),
+                "tuned_minus_defaults": None if diff is None else {
+                    "diff": round(diff["diff"], 2),
+                    "ci95": [round(v, 2) for v in diff["ci95"]] if diff["ci95"] else None},
+                "trials": row.n_trials, "wall_time_s": round(row.wall_time_s), "path": r.study_dir})
+    return rows
+
+
+def _text_cell(v: Any) -> str:
+    if isinstance(v, dict):
+        mean = v.get("mean", v.get("diff"))
+        ci = v.get("ci95")
+        sign = "+" if "diff" in v and mean >= 0 else ""
+        return f"{sign}{mean:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    return "n/a" if v is None else str(v)
+
+
+def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+    """``rows`` as an aligned text table, CSV (intervals in their own columns) or JSON."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        header = []
+        for c in COLUMNS:
+            header += [c, f"{c}_ci_low", f"{c}_ci_high"] if c in INTERVAL_COLUMNS else [c]
+        writer.writerow(header)
+        for row in rows:
+            line = []
+            for c in COLUMNS:
+                v = row[c]
+                if isinstance(v, dict) or (v is None and c in INTERVAL_COLUMNS):
+                    ci = (v or {}).get("ci95") or ["", ""]
+                    line += [(v or {}).get("mean", (v or {}).get("diff", "")), *ci]
+                else:
+                    line.append(v)
+            writer.writerow(line)
+        return out.getvalue()
+    if fmt != "text":
+        raise ConfigError(f"unknown format {fmt!r}; choose from {list(FORMATS)}")
+    shown = [c for c in COLUMNS if c != "path"]
+    table = [shown] + [[_text_cell(row[c]) for c in shown] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(shown))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table) + "\n"
+
+
+def trials_frame(result: StudyResult, ipc: int | None = None) -> Any:
+    """One study's trials as a pandas DataFrame: trial, each searched value, the proxy accuracy, the
+    iterations run, the error (None when it finished)."""
+    import pandas as pd
+
+    row = result.by_ipc[str(ipc)] if ipc is not None else result.first
+    return pd.DataFrame([{"trial": t["trial"], **{f"config.{k}": v for k, v in (t.get("config") or {}).items()},
+                          "val_acc": t.get("val_acc"), "iterations": t.get("it"), "error": t.get("error")}
+                         for t in row.trials])
