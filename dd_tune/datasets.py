@@ -169,7 +169,7 @@ def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tenso
 def _mhist_rows(ann: Path, split: str) -> list[tuple[str, str]]:
     """(image name, label) of ``split``'s rows of the annotation file, checked."""
     try:
-        with ann.open(newline="", encoding="utf-8") as f:
+        with ann.open(newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first column's name
             reader = csv.DictReader(f)
             missing = [c for c in MHIST_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:

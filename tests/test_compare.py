@@ -144,3 +144,19 @@ def test_the_noise_only_pad_search_can_find_a_middle_ground():
     assert min(space["syn_lr_init"].choices) == 0.0001 and space["lr_lr"].high <= 1e-5
     assert (space["lr_img"].low, space["lr_img"].high) == (10.0, 10000.0) and 0.0 in space["select_ratio"].choices
     assert study.named_points["noise_hard_no_threshold"]["noise_labels"] == "hard"
+
+
+@pytest.mark.parametrize("profile", ["default", "quick", "smoke"])
+def test_every_shipped_suite_and_study_builds_its_whole_search(profile):
+    """The dry run a real run does first (Optuna space, seeded sampler, ASHA): a suite's shared keys must
+    not give any study an impossible search (e.g. an ASHA grace period beyond its longest trial)."""
+    from dd_tune.config import list_studies, list_suites, load_suite
+    from dd_tune.methods.configs import load_study
+    from dd_tune.tune.search import check_search
+    from dd_tune.tune.search_space import load_search_space
+    from dd_tune.tune.suite import suite_studies
+
+    studies = [s for name in list_suites() for s in suite_studies(load_suite(name, profile))]
+    studies += [load_study(name, profile) for name in list_studies()]
+    for study in studies:
+        check_search(study, load_search_space(study))

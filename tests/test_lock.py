@@ -115,3 +115,13 @@ def test_a_record_with_a_bad_pid_is_stale(tmp_path, monkeypatch):
     lock.acquire()
     assert lock.held
     lock.release()
+
+
+def test_a_lock_path_that_is_a_link_is_never_written_through(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    path = lock_path(tmp_path, "x")
+    path.symlink_to(target)
+    with pytest.raises(StudyStateError, match="is a symbolic link"):
+        RunLock(path, "study x").acquire()
+    assert target.read_text() == "keep me" and path.is_symlink()

@@ -171,3 +171,13 @@ def test_search_space_is_a_table_with_whole_numbers_for_ints():
         "dsa_strategy": {"type": "categorical", "choices": ["", "color_crop"]}})
     assert lines[2:] == ["| iterations | int | 50 to 100, step 50 |", "| lr_img | float | 0.01 to 10 (log scale) |",
                          "| threshold | categorical | 1, 1.1, off |", '| dsa_strategy | categorical | "", color_crop |']
+
+
+def test_reports_of_earlier_versions_are_read_with_the_draw_as_unit():
+    from dd_tune.report.results import draw_unit
+
+    old = {"runs": [50.0, 52.0, 51.0, 55.0, 54.0, 56.0], "n": 6, "draws": [[50.0, 52.0, 51.0], [55.0, 54.0, 56.0]]}
+    new = draw_unit(old)
+    assert new["runs"] == [51.0, 55.0] and new["n"] == 2 and new["models"] == old["runs"]
+    assert draw_unit(new) == new  # already in the new form
+    assert draw_unit({"runs": [90.0, 91.0]}) == {"runs": [90.0, 91.0]}  # not random real

@@ -466,3 +466,52 @@ def test_a_nearly_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare.shutil, "disk_usage", lambda p: nearly_full)
     with pytest.raises(ConfigError, match="only 5 MiB free on its file system"):
         prepare.check_storage(tmp_path / "runs")
+
+
+def test_sigterm_stops_a_run_whose_shell_ignores_ctrl_c(monkeypatch, capsys, tmp_path):
+    """A background job of a non-interactive shell starts with SIGINT ignored: SIGTERM must still stop it."""
+    import signal
+
+    import dd_tune.commands.study as study
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("SIGTERM was swallowed")
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(study, "prepare_run", terminated)
+        assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 2
+        assert "interrupted before anything was written" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_running_member_study_blocks_a_suite_force(place, data_root, monkeypatch, capsys):
+    """`dd_tune.study --storage <suite dir>` running one of the suite's studies: `compare --force` would delete
+    its directory from under it, so it is refused."""
+    import dd_tune.tune.prepare
+    from dd_tune.compare import main
+    from dd_tune.tune.lock import RunLock, lock_path
+    from dd_tune.tune.store import create
+
+    storage = place / "storage"
+    (place / "suite.yaml").write_text("name: cmp\nstudies: [dm_mnist]\n")
+    create(storage / "cmp", "suite")
+    create(storage / "cmp" / "dm_mnist", "study")
+    monkeypatch.setenv("DD_TUNE_DATA", str(data_root))
+    monkeypatch.setattr(dd_tune.tune.prepare, "connect", lambda *a, **k: 0.0)
+    monkeypatch.setattr(dd_tune.tune.prepare, "check_shared_storage", lambda storage: 1)
+    member = RunLock(lock_path(storage / "cmp", "dm_mnist"), "study dm_mnist")
+    member.acquire()
+    try:
+        before = _snapshot(place)
+        rc = main([str(place / "suite.yaml"), "--force", "--yes-cpu", "--storage", str(storage)])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"study dm_mnist of the suite is in use by PID {os.getpid()}" in err, err
+        # nothing deleted or left behind (the suite's own lock came and went: only the storage's mtime moved)
+        after = _snapshot(place)
+        assert {k: v for k, v in after.items() if k != "storage"} == {k: v for k, v in before.items() if k != "storage"}
+    finally:
+        member.release()

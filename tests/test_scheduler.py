@@ -75,3 +75,23 @@ def test_ray_tune_tables_only_with_verbose(monkeypatch):
     assert tune_verbosity() == 0
     monkeypatch.setenv(VERBOSE_ENV, "1")
     assert tune_verbosity() == 1
+
+
+def test_the_progress_callback_counts_the_trial_it_is_told_about(capsys):
+    """Ray calls on_trial_complete before it marks the trial finished: the count includes it."""
+    from types import SimpleNamespace
+
+    from dd_tune.tune.progress import progress_callback
+
+    cb = progress_callback(2, ["lr_img"], ipc=1, max_it=100)
+    cb.setup()
+    a = SimpleNamespace(trial_id="a", status="TERMINATED", config={"lr_img": 1.0},
+                        last_result={"val_acc": 80.0, "it": 100})
+    b = SimpleNamespace(trial_id="b", status="RUNNING", config={"lr_img": 2.0},
+                        last_result={"val_acc": 85.0, "it": 100})
+    cb.on_trial_start(0, [a, b], a)
+    cb.on_trial_start(0, [a, b], b)
+    cb.on_trial_complete(0, [a, b], b)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("(a) started: lr_img=1") and "trial 2/2 finished: proxy val acc 85.00 %" in out[2]
+    assert "2/2 done" in out[2] and "left" not in out[2]

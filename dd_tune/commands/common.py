@@ -101,6 +101,8 @@ def apply_verbosity(args: argparse.Namespace) -> None:
     """``--verbose`` reaches the search through the environment (Ray Tune's tables: tune.progress)."""
     if getattr(args, "verbose", False):
         os.environ[VERBOSE_ENV] = "1"
+    else:
+        os.environ.pop(VERBOSE_ENV, None)
 
 
 def run_request(args: argparse.Namespace) -> RunRequest:

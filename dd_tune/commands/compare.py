@@ -28,7 +28,7 @@ from dd_tune.tune.prepare import prepare_run
 from dd_tune.tune.resources import check_full_budget_on_cpu, check_ipcs, resolve_resources
 from dd_tune.tune.search import check_search
 from dd_tune.tune.search_space import default_point, load_search_space
-from dd_tune.tune.suite import check_suite_dir, run_full_data, run_member, suite_studies
+from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member, suite_studies
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.compare") -> argparse.Namespace:
@@ -86,6 +86,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
             *[resolve_resources(s, gpus, cpus) for s in studies]])
     with place.lock:  # one run per suite directory, until this one ends
         suite_dir = store.locate(place.storage, suite.name, "suite")
+        check_members_idle(suite_dir, studies)
         store.create(suite_dir, "suite", replace=args.force)  # every check has passed
         started.append(suite_dir)
         t0 = time.time()

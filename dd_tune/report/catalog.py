@@ -101,8 +101,8 @@ def _text_cell(v: Any) -> str:
 
 def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     """``rows`` as an aligned text table, CSV (intervals in their own columns) or JSON."""
-    if fmt == "json":
-        return json.dumps(list(rows), indent=2)
+    if fmt == "json":  # strict JSON: a missing number is null, not NaN
+        return json.dumps(_no_nan(list(rows)), indent=2, allow_nan=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -127,6 +127,16 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     table = [shown] + [[_text_cell(row[c]) for c in shown] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(shown))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table) + "\n"
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def trials_frame(result: StudyResult, ipc: int | None = None) -> Any:

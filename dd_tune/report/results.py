@@ -10,6 +10,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from dd_tune.report.stats import summary
+
+
+def draw_unit(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A random-real entry whose ``runs`` pooled every model (reports of earlier versions) made over to the
+    draw as the unit: ``runs`` the draw means, ``models`` the pooled values, summary recomputed; any
+    other entry as it is."""
+    if not isinstance(entry, Mapping) or not entry.get("draws") or "models" in entry:
+        return dict(entry) if isinstance(entry, Mapping) else entry
+    means = [sum(d) / len(d) for d in entry["draws"] if d]
+    return {**entry, **summary(means), "runs": means, "models": list(entry.get("runs", []))}
+
 
 @dataclass
 class IpcResult:
@@ -58,7 +70,11 @@ class IpcResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IpcResult":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        if "reeval" in values:
+            values["reeval"] = {name: {arch: draw_unit(e) for arch, e in accs.items()}
+                                for name, accs in values["reeval"].items()}
+        return cls(**values)
 
 
 @dataclass

@@ -21,7 +21,10 @@ from typing import Any, Iterator
 
 
 def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
-    signal.raise_signal(signal.SIGINT)
+    if callable(signal.getsignal(signal.SIGINT)):  # Python's Ctrl-C, or Ray Tune's during fit
+        signal.raise_signal(signal.SIGINT)
+    else:  # SIGINT ignored (a background job of a non-interactive shell) or default: stop anyway
+        raise KeyboardInterrupt
 
 
 def sigterm_as_ctrl_c() -> None:

@@ -49,8 +49,11 @@ class RunLock:
         """Take the lock (a no-op when held); refuse with the holder named when another run holds it.
         The storage directory must exist."""
         while self._fd is None:
+            if self.path.is_symlink():  # never written through: it could point anywhere
+                raise StudyStateError(f"{self.path} is a symbolic link; dd_tune does not follow links in the "
+                                      f"storage: remove it (it is where {self.what}'s lock belongs)")
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             except OSError as e:  # the run's first write into the storage: read-only, pseudo file system, full
                 raise StudyStateError(f"cannot create the lock file {self.path} ({e.strerror or e}); the "
                                       f"storage must be a writable directory on a real file system") from None

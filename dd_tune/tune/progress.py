@@ -67,18 +67,24 @@ def progress_callback(num_samples: int, keys: Sequence[str], ipc: int, max_it: i
 
     lines = ProgressLines(num_samples, keys, ipc)
 
-    def done(trials: Sequence[Any]) -> int:
-        return sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    def done(trials: Sequence[Any], trial: Any) -> int:
+        """Finished trials, this one included (Ray calls back before it marks the trial finished)."""
+        finished = ("TERMINATED", "ERROR")
+        return sum(1 for t in trials if t.status in finished) + (trial.status not in finished)
 
     class Progress(Callback):
+        def setup(self, **info: Any) -> None:  # a restored search starts its clock again
+            lines.t0, lines.finished_here = time.time(), 0
+
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             print(lines.started(trial.trial_id, dict(trial.config or {})), flush=True)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            print(lines.finished(trial.trial_id, dict(trial.last_result or {}), done(trials), max_it), flush=True)
+            result = dict(trial.last_result or {})
+            print(lines.finished(trial.trial_id, result, done(trials, trial), max_it), flush=True)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             why = str(getattr(trial, "error_msg", "") or "raised").strip().splitlines()[-1][:120] or "raised"
-            print(lines.finished(trial.trial_id, {}, done(trials), max_it, error=why), flush=True)
+            print(lines.finished(trial.trial_id, {}, done(trials, trial), max_it, error=why), flush=True)
 
     return Progress()

@@ -71,6 +71,17 @@ def check_suite_dir(suite_dir: Path, studies: Sequence[StudyConfig], force: bool
                                   f"--force to replace it or choose another --storage")
 
 
+def check_members_idle(suite_dir: Path, studies: Sequence[StudyConfig]) -> None:
+    """No study of the suite is running on its own (``dd_tune.study --storage <suite dir>``): each
+    member's lock is free. Checked under the suite's lock, before the suite directory is replaced or
+    continued (a member's lock lives in the suite directory, which ``--force`` deletes)."""
+    if not suite_dir.is_dir():
+        return
+    for study in studies:
+        with RunLock(lock_path(suite_dir, study.name), f"study {study.name} of the suite") as lock:
+            lock.acquire()
+
+
 def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path, gpus: float,
                resume: bool) -> StudyResult:
     """One study of the suite (read back when a resumed suite had already finished it)."""
