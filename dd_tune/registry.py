@@ -14,7 +14,7 @@ class Registry(Generic[T]):
 
     >>> MODELS = Registry("model")
     >>> MODELS.get("convnet3")  # doctest: +SKIP
-    ConfigError: unknown model 'convnet3'; choose from ['convnet', 'lenet']
+    ConfigError: unknown model 'convnet3' (did you mean 'convnet'?); choose from ['convnet', 'lenet']
     """
 
     def __init__(self, kind: str) -> None:

@@ -54,12 +54,12 @@ def test_profile_and_overrides_merge():
     [
         ("distill.lr_img=-1", "'distill.lr_img' must be > 0"),
         ("ipc=[0]", "'ipc' images per class must be >= 1"),
-        ("distill.lr=1", "unknown key 'distill.lr'; valid keys: ["),
+        ("distill.lr=1", "unknown key 'distill.lr' (did you mean 'distill.lr_img'?); valid keys: ["),
         ("bogus=1", "unknown key 'bogus'"),
         ("distill.init=zeros", "'distill.init' must be one of ['real', 'noise', 'herding', 'kcenter']"),
         ("distill.iterations=ten", "'distill.iterations' must be int"),
         ("model.norm=layer", "'model.norm' must be one of ['instance', 'batch', 'none']"),
-        ("method=dmx", "unknown method 'dmx'; choose from ['datadam', 'dm', 'pad', 'random_real']"),
+        ("method=dmx", "unknown method 'dmx' (did you mean 'dm'?); choose from ['datadam', 'dm', 'pad', 'random_real']"),
         ("resources.gpu=-1", "'resources.gpu'"),
     ],
 )

@@ -56,7 +56,7 @@ def test_variants_are_config_fields():
 
 
 def test_unknown_model_lists_choices():
-    with pytest.raises(ConfigError, match=r"unknown model 'convnet3'; choose from \['convnet', 'lenet'\]"):
+    with pytest.raises(ConfigError, match=r"unknown model 'convnet3' \(did you mean 'convnet'\?\); choose from \['convnet', 'lenet'\]"):
         MODELS.get("convnet3")
 
 
