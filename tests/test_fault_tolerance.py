@@ -56,8 +56,8 @@ def test_kill_9_then_resume_keeps_finished_trials_and_resumes_running_ones(tmp_p
     deadline = time.time() + 600
     try:
         # a second driver on the same study while the first runs is refused, naming the holder
-        lock = storage / ".pad_mnist.lock"
-        while time.time() < deadline and proc.poll() is None and not lock.exists():
+        lock, made = storage / ".pad_mnist.lock", storage / "pad_mnist" / ".dd_tune_study"
+        while time.time() < deadline and proc.poll() is None and not (lock.exists() and made.exists()):
             time.sleep(0.2)
         second = subprocess.run(study_cmd("pad_mnist", storage, data_root, *flags, "--resume"), capture_output=True,
                                 text=True, cwd=REPO, timeout=300)
@@ -151,8 +151,11 @@ def _stop_at(storage: Path, data_root: Path, marker: str, sig: int, log: Path, *
     """Start the smoke dm_mnist study, send ``sig`` once ``marker`` appears in its output; its exit code
     and output (the driver runs in its own session, so its Ray processes can be found afterwards)."""
     with open(log, "w") as out:
+        # Ctrl-C as in a terminal: a test run in the background inherits SIGINT ignored, and Python then
+        # leaves it ignored in the child (as a shell's background job should)
         proc = subprocess.Popen(study_cmd("dm_mnist", storage, data_root, *extra), stdout=out,
-                                stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+                                stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     try:
         while time.time() < deadline and proc.poll() is None and marker not in log.read_text():
