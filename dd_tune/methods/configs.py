@@ -50,8 +50,7 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
     presets: Mapping[str, Mapping] = getattr(cls, "PRESETS", {})
     out = dict(block)
     if presets:
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
-        have = block.get("preset", default)
+        have = block.get("preset", _default_preset(cls))
         want = values.get("preset", have)
         for name in (have, want):
             if name not in presets:
@@ -131,12 +130,15 @@ def _with_method_key_hint(message: str, overrides: Sequence[tuple[str, Any]]) ->
     return message
 
 
+def _default_preset(cls: type) -> str:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
+
+
 def _switches_preset(study: StudyConfig, distill_sets: Mapping[str, Any]) -> bool:
     cls = config_class(study.method)
     if not getattr(cls, "PRESETS", None) or "preset" not in distill_sets:
         return False
-    default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
-    return distill_sets["preset"] != study.distill.get("preset", default)
+    return distill_sets["preset"] != study.distill.get("preset", _default_preset(cls))
 
 
 def check_depth(study: StudyConfig, key: str, depth: int, source: str) -> None:

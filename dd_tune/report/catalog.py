@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,10 +61,10 @@ def load_results(paths: Sequence[str | Path]) -> list[StudyResult]:
 
 
 def _cell(entry: dict[str, Any] | None) -> dict[str, Any] | None:
-    """mean, interval and n of a row (random real by draw means, also in reports that pooled models)."""
+    """mean, interval and n of a row (random real already by draw means: StudyResult.from_dict)."""
     if not entry or not entry.get("runs"):
         return None
-    s = summary([statistics.fmean(d) for d in entry["draws"]] if entry.get("draws") else entry["runs"])
+    s = summary(entry["runs"])
     return {"mean": round(s["mean"], 2), "ci95": [round(v, 2) for v in s["ci95"]] if s["ci95"] else None,
             "n": s["n"]}
 

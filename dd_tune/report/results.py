@@ -10,17 +10,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dd_tune.report.stats import summary
+from dd_tune.report.stats import by_draws
 
 
 def draw_unit(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A random-real entry whose ``runs`` pooled every model (reports of earlier versions) made over to the
-    draw as the unit: ``runs`` the draw means, ``models`` the pooled values, summary recomputed; any
-    other entry as it is."""
+    draw as the unit (:func:`dd_tune.report.stats.by_draws`); any other entry as it is."""
     if not isinstance(entry, Mapping) or not entry.get("draws") or "models" in entry:
         return dict(entry) if isinstance(entry, Mapping) else entry
-    means = [sum(d) / len(d) for d in entry["draws"] if d]
-    return {**entry, **summary(means), "runs": means, "models": list(entry.get("runs", []))}
+    return {**entry, **by_draws(entry["draws"])}
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping
 
-from dd_tune.report.stats import format_interval, paired_difference, summary, welch_difference
+from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
 
 SETS = ("best", "default", "random_real")
 SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",
@@ -45,13 +45,9 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
     for group, draws in groups.items():
         pooled: dict[str, Any] = {}
         for arch in reeval[draws[0]]:
-            per_draw = [list(reeval[d][arch]["runs"]) for d in draws]
-            means = [statistics.fmean(r) for r in per_draw]
             balanced = [list(reeval[d][arch].get("balanced") or []) for d in draws]
-            pooled[arch] = {**summary(means), "runs": means, "models": [v for r in per_draw for v in r],
+            pooled[arch] = {**by_draws([reeval[d][arch]["runs"] for d in draws]),
                             "balanced": [statistics.fmean(b) for b in balanced] if all(balanced) else [],
-                            "draws": per_draw, "draw_means": means,
-                            "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0,
                             "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
         out[group] = pooled
     return out

@@ -39,6 +39,16 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": n, "ci95": [mean - half, mean + half]}
 
 
+def by_draws(draws: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """A row measured as several draws of several models each, with the **draw** as the unit: the
+    summary of the draw means, ``runs`` the draw means, ``models`` every model's value, ``draws`` as given
+    and ``draw_means`` / ``draw_std`` for the report's spread line."""
+    means = [statistics.fmean(d) for d in draws if d]
+    return {**summary(means), "runs": means, "models": [float(v) for d in draws for v in d],
+            "draws": [list(d) for d in draws], "draw_means": means,
+            "draw_std": statistics.stdev(means) if len(means) > 1 else 0.0}
+
+
 def prediction_interval(values: Sequence[float]) -> list[float] | None:
     """The 95 % interval in which **one new** value (one more fresh model trained the same way) falls:
     ``mean ± t(0.975, n-1) s sqrt(1 + 1/n)``; None with fewer than two values. This, not the interval of
