@@ -31,6 +31,23 @@ def last_results(exp_dir: Path) -> dict[str, dict]:
     return out
 
 
+def snapshot(exp_dir: Path) -> dict[str, tuple[str, dict]]:
+    """trial dir name -> (status, last result) in Tune's newest experiment snapshot: what ``--resume``
+    restores. A checkpoint on disk is not enough: Tune restores a trial from the checkpoint its last
+    snapshot recorded (every report of dd_tune carries one), so a trial checkpointed after the snapshot
+    starts over."""
+    files = sorted(exp_dir.glob("experiment_state-*.json"), key=lambda f: f.stat().st_mtime)
+    try:
+        data = json.loads(files[-1].read_text()) if files else {"trial_data": []}
+    except (OSError, json.JSONDecodeError):  # being replaced right now: read it on the next poll
+        return {}
+    out = {}
+    for trial_json, runtime_json in data["trial_data"]:
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        out[trial["relative_logdir"]] = (trial["status"], runtime.get("last_result") or {})
+    return out
+
+
 ITERATIONS = 12
 
 
@@ -49,10 +66,14 @@ def test_kill_9_then_resume_keeps_finished_trials_and_resumes_running_ones(tmp_p
     # time to catch a trial between two checkpoints also on a fast machine (4 iterations raced past it)
     flags = ("--set", "search.asha.enabled=false", "--set", f"distill.iterations={ITERATIONS}")
     log = open(tmp_path / "first.log", "w")
+    # Tune snapshots the experiment every 10 s or more; every second here, so that a snapshot lands while a
+    # trial runs (the 12 iterations of a smoke trial take a few seconds)
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     proc = subprocess.Popen(study_cmd("pad_mnist", storage, data_root, *flags), stdout=log,
-                            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+                            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True, env=env)
     exp_dir = storage / "pad_mnist" / "ipc1"
     seen: dict[str, dict] = {}
+    running: dict[str, int] = {}
     deadline = time.time() + 600
     try:
         # a second driver on the same study while the first runs is refused, naming the holder
@@ -63,16 +84,18 @@ def test_kill_9_then_resume_keeps_finished_trials_and_resumes_running_ones(tmp_p
                                 text=True, cwd=REPO, timeout=300)
         assert second.returncode == 2, second.stderr[-2000:]
         assert f"study pad_mnist is in use by PID {proc.pid}" in second.stderr and "Traceback" not in second.stderr
-        # kill as soon as some trial has checkpointed but not finished its 4 iterations
+        # kill as soon as Tune's snapshot records a trial that has checkpointed but not finished
         while time.time() < deadline and proc.poll() is None:
-            seen = last_results(exp_dir) if exp_dir.exists() else {}
-            if any(r["it"] < ITERATIONS for r in seen.values()):
+            state = snapshot(exp_dir) if exp_dir.exists() else {}
+            running = {t: r["it"] for t, (status, r) in state.items()
+                       if status == "RUNNING" and 0 < r.get("it", 0) < ITERATIONS}
+            if running:
+                seen = last_results(exp_dir)
                 break
             time.sleep(0.2)
     finally:
         kill_group(proc)
     assert proc.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-3000:]
-    running = {t: r["it"] for t, r in seen.items() if r["it"] < ITERATIONS}
     finished = {t: r["val_acc"] for t, r in seen.items() if r["it"] >= ITERATIONS}
     assert running, "the study was not caught with a running, checkpointed trial"
     assert not (storage / "pad_mnist" / "report.json").exists()
