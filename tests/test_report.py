@@ -181,3 +181,23 @@ def test_reports_of_earlier_versions_are_read_with_the_draw_as_unit():
     assert new["runs"] == [51.0, 55.0] and new["n"] == 2 and new["models"] == old["runs"]
     assert draw_unit(new) == new  # already in the new form
     assert draw_unit({"runs": [90.0, 91.0]}) == {"runs": [90.0, 91.0]}  # not random real
+
+
+def test_tuned_row_is_paired_with_its_own_initial_images():
+    reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])},
+              "best_init_only": {"convnet": _entry([85.0, 87.0, 86.0])}}
+    d = {(x["a"], x["b"]): x for x in differences(reeval)}[("best", "best_init_only")]
+    res = scipy_stats.ttest_rel([90.0, 91.0, 90.5], [85.0, 87.0, 86.0]).confidence_interval(0.95)
+    assert d["kind"] == "paired" and d["diff"] == pytest.approx(4.5) and d["ci95"] == pytest.approx([res.low, res.high])
+
+
+@pytest.mark.parametrize("init_only, words", [
+    ([85.0, 86.5, 85.0], "Its distillation steps added 5.00 points over the images it started from on convnet"),
+    ([90.5, 90.0, 91.0], "Its distillation steps added nothing measurable to the images it started from"),
+])
+def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_only, words):
+    from dd_tune.report.study import verdict
+
+    reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
+              "best_init_only": {"convnet": _entry(init_only)}}
+    assert words in verdict({"reeval": reeval}, "DM")

@@ -156,3 +156,20 @@ def test_a_trial_restored_from_its_final_checkpoint_reports_the_result_without_i
     # the distillation and evaluation were done (and timed) once: a sum over reports counts them once
     assert repeat["distill_s"] == repeat["eval_s"] == 0.0 and first["distill_s"] > 0 and first["eval_s"] > 0
     assert repeat["reported_at"] > first["reported_at"]
+
+
+def test_the_initial_images_row_is_the_tuned_trials_own_start(data_root):
+    """``best_init_only`` (the tuned trial's images before any distillation step) repeats the trial's own
+    draws: a trial whose images barely move (lr_img 1e-9) ends where that set is; another seed does not."""
+    from dd_tune.tune.sets import distill_task
+
+    setup = setup_for(data_root)
+    config = {"lr_img": 1e-9, "iterations": 2, "init": "real", "factor": 2}
+    _, _, moved = collect(setup, config)[-1]
+    start = distill_task(setup, config, config_index(config), run=False)
+    assert start.images.shape == moved.images.shape == (10, 1, 28, 28) and start.factor == 2
+    assert torch.allclose(start.images, moved.images, atol=1e-5)
+    other = distill_task(setup, config, config_index(config) + 1, run=False)
+    assert (other.images - start.images).abs().max() > 0.1  # another random real draw
+    distilled = distill_task(setup, {**config, "lr_img": 1.0}, config_index(config))
+    assert (distilled.images - start.images).abs().max() > 1e-3

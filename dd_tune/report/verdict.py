@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dd_tune.report.rows import differences
+from dd_tune.report.rows import INIT_ONLY, differences
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
@@ -35,4 +35,17 @@ def verdict(row: Mapping[str, Any], method: str) -> str:
     if rr and tuned and rr.get("runs") and tuned.get("runs"):
         text += (f". Random real at the same IPC scores {summary(rr['runs'])['mean']:.2f} % on convnet, the tuned set "
                  f"{summary(tuned['runs'])['mean']:.2f} %")
-    return f"**Verdict.** {text[0].upper()}{text[1:]}."
+    return f"**Verdict.** {text[0].upper()}{text[1:]}.{_distillation_gain(diffs)}"
+
+
+def _distillation_gain(diffs: list[Mapping[str, Any]]) -> str:
+    """What the distillation steps added to the tuned trial's own initial images, on ConvNet."""
+    d = next((d for d in diffs if (d["a"], d["b"]) == ("best", INIT_ONLY) and d["arch"] == "convnet"), None)
+    if d is None or d["ci95"] is None or d["kind"] == "same":
+        return ""
+    if d["covers_zero"]:
+        return (f" Its distillation steps added nothing measurable to the images it started from on convnet "
+                f"({format_difference(d).split(' (covers')[0]}, covers 0): the initialisation did the work.")
+    word = "added" if d["diff"] > 0 else "lost"
+    return (f" Its distillation steps {word} {abs(d['diff']):.2f} points over the images it started from on convnet "
+            f"(paired 95 % interval {format_interval(d['ci95'])}).")

@@ -37,7 +37,7 @@ from dd_tune.tune.search import Search, optuna_name, trial_rows
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import GRIDS
+from dd_tune.tune.trainable import GRIDS, config_index
 
 
 def trial_slots(resources: Resources) -> float:
@@ -163,7 +163,8 @@ class StudyRunner:
         default_final = best_set if chosen.is_default else next(c.source for c in candidates if c.is_default)
         sets = {"best": best_set, "default": default_final, **random_real_sets(self.setup(best_ipc)),
                 **(random_real_sets(self.setup(best_ipc), best_set.factor) if best_set.factor > 1 else {}),
-                **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu)}
+                **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu,
+                             config_index(chosen.values))}
         t_final = time.time()
         reeval, candidate_tests, lr_rows = run_test_pass(stage, sets, candidates, chosen)
         timing["final_eval_s"] = time.time() - t_final

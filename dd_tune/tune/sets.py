@@ -17,7 +17,7 @@ from dd_tune import seeds
 from dd_tune.methods import init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.report.rows import RANDOM_REAL_DRAW
+from dd_tune.report.rows import INIT_ONLY, RANDOM_REAL_DRAW
 from dd_tune.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
@@ -25,23 +25,28 @@ from dd_tune.tune.trainable import config_index
 SetupFor = Callable[..., TrialSetup]  # (ipc, study=None) -> TrialSetup
 
 
-def distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int) -> SynSet:
-    """Distil one configuration to its full budget, without proxy evaluation (default/random real)."""
+def distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int, run: bool = True) -> SynSet:
+    """Distil one configuration to its full budget, without proxy evaluation (default/random real);
+    ``run=False``: the images it starts from (its initialisation, seeded like the trial)."""
     torch.set_num_threads(setup.threads)
     distiller, _ = make_distiller(setup, config, trial_index)
-    distiller.run(distiller.total_iterations)
+    if run:
+        distiller.run(distiller.total_iterations)
     return distiller.synset()
 
 
-def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: float, gpu: float) -> Any:
-    """Submit the distillation as a Ray task and return its ``ObjectRef`` without waiting."""
+def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: float, gpu: float,
+                   trial_index: int | None = None, run: bool = True) -> Any:
+    """Submit the distillation as a Ray task and return its ``ObjectRef`` without waiting. ``trial_index``:
+    the trial whose random draws to repeat (default: the one a trial of ``values`` gets)."""
     import ray
 
     cfg = with_method_values(setup.study, values, what)
-    print(f"[dd_tune] distilling {what} at IPC {setup.ipc} ({cfg.iterations} iterations, "
-          f"in parallel with the re-evaluation)", flush=True)
+    steps = f"{cfg.iterations} iterations" if run else "its initialisation only"
+    print(f"[dd_tune] distilling {what} at IPC {setup.ipc} ({steps}, in parallel with the re-evaluation)",
+          flush=True)
     task = ray.remote(num_cpus=cpu, num_gpus=gpu)(distill_task)
-    return task.remote(setup, values, config_index(values))
+    return task.remote(setup, values, config_index(values) if trial_index is None else trial_index, run)
 
 
 def random_real_sets(setup: TrialSetup, factor: int = 1) -> dict[str, SynSet]:
@@ -69,9 +74,16 @@ def default_set(grid: Any, default: dict[str, Any], setup: TrialSetup, cpu: floa
 
 
 def extra_sets(best_set: SynSet, best_values: dict[str, Any], best_cfg: Any, setup: TrialSetup,
-               best_setup: TrialSetup, cpu: float, gpu: float) -> dict[str, Any]:
-    """The hard-label variant (soft-label / learned-lr methods), the named points, the init variants."""
+               best_setup: TrialSetup, cpu: float, gpu: float, best_index: int) -> dict[str, Any]:
+    """The tuned set's starting images, the hard-label variant (soft-label / learned-lr methods), the
+    named points, the init variants. ``best_index``: the chosen trial's seed index."""
     sets: dict[str, Any] = {}
+    if best_cfg.iterations > 0:
+        # the tuned trial's own initial images (same seed, same selection, same decoding), so that the
+        # paired difference says what distillation added beyond its initialisation (herding, k-centre,
+        # multi-formation of real images are strong baselines on their own)
+        sets[INIT_ONLY] = distill_remote(best_setup, best_values, "the tuned configuration", cpu, gpu,
+                                         trial_index=best_index, run=False)
     if best_set.lr is not None or best_set.labels.dim() == 2:
         # learned step size / soft labels are part of the method; this row keeps methods comparable:
         # every image labelled with its class (not the argmax of its learned label), protocol lr
