@@ -39,7 +39,7 @@ gpu-data: data
 demo: setup data
 	$(PY) -m dd_tune.study dm_mnist --profile quick --force
 
-# DM vs DataDAM vs PAD on MNIST under one protocol (quick profile: <= 45 min on 2 CPU cores)
+# DM vs DataDAM vs PAD on MNIST under one protocol (quick profile: about 85 min on 2 CPU cores)
 compare: setup data
 	$(PY) -m dd_tune.compare mnist --profile quick --force
 

@@ -1,6 +1,6 @@
 """Image grids a person can read: one row per class, its name on the left, small images upscaled.
 
-Used for ``best/synset.png``, the TensorBoard ``synset/grid`` images and the reports' side-by-side
+Used for ``best/synset.png``, the TensorBoard ``synset`` images and the reports' side-by-side
 figures. MNIST's 28x28 pixels become 84x84 cells (nearest neighbour, so pixels stay visible).
 """
 

@@ -59,3 +59,35 @@ def test_pareto_front_of_accuracy_versus_images(tmp_path):
     out = study_plots(tmp_path / "o.db", "p", tmp_path / "plots")
     assert out["pareto"] == front and (tmp_path / "plots" / "pareto.png").exists()
     assert out["history"]  # history and importance use the accuracy objective
+
+
+def test_trials_stopped_early_count_in_importance_at_their_last_value(tmp_path):
+    """ASHA's stopped trials are PRUNED in Optuna (valued at their last intermediate value); importance
+    still sees them (Optuna's evaluators alone would read only the 4 complete trials)."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for k in range(16):
+        t = study.ask({"lr": optuna.distributions.FloatDistribution(0.01, 10, log=True),
+                       "batch": optuna.distributions.CategoricalDistribution([16, 32])})
+        acc = 100 - (t.params["lr"] - 1) ** 2
+        t.report(acc, 50)
+        if k < 12 and acc < 99:  # the weak ones stop at the first rung
+            study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(t, acc)
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and all(t.value == t.intermediate_values[50] for t in pruned)
+    importances, _ = param_importances(study)
+    assert importances["lr"] > importances["batch"]
+
+
+@pytest.mark.parametrize("result, error, pruned", [
+    ({"val_acc": 80.0, "reached_budget": 0, "diverged": 0}, False, True),   # stopped by ASHA
+    ({"val_acc": 80.0, "reached_budget": 1, "diverged": 0}, False, False),  # ran its budget
+    ({"val_acc": 0.0, "reached_budget": 0, "diverged": 1}, False, False),   # diverged: a result (0)
+    ({"val_acc": 80.0, "reached_budget": 0}, True, False),                  # failed
+    ({"val_acc": 80.0}, False, False),                                      # a report of an earlier version
+])
+def test_which_trials_optuna_records_as_pruned(result, error, pruned):
+    from dd_tune.tune.optuna_search import stopped_early
+
+    assert stopped_early(result, error) is pruned

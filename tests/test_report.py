@@ -201,3 +201,12 @@ def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_onl
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
               "best_init_only": {"convnet": _entry(init_only)}}
     assert words in verdict({"reeval": reeval}, "DM")
+
+
+def test_a_smoke_report_says_it_is_not_a_result_before_any_number():
+    from dd_tune.report.study import _banner
+
+    assert _banner({"profile": "smoke", "protocol": "..."})[0].startswith("> **Not a result.**")
+    assert _banner({"profile": "quick", "protocol": "E=5; held-out sets capped at 500 images (a fixed shuffle): "
+                                                    "not a result"})
+    assert _banner({"profile": "quick", "protocol": "E=200, 3 models"}) == []

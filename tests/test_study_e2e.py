@@ -63,15 +63,27 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert len(ostudy.trials) == 3
     assert ostudy.trials[0].params["lr_img"] == 1.0 and ostudy.trials[0].params["init"] == "real"
 
-    # TensorBoard: per trial, Ray's scalars and our synthetic-image grid
+    # TensorBoard: one run per trial (scalars by the driver, images by the trial, both in the trial's
+    # folder), plain tags against the distillation iteration, HParams; the test pass as its own run; no
+    # run from the overhead probe
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trials = sorted((study_dir / "ipc1").glob("trial_*"))
     assert len(trials) == 3
+    runs = sorted({f.parent.relative_to(study_dir).as_posix() for f in study_dir.rglob("events.out.tfevents.*")})
+    assert runs == ["ipc1/" + t.name for t in trials] + ["test"], runs
     acc = EventAccumulator(str(trials[0])).Reload()
-    assert "ray/tune/val_acc" in acc.Tags()["scalars"] and "ray/tune/loss" in acc.Tags()["scalars"]
-    images = EventAccumulator(str(trials[0] / "tb")).Reload()
-    assert "synset/grid" in images.Tags()["images"]
+    tags = acc.Tags()
+    assert {"val_acc", "loss", "time/distill_s"} <= set(tags["scalars"]), tags["scalars"]
+    assert not any(t.startswith("ray/") for t in tags["scalars"]) and "synset" in tags["images"]
+    result_its = [json.loads(line)["it"] for line in (trials[0] / "result.json").read_text().splitlines()]
+    assert [e.step for e in acc.Scalars("val_acc")] == result_its and result_its[-1] >= 2
+    assert [e.step for e in acc.Images("synset")] == [0] + result_its  # the initial set, then every report
+    assert "_hparams_/session_start_info" in tags["tensors"] or "_hparams_/session_start_info" in str(tags)
+    test = EventAccumulator(str(study_dir / "test")).Reload()
+    assert {"test_acc/convnet/best", "test_acc/lenet/default", "test_acc/convnet/random_real"} <= set(
+        test.Tags()["scalars"])
+    assert test.Scalars("test_acc/convnet/best")[0].value == pytest.approx(report["reeval"]["best"]["convnet"]["mean"])
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned: DM; trains on 1 image per class |" in md and "tensorboard --logdir" in md

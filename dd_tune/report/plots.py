@@ -30,9 +30,24 @@ def _pyplot() -> Any:
 
 
 def _completed(study: Any) -> list[Any]:
+    """Every trial with a result: run to its budget (COMPLETE) or stopped early by ASHA (PRUNED, valued at
+    the accuracy it had when stopped, as Optuna records a pruned trial)."""
     import optuna
 
-    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [t for t in study.trials if t.state in done and t.values]
+
+
+def _all_as_complete(study: Any) -> Any:
+    """An in-memory copy of ``study`` in which stopped trials count as finished at their last value:
+    Optuna's importance evaluators read COMPLETE trials only, and the two thirds of a search that ASHA
+    stops early are most of the contrast an importance needs."""
+    import optuna
+
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=t.values)
+                     for t in _completed(study)])
+    return copy
 
 
 def _accuracy(trial: Any) -> float:
@@ -65,7 +80,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
         run = max(run, y)
         best.append(run)
     fig, ax = _pyplot().subplots(figsize=(6, 3.5), dpi=120)
-    early = stopped_early or set()
+    early = (stopped_early or set()) | {t.number for t in trials if t.state.name == "PRUNED"}
     ax.scatter([x for x in xs if x not in early], [y for x, y in zip(xs, ys) if x not in early],
                label="trial (full budget)", color="tab:blue")
     if early:
@@ -92,7 +107,8 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
             # decomposes variance and does not care about the sign)
             with warnings.catch_warnings():  # its "computes importances for low targets" notice: handled
                 warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
-                return optuna.importance.get_param_importances(study, evaluator=make(), params=sorted(varied),
+                return optuna.importance.get_param_importances(_all_as_complete(study), evaluator=make(),
+                                                               params=sorted(varied),
                                                                target=lambda t: -_accuracy(t)), name
         except Exception as e:  # each evaluator has its own preconditions; report both if both fail
             errors.append(f"{name}: {e}")

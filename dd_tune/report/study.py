@@ -19,11 +19,12 @@ from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
 from dd_tune.report.verdict import verdict
 
-def _fmt_value(v: Any) -> str:
-    """4 significant digits for floats, ``""`` shown as such (an empty string is a value: "the default")."""
+def fmt_value(v: Any, digits: int = 4) -> str:
+    """``digits`` significant digits for floats, ``""`` shown as such (an empty string is a value: "the
+    default"); the report's tables and the console's trial lines write values alike."""
     if v == "":
         return '""'
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
 def fmt_flops(n: float) -> str:
@@ -139,9 +140,9 @@ def search_space_lines(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for key, spec in space.items():
         kind = spec.get("type", "")
         if kind == "categorical":
-            values = ", ".join(_fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
+            values = ", ".join(fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
         else:
-            num = (lambda v: str(int(v))) if kind == "int" else _fmt_value
+            num = (lambda v: str(int(v))) if kind == "int" else fmt_value
             values = f"{num(spec['low'])} to {num(spec['high'])}"
             values += " (log scale)" if spec.get("log") else ""
             values += f", step {num(spec['step'])}" if spec.get("step") else ""
@@ -158,9 +159,9 @@ def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str
     lines += ["", "| hyperparameter | tuned | reference defaults (this profile) | the method's published value |",
               "|---|---|---|---|"]
     for key in sorted(set(row["best_config"]) | set(row["default_config"])):
-        published = _fmt_value(reference[key]) if key in reference else ""
-        lines.append(f"| {key} | {_fmt_value(row['best_config'].get(key))} | "
-                     f"{_fmt_value(row['default_config'].get(key))} | {published} |")
+        published = fmt_value(reference[key]) if key in reference else ""
+        lines.append(f"| {key} | {fmt_value(row['best_config'].get(key))} | "
+                     f"{fmt_value(row['default_config'].get(key))} | {published} |")
     # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
     changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v
                and not (k.startswith("net_") and v in (0, ""))]
@@ -175,7 +176,7 @@ def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
     lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
              "|---|" + "---|" * (len(keys) + 2)]
     for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
-        values = " | ".join(_fmt_value(t["config"].get(k)) for k in keys)
+        values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
         acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
         lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
     return lines
@@ -257,6 +258,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"because a new draw of real images varies more than a new model).",
         "",
     ]
+    lines += _banner(report)
     lines += [f"_{note}_" for note in report.get("method_notes", [])] + ([""] if report.get("method_notes") else [])
     lines += _expert_stage_lines(report.get("expert_stage"))
     lines += study_time_line(report)
@@ -266,11 +268,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               "## Where to look", "",
               "Commands to run in this study's folder (the paths are relative, so they work in a copy of it too):",
               "",
-              "- TensorBoard (one run per trial: scalars, image grids, HParams): `tensorboard --logdir .`",
+              "- TensorBoard: `tensorboard --logdir .` (one run per trial, curves against the distillation "
+              "iteration, image grids, HParams; the run `test` holds the test pass)",
               f"- Optuna study: `optuna trials --storage sqlite:///optuna.db --study-name {report['study']}-ipc<IPC>` "
-              f"(or `optuna-dashboard sqlite:///optuna.db`)",
+              f"(each Optuna trial's user attribute `ray_trial_id` is the trial id used above; "
+              f"`pip install optuna-dashboard` for its dashboard)",
               ""]
     return "\n".join(lines)
+
+
+def _banner(report: Mapping[str, Any]) -> list[str]:
+    """A plumbing run says so before any number: its budgets are too small for its figures to mean
+    anything (``smoke`` profiles, held-out sets capped at a few hundred images)."""
+    if report.get("profile") != "smoke" and "not a result" not in str(report.get("protocol", "")):
+        return []
+    return ["> **Not a result.** This study ran a plumbing check (profile `" + str(report.get("profile"))
+            + "`: a few iterations, a few epochs, capped held-out sets). It shows that every stage runs; its "
+            "accuracies, intervals and timings say nothing about the method.", ""]
 
 
 def write_report(result: StudyResult, study_dir: Path) -> None:

@@ -6,7 +6,9 @@ leaves a trial that Optuna has finished but the restored Tune state still calls 
 resumes it from its checkpoint and its next result makes ``Trial.report`` raise
 ``UpdateFinishedTrialError``, which kills the resumed study. Here such a trial is recognised from
 the storage and its late results are ignored: Optuna keeps the value it was told first, no trial is
-added or duplicated.
+added or duplicated. Intermediate values are stored at the distillation iteration, and every Optuna
+trial records its Ray trial id (user attribute ``ray_trial_id``: the ``trial_<id>`` folder and the id in
+the report's trial table); a trial that ASHA stopped before its budget is PRUNED, not COMPLETE.
 """
 
 from __future__ import annotations
@@ -35,16 +37,36 @@ def _build() -> type:
             return False
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-            if not self._already_finished(trial_id):
-                super().on_trial_result(trial_id, result)
+            if self._already_finished(trial_id) or isinstance(self.metric, list):
+                return  # Optuna takes no intermediate values for several objectives
+            # intermediate values at the distillation iteration (Ray's counter is the report number),
+            # the x axis of TensorBoard, ASHA and the report
+            ot_trial = self._ot_trials[trial_id]
+            ot_trial.report(result[self.metric], int(result.get("it", result["training_iteration"])))
+            if "ray_trial_id" not in ot_trial.user_attrs:
+                ot_trial.set_user_attr("ray_trial_id", trial_id)  # Optuna number <-> trial_<id> folder
 
         def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
             if not self._already_finished(trial_id):
+                ot_trial = self._ot_trials.get(trial_id)
+                if ot_trial is not None and "ray_trial_id" not in ot_trial.user_attrs:
+                    ot_trial.set_user_attr("ray_trial_id", trial_id)
+                if stopped_early(result, error, multi_objective=isinstance(self.metric, list)):
+                    result = None  # told PRUNED: Optuna values it at its last intermediate value
                 super().on_trial_complete(trial_id, result, error)
 
     ResumableOptunaSearch.__module__ = __name__
     ResumableOptunaSearch.__qualname__ = "ResumableOptunaSearch"
     return ResumableOptunaSearch
+
+
+def stopped_early(result: dict[str, Any] | None, error: bool, multi_objective: bool = False) -> bool:
+    """A trial ASHA stopped before its budget (not failed, not diverged): Optuna's PRUNED. A study that
+    searches IPC has two objectives and no ASHA; a report from before ``reached_budget`` existed counts
+    as finished."""
+    if error or not result or multi_objective:
+        return False
+    return not result.get("reached_budget", 1) and not result.get("diverged", 0)
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 
 from dd_tune.tune.interrupts import handlers_restored
+from dd_tune.tune.board import no_board
+from dd_tune.tune.progress import tune_console
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import config_index, dd_trainable, run_trial
 
@@ -37,7 +39,7 @@ def probe_setup(setup: TrialSetup) -> TrialSetup:
     study = dataclasses.replace(
         s, distill=distill, proxy_eval=dataclasses.replace(s.proxy_eval, epochs=1, models=1),
         search=dataclasses.replace(s.search, report_every=n))
-    return dataclasses.replace(setup, study=study, fault="")
+    return dataclasses.replace(setup, study=study, fault="", tensorboard=False)
 
 
 def probe_config(setup: TrialSetup, default: dict[str, Any]) -> dict[str, Any]:
@@ -75,9 +77,10 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
     tuner = tune.Tuner(trainable, param_space=config,
                        tune_config=tune.TuneConfig(num_samples=2, max_concurrent_trials=1, reuse_actors=True,
                                                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-                       run_config=tune.RunConfig(name=PROBE_DIR, storage_path=str(study_dir), verbose=0))
+                       run_config=tune.RunConfig(name=PROBE_DIR, storage_path=str(study_dir), verbose=0,
+                                                 callbacks=[no_board()]))
     t0 = time.time()
-    with handlers_restored():  # Tune's SIGINT handler would outlive fit (dd_tune.tune.interrupts)
+    with handlers_restored(), tune_console():  # Tune's SIGINT handler would outlive fit (dd_tune.tune.interrupts)
         grid = tuner.fit()
     trials = grid._experiment_analysis.trials  # as Search._check_complete: Ctrl-C ends fit normally
     if len(trials) < 2 or any(t.status not in ("TERMINATED", "ERROR") for t in trials):

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+from dd_tune.report.study import fmt_value
 from dd_tune.tune.trainable import METRIC
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
@@ -17,8 +19,19 @@ def tune_verbosity() -> int:
     return 1 if os.environ.get(VERBOSE_ENV) == "1" else 0
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
+@contextlib.contextmanager
+def tune_console() -> Iterator[None]:
+    """Around ``Tuner.fit``: at verbosity 0, Ray Tune's older console flow, which prints nothing. Its newer
+    one prints a box per experiment and a TensorBoard hint to Ray's session folder (not the study's)
+    whatever the verbosity. ``--verbose`` keeps the newer one."""
+    if tune_verbosity() > 0 or "RAY_AIR_NEW_OUTPUT" in os.environ:  # the user's own choice wins
+        yield
+        return
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
 
 
 def _clock(seconds: float) -> str:
@@ -41,7 +54,7 @@ class ProgressLines:
         return self.numbers.setdefault(trial_id, len(self.numbers) + 1)
 
     def started(self, trial_id: str, config: dict[str, Any]) -> str:
-        values = " ".join(f"{k}={_fmt(config[k])}" for k in self.keys if k in config)
+        values = " ".join(f"{k}={fmt_value(config[k], 3)}" for k in self.keys if k in config)
         return f"[dd_tune] IPC {self.ipc} trial {self.number(trial_id)}/{self.n} ({trial_id}) started: {values}"
 
     def finished(self, trial_id: str, result: dict[str, Any], done: int, max_it: int, error: str = "") -> str:

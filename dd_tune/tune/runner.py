@@ -27,6 +27,7 @@ from dd_tune.report.fidelity import fidelity
 from dd_tune.report.rows import differences
 from dd_tune.report.study import write_report
 from dd_tune.synset import SynSet
+from dd_tune.tune.board import write_test_board
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
 from dd_tune.tune.confirm import Candidate, usable, verdict
@@ -168,6 +169,7 @@ class StudyRunner:
         t_final = time.time()
         reeval, candidate_tests, lr_rows = run_test_pass(stage, sets, candidates, chosen)
         timing["final_eval_s"] = time.time() - t_final
+        write_test_board(self.dir, best_ipc, reeval)
         result = self._ipc_result(ipc, best_ipc, grid, rows, chosen, best_cfg, reeval, out_dir, t0)
         c = self.study.search.confirm
         result.confirmation = {"rows": confirmed, "verdict": verdict(confirmed), "models": c.models,

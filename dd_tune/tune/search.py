@@ -13,9 +13,10 @@ from dd_tune.config import StudyConfig
 from dd_tune.errors import ConfigError, StudyInterrupted
 from dd_tune.tune import optuna_search
 from dd_tune.tune.interrupts import handlers_restored
-from dd_tune.tune.progress import progress_callback, tune_verbosity
+from dd_tune.tune.progress import progress_callback, tune_console, tune_verbosity
 from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations, to_optuna
 from dd_tune.tune.setup import TrialSetup
+from dd_tune.tune.board import trial_board
 from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
 
 
@@ -51,7 +52,7 @@ class Search:
             if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
                 self._delete_optuna_study(ipc)
             tuner = self._new_tuner(ipc, default, trainable)
-        with handlers_restored():  # Tune's SIGINT handler would outlive fit and swallow Ctrl-C
+        with handlers_restored(), tune_console():  # Tune's SIGINT handler would outlive fit and swallow Ctrl-C
             grid = tuner.fit()
         self._check_complete(grid, ipc)
         if resume:
@@ -114,7 +115,7 @@ class Search:
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 # one line per trial start/finish with an ETA; Ray's 30-second tables with --verbose
                 callbacks=[progress_callback(s.num_samples, sorted(self.space), ipc,
-                                             max_iterations(self.study, self.space))],
+                                             max_iterations(self.study, self.space)), trial_board()],
                 verbose=tune_verbosity(),
             ),
         )

@@ -34,6 +34,7 @@ class TrialSetup:
     # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver): comma-separated
     # rules "N[:key=value][:always]"; see fault_rules. "" = off.
     fault: str = ""
+    tensorboard: bool = True  # the trial writes its image grids for TensorBoard (off in the overhead probe)
 
     def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
         return any(reports == after and (not key or str(config.get(key)) == value) and (always or not restored)

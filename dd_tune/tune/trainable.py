@@ -87,6 +87,7 @@ def run_trial(
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
                "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s, "reported_at": time.time(),
                "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
+               "reached_budget": int(distiller.iteration >= total),
                "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), **distiller.counters()}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
@@ -126,8 +127,9 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
         with checkpoint.as_directory() as d:
             restore = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
     # Files in the cwd reach <storage>/<experiment>/<trial>/ through SyncConfig(sync_artifacts=True),
-    # also from worker nodes; Ray's own TBX logger writes the scalars and HParams next to them.
-    writer = SummaryWriter(os.path.join(os.getcwd(), "tb"))
+    # also from worker nodes; the driver's TrialBoard writes the scalars and HParams into the same
+    # folder, so a trial is one TensorBoard run (no writer where the study is not searching: the probe)
+    writer = SummaryWriter(os.getcwd(), filename_suffix=".images") if setup.tensorboard else None
     node_id = ray.get_runtime_context().get_node_id()  # the report shows where each trial ran
     reports = 0
 
@@ -135,13 +137,15 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
         # readable grid in TensorBoard and as a trial artifact (grids/it<N>.png): the study report picks
         # the best trial's first, middle and last for its progress figure
         image = synset.image()
-        writer.add_image("synset/grid", np.asarray(image), it, dataformats="HWC")
+        if writer is not None:
+            writer.add_image("synset", np.asarray(image), it, dataformats="HWC")
         save_grid(image, os.path.join(os.getcwd(), GRIDS, f"it{it:07d}.png"))
 
     def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
         nonlocal reports
         picture(synset, int(metrics["it"]))
-        writer.flush()
+        if writer is not None:
+            writer.flush()
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, "state.pt"))
             synset.save(os.path.join(d, "synset.pt"))
@@ -153,4 +157,5 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     try:
         run_trial(config, setup, index, report, restore, initial=lambda synset: picture(synset, 0))
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()

@@ -1,0 +1,111 @@
+"""TensorBoard as its users expect it: one run per trial (the trial's folder, where the trial also writes
+its image grids), every curve against the distillation iteration, tags named as the report names them
+(``val_acc``, ``loss``, ``skipped_threshold``, ``time/distill_s``; no ``ray/tune/`` bookkeeping), the
+HParams tab at each trial's end, and the test pass as a run of its own (``test/``).
+
+Ray Tune's own TensorBoard logger is replaced, not added to: it writes every result key under
+``ray/tune/`` against its report counter, which puts the proxy accuracy on page 2 and on another x axis
+than the images.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from pathlib import Path
+from typing import Any, Mapping
+
+# result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
+BOOKKEEPING = frozenset({
+    "it", "ipc", "images", "reported_at", "elapsed_s", "setup_s", "resumed_from", "node_id", "reached_budget",
+    "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
+    "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
+    "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total",
+})
+TIMES = frozenset({"distill_s", "eval_s"})
+TEST_RUN = "test"  # <study>/test/: the test pass's accuracies, one scalar per row and architecture
+
+
+def scalar_tags(result: Mapping[str, Any]) -> dict[str, float]:
+    """The curves of one report: tag -> value (finite numbers only; timings under ``time/``)."""
+    out = {}
+    for key, value in result.items():
+        if key in BOOKKEEPING or isinstance(value, bool) or not isinstance(value, Real):
+            continue
+        if math.isfinite(float(value)):
+            out[f"time/{key}" if key in TIMES else key] = float(value)
+    return out
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def trial_board() -> Any:
+    """Ray Tune's TensorBoard callback with dd_tune's x axis and tags (the class is built on first use:
+    importing this module must not import Ray, so that help and --print-config stay fast)."""
+    return _classes()["TrialBoard"]()
+
+
+def no_board() -> Any:
+    """Stands in for Ray's TensorBoard logger in experiments that are not the search (the overhead
+    probe), so they add no runs beside the trials."""
+    return _classes()["NoBoard"]()
+
+
+def _classes() -> dict[str, type]:
+    if _CLASSES:
+        return _CLASSES
+    from ray.tune.logger import TBXLoggerCallback
+    from ray.tune.utils import flatten_dict
+
+    class TrialBoard(TBXLoggerCallback):
+        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+            if trial not in self._trial_writer:
+                self.log_trial_start(trial)
+            step = int(result.get("it", iteration))
+            tags = scalar_tags(result)
+            for tag, value in tags.items():
+                self._trial_writer[trial].add_scalar(tag, value, global_step=step)
+            self._trial_result[trial] = tags  # what the HParams tab shows at the trial's end
+            self._trial_writer[trial].flush()
+
+        def _try_log_hparams(self, trial: Any, result: dict) -> None:
+            # the sampled values only (flattened ``selection.embedding`` etc.; None as "off" since TBX
+            # refuses None), against the curves the report ranks by
+            params = {k: "off" if v is None else v for k, v in flatten_dict(trial.evaluated_params).items()}
+            metrics = {k: v for k, v in result.items() if k in ("val_acc", "loss")}
+            trial.evaluated_params, original = params, trial.evaluated_params
+            try:
+                super()._try_log_hparams(trial, metrics)
+            finally:
+                trial.evaluated_params = original
+
+    class NoBoard(TBXLoggerCallback):
+        def log_trial_start(self, trial: Any) -> None:
+            pass
+
+        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+            pass
+
+        def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+            pass
+
+    _CLASSES.update(TrialBoard=TrialBoard, NoBoard=NoBoard)
+    return _CLASSES
+
+
+def write_test_board(study_dir: Path, ipc: int, reeval: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+    """The test pass in TensorBoard: ``test_acc/<arch>/<row>`` (the mean over fresh models) at step IPC,
+    in the run ``test/`` beside the trials, so the search's curves and the final answer sit together."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(study_dir / TEST_RUN))
+    try:
+        for row, by_arch in reeval.items():
+            for arch, entry in by_arch.items():
+                mean = entry.get("mean")
+                if mean is not None and math.isfinite(float(mean)):
+                    writer.add_scalar(f"test_acc/{arch}/{row}", float(mean), global_step=ipc)
+    finally:
+        writer.close()
+

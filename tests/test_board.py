@@ -1,0 +1,25 @@
+"""TensorBoard layout: which result keys become curves and under which names (the e2e smoke study checks
+the runs, steps and HParams on disk)."""
+
+from __future__ import annotations
+
+import math
+
+from dd_tune.tune.board import scalar_tags
+
+
+def test_curves_are_the_reported_metrics_under_plain_names():
+    result = {"val_acc": 81.5, "val_acc_std": 0.4, "loss": 2.5, "skipped_threshold": 3, "matching_loss_min": 0.97,
+              "distill_s": 4.0, "eval_s": 1.5, "diverged": 0,
+              # bookkeeping: where, when, how big, Ray's counters
+              "it": 100, "ipc": 1, "images": 10, "reported_at": 1.7e9, "elapsed_s": 9.0, "setup_s": 0.5,
+              "resumed_from": 0, "node_id": "abc", "training_iteration": 2, "time_total_s": 9.1, "done": False,
+              "trial_id": "x1", "pid": 42, "config": {"lr_img": 1.0}, "should_checkpoint": True}
+    assert scalar_tags(result) == {"val_acc": 81.5, "val_acc_std": 0.4, "loss": 2.5, "skipped_threshold": 3.0,
+                                   "matching_loss_min": 0.97, "time/distill_s": 4.0, "time/eval_s": 1.5,
+                                   "diverged": 0.0}
+
+
+def test_non_finite_and_non_numeric_values_are_left_out():
+    tags = scalar_tags({"val_acc": 0.0, "loss": math.nan, "matching_loss_min": math.inf, "note": "x", "flag": True})
+    assert tags == {"val_acc": 0.0}
