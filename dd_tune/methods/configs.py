@@ -116,7 +116,34 @@ def load_study(name_or_path: str, profile: str = "default",
         raise ConfigError(f"{f.source}: 'init_variants' needs a method with an 'init' key; {study.method} has none")
     for value in study.init_variants:
         _with_values(study.method, distill, {"init": value}, f"{f.source} (init_variants)")
-    return dataclasses.replace(study, distill=distill)
+    return dataclasses.replace(study, distill=distill, distill_by_ipc=_ipc_recipes(study, distill, f.distill_sets,
+                                                                                    f.source))
+
+
+def _ipc_recipes(study: StudyConfig, distill: Any, distill_sets: Mapping[str, Any],
+                 source: str) -> dict[int, dict[str, Any]]:
+    """``distill_by_ipc`` as it applies: a ``--set distill.*`` key wins at every IPC, and a preset switch
+    drops the recipes (they were written for the study's own preset). The config of every IPC the study
+    runs is validated; the other entries wait (a profile's short experts may not fit IPC 50's window)."""
+    if _switches_preset(study, distill_sets):
+        return {}
+    out = {}
+    for ipc, values in study.distill_by_ipc.items():
+        kept = {k: v for k, v in values.items() if k not in distill_sets}
+        if ipc in study.ipc:
+            at = _with_values(study.method, distill, kept, f"{source} (distill_by_ipc.{ipc})")
+            check_network(study, at, source)
+        out[ipc] = kept
+    return out
+
+
+def study_at(study: StudyConfig, ipc: int) -> StudyConfig:
+    """The study as it runs at ``ipc``: its ``distill_by_ipc`` entry applied to ``distill`` (the reference
+    defaults, and the values every trial starts from, follow the IPC)."""
+    values = study.distill_by_ipc.get(ipc)
+    if not values:
+        return study
+    return dataclasses.replace(study, distill=with_method_values(study, values, f"distill_by_ipc.{ipc}"))
 
 
 def _with_method_key_hint(message: str, overrides: Sequence[tuple[str, Any]]) -> str:

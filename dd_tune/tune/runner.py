@@ -5,6 +5,7 @@ evaluation, then the report. Each step is its own module (``experts_stage``, ``s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -19,7 +20,7 @@ from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.errors import StudyFailed
 from dd_tune.data import load_test
 from dd_tune.methods import METHODS
-from dd_tune.methods.configs import with_method_values
+from dd_tune.methods.configs import study_at, with_method_values
 from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
@@ -72,8 +73,14 @@ class StudyRunner:
         fault_rules(self.fault)  # a malformed testing hook fails here, not inside every trial
 
     def setup(self, ipc: int, compute_experts: bool = False) -> TrialSetup:
-        return TrialSetup(self.study, ipc, str(self.data_root), self.resources.gpu > 0, self.resources.threads,
-                          str(self.experts_dir), compute_experts, fault=self.fault)
+        return TrialSetup(study_at(self.study, ipc), ipc, str(self.data_root), self.resources.gpu > 0,
+                          self.resources.threads, str(self.experts_dir), compute_experts, fault=self.fault)
+
+    def at_ipc(self, ipc: int) -> "StudyRunner":
+        """This runner with the study as it runs at ``ipc`` (``distill_by_ipc`` applied)."""
+        runner = copy.copy(self)
+        runner.study = study_at(self.study, ipc)
+        return runner
 
     def train_experts(self) -> dict[str, Any]:
         """The expert stage: every expert the study needs, trained (or found cached) before any trial."""
@@ -85,7 +92,7 @@ class StudyRunner:
         restored from Ray Tune's experiment state, and the expert stage finds its experts cached."""
         t0 = time.time()
         for ipc in self.study.ipc:
-            for note in self.method.config_notes(self.study.distill, ipc):
+            for note in self.method.config_notes(study_at(self.study, ipc).distill, ipc):
                 if note.startswith("Warning"):
                     print(f"[dd_tune] IPC {ipc}: {note}", flush=True)
         (self.dir / "study.json").write_text(json.dumps(to_dict(self.study), indent=2))
@@ -134,7 +141,7 @@ class StudyRunner:
         if resume and done_file.exists():
             print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
             return IpcResult.from_dict(json.loads(done_file.read_text()))
-        result = self.run_ipc(ipc, resume)
+        result = self.at_ipc(ipc).run_ipc(ipc, resume)
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result
 

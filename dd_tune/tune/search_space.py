@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.errors import ConfigError
-from dd_tune.methods.configs import check_network, with_method_values
+from dd_tune.methods.configs import check_network, study_at, with_method_values
 
 Scalar = Any
 
@@ -111,7 +111,7 @@ def load_search_space(study: StudyConfig) -> SearchSpace:
 def widened(spec: ParamSpec, study: StudyConfig, key: str) -> ParamSpec:
     """``spec`` grown to hold the study's default of ``key`` (every IPC's, for ``ipc``): a categorical
     gains the value, a range extends its bound (``search.widen_to_defaults``)."""
-    values = list(study.ipc) if key == "ipc" else [get_dotted(study.distill, key)]
+    values = list(study.ipc) if key == "ipc" else [get_dotted(study_at(study, i).distill, key) for i in study.ipc]
     for value in values:
         if spec.contains(value) or value is None and spec.type != "categorical":
             continue
@@ -166,7 +166,7 @@ def default_point(study: StudyConfig, space: SearchSpace, ipc: int) -> dict[str,
     """
     point: dict[str, Any] = {}
     for key, spec in space.items():
-        value = ipc if key == "ipc" else get_dotted(study.distill, key)
+        value = ipc if key == "ipc" else get_dotted(study_at(study, ipc).distill, key)
         if not spec.contains(value):
             raise ConfigError(
                 f"study {study.name}: the default {key}={value!r} lies outside the search space "
