@@ -185,8 +185,8 @@ def test_reports_of_earlier_versions_are_read_with_the_draw_as_unit():
 
 def test_tuned_row_is_paired_with_its_own_initial_images():
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])},
-              "best_init_only": {"convnet": _entry([85.0, 87.0, 86.0])}}
-    d = {(x["a"], x["b"]): x for x in differences(reeval)}[("best", "best_init_only")]
+              "best_start": {"convnet": _entry([85.0, 87.0, 86.0])}}
+    d = {(x["a"], x["b"]): x for x in differences(reeval)}[("best", "best_start")]
     res = scipy_stats.ttest_rel([90.0, 91.0, 90.5], [85.0, 87.0, 86.0]).confidence_interval(0.95)
     assert d["kind"] == "paired" and d["diff"] == pytest.approx(4.5) and d["ci95"] == pytest.approx([res.low, res.high])
 
@@ -199,7 +199,7 @@ def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_onl
     from dd_tune.report.study import verdict
 
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
-              "best_init_only": {"convnet": _entry(init_only)}}
+              "best_start": {"convnet": _entry(init_only)}}
     assert words in verdict({"reeval": reeval}, "DM")
 
 

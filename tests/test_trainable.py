@@ -159,7 +159,7 @@ def test_a_trial_restored_from_its_final_checkpoint_reports_the_result_without_i
 
 
 def test_the_initial_images_row_is_the_tuned_trials_own_start(data_root):
-    """``best_init_only`` (the tuned trial's images before any distillation step) repeats the trial's own
+    """``best_start`` (the tuned trial's images before any distillation step) repeats the trial's own
     draws: a trial whose images barely move (lr_img 1e-9) ends where that set is; another seed does not."""
     from dd_tune.tune.sets import distill_task
 

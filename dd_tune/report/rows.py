@@ -9,10 +9,10 @@ from typing import Any, Mapping
 from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
 
 SETS = ("best", "default", "random_real")
-INIT_ONLY = "best_init_only"  # the tuned trial's initial images, not distilled
+INIT_ONLY = "best_start"  # the tuned trial's initial images, not distilled (not "best_init_*": the init variants)
 SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01",
-              INIT_ONLY: "tuned configuration at 0 iterations (its initial images)"}
+              INIT_ONLY: "tuned, before distillation (its initial images)"}
 RANDOM_REAL_DRAW = "random_real_draw"  # re-evaluated draws; pooled into "random_real" by pool_random_real
 
 
