@@ -91,3 +91,14 @@ def test_which_trials_optuna_records_as_pruned(result, error, pruned):
     from dd_tune.tune.optuna_search import stopped_early
 
     assert stopped_early(result, error) is pruned
+
+
+def test_accuracy_vs_iteration_curves_mark_the_chosen_trial_and_the_defaults(tmp_path):
+    from dd_tune.report.plots import search_curves
+
+    rows = [{"trial": "trial_a", "history": [[50, 80.0], [100, 85.0]]},
+            {"trial": "trial_b", "history": [[50, 70.0]]},  # stopped by ASHA
+            {"trial": "trial_c", "history": [[50, 75.0], [100, 88.0]]}]
+    path = search_curves(rows, {"chosen": "trial_c", "reference defaults": "trial_a"}, tmp_path / "c.png", "s")
+    assert path and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert search_curves([{"trial": "t", "history": []}], {}, tmp_path / "none.png", "s") is None

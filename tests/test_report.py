@@ -204,7 +204,7 @@ def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_onl
 
 
 def test_a_smoke_report_says_it_is_not_a_result_before_any_number():
-    from dd_tune.report.study import _banner
+    from dd_tune.report.verdict import banner as _banner
 
     assert _banner({"profile": "smoke", "protocol": "..."})[0].startswith("> **Not a result.**")
     assert _banner({"profile": "quick", "protocol": "E=5; held-out sets capped at 500 images (a fixed shuffle): "

@@ -90,7 +90,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         store.create(study_dir, "study", replace=args.force)  # every check has passed
         started.append(study_dir)
         print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
-              f"on {place.nodes} Ray node(s)", flush=True)
+              f"on {place.nodes} Ray node(s); follow the trials with: tensorboard --logdir {study_dir}", flush=True)
         result = StudyRunner(study, space, study_dir, place.data_root, resources[-1]).run(resume=args.resume)
     print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
     print_reeval(result.by_ipc)

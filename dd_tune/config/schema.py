@@ -296,3 +296,4 @@ def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
         node = node[key]
     node[keys[-1]] = copy.deepcopy(value)
     return out
+

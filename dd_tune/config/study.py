@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
 from dd_tune.config.files import find_study
+from dd_tune.config.recipes import ipc_recipes
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
 from dd_tune.errors import ConfigError, did_you_mean
@@ -162,38 +163,11 @@ class StudyConfig:
         for v in self.ipc:
             require(v >= 1, "ipc", f"images per class must be >= 1, got {v}")
         require(len(set(self.ipc)) == len(self.ipc), "ipc", f"duplicate IPCs in {list(self.ipc)}")
-        object.__setattr__(self, "distill_by_ipc", _ipc_keys(self.distill_by_ipc))
+        object.__setattr__(self, "distill_by_ipc", ipc_recipes(self.distill_by_ipc))
         confirm = self.search.confirm
         require(confirm.top_k == 0 or confirm.models > self.proxy_eval.models, "search.confirm.models",
                 f"must be more than the proxy's {self.proxy_eval.models} models (the confirmation re-measures "
                 f"the finalists with more fresh models), got {confirm.models}")
-
-
-def _ipc_keys(by_ipc: Mapping[Any, Any]) -> dict[int, dict[str, Any]]:
-    """``distill_by_ipc`` with integer IPCs (``--set distill_by_ipc.1.lr_y=5`` and a JSON round trip give
-    strings) and flat dotted keys; the experts and the preset stay one per study."""
-    out: dict[int, dict[str, Any]] = {}
-    for ipc, values in by_ipc.items():
-        key = int(ipc) if isinstance(ipc, str) and ipc.isdigit() else ipc
-        require(isinstance(key, int) and not isinstance(key, bool) and key >= 1, "distill_by_ipc",
-                f"keys are IPCs (integers >= 1), got {ipc!r}")
-        require(isinstance(values, Mapping), f"distill_by_ipc.{ipc}", "must be a mapping of distill keys")
-        flat = _flatten(values)
-        for name in flat:
-            require(name != "preset" and not name.startswith("experts"), f"distill_by_ipc.{ipc}.{name}",
-                    "the preset and the experts are one per study (the expert stage trains them once for every IPC)")
-        out[key] = {**out.get(key, {}), **flat}
-    return out
-
-
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in values.items():
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:

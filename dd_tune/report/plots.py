@@ -172,9 +172,10 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
 
 
 def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, Any]], full_iterations: int,
-                 note: Callable[[str], None]) -> dict[str, Any]:
+                 note: Callable[[str], None], marked: dict[str, str] | None = None) -> dict[str, Any]:
     """:func:`study_plots` of one IPC's search, with the trials ASHA stopped early marked (``rows``: the
-    report's trial rows; a trial with fewer iterations than its budget was stopped)."""
+    report's trial rows; a trial with fewer iterations than its budget was stopped), and the
+    accuracy-vs-iteration curves of every trial with the ``marked`` ones (label -> trial) in bold."""
     import optuna
 
     # Optuna trial numbers follow creation order, as do Ray's rows sorted by start; match by params
@@ -184,9 +185,24 @@ def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, 
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
     early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
     plots = study_plots(db, study_name, out_dir, early)
+    plots["curves"] = search_curves(rows, marked or {}, out_dir / "curves.png", study_name)
     for line in plots["notes"]:
         note(line)
     return plots
+
+
+def search_curves(rows: list[dict[str, Any]], marked: dict[str, str], path: Path, title: str) -> str | None:
+    """Every trial's proxy accuracy against the distillation iteration (thin), the ``marked`` trials
+    (e.g. the chosen one and the reference defaults) in bold."""
+    by_trial = {r["trial"]: r.get("history") or [] for r in rows}
+    series = {label: by_trial.get(trial, []) for label, trial in marked.items()}
+    rest = [h for t, h in by_trial.items() if h and t not in marked.values()]
+    faint = {label: (rest if k == 0 else []) for k, label in enumerate(series)}
+    if not series:
+        series, faint = {"trials": []}, {"trials": rest}
+    if not any(series.values()) and not rest:
+        return None
+    return curves_plot(series, faint, path, title)
 
 
 def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list[list[float]]]], path: Path,
@@ -194,12 +210,13 @@ def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list
     """Validation accuracy vs distillation iteration: one bold line per entry of ``series`` (e.g. the best
     trial from real init and from noise), the other trials of each as thin lines of the same colour.
     None when there is nothing to draw (best-effort, like every figure)."""
-    if not any(series.values()):
+    if not any(series.values()) and not any(any(v) for v in faint.values()):
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for (label, points), (_, others) in zip(series.items(), faint.items()):
-        line = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=2, label=label)[0]
+        line = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=2,
+                       label=label if points else None)[0]
         for other in others:
             ax.plot([p[0] for p in other], [p[1] for p in other], lw=0.8, alpha=0.35, color=line.get_color())
     ax.set_xlabel("distillation iteration")

@@ -13,11 +13,12 @@ from typing import Any, Mapping
 
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
+from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
 from dd_tune.report.rows import SETS, differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
-from dd_tune.report.verdict import verdict
+from dd_tune.report.verdict import banner, verdict
 
 def fmt_value(v: Any, digits: int = 4) -> str:
     """``digits`` significant digits for floats, ``""`` shown as such (an empty string is a value: "the
@@ -42,6 +43,10 @@ def _rel(path: str, report: Mapping[str, Any]) -> str:
 
 def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -> list[str]:
     lines = []
+    if plots.get("curves"):
+        lines += ["Proxy validation accuracy of every trial against the distillation iteration (bold: the chosen "
+                  "trial and the reference defaults; a line that stops early is a trial ASHA stopped):", "",
+                  f"![accuracy vs iteration, IPC {ipc}]({_rel(plots['curves'], report)})", ""]
     if plots.get("history"):
         lines += [f"![optimisation history, IPC {ipc}]({_rel(plots['history'], report)})", ""]
     if plots.get("importance"):
@@ -258,7 +263,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"because a new draw of real images varies more than a new model).",
         "",
     ]
-    lines += _banner(report)
+    lines += banner(report)
     lines += [f"_{note}_" for note in report.get("method_notes", [])] + ([""] if report.get("method_notes") else [])
     lines += _expert_stage_lines(report.get("expert_stage"))
     lines += study_time_line(report)
@@ -277,18 +282,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _banner(report: Mapping[str, Any]) -> list[str]:
-    """A plumbing run says so before any number: its budgets are too small for its figures to mean
-    anything (``smoke`` profiles, held-out sets capped at a few hundred images)."""
-    if report.get("profile") != "smoke" and "not a result" not in str(report.get("protocol", "")):
-        return []
-    return ["> **Not a result.** This study ran a plumbing check (profile `" + str(report.get("profile"))
-            + "`: a few iterations, a few epochs, capped held-out sets). It shows that every stage runs; its "
-            "accuracies, intervals and timings say nothing about the method.", ""]
-
-
 def write_report(result: StudyResult, study_dir: Path) -> None:
     """``report.json`` (the result's plain data) and ``report.md`` rendered from it."""
     data = result.to_dict()
     (study_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
-    (study_dir / "report.md").write_text(render_markdown(data))
+    markdown = render_markdown(data)
+    (study_dir / "report.md").write_text(markdown)
+    (study_dir / "report.html").write_text(markdown_to_html(markdown, study_dir, f"dd_tune study {result.study}"))

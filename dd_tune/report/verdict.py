@@ -49,3 +49,13 @@ def _distillation_gain(diffs: list[Mapping[str, Any]]) -> str:
     word = "added" if d["diff"] > 0 else "lost"
     return (f" Its distillation steps {word} {abs(d['diff']):.2f} points over the images it started from on convnet "
             f"(paired 95 % interval {format_interval(d['ci95'])}).")
+
+
+def banner(report: Mapping[str, Any]) -> list[str]:
+    """A plumbing run says so before any number: its budgets are too small for its figures to mean
+    anything (``smoke`` profiles, held-out sets capped at a few hundred images)."""
+    if report.get("profile") != "smoke" and "not a result" not in str(report.get("protocol", "")):
+        return []
+    return ["> **Not a result.** This study ran a plumbing check (profile `" + str(report.get("profile"))
+            + "`: a few iterations, a few epochs, capped held-out sets). It shows that every stage runs; its "
+            "accuracies, intervals and timings say nothing about the method.", ""]

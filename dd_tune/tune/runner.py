@@ -31,7 +31,7 @@ from dd_tune.synset import SynSet
 from dd_tune.tune.board import write_test_board
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
-from dd_tune.tune.confirm import Candidate, usable, verdict
+from dd_tune.tune.confirm import Candidate, trial_name, usable, verdict
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
 from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
@@ -56,6 +56,17 @@ def trial_slots(resources: Resources) -> float:
 def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
     labels = load_test(study.dataset, data_root).labels
     return (torch.bincount(labels).double() / len(labels)).tolist()
+
+
+def _marked_trials(rows: list[dict], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
+    """The trials drawn in bold on the curves: the chosen one and the reference defaults' own trial."""
+    out = {}
+    if chosen.result is not None:
+        out["chosen"] = trial_name(chosen.result)
+    default_trial = next((r["trial"] for r in rows if r["config"] == default), None)
+    if default_trial is not None:
+        out["reference defaults"] = default_trial
+    return out
 
 
 class StudyRunner:
@@ -219,7 +230,8 @@ class StudyRunner:
             flops=study_flops(study, best_cfg, best_ipc),
             best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
             plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
-                               study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True)),
+                               study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True),
+                               marked=_marked_trials(rows, best, default_point(study, self.space, ipc))),
             test_class_shares=test_class_shares(study, self.data_root),
             progress={str(int(p.stem[2:])): str(p) for p in sorted((out_dir / "progress").glob("it*.png"))},
             compute={"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,

@@ -67,9 +67,8 @@ def run_trial(
     every = max(1, setup.study.search.report_every)
     while True:
         t0 = time.time()
-        metrics = distiller.run(every)
-        distill_s = time.time() - t0
-        loss = metrics.get("loss", 0.0)
+        metrics, distill_s = distiller.run(every), time.time()
+        distill_s, loss = distill_s - t0, metrics.get("loss", 0.0)
         # Divergence rule: the learned state became non-finite (nothing can recover it) or no iteration
         # of this report interval had a finite loss. A method that skips a bad update (PAD) goes on.
         diverged = not math.isfinite(loss) or not distiller.state_is_finite()
@@ -87,8 +86,8 @@ def run_trial(
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
                "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s, "reported_at": time.time(),
                "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
-               "reached_budget": int(distiller.iteration >= total),
-               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0), **distiller.counters()}
+               "reached_budget": int(distiller.iteration >= total), **distiller.counters(),
+               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0)}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
         setup_s = 0.0  # counted once, with the first report
