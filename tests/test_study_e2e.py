@@ -80,6 +80,9 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert [e.step for e in acc.Scalars("val_acc")] == result_its and result_its[-1] >= 2
     assert [e.step for e in acc.Images("synset")] == [0] + result_its  # the initial set, then every report
     assert "_hparams_/session_start_info" in tags["tensors"] or "_hparams_/session_start_info" in str(tags)
+    # Optuna names the same trials: every one records its folder's id, intermediate values at iterations
+    assert {f"trial_{t.user_attrs['ray_trial_id']}" for t in ostudy.trials} == {t.name for t in trials}
+    assert all(t.intermediate_values and set(t.intermediate_values) <= {2, 4, 6} for t in ostudy.trials)
     test = EventAccumulator(str(study_dir / "test")).Reload()
     assert {"test_acc/convnet/best", "test_acc/lenet/default", "test_acc/convnet/random_real"} <= set(
         test.Tags()["scalars"])
@@ -87,6 +90,10 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned: DM; trains on 1 image per class |" in md and "tensorboard --logdir" in md
+    assert md.startswith("# Study") and "> **Not a result.**" in md and " (#0) |" in md  # the defaults: Optuna's first
+    page = (study_dir / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "data:image/png;base64," in page
+    assert (study_dir / "plots" / "ipc1" / "curves.png").exists() and "![accuracy vs iteration, IPC 1]" in md
     assert "| random real: trains on 1 image per class (2 draws) |" in md
     # the finalists confirmed on validation, the choice in words, the proxy's fidelity
     assert "**How the tuned set was chosen.**" in md and "confirmation val acc (%)" in md

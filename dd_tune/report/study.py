@@ -178,12 +178,13 @@ def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str
 
 def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
     keys = sorted(space)
-    lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
+    lines = ["", "| trial (Optuna number) | " + " | ".join(keys) + " | iterations run | val acc (%) |",
              "|---|" + "---|" * (len(keys) + 2)]
     for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
         values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
         acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
-        lines.append(f"| {t['trial']} | {values} | {t.get('it')} | {acc} |")
+        number = f" (#{t['optuna']})" if t.get("optuna") is not None else ""
+        lines.append(f"| {t['trial']}{number} | {values} | {t.get('it')} | {acc} |")
     return lines
 
 

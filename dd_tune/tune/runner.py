@@ -35,7 +35,7 @@ from dd_tune.tune.confirm import Candidate, trial_name, usable, verdict
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
 from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
-from dd_tune.tune.search import Search, optuna_name, trial_rows
+from dd_tune.tune.search import Search, optuna_name, optuna_numbers, trial_rows
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
@@ -165,6 +165,9 @@ class StudyRunner:
             ipc, default, self.setup(ipc), resume)
         timing = {"search_s": time.time() - t0, "slots": trial_slots(self.resources)}
         rows = trial_rows(grid)
+        numbers = optuna_numbers(self.db, optuna_name(self.study, ipc))
+        for row in rows:
+            row["optuna"] = numbers.get(row["trial"])
         if not usable(grid):
             raise StudyFailed(f"all {len(grid)} trials failed; first error: "
                               f"{next((x['error'] for x in rows if x['error']), 'none reported')}")

@@ -25,6 +25,20 @@ def optuna_name(study: StudyConfig, ipc: int) -> str:
     return f"{study.name}-ipc{ipc}"
 
 
+def optuna_numbers(db: Path, name: str) -> dict[str, int]:
+    """``trial_<ray id>`` folder -> Optuna trial number (the ``ray_trial_id`` each trial records), so the
+    report, the plots and the Optuna database name a trial alike. Empty when the database is missing."""
+    import optuna
+
+    if not db.exists():
+        return {}
+    try:
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    except KeyError:  # no such study in the file
+        return {}
+    return {f"trial_{t.user_attrs['ray_trial_id']}": t.number for t in study.trials if "ray_trial_id" in t.user_attrs}
+
+
 class Search:
     def __init__(self, study: StudyConfig, space: SearchSpace, study_dir: Path, db: Path, resources: Any) -> None:
         self.study = study
