@@ -102,3 +102,9 @@ def test_accuracy_vs_iteration_curves_mark_the_chosen_trial_and_the_defaults(tmp
     path = search_curves(rows, {"chosen": "trial_c", "reference defaults": "trial_a"}, tmp_path / "c.png", "s")
     assert path and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert search_curves([{"trial": "t", "history": []}], {}, tmp_path / "none.png", "s") is None
+
+
+def test_a_slice_plot_of_the_most_important_parameters(tmp_path):
+    make_study(tmp_path / "o.db", 8)
+    out = study_plots(tmp_path / "o.db", "s", tmp_path / "plots")
+    assert out["slice"] and (tmp_path / "plots" / "slice.png").read_bytes()[:4] == b"\x89PNG"

@@ -129,6 +129,27 @@ def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str
     return path, importances, evaluator
 
 
+def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
+    """Validation accuracy against each of the most important parameters, one dot per trial (Optuna's
+    slice plot, with the trials ASHA stopped at the accuracy they had)."""
+    import warnings
+
+    import optuna
+
+    if not params or len(study.directions) != 1:
+        return None
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+        warnings.simplefilter("ignore")
+        axes = optuna.visualization.matplotlib.plot_slice(_all_as_complete(study), params=params,
+                                                          target_name="validation accuracy (%)")
+    fig = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
+    fig.set_size_inches(3.2 * len(params), 3.4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # Optuna's axes refuse tight_layout
+    _pyplot().close(fig)
+    return str(path)
+
+
 def pareto_front(study: Any) -> list[dict[str, Any]]:
     """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
     front = [{"number": t.number, "val_acc": float(t.values[0]), "images": int(t.values[1]), "params": t.params}
@@ -160,6 +181,7 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
     try:
         path, importances, evaluator = importance_plot(study, out_dir / "importance.png")
         out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
+        out["slice"] = slice_plot(study, sorted(importances, key=lambda k: -importances[k])[:3], out_dir / "slice.png")
     except Exception as e:
         out["notes"].append(f"no hyperparameter importance: {e}")
     if len(study.directions) == 2:  # IPC searched: accuracy up, images down

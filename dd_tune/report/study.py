@@ -54,6 +54,8 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
         lines += [f"Hyperparameter importance ({plots.get('importance_evaluator')}): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + ".", "",
                   f"![hyperparameter importance, IPC {ipc}]({_rel(plots['importance'], report)})", ""]
+    if plots.get("slice"):
+        lines += [f"![accuracy against the most important parameters, IPC {ipc}]({_rel(plots['slice'], report)})", ""]
     if plots.get("pareto"):
         lines += [f"Pareto front (IPC searched; validation accuracy up, synthetic images down), IPC {ipc} study:",
                   "", "| trial (Optuna) | IPC | images | val acc (%) |", "|---|---|---|---|"]
