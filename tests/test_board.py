@@ -23,3 +23,11 @@ def test_curves_are_the_reported_metrics_under_plain_names():
 def test_non_finite_and_non_numeric_values_are_left_out():
     tags = scalar_tags({"val_acc": 0.0, "loss": math.nan, "matching_loss_min": math.inf, "note": "x", "flag": True})
     assert tags == {"val_acc": 0.0}
+
+
+def test_each_trials_text_gives_its_values_and_marks_the_defaults():
+    from dd_tune.tune.board import trial_text
+
+    default = {"lr_img": 1.0, "init": "real"}
+    assert trial_text({"init": "real", "lr_img": 1.0}, default) == "reference defaults: init=real lr_img=1.0"
+    assert trial_text({"init": "herding", "lr_img": 0.07}, default) == "init=herding lr_img=0.07"

@@ -80,6 +80,12 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert [e.step for e in acc.Scalars("val_acc")] == result_its and result_its[-1] >= 2
     assert [e.step for e in acc.Images("synset")] == [0] + result_its  # the initial set, then every report
     assert "_hparams_/session_start_info" in tags["tensors"] or "_hparams_/session_start_info" in str(tags)
+    texts = []
+    for t in trials:
+        run = EventAccumulator(str(t)).Reload()
+        tag = next(x for x in run.Tags()["tensors"] if x.startswith("trial"))
+        texts.append(run.Tensors(tag)[0].tensor_proto.string_val[0].decode())
+    assert sum(x.startswith("reference defaults: ") for x in texts) == 1 and all("lr_img=" in x for x in texts)
     # Optuna names the same trials: every one records its folder's id, intermediate values at iterations
     assert {f"trial_{t.user_attrs['ray_trial_id']}" for t in ostudy.trials} == {t.name for t in trials}
     assert all(t.intermediate_values and set(t.intermediate_values) <= {2, 4, 6} for t in ostudy.trials)

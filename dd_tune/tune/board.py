@@ -40,10 +40,19 @@ def scalar_tags(result: Mapping[str, Any]) -> dict[str, float]:
 _CLASSES: dict[str, type] = {}
 
 
-def trial_board() -> Any:
-    """Ray Tune's TensorBoard callback with dd_tune's x axis and tags (the class is built on first use:
-    importing this module must not import Ray, so that help and --print-config stay fast)."""
-    return _classes()["TrialBoard"]()
+def trial_board(default: Mapping[str, Any] | None = None) -> Any:
+    """Ray Tune's TensorBoard callback with dd_tune's x axis and tags; each run's Text tab gives the
+    trial's values and marks the reference defaults' trial (``default``). The class is built on first use:
+    importing this module must not import Ray, so that help and --print-config stay fast."""
+    board = _classes()["TrialBoard"]()
+    board.default = dict(default or {})
+    return board
+
+
+def trial_text(config: Mapping[str, Any], default: Mapping[str, Any]) -> str:
+    """The Text-tab line of a trial: ``reference defaults: lr_img=1 ...`` or ``lr_img=0.068 ...``."""
+    values = " ".join(f"{k}={v}" for k, v in sorted(config.items()))
+    return ("reference defaults: " if default and dict(config) == dict(default) else "") + values
 
 
 def no_board() -> Any:
@@ -59,6 +68,12 @@ def _classes() -> dict[str, type]:
     from ray.tune.utils import flatten_dict
 
     class TrialBoard(TBXLoggerCallback):
+        default: dict = {}
+
+        def log_trial_start(self, trial: Any) -> None:
+            super().log_trial_start(trial)
+            self._trial_writer[trial].add_text("trial", trial_text(trial.config, self.default), global_step=0)
+
         def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
             if trial not in self._trial_writer:
                 self.log_trial_start(trial)

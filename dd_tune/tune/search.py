@@ -129,7 +129,7 @@ class Search:
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 # one line per trial start/finish with an ETA; Ray's 30-second tables with --verbose
                 callbacks=[progress_callback(s.num_samples, sorted(self.space), ipc,
-                                             max_iterations(self.study, self.space)), trial_board()],
+                                             max_iterations(self.study, self.space)), trial_board(default)],
                 verbose=tune_verbosity(),
             ),
         )
