@@ -280,7 +280,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               "iteration, image grids, HParams; the run `test` holds the test pass)",
               f"- Optuna study: `optuna trials --storage sqlite:///optuna.db --study-name {report['study']}-ipc<IPC>` "
               f"(each Optuna trial's user attribute `ray_trial_id` is the trial id used above; "
-              f"`pip install optuna-dashboard` for its dashboard)",
+              f"`pip install 'dd_tune[dashboard]'` and `optuna-dashboard sqlite:///optuna.db` for its dashboard)",
               ""]
     return "\n".join(lines)
 
