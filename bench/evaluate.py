@@ -128,7 +128,8 @@ def main() -> None:
     DEVICE = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     test = load_test("mnist", resolve_data_root(args.data_root), DEVICE)
-    print(f"{DEVICE}, threads {args.threads}, test images {min(args.test_images, len(test))}, batch 256, reference = the authors' loop")
+    print(f"{DEVICE}, threads {args.threads}, test images {min(args.test_images, len(test))}, batch 256, "
+          f"reference = the authors' loop")
     for arch in ("convnet", "lenet"):
         for ipc in (1, 10):
             rel = check_gradients(arch, ipc)
@@ -137,7 +138,8 @@ def main() -> None:
             epochs = args.epochs * (5 if arch == "lenet" else 1)
             one_evaluation(arch, ipc, 1, test, 64, True), one_evaluation(arch, ipc, 1, test, 64, False)  # warm-up
             n = args.test_images
-            runs = [(one_evaluation(arch, ipc, epochs, test, n, True), one_evaluation(arch, ipc, epochs, test, n, False))
+            runs = [(one_evaluation(arch, ipc, epochs, test, n, True),
+                     one_evaluation(arch, ipc, epochs, test, n, False))
                     for _ in range(args.reps)]
             ref_train = statistics.median(r[0][0] for r in runs)
             our_train = statistics.median(r[1][0] for r in runs)

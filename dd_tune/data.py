@@ -116,7 +116,8 @@ def load_data(
     if max_train_per_class > 0:
         g = torch.Generator().manual_seed(seeds.subset_seed(split_seed))
         keep = [train_idx[y[train_idx] == c] for c in range(spec.num_classes)]
-        train_idx = torch.cat([k[torch.randperm(len(k), generator=g)[:max_train_per_class]] for k in keep]).sort().values
+        picked = [k[torch.randperm(len(k), generator=g)[:max_train_per_class]] for k in keep]
+        train_idx = torch.cat(picked).sort().values
     test = load_test(name, root, device) if with_test else None
     out = LoadedData(
         spec,

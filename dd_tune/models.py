@@ -46,11 +46,11 @@ class MaxPool2x2(nn.Module):
 
     Without autograd on CPU the maximum of the window's four strided views is ~12x faster than
     PyTorch's ``max_pool2d``, which also computes the argmax indices its backward needs (1.85 vs 0.16 ms
-    for 100 LeNet maps of 6x28x28, one thread; bench/test_pass.py). The maximum is exact and NaN propagates in both, so the
-    values are identical; with autograd, or on a GPU, ``max_pool2d`` runs as before (a hand-written
-    backward routing the gradient to the first maximum was slower on 10-image batches and saved ~12 % of
-    a 100-image LeNet step: not worth a custom autograd function). No parameters: state dicts are
-    unchanged.
+    for 100 LeNet maps of 6x28x28, one thread; bench/test_pass.py). The maximum is exact and NaN
+    propagates in both, so the values are identical; with autograd, or on a GPU, ``max_pool2d`` runs as
+    before (a hand-written backward routing the gradient to the first maximum was slower on 10-image
+    batches and saved ~12 % of a 100-image LeNet step: not worth a custom autograd function). No
+    parameters: state dicts are unchanged.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,9 +39,9 @@ def test_loss_uses_blocks_before_the_last_plus_lambda_mmd():
     # independent: per class, per block l in {1, 2} (not 3), squared distance of mean attentions
     exp_sam = 0.0
     for c in range(C):
-        for l in range(2):
-            zr = spatial_attention(maps_r[l][c * 3:(c + 1) * 3], 4).mean(0)
-            zs = spatial_attention(maps_s[l][c:c + 1], 4).mean(0)
+        for layer in range(2):
+            zr = spatial_attention(maps_r[layer][c * 3:(c + 1) * 3], 4).mean(0)
+            zs = spatial_attention(maps_s[layer][c:c + 1], 4).mean(0)
             exp_sam += float(((zr - zs) ** 2).sum())
     exp_mmd = sum(float(((emb_r[c * 3:(c + 1) * 3].mean(0) - emb_s[c]) ** 2).sum()) for c in range(C))
     assert float(sam) == pytest.approx(exp_sam, rel=1e-5)

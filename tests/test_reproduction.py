@@ -92,9 +92,10 @@ def test_noise_pair_draws_curves_and_progress_and_names_skipped_updates(tmp_path
     for it in (0, 50, 100):
         pics[str(it)] = str(tmp_path / f"it{it}.png")
         Image.new("RGB", (40, 40), "gray").save(pics[str(it)])
-    trial = lambda acc, skipped=0: {"val_acc": acc, "it": 100, "error": None, "history": [[50, acc - 5], [100, acc]],
-                                    "counters": {"skipped_steps": skipped, "skipped_threshold": skipped,
-                                                 "matching_loss_min": 1.234, "matching_under_threshold": 0.03}}
+    def trial(acc: float, skipped: int = 0) -> dict:
+        return {"val_acc": acc, "it": 100, "error": None, "history": [[50, acc - 5], [100, acc]],
+                "counters": {"skipped_steps": skipped, "skipped_threshold": skipped,
+                             "matching_loss_min": 1.234, "matching_under_threshold": 0.03}}
     real = _report("pad_mnist", "pad", {"best": [90.0, 91.0]}, trials=[trial(88.0), trial(80.0)], progress=pics)
     noise = _report("pad_mnist_noise", "pad", {"best": [20.0, 25.0]}, trials=[trial(22.0, skipped=97)],
                     progress=pics, best_config={"threshold": 100.0, "ipc": 10})

@@ -3,15 +3,16 @@ torch): a method's own block is validated by ``dd_tune.methods.configs``."""
 
 from dd_tune.config.files import find_file, find_study, list_names, list_studies, search_path, user_path
 from dd_tune.config.schema import FieldError, build, deep_merge, load_yaml, require, set_dotted, to_dict
-from dd_tune.config.study import (EXPERTS_DIR, NAME_RE, NAME_RULE, REEVAL_DIR, RESERVED_NAMES, SEED_LIMIT, AshaConfig, ConfirmConfig, DataConfig, EvalConfig,
-                                  ModelConfig, ResourcesConfig, SearchConfig, StudyConfig, StudyFile,
-                                  apply_profile, get_dotted, parse_overrides, plain_name_problem, read_study)
+from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
+from dd_tune.config.study import (EXPERTS_DIR, NAME_RE, NAME_RULE, REEVAL_DIR, RESERVED_NAMES, SEED_LIMIT, DataConfig,
+                                  EvalConfig, ModelConfig, ResourcesConfig, StudyConfig, StudyFile, apply_profile,
+                                  get_dotted, parse_overrides, plain_name_problem, read_study)
 from dd_tune.config.suite import SuiteConfig, list_suites, load_suite
 
 __all__ = [
-    "EXPERTS_DIR", "NAME_RE", "NAME_RULE", "REEVAL_DIR", "RESERVED_NAMES", "SEED_LIMIT", "AshaConfig", "ConfirmConfig", "DataConfig", "EvalConfig", "FieldError", "ModelConfig",
-    "ResourcesConfig", "SearchConfig", "StudyConfig", "StudyFile", "SuiteConfig", "apply_profile", "build",
-    "deep_merge", "find_file", "find_study", "get_dotted", "list_names", "list_studies", "list_suites",
-    "load_suite", "load_yaml", "parse_overrides", "plain_name_problem", "read_study", "require", "search_path", "set_dotted", "to_dict",
-    "user_path",
+    "EXPERTS_DIR", "NAME_RE", "NAME_RULE", "REEVAL_DIR", "RESERVED_NAMES", "SEED_LIMIT", "AshaConfig",
+    "ConfirmConfig", "DataConfig", "EvalConfig", "FieldError", "ModelConfig", "ResourcesConfig", "SearchConfig",
+    "StudyConfig", "StudyFile", "SuiteConfig", "apply_profile", "build", "deep_merge", "find_file", "find_study",
+    "get_dotted", "list_names", "list_studies", "list_suites", "load_suite", "load_yaml", "parse_overrides",
+    "plain_name_problem", "read_study", "require", "search_path", "set_dotted", "to_dict", "user_path",
 ]

@@ -27,7 +27,8 @@ def _class_pairs(real: torch.Tensor, syn: torch.Tensor, num_classes: int, dsa: D
         # the reference's DiffAugment ends in .contiguous() and its networks .view() the features, so
         # it runs in the standard layout; a 1-channel batch would otherwise keep whichever layout the
         # augmentation left (channels-last after a crop), which changes the reference's speed
-        yield img_real.clone(memory_format=torch.contiguous_format), img_syn.clone(memory_format=torch.contiguous_format)
+        contiguous = torch.contiguous_format
+        yield img_real.clone(memory_format=contiguous), img_syn.clone(memory_format=contiguous)
 
 
 def dm_loss_per_class(

@@ -151,7 +151,8 @@ def _choice_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
         xs, ys = ("proxy", "confirmation") if key == "proxy" else ("confirmation", "test")
         pooled = pooled_tau([(f.get(xs, []), f.get(ys, [])) for f in fids])
         tau = "n/a" if pooled["tau"] is None else f"{pooled['tau']:+.2f}"
-        parts.append(f"{label} {tau} ({pooled['pairs']} pairs of {pooled['n']} finalists in {pooled['groups']} studies)")
+        parts.append(f"{label} {tau} ({pooled['pairs']} pairs of {pooled['n']} finalists "
+                     f"in {pooled['groups']} studies)")
     regrets = [f["regret_proxy"] for f in fids if f.get("regret_proxy") is not None]
     regret = f"; mean regret of picking by the proxy alone {sum(regrets) / len(regrets):.2f} points" if regrets else ""
     return lines + ["", "Proxy fidelity pooled over the suite (Kendall's tau over pairs of finalists within each "

@@ -78,7 +78,8 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
     if pi is None:
         place = f"{row['reported'] - mean:+.2f} points from dd_tune's single model (no interval)"
     elif pi[0] <= row["reported"] <= pi[1]:
-        place = f"inside the 95 % prediction interval for one new dd_tune model {format_interval(pi)}: consistent with it"
+        place = (f"inside the 95 % prediction interval for one new dd_tune model {format_interval(pi)}: "
+                 "consistent with it")
     else:
         side = "above" if row["reported"] > pi[1] else "below"
         gap = min(abs(row["reported"] - c) for c in pi)
@@ -95,8 +96,10 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
 
 def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol: str = "",
                  protocol: str = "") -> list[str]:
-    intro = (f"{report.capitalize()} evaluated with {report_protocol}; dd_tune evaluates every cell with its one "
-             f"protocol ({protocol}), so a gap mixes protocol and distillation. " if report_protocol and protocol else "")
+    intro = ""
+    if report_protocol and protocol:
+        intro = (f"{report.capitalize()} evaluated with {report_protocol}; dd_tune evaluates every cell with its "
+                 f"one protocol ({protocol}), so a gap mixes protocol and distillation. ")
     lines = [f"## {report.capitalize()}'s results, re-run", "",
              intro + "Cells: mean ± sample std [95 % interval] over fresh models; \"(scaled)\": the profile ran a "
              "smaller budget than the report (the row's sentence says which keys).", "",

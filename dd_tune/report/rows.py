@@ -62,7 +62,8 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
     pairs = [("best", "default", paired_difference), ("best", INIT_ONLY, paired_difference)] + [
         (name, "random_real", welch_difference) for name in reeval if not name.startswith("random_real")]
     # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
-    pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x") for name in ("best", "default")]
+    pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x")
+              for name in ("best", "default")]
     for a, b, fn in pairs:
         if a not in reeval or b not in reeval:
             continue

@@ -103,7 +103,8 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     if bal:
         shares = row["test_class_shares"]
         lines += ["", f"The test split is imbalanced (class shares {', '.join(f'{s:.1%}' for s in shares)}): "
-                  f"always predicting the majority class scores {max(shares):.2%} accuracy and {100 / len(shares):.0f} % balanced "
+                  f"always predicting the majority class scores {max(shares):.2%} accuracy and "
+                  f"{100 / len(shares):.0f} % balanced "
                   f"accuracy (the mean of the per-class recalls) — the baseline every row must beat."]
     return lines
 

@@ -90,7 +90,8 @@ def study_time_line(report: Mapping[str, Any]) -> list[str]:
     probe_s = float(probe.get("seconds", 0.0))
     wall = float(report["wall_time_s"])
     rest = wall - stage - probe_s - sum(ipcs.values())
-    parts = ([f"expert stage {stage:.0f} s"] if stage else []) + ([f"overhead probe {probe_s:.0f} s"] if probe_s else [])
+    parts = (([f"expert stage {stage:.0f} s"] if stage else [])
+             + ([f"overhead probe {probe_s:.0f} s"] if probe_s else []))
     parts += [f"IPC {k} {v:.0f} s" for k, v in ipcs.items()]
     return [f"Wall time {wall:.0f} s = " + " + ".join(parts) + f" + the rest (study files, report) {rest:.0f} s.", ""] \
         + probe_lines(report)

@@ -97,7 +97,8 @@ def confirm(candidates: Sequence[Candidate], arch: str, models: int, evaluate: E
         entry = acc[c.name][arch]
         rows.append({"name": c.name, "default": c.is_default, "proxy": c.proxy, "iterations": c.iterations,
                      "config": dict(c.values), "arch": arch, **entry,
-                     "vs_default": None if c.is_default else paired_difference(entry["runs"], acc[default.name][arch]["runs"])})
+                     "vs_default": None if c.is_default
+                     else paired_difference(entry["runs"], acc[default.name][arch]["runs"])})
     chosen = choose(rows)
     for row in rows:
         row["chosen"] = row["name"] == chosen

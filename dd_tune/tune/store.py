@@ -113,7 +113,8 @@ def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bo
         raise StudyStateError(f"{study_dir} holds a different study (changed: {', '.join(differs)}); "
                               f"--resume continues only the same configuration; pass --force to replace it "
                               f"or choose another --storage")
-    searching = [d.name for d in sorted(study_dir.glob("ipc*")) if d.is_dir() and not (study_dir / f"{d.name}.json").exists()]
+    searching = [d.name for d in sorted(study_dir.glob("ipc*"))
+                 if d.is_dir() and not (study_dir / f"{d.name}.json").exists()]
     if searching and not (study_dir / "optuna.db").is_file():
         raise StudyStateError(f"{study_dir}: the search of {', '.join(searching)} was under way but its Optuna "
                               f"study (optuna.db) is gone, so the search cannot continue where it stopped; pass "
