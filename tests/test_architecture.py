@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dd_tune"
 
 # bottom to top; a module may import its own room and the rooms below it
 ROOMS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("dd_tune", "dd_tune.errors", "dd_tune.registry", "dd_tune.seeds", "dd_tune.files", "dd_tune.allocator")),
+    ("base", ("dd_tune", "dd_tune.errors", "dd_tune.registry", "dd_tune.seeds", "dd_tune.files", "dd_tune.allocator",
+              "dd_tune.keys")),
     ("config", ("dd_tune.config",)),
     ("tensors", ("dd_tune.datasets", "dd_tune.data", "dd_tune.models", "dd_tune.augment", "dd_tune.grids", "dd_tune.synset",
                  "dd_tune.training", "dd_tune.stacked", "dd_tune.formation", "dd_tune.coreset")),

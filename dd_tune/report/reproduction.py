@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dd_tune.keys import ITERATION, METRIC
 from dd_tune.report.plots import curves_plot, progress_figure
 from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.report.rows import fmt_acc
@@ -117,9 +118,9 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
 
 
 def _best_trial(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    ok = [t for t in _ipc_data(rep)["trials"] if not t.get("error") and t.get("val_acc") is not None
-          and math.isfinite(t["val_acc"])]
-    return max(ok, key=lambda t: (t["val_acc"], t.get("it") or 0)) if ok else None
+    ok = [t for t in _ipc_data(rep)["trials"] if not t.get("error") and t.get(METRIC) is not None
+          and math.isfinite(t[METRIC])]
+    return max(ok, key=lambda t: (t[METRIC], t.get(ITERATION) or 0)) if ok else None
 
 
 def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:

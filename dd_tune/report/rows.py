@@ -6,14 +6,12 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping
 
+from dd_tune.keys import START
 from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
 
-SETS = ("best", "default", "random_real")
-INIT_ONLY = "best_start"  # the tuned trial's initial images, not distilled (not "best_init_*": the init variants)
 SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01",
-              INIT_ONLY: "tuned, before distillation (its initial images)"}
-RANDOM_REAL_DRAW = "random_real_draw"  # re-evaluated draws; pooled into "random_real" by pool_random_real
+              START: "tuned, before distillation (its initial images)"}
 
 
 def set_title(name: str) -> str:
@@ -59,7 +57,7 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Tuned - default and tuned - its own initial images (paired: the same model seeds train both) and
     every set - random real (Welch: random real pools several draws), per architecture."""
     out = []
-    pairs = [("best", "default", paired_difference), ("best", INIT_ONLY, paired_difference)] + [
+    pairs = [("best", "default", paired_difference), ("best", START, paired_difference)] + [
         (name, "random_real", welch_difference) for name in reeval if not name.startswith("random_real")]
     # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
     pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x")

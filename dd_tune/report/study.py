@@ -15,7 +15,8 @@ from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
-from dd_tune.report.rows import SETS, differences, fmt_acc, set_title
+from dd_tune.keys import MAIN_ROWS, METRIC
+from dd_tune.report.rows import differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
 from dd_tune.report.verdict import banner, verdict
@@ -89,7 +90,7 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" + (f" | {a} balanced acc (%)" if bal else "")
                                              for a in archs) + (" | step size |" if show_lr else " |")
     lines = [head, "|---|" + "---|" * (len(archs) * (1 + int(bal)) + int(show_lr))]
-    for name in [*[n for n in SETS if n in reeval], *[n for n in reeval if n not in SETS]]:
+    for name in [*[n for n in MAIN_ROWS if n in reeval], *[n for n in reeval if n not in MAIN_ROWS]]:
         accs = reeval[name]
         title = row_title(name, row)
         if name.startswith("random_real") and "draws" in next(iter(accs.values())):
@@ -183,9 +184,9 @@ def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
     keys = sorted(space)
     lines = ["", "| trial (Optuna number) | " + " | ".join(keys) + " | iterations run | val acc (%) |",
              "|---|" + "---|" * (len(keys) + 2)]
-    for t in sorted(row["trials"], key=lambda t: -(t.get("val_acc") or -1)):
+    for t in sorted(row["trials"], key=lambda t: -(t.get(METRIC) or -1)):
         values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
-        acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t['val_acc']:.2f}"
+        acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         number = f" (#{t['optuna']})" if t.get("optuna") is not None else ""
         lines.append(f"| {t['trial']}{number} | {values} | {t.get('it')} | {acc} |")
     return lines
@@ -202,7 +203,7 @@ def _flops_lines(flops: Mapping[str, Any]) -> list[str]:
 def _proxy_line(row: Mapping[str, Any]) -> str:
     """The search's best proxy score and the chosen set's, which differ when the confirmation chose
     another finalist (``best_val_acc`` is the chosen set's proxy score, NaN for re-distilled defaults)."""
-    scores = [t["val_acc"] for t in row.get("trials", []) if t.get("val_acc") is not None and not t.get("error")]
+    scores = [t[METRIC] for t in row.get("trials", []) if t.get(METRIC) is not None and not t.get("error")]
     best = f"best proxy validation accuracy {max(scores):.2f} %" if scores else "no proxy score"
     chosen = row["best_val_acc"]
     if chosen != chosen or not scores or abs(chosen - max(scores)) < 1e-9:

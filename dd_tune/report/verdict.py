@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dd_tune.report.rows import INIT_ONLY, differences
+from dd_tune.keys import START
+from dd_tune.report.rows import differences
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
@@ -40,7 +41,7 @@ def verdict(row: Mapping[str, Any], method: str) -> str:
 
 def _distillation_gain(diffs: list[Mapping[str, Any]]) -> str:
     """What the distillation steps added to the tuned trial's own initial images, on ConvNet."""
-    d = next((d for d in diffs if (d["a"], d["b"]) == ("best", INIT_ONLY) and d["arch"] == "convnet"), None)
+    d = next((d for d in diffs if (d["a"], d["b"]) == ("best", START) and d["arch"] == "convnet"), None)
     if d is None or d["ci95"] is None or d["kind"] == "same":
         return ""
     if d["covers_zero"]:

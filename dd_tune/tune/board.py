@@ -15,9 +15,11 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
+from dd_tune.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
+
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
-    "it", "ipc", "images", "reported_at", "elapsed_s", "setup_s", "resumed_from", "node_id", "reached_budget",
+    ITERATION, "ipc", IMAGES, "reported_at", "elapsed_s", "setup_s", "resumed_from", "node_id", REACHED_BUDGET,
     "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
     "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
     "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total",
@@ -77,7 +79,7 @@ def _classes() -> dict[str, type]:
         def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
             if trial not in self._trial_writer:
                 self.log_trial_start(trial)
-            step = int(result.get("it", iteration))
+            step = int(result.get(ITERATION, iteration))
             tags = scalar_tags(result)
             for tag, value in tags.items():
                 self._trial_writer[trial].add_scalar(tag, value, global_step=step)
@@ -88,7 +90,7 @@ def _classes() -> dict[str, type]:
             # the sampled values only (flattened ``selection.embedding`` etc.; None as "off" since TBX
             # refuses None), against the curves the report ranks by
             params = {k: "off" if v is None else v for k, v in flatten_dict(trial.evaluated_params).items()}
-            metrics = {k: v for k, v in result.items() if k in ("val_acc", "loss")}
+            metrics = {k: v for k, v in result.items() if k in (METRIC, "loss")}
             trial.evaluated_params, original = params, trial.evaluated_params
             try:
                 super()._try_log_hparams(trial, metrics)

@@ -10,7 +10,8 @@ from typing import Any
 
 from dd_tune.config import StudyConfig
 from dd_tune.methods.levers import title
-from dd_tune.report.rows import INIT_ONLY, pool_random_real, random_real_group
+from dd_tune.keys import START
+from dd_tune.report.rows import pool_random_real, random_real_group
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import DEFAULT, Candidate, confirm, proxy_pick, top_candidates
 from dd_tune.tune.final_eval import run_jobs, summarise, testing_jobs
@@ -106,8 +107,8 @@ def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]
            "default": f"{title(study.method, study.distill, study.model)}; "
                       f"{trains_on(ipc * getattr(study.distill, 'factor', 1) ** 2)}",
            "random_real": trains_on(ipc)}
-    if INIT_ONLY in sets:
-        out[INIT_ONLY] = f"{title(study.method, best_cfg, study.model)}, not distilled; {trains_on(ipc * factor ** 2)}"
+    if START in sets:
+        out[START] = f"{title(study.method, best_cfg, study.model)}, not distilled; {trains_on(ipc * factor ** 2)}"
     for name in sets:
         group = random_real_group(name)
         if group and group != "random_real":

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dd_tune.keys import DIVERGED, ITERATION, REACHED_BUDGET
+
 _CLASSES: dict[str, type] = {}
 
 
@@ -42,7 +44,7 @@ def _build() -> type:
             # intermediate values at the distillation iteration (Ray's counter is the report number),
             # the x axis of TensorBoard, ASHA and the report
             ot_trial = self._ot_trials[trial_id]
-            ot_trial.report(result[self.metric], int(result.get("it", result["training_iteration"])))
+            ot_trial.report(result[self.metric], int(result.get(ITERATION, result["training_iteration"])))
             if "ray_trial_id" not in ot_trial.user_attrs:
                 ot_trial.set_user_attr("ray_trial_id", trial_id)  # Optuna number <-> trial_<id> folder
 
@@ -66,7 +68,7 @@ def stopped_early(result: dict[str, Any] | None, error: bool, multi_objective: b
     as finished."""
     if error or not result or multi_objective:
         return False
-    return not result.get("reached_budget", 1) and not result.get("diverged", 0)
+    return not result.get(REACHED_BUDGET, 1) and not result.get(DIVERGED, 0)
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from dd_tune import seeds
 from dd_tune.methods import init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.report.rows import INIT_ONLY, RANDOM_REAL_DRAW
+from dd_tune.keys import RANDOM_REAL_DRAW, START
 from dd_tune.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
@@ -82,7 +82,7 @@ def extra_sets(best_set: SynSet, best_values: dict[str, Any], best_cfg: Any, set
         # the tuned trial's own initial images (same seed, same selection, same decoding), so that the
         # paired difference says what distillation added beyond its initialisation (herding, k-centre,
         # multi-formation of real images are strong baselines on their own)
-        sets[INIT_ONLY] = distill_remote(best_setup, best_values, "the tuned configuration", cpu, gpu,
+        sets[START] = distill_remote(best_setup, best_values, "the tuned configuration", cpu, gpu,
                                          trial_index=best_index, run=False)
     if best_set.lr is not None or best_set.labels.dim() == 2:
         # learned step size / soft labels are part of the method; this row keeps methods comparable:

@@ -21,12 +21,11 @@ from dd_tune import seeds
 from dd_tune.evaluation import evaluate_synset
 from dd_tune.files import content_int
 from dd_tune.grids import save_grid
+from dd_tune.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
 from dd_tune.synset import SynSet
 from dd_tune.tune.faults import InjectedFault
 from dd_tune.tune.setup import TrialSetup, make_distiller
 
-METRIC = "val_acc"
-IMAGES = "images"  # second objective (minimised) when a study searches IPC
 GRIDS = "grids"  # trial artifact folder of the set's pictures, one per report (and iteration 0)
 
 
@@ -82,11 +81,11 @@ def run_trial(
             acc, acc_std = arch.mean, arch.std
             diverged = not math.isfinite(acc)
             acc = 0.0 if diverged else acc
-        out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, "it": distiller.iteration,
+        out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, ITERATION: distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
                "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s, "reported_at": time.time(),
-               "elapsed_s": time.time() - t_start, "diverged": int(diverged), "resumed_from": resumed_from,
-               "reached_budget": int(distiller.iteration >= total), **distiller.counters(),
+               "elapsed_s": time.time() - t_start, DIVERGED: int(diverged), "resumed_from": resumed_from,
+               REACHED_BUDGET: int(distiller.iteration >= total), **distiller.counters(),
                "nonfinite_steps": metrics.get("nonfinite_steps", 0.0)}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
