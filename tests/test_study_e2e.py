@@ -79,7 +79,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     result_its = [json.loads(line)["it"] for line in (trials[0] / "result.json").read_text().splitlines()]
     assert [e.step for e in acc.Scalars("val_acc")] == result_its and result_its[-1] >= 2
     assert [e.step for e in acc.Images("synset")] == [0] + result_its  # the initial set, then every report
-    assert "_hparams_/session_start_info" in tags["tensors"] or "_hparams_/session_start_info" in str(tags)
+    assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")  # HParams at the trial's end
     texts = []
     for t in trials:
         run = EventAccumulator(str(t)).Reload()
@@ -146,7 +146,8 @@ def test_datadam_smoke_study_reports_named_points(tmp_path, data_root, ray_sessi
     # a best trial with multi-formation (factor f) brings its own baseline: f² random real images per slot
     factor = report["by_ipc"]["1"]["best_config"].get("factor", 1)
     baselines = {"random_real"} | ({f"random_real_x{factor}"} if factor > 1 else set())
-    assert set(report["reeval"]) == {"best", "default", "seed_report_real", "seed_report_noise"} | baselines
+    # best_start: the chosen trial's initial images
+    assert set(report["reeval"]) == {"best", "default", "best_start", "seed_report_real", "seed_report_noise"} | baselines
     for name, accs in report["reeval"].items():
         runs = 2  # 2 models; random real: 2 draws of 2 models, the draw is the unit
         assert len(accs["convnet"]["runs"]) == runs and len(accs["lenet"]["runs"]) == runs, name

@@ -53,7 +53,14 @@ def _build() -> type:
                 ot_trial = self._ot_trials.get(trial_id)
                 if ot_trial is not None and "ray_trial_id" not in ot_trial.user_attrs:
                     ot_trial.set_user_attr("ray_trial_id", trial_id)
-                if stopped_early(result, error, multi_objective=isinstance(self.metric, list)):
+                multi = isinstance(self.metric, list)
+                if ot_trial is not None and result and not multi and self.metric in result:
+                    # Tune hands a trial's last result (its end, or where ASHA stopped it) to this call
+                    # only, not to on_trial_result: record it as the curve's last point too
+                    step = int(result.get(ITERATION, result.get("training_iteration", 0)))
+                    if step not in self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values:
+                        ot_trial.report(result[self.metric], step)
+                if stopped_early(result, error, multi_objective=multi):
                     result = None  # told PRUNED: Optuna values it at its last intermediate value
                 super().on_trial_complete(trial_id, result, error)
 
