@@ -124,6 +124,13 @@ class Distiller(ABC):
         counts its own passes. The base has no learning, hence 0."""
         return 0
 
+    @classmethod
+    def budget_free(cls, cfg: Any) -> bool:
+        """True when nothing in a run depends on its budget (``iterations``): then a run of n iterations
+        is the first n iterations of any longer run with the same configuration and seed, and shorter
+        budgets can be read off one long run. False unless a method says so."""
+        return False
+
 
 @dataclass(frozen=True)
 class MethodSpec:
@@ -145,6 +152,11 @@ def register_method(name: str, config_cls: type) -> Callable[[type[Distiller]], 
 
 def build_distiller(method: str, cfg: Any, ctx: DistillContext) -> Distiller:
     return METHODS.get(method).distiller_cls(cfg, ctx)
+
+
+def budget_free(method: str, cfg: Any) -> bool:
+    """See :meth:`Distiller.budget_free`."""
+    return METHODS.get(method).distiller_cls.budget_free(cfg)
 
 
 def init_of(cfg: Any) -> str | None:

@@ -127,6 +127,12 @@ class PixelDistiller(Distiller):
         per_iteration = fwd * num_classes * cfg.batch_real + 2 * fwd * num_classes * ipc * cfg.factor ** 2
         return int(cfg.iterations) * per_iteration
 
+    @classmethod
+    def budget_free(cls, cfg: Any) -> bool:
+        # the cosine schedule is the one thing that looks at the budget (its step size at iteration t is a
+        # function of t / iterations); DM's and DataDAM's sampling and networks do not
+        return cfg.lr_schedule != "cosine"
+
     def training_images(self) -> torch.Tensor:
         """The set networks are matched on (differentiable in the stored images), grouped by class."""
         return decode_grouped(self.images, self.ctx.num_classes, self.cfg.factor)

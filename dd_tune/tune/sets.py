@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from dd_tune import seeds
-from dd_tune.methods import init_of
+from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
 from dd_tune.keys import RANDOM_REAL_DRAW, START
@@ -33,6 +33,52 @@ def distill_task(setup: TrialSetup, config: dict[str, Any], trial_index: int, ru
     if run:
         distiller.run(distiller.total_iterations)
     return distiller.synset()
+
+
+def distill_prefixes(setup: TrialSetup, config: dict[str, Any], trial_index: int,
+                     stops: tuple[int, ...]) -> tuple[SynSet, ...]:
+    """One run of ``config`` (a budget-free method, at the longest of ``stops``), its set read at each
+    iteration count of ``stops`` (ascending): the sets shorter runs with the same seed would give."""
+    torch.set_num_threads(setup.threads)
+    distiller, _ = make_distiller(setup, {**config, "iterations": max(stops)}, trial_index)
+    out = []
+    for stop in stops:
+        distiller.run(stop - distiller.iteration)
+        out.append(distiller.synset())
+    return tuple(out)
+
+
+def budget_groups(setup: TrialSetup, points: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The named points as runs: points that differ only in ``iterations``, of a method whose run does
+    not depend on its budget, share one run (a 1000-iteration run read at 500 is the 500-iteration run);
+    every other point is a run of its own. Each group is in ascending budget."""
+    groups: dict[Any, list[tuple[int, str]]] = {}
+    for name, values in points.items():
+        cfg = with_method_values(setup.study, values, f"named point '{name}'")
+        shared = budget_free(setup.study.method, cfg) and hasattr(cfg, "iterations")
+        key = repr(dataclasses.replace(cfg, iterations=0)) if shared else name
+        groups.setdefault(key, []).append((int(getattr(cfg, "iterations", 0)), name))
+    return [[name for _, name in sorted(members)] for members in groups.values()]
+
+
+def named_sets(setup: TrialSetup, cpu: float, gpu: float) -> dict[str, Any]:
+    """The study's named points as ``ObjectRef`` s, one Ray task per run (see :func:`budget_groups`)."""
+    import ray
+
+    points = {name: dict(values) for name, values in setup.study.named_points.items()}
+    out: dict[str, Any] = {}
+    for group in budget_groups(setup, points):
+        if len(group) == 1:
+            out[group[0]] = distill_remote(setup, points[group[0]], f"named point '{group[0]}'", cpu, gpu)
+            continue
+        longest = points[group[-1]]
+        stops = tuple(with_method_values(setup.study, points[n], n).iterations for n in group)
+        print(f"[dd_tune] distilling named points {', '.join(repr(n) for n in group)} at IPC {setup.ipc} as one "
+              f"run of {stops[-1]} iterations read at {', '.join(map(str, stops))} (in parallel with the "
+              f"re-evaluation)", flush=True)
+        task = ray.remote(num_cpus=cpu, num_gpus=gpu, num_returns=len(group))(distill_prefixes)
+        out.update(zip(group, task.remote(setup, longest, config_index(longest), stops)))
+    return out
 
 
 def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: float, gpu: float,
@@ -88,8 +134,7 @@ def extra_sets(best_set: SynSet, best_values: dict[str, Any], best_cfg: Any, set
         # learned step size / soft labels are part of the method; this row keeps methods comparable:
         # every image labelled with its class (not the argmax of its learned label), protocol lr
         sets["best_hard_lr0.01"] = best_set.with_class_labels()
-    for name, values in setup.study.named_points.items():
-        sets[name] = distill_remote(setup, dict(values), f"named point '{name}'", cpu, gpu)
+    sets.update(named_sets(setup, cpu, gpu))
     for init in setup.study.init_variants:  # noise vs real init at the tuned hyperparameters
         sets[f"best_init_{init}"] = best_set if init_of(best_cfg) == init else distill_remote(
             best_setup, {**best_values, "init": init}, f"the tuned configuration with init {init}", cpu, gpu)
