@@ -29,5 +29,7 @@ def test_each_trials_text_gives_its_values_and_marks_the_defaults():
     from dd_tune.tune.board import trial_text
 
     default = {"lr_img": 1.0, "init": "real"}
-    assert trial_text({"init": "real", "lr_img": 1.0}, default) == "reference defaults: init=real lr_img=1.0"
+    assert trial_text({"init": "real", "lr_img": 1.0}, default) == "reference defaults: init=real lr_img=1"
     assert trial_text({"init": "herding", "lr_img": 0.07}, default) == "init=herding lr_img=0.07"
+    # rounded as in the report and the console, not Python's 17 digits
+    assert trial_text({"lr_img": 0.5128105306245637}, default) == "lr_img=0.5128"

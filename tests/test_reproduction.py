@@ -79,12 +79,46 @@ def test_report_table_places_the_reported_number_against_the_interval():
             in r1000["sentence"]) and r1000["differs"] == ["iterations 100 (report 1000)"]
     assert r1000["tuned_minus_setting"]["diff"] == pytest.approx(6.5)  # paired by model seed
     assert "against random real" in r1000["sentence"]
-    assert rows["PAD, noise init (best of 0 / 500 / 1000 iterations)"]["at_setting"] is None  # study not run
+    assert rows["PAD, noise init, 1000 iterations (the report: best of 0 / 500 / 1000)"]["at_setting"] is None  # study not run
     assert "Not measured here: python -m dd_tune.study datadam_mhist" in \
         rows["DataDAM on MHIST, ConvNet-7, noise init, 10 iterations"]["sentence"]
     assert rows["Full training set, ConvNet-3, 20 epochs"]["at_setting"]["mean"] == 98.25
     md = "\n".join(report_table(list(rows.values()), suite.report_name))
     assert "| DM, noise init, 1000 iterations | convnet | 97.30 | 91.00 ± 1.00 [88.52, 93.48] (n=3) (scaled) |" in md
+
+
+def test_report_profile_runs_the_reports_dm_and_datadam_settings_unscaled():
+    """The `report` profile: every DM and DataDAM row at the report's own setting (no "(scaled)"), 5 models
+    per architecture; PAD's rows stay in the table and name the profile that measures them."""
+    from dd_tune.methods.configs import with_method_values
+
+    suite = load_suite("seed_report", "report")
+    studies = {s.name: s for s in suite_studies(suite)}
+    assert set(studies) == {"dm_mnist_noise", "datadam_mnist"} and suite.noise_pairs == ()
+    assert {"pad_mnist", "pad_mnist_noise"} <= set(suite.not_run)
+    measured = [row for row in suite.report_rows if row.study in studies]
+    assert len(measured) == 4
+    for row in measured:
+        study = studies[row.study]
+        ran = {**vars(with_method_values(study, study.named_points[row.set], row.set)), "ipc": study.ipc[0]}
+        assert setting_check(row.setting, ran) == [], row.title
+    for study in studies.values():
+        assert study.final_eval.models >= 5 and study.final_eval.archs == ("convnet", "lenet")
+        assert study.profile == "quick" and study.search.num_samples == 3
+    rows = {r["title"]: r for r in report_rows(suite, {}, {})}
+    pad = rows["PAD, init from correctly classified real images"]
+    assert pad["at_setting"] is None and "the `report` profile leaves pad_mnist out" in pad["sentence"]
+    assert "--profile quick` runs it" in pad["sentence"]
+
+
+def test_a_suite_profile_chooses_among_the_suites_studies(tmp_path):
+    (tmp_path / "s.yaml").write_text("studies: [dm_mnist, pad_mnist]\nnoise_pairs: [[dm_mnist, pad_mnist]]\n"
+                                     "report_rows: [{title: t, reported: 50, study: pad_mnist, set: default}]\n"
+                                     "profiles:\n  one: {studies: [dm_mnist]}\n  bad: {studies: [dm_mnist_noise]}\n")
+    one = load_suite(str(tmp_path / "s.yaml"), "one")
+    assert one.studies == ("dm_mnist",) and one.not_run == ("pad_mnist",) and one.noise_pairs == ()
+    with pytest.raises(ConfigError, match=r"runs \['dm_mnist_noise'\], which the suite does not list"):
+        load_suite(str(tmp_path / "s.yaml"), "bad")
 
 
 def test_noise_pair_draws_curves_and_progress_and_names_skipped_updates(tmp_path):

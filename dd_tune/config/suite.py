@@ -8,6 +8,7 @@ from typing import Any
 from dd_tune.config.files import find_file, list_names
 from dd_tune.config.schema import build, load_yaml, require
 from dd_tune.config.study import apply_profile, plain_name_problem
+from dd_tune.errors import ConfigError
 
 
 ARCHS = ("convnet", "lenet")
@@ -78,6 +79,14 @@ class SuiteConfig:
     noise_pairs: tuple[tuple[str, str], ...] = ()
     full_data: FullDataConfig = FullDataConfig()
     profile: str = "default"
+    # studies of the suite file that this profile leaves out (``studies:`` in a profile): their report
+    # rows stay in the table and say which profile measures them
+    not_run: tuple[str, ...] = ()
+    # the profile each study runs with (empty: the suite's own profile name); a suite profile that
+    # re-uses the studies' quick budgets and changes a few keys says ``study_profile: quick``
+    study_profile: str = ""
+    # keys set on one study only (after ``shared``; dotted ok; ``named_points`` replaced whole)
+    per_study: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problem = plain_name_problem(self.name)
@@ -91,10 +100,14 @@ class SuiteConfig:
             require(isinstance(n, int) and n >= 1, "study_num_samples", f"{study}: must be an integer >= 1, got {n!r}")
         for row in self.report_rows:
             for study in (row.study, row.tuned_study):
-                require(not study or study in self.studies, "report_rows",
+                require(not study or study in self.studies or study in self.not_run, "report_rows",
                         f"row {row.title!r} names study {study!r}, which the suite does not run ({list(self.studies)})")
             require(row.set != "full_data" or self.full_data.epochs > 0, "report_rows",
                     f"row {row.title!r} needs the full-data reference: set full_data.epochs")
+        for study, keys in self.per_study.items():
+            require(study in self.studies, "per_study",
+                    f"names study {study!r}, which the suite does not run ({list(self.studies)})")
+            require(isinstance(keys, dict), "per_study", f"{study}: must be a mapping of study keys")
         for pair in self.noise_pairs:
             require(len(pair) == 2 and all(p in self.studies for p in pair), "noise_pairs",
                     f"each pair is [real-init study, noise-only study] of the suite, got {list(pair)}")
@@ -108,7 +121,12 @@ class SuiteConfig:
         trials = self.study_num_samples.get(study, self.num_samples)
         if trials:
             out.append(("search.num_samples", trials))
-        return out
+        return out + _flatten(self.per_study.get(study, {}))
+
+    @property
+    def member_profile(self) -> str:
+        """The profile the suite's studies run with."""
+        return self.study_profile or self.profile
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -128,7 +146,21 @@ def list_suites() -> list[str]:
 
 def load_suite(name_or_path: str, profile: str = "default") -> SuiteConfig:
     path = find_file("suites", name_or_path)
-    raw = apply_profile(load_yaml(path), profile, path)
+    base = load_yaml(path)
+    listed = list(base.get("studies") or []) if isinstance(base, dict) else []
+    raw = apply_profile(base, profile, path)
     raw.setdefault("name", path.stem)
     raw["profile"] = profile
+    runs = raw.get("studies")
+    if isinstance(runs, list) and runs != listed:
+        # a profile that runs a subset: what it leaves out is named, and what only concerned those studies
+        # (their noise pairs, their number of trials) goes with them
+        unknown = [s for s in runs if s not in listed]
+        if unknown:
+            raise ConfigError(f"{path}: profile {profile!r} runs {unknown}, which the suite does not list "
+                              f"({listed}); a profile chooses among the suite's studies")
+        raw["not_run"] = [s for s in listed if s not in runs]
+        raw["noise_pairs"] = [p for p in raw.get("noise_pairs") or [] if all(s in runs for s in p)]
+        for key in ("study_num_samples", "per_study"):
+            raw[key] = {k: v for k, v in (raw.get(key) or {}).items() if k in runs}
     return build(SuiteConfig, raw, "", str(path))

@@ -61,6 +61,9 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
             row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch)
             row["tuned_study"] = tuned_study
             row["random_real"] = _entry(rep, "random_real", spec.arch)
+        elif spec.study in suite.not_run:
+            row["elsewhere"] = (f"the `{suite.profile}` profile leaves {spec.study} out; `python -m dd_tune.compare "
+                                f"{suite.name} --profile quick` runs it")
         row["tuned_minus_setting"] = entry_difference(row["tuned"], row["at_setting"], paired=True)
         row["tuned_minus_random_real"] = entry_difference(row["tuned"], row["random_real"], paired=False)
         row["sentence"] = row_sentence(row, suite.report_name)

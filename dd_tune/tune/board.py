@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dd_tune.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.report.study import fmt_value
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
@@ -53,7 +54,7 @@ def trial_board(default: Mapping[str, Any] | None = None) -> Any:
 
 def trial_text(config: Mapping[str, Any], default: Mapping[str, Any]) -> str:
     """The Text-tab line of a trial: ``reference defaults: lr_img=1 ...`` or ``lr_img=0.068 ...``."""
-    values = " ".join(f"{k}={v}" for k, v in sorted(config.items()))
+    values = " ".join(f"{k}={fmt_value(v)}" for k, v in sorted(config.items()))
     return ("reference defaults: " if default and dict(config) == dict(default) else "") + values
 
 

@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterator, Sequence
 
 from dd_tune.report.study import fmt_value
-from dd_tune.tune.trainable import METRIC
+from dd_tune.keys import METRIC
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
 

@@ -33,9 +33,9 @@ def suite_studies(suite: SuiteConfig) -> list[StudyConfig]:
     studies = []
     for name in suite.studies:
         overrides = suite.overrides(name)
-        study = load_study(name, suite.profile, overrides)
+        study = load_study(name, suite.member_profile, overrides)
         if suite.init_variants and init_of(study.distill) is not None:
-            study = load_study(name, suite.profile, [*overrides, ("init_variants", list(suite.init_variants))])
+            study = load_study(name, suite.member_profile, [*overrides, ("init_variants", list(suite.init_variants))])
         studies.append(study)
     seen: dict[str, str] = {}
     for listed, study in zip(suite.studies, studies):  # each study its own directory of the suite
