@@ -18,3 +18,8 @@ RANDOM_REAL = "random_real"  # random real images at the same IPC, pooled over d
 RANDOM_REAL_DRAW = "random_real_draw"  # one draw (random_real_draw3), pooled into RANDOM_REAL
 START = "best_start"  # the chosen trial's initial images, not distilled
 MAIN_ROWS = (BEST, DEFAULT, RANDOM_REAL)
+
+
+def trial_label(number: int) -> str:
+    """``t03``: a trial as every file and line names it (its Optuna trial number)."""
+    return f"t{number:02d}"

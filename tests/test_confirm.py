@@ -135,11 +135,11 @@ def test_top_candidates_takes_distinct_configs_and_adds_the_full_budget_defaults
     grid = [_result("t1", 80.0, 50, default), _result("t2", 90.0, 100, {"lr_img": 2.0}),
             _result("t3", 90.0, 100, {"lr_img": 2.0}), _result("t4", 85.0, 100, {"lr_img": 3.0})]
     cands = top_candidates(grid, default, "re-distilled defaults", 2)
-    assert [c.name for c in cands] == ["t2", "t4", "default"]
+    assert [c.name for c in cands] == ["t02", "t04", "default"]  # folders t2, t4: Optuna numbers 2, 4
     assert cands[-1].is_default and cands[-1].proxy == 80.0 and cands[-1].source == "re-distilled defaults"
     full = _set(0)
     cands = top_candidates(grid, default, full, 3)  # the default trial's own set (it ran the full budget)
-    assert [c.name for c in cands] == ["t2", "t4", "t1"] and cands[-1].is_default and cands[-1].source is full
+    assert [c.name for c in cands] == ["t02", "t04", "t01"] and cands[-1].is_default and cands[-1].source is full
 
 
 def test_kendall_tau_b_matches_scipy_with_ties_and_pooling_counts_within_group_pairs():

@@ -24,7 +24,7 @@ def study_cmd(name: str, storage: Path, data_root: Path, *extra: str) -> list[st
 def last_results(exp_dir: Path) -> dict[str, dict]:
     """trial dir name -> its last reported result (as Tune persisted it) with a checkpoint on disk."""
     out = {}
-    for trial in exp_dir.glob("trial_*"):
+    for trial in (params.parent for params in exp_dir.glob("*/params.json")):  # every trial's folder
         lines = (trial / "result.json").read_text().splitlines() if (trial / "result.json").exists() else []
         if lines and any(trial.glob("checkpoint_*")):
             out[trial.name] = json.loads(lines[-1])

@@ -57,15 +57,32 @@ def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeyp
 
     clock = iter([1000.0, 1060.0, 1120.0])
     monkeypatch.setattr(progress.time, "time", lambda: next(clock))
+    monkeypatch.setattr(progress, "console_name", lambda trial_id: {"a1": "t00", "b2": "t01"}[trial_id])
     lines = progress.ProgressLines(4, ["batch_real", "lr_img"], ipc=1)
     assert lines.started("a1", {"lr_img": 0.51281053, "batch_real": 64, "other": 1}) == \
-        "[dd_tune] IPC 1 trial 1/4 (a1) started: batch_real=64 lr_img=0.513"
+        "[dd_tune] IPC 1 t00 started (1 of 4): batch_real=64 lr_img=0.513"
     lines.started("b2", {"lr_img": 2.0, "batch_real": 32})
     first = lines.finished("b2", {"val_acc": 88.5, "it": 50}, done=1, max_it=100)
-    assert first == ("[dd_tune] IPC 1 trial 2/4 finished: proxy val acc 88.50 % at iteration 50 (stopped early by "
+    assert first == ("[dd_tune] IPC 1 t01 finished: proxy val acc 88.50 % at iteration 50 (stopped early by "
                      "ASHA); 1/4 done, 1:00 elapsed, about 3:00 left")
     last = lines.finished("a1", {}, done=4, max_it=100, error="ValueError: boom")
-    assert last == "[dd_tune] IPC 1 trial 1/4 finished: failed (ValueError: boom); 4/4 done, 2:00 elapsed"
+    assert last == "[dd_tune] IPC 1 t00 finished: failed (ValueError: boom); 4/4 done, 2:00 elapsed"
+
+
+def test_one_name_per_trial_from_its_optuna_number():
+    """Folder (TensorBoard's run), console and report: t03 and the searched values; Ray's id without a number."""
+    from dd_tune.tune import trial_names
+
+    trial_names.record("abc_00003", 3)
+    config = {"lr_img": 0.51281053, "batch_real": 64, "selection": {"pool": 2}, "init": "k/centre"}
+    name = trial_names.dir_name("abc_00003", config, ["batch_real", "init", "lr_img", "selection"])
+    assert name == "t03_batch_real=64_init=k-centre_lr_img=0.51"
+    assert trial_names.number_of_dir(name) == 3 and trial_names.number_of_dir("trial_abc_00004") is None
+    assert trial_names.dir_name("zzz_00009", config, ["lr_img"]) == "trial_zzz_00009"
+    assert trial_names.console_name("abc_00003") == "t03" and trial_names.console_name("zzz") == "trial zzz"
+    assert len(trial_names.dir_name("abc_00003", {"k": "x" * 500}, ["k"])) == trial_names.MAX_DIR_CHARS
+    assert trial_names.dir_name("abc_00003", {"dsa_strategy": ""}, ["dsa_strategy"]) == "t03_dsa_strategy="
+    assert trial_names.short_name(name) == "t03" and trial_names.short_name("trial_abc_00004") == "trial_abc_00004"
 
 
 def test_ray_tune_tables_only_with_verbose(monkeypatch):
@@ -93,5 +110,5 @@ def test_the_progress_callback_counts_the_trial_it_is_told_about(capsys):
     cb.on_trial_start(0, [a, b], b)
     cb.on_trial_complete(0, [a, b], b)
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("(a) started: lr_img=1") and "trial 2/2 finished: proxy val acc 85.00 %" in out[2]
+    assert out[0].endswith("trial a started (1 of 2): lr_img=1") and "trial b finished: proxy val acc 85.00 %" in out[2]
     assert "2/2 done" in out[2] and "left" not in out[2]

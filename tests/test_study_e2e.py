@@ -68,8 +68,9 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     # run from the overhead probe
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    trials = sorted((study_dir / "ipc1").glob("trial_*"))
-    assert len(trials) == 3
+    trials = sorted(params.parent for params in (study_dir / "ipc1").glob("*/params.json"))
+    # each trial's folder (TensorBoard's run) is named by its Optuna number and its values
+    assert [t.name.split("_")[0] for t in trials] == ["t00", "t01", "t02"] and "lr_img=1_" in trials[0].name + "_"
     runs = sorted({f.parent.relative_to(study_dir).as_posix() for f in study_dir.rglob("events.out.tfevents.*")})
     assert runs == ["ipc1/" + t.name for t in trials] + ["test"], runs
     acc = EventAccumulator(str(trials[0])).Reload()
@@ -87,7 +88,9 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
         texts.append(run.Tensors(tag)[0].tensor_proto.string_val[0].decode())
     assert sum(x.startswith("reference defaults: ") for x in texts) == 1 and all("lr_img=" in x for x in texts)
     # Optuna names the same trials: every one records its folder's id, intermediate values at iterations
-    assert {f"trial_{t.user_attrs['ray_trial_id']}" for t in ostudy.trials} == {t.name for t in trials}
+    ids = {json.loads(line)["trial_id"] for t in trials for line in (t / "result.json").read_text().splitlines()[:1]}
+    assert {t.user_attrs["ray_trial_id"] for t in ostudy.trials} == ids
+    assert {f"t{t.number:02d}" for t in ostudy.trials} == {t.name.split("_")[0] for t in trials}
     assert all(t.intermediate_values and set(t.intermediate_values) <= {2, 4, 6} for t in ostudy.trials)
     test = EventAccumulator(str(study_dir / "test")).Reload()
     assert {"test_acc/convnet/best", "test_acc/lenet/default", "test_acc/convnet/random_real"} <= set(
@@ -96,7 +99,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned: DM; trains on 1 image per class |" in md and "tensorboard --logdir" in md
-    assert md.startswith("# Study") and "> **Not a result.**" in md and " (#0) |" in md  # the defaults: Optuna's first
+    assert md.startswith("# Study") and "> **Not a result.**" in md and "| t00 | " in md  # the defaults: Optuna's first
     page = (study_dir / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "data:image/png;base64," in page
     assert (study_dir / "plots" / "ipc1" / "curves.png").exists() and "![accuracy vs iteration, IPC 1]" in md

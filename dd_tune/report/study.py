@@ -15,7 +15,7 @@ from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
-from dd_tune.keys import MAIN_ROWS, METRIC
+from dd_tune.keys import MAIN_ROWS, METRIC, trial_label
 from dd_tune.report.rows import differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
@@ -182,13 +182,13 @@ def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str
 
 def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
     keys = sorted(space)
-    lines = ["", "| trial (Optuna number) | " + " | ".join(keys) + " | iterations run | val acc (%) |",
+    lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
              "|---|" + "---|" * (len(keys) + 2)]
     for t in sorted(row["trials"], key=lambda t: -(t.get(METRIC) or -1)):
         values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
         acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
-        number = f" (#{t['optuna']})" if t.get("optuna") is not None else ""
-        lines.append(f"| {t['trial']}{number} | {values} | {t.get('it')} | {acc} |")
+        name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
+        lines.append(f"| {name} | {values} | {t.get('it')} | {acc} |")
     return lines
 
 

@@ -22,6 +22,7 @@ from dd_tune.synset import SynSet
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise
 from dd_tune.tune.search import failure
 from dd_tune.tune.trainable import METRIC
+from dd_tune.tune.trial_names import result_name
 
 DEFAULT = "default"
 Evaluator = Callable[[Sequence[EvalJob]], Mapping[EvalJob, EvalOutcome]]
@@ -38,10 +39,6 @@ class Candidate:
     source: Any  # SynSet, or the ObjectRef of a distillation still running
     is_default: bool = False
     result: Any = field(default=None, repr=False)  # the Ray Tune result of a trial
-
-
-def trial_name(result: Any) -> str:
-    return str(result.path).rsplit("/", 1)[-1]
 
 
 def usable(grid: Any) -> list[Any]:
@@ -67,7 +64,7 @@ def top_candidates(grid: Any, default: dict[str, Any], default_source: Any, top_
         seen.append(dict(r.config))
         # default_set hands over the default trial's own set only when that trial ran the whole budget
         source = default_source if isinstance(default_source, SynSet) and dict(r.config) == default else _load(r)
-        out.append(Candidate(trial_name(r), dict(r.config), float(r.metrics[METRIC]), int(r.metrics.get("it", 0)),
+        out.append(Candidate(result_name(r), dict(r.config), float(r.metrics[METRIC]), int(r.metrics.get("it", 0)),
                              source, source is default_source, r))
     if not any(c.is_default for c in out):
         trial = next((r for r in ranked if dict(r.config) == default), None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dd_tune.keys import DIVERGED, ITERATION, REACHED_BUDGET
+from dd_tune.tune import trial_names
 
 _CLASSES: dict[str, type] = {}
 
@@ -26,6 +27,15 @@ def _build() -> type:
     from ray.tune.search.optuna import OptunaSearch
 
     class ResumableOptunaSearch(OptunaSearch):
+        def suggest(self, trial_id: str) -> Any:
+            config = super().suggest(trial_id)
+            ot_trial = self._ot_trials.get(trial_id)
+            if isinstance(config, dict) and ot_trial is not None:
+                # known before Tune names the trial's folder: folder, console and report say t03
+                trial_names.record(trial_id, ot_trial.number)
+                ot_trial.set_user_attr("ray_trial_id", trial_id)
+            return config
+
         def _already_finished(self, trial_id: str) -> bool:
             if trial_id in self._completed_trials:
                 return True

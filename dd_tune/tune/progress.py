@@ -10,6 +10,7 @@ from typing import Any, Iterator, Sequence
 
 from dd_tune.report.study import fmt_value
 from dd_tune.keys import METRIC
+from dd_tune.tune.trial_names import console_name
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
 
@@ -55,7 +56,8 @@ class ProgressLines:
 
     def started(self, trial_id: str, config: dict[str, Any]) -> str:
         values = " ".join(f"{k}={fmt_value(config[k], 3)}" for k in self.keys if k in config)
-        return f"[dd_tune] IPC {self.ipc} trial {self.number(trial_id)}/{self.n} ({trial_id}) started: {values}"
+        return (f"[dd_tune] IPC {self.ipc} {console_name(trial_id)} started ({self.number(trial_id)} of {self.n}): "
+                f"{values}")
 
     def finished(self, trial_id: str, result: dict[str, Any], done: int, max_it: int, error: str = "") -> str:
         self.finished_here += 1
@@ -70,7 +72,7 @@ class ProgressLines:
                        f"proxy val acc {acc:.2f} % at iteration {it}{stopped}" if acc is not None else "no result")
         left = max(0, self.n - done)
         eta = f", about {_clock(elapsed / self.finished_here * left)} left" if left else ""
-        return (f"[dd_tune] IPC {self.ipc} trial {self.number(trial_id)}/{self.n} finished: {outcome}; "
+        return (f"[dd_tune] IPC {self.ipc} {console_name(trial_id)} finished: {outcome}; "
                 f"{done}/{self.n} done, {_clock(elapsed)} elapsed{eta}")
 
 

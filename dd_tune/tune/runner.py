@@ -31,11 +31,12 @@ from dd_tune.synset import SynSet
 from dd_tune.tune.board import write_test_board
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
-from dd_tune.tune.confirm import Candidate, trial_name, usable, verdict
+from dd_tune.tune.confirm import Candidate, usable, verdict
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
 from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
 from dd_tune.tune.search import Search, optuna_name, optuna_numbers, trial_rows
+from dd_tune.tune.trial_names import number_of_dir, result_name
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
@@ -62,7 +63,7 @@ def _marked_trials(rows: list[dict], chosen: Candidate, default: dict[str, Any])
     """The trials drawn in bold on the curves: the chosen one and the reference defaults' own trial."""
     out = {}
     if chosen.result is not None:
-        out["chosen"] = trial_name(chosen.result)
+        out["chosen"] = result_name(chosen.result)
     default_trial = next((r["trial"] for r in rows if r["config"] == default), None)
     if default_trial is not None:
         out["reference defaults"] = default_trial
@@ -168,7 +169,8 @@ class StudyRunner:
         rows = trial_rows(grid)
         numbers = optuna_numbers(self.db, optuna_name(self.study, ipc))
         for row in rows:
-            row["optuna"] = numbers.get(row["trial"])
+            number = number_of_dir(row["trial"])  # t03_...; trial_<id> folders of earlier versions by id
+            row["optuna"] = number if number is not None else numbers.get(row["trial"])
         if not usable(grid):
             raise StudyFailed(f"all {len(grid)} trials failed; first error: "
                               f"{next((x['error'] for x in rows if x['error']), 'none reported')}")

@@ -17,6 +17,7 @@ from dd_tune.tune.progress import progress_callback, tune_console, tune_verbosit
 from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations, to_optuna
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.board import trial_board
+from dd_tune.tune.trial_names import dirname_creator, result_name
 from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
 
 
@@ -116,7 +117,8 @@ class Search:
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
                 max_concurrent_trials=s.max_concurrent_trials,
-                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+                # t03_lr_img=0.51_batch_real=64: TensorBoard's run name, the report's and the console's t03
+                trial_dirname_creator=dirname_creator(sorted(self.space)),
                 # a finished trial's actor runs the next one: no process start, torch import or data
                 # load per trial (the overhead probe measured ~4 s of those per trial on 2 cores); Ray
                 # moves the working directory to each new trial's folder, so artifacts stay per trial
@@ -222,7 +224,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
     rows = []
     for r in grid:
         m = r.metrics or {}
-        rows.append({"trial": str(r.path).rsplit("/", 1)[-1], "config": dict(r.config or {}),
+        rows.append({"trial": result_name(r), "config": dict(r.config or {}),
                      METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
                      "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
