@@ -104,11 +104,21 @@ def test_report_profile_runs_the_reports_dm_and_datadam_settings_unscaled():
         assert setting_check(row.setting, ran) == [], row.title
     for study in studies.values():
         assert study.final_eval.models >= 5 and study.final_eval.archs == ("convnet", "lenet")
-        assert study.profile == "quick" and study.search.num_samples == 3
+        assert study.profile == "quick" and study.search.num_samples == 1  # no search: the defaults only
     rows = {r["title"]: r for r in report_rows(suite, {}, {})}
     pad = rows["PAD, init from correctly classified real images"]
     assert pad["at_setting"] is None and "the `report` profile leaves pad_mnist out" in pad["sentence"]
     assert "--profile quick` runs it" in pad["sentence"]
+
+
+def test_a_study_that_ran_only_its_defaults_has_no_tuned_column():
+    suite = load_suite("seed_report", "report")
+    one = _report("dm_mnist_noise", "dm", {"seed_report_500": [96.0, 97.0, 98.0], "best": [90.0, 91.0, 92.0]},
+                  named={"seed_report_500": {"init": "noise", "iterations": 500, "batch_real": 256, "ipc": 10}},
+                  trials=[{"val_acc": 90.0, "it": 150}])
+    rows = {r["title"]: r for r in report_rows(suite, {"dm_mnist_noise": one}, {})}
+    r500 = rows["DM, noise init, 500 iterations"]
+    assert r500["at_setting"] is not None and r500["tuned"] is None and "tuned (" not in r500["sentence"]
 
 
 def test_a_suite_profile_chooses_among_the_suites_studies(tmp_path):

@@ -58,7 +58,9 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
             rep, tuned_study = results[spec.study], spec.tuned_study or spec.study
             row["at_setting"] = _entry(rep, spec.set, spec.arch)
             row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set))
-            row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch)
+            # a profile that runs one trial (the defaults) searched nothing: no "tuned" to show
+            searched = tuned_study in results and len(_ipc_data(results[tuned_study])["trials"]) != 1
+            row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch) if searched else None
             row["tuned_study"] = tuned_study
             row["random_real"] = _entry(rep, "random_real", spec.arch)
         elif spec.study in suite.not_run:
