@@ -108,3 +108,5 @@ def test_a_slice_plot_of_the_most_important_parameters(tmp_path):
     make_study(tmp_path / "o.db", 8)
     out = study_plots(tmp_path / "o.db", "s", tmp_path / "plots")
     assert out["slice"] and (tmp_path / "plots" / "slice.png").read_bytes()[:4] == b"\x89PNG"
+    # and the plane of the two most important ones
+    assert out["contour"] and (tmp_path / "plots" / "contour.png").read_bytes()[:4] == b"\x89PNG"

@@ -150,6 +150,28 @@ def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
     return str(path)
 
 
+def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
+    """Validation accuracy over the plane of the two most important parameters (Optuna's contour plot,
+    trials ASHA stopped at the accuracy they had): where the good region lies and whether the two
+    interact. None with fewer than two parameters or several objectives."""
+    import warnings
+
+    import optuna
+
+    if len(params) < 2 or len(study.directions) != 1:
+        return None
+    with warnings.catch_warnings():  # experimental plots; its interpolation warns on few trials
+        warnings.simplefilter("ignore")
+        ax = optuna.visualization.matplotlib.plot_contour(_all_as_complete(study), params=params[:2],
+                                                          target_name="validation accuracy (%)")
+    fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+    fig.set_size_inches(5.0, 4.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return str(path)
+
+
 def pareto_front(study: Any) -> list[dict[str, Any]]:
     """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
     front = [{"number": t.number, "val_acc": float(t.values[0]), "images": int(t.values[1]), "params": t.params}
@@ -181,7 +203,9 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
     try:
         path, importances, evaluator = importance_plot(study, out_dir / "importance.png")
         out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
-        out["slice"] = slice_plot(study, sorted(importances, key=lambda k: -importances[k])[:3], out_dir / "slice.png")
+        top = sorted(importances, key=lambda k: -importances[k])
+        out["slice"] = slice_plot(study, top[:3], out_dir / "slice.png")
+        out["contour"] = contour_plot(study, top[:2], out_dir / "contour.png")
     except Exception as e:
         out["notes"].append(f"no hyperparameter importance: {e}")
     if len(study.directions) == 2:  # IPC searched: accuracy up, images down

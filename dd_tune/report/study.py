@@ -57,6 +57,9 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
                   f"![hyperparameter importance, IPC {ipc}]({_rel(plots['importance'], report)})", ""]
     if plots.get("slice"):
         lines += [f"![accuracy against the most important parameters, IPC {ipc}]({_rel(plots['slice'], report)})", ""]
+    if plots.get("contour"):
+        lines += [f"![accuracy over the two most important parameters, IPC {ipc}]({_rel(plots['contour'], report)})",
+                  ""]
     if plots.get("pareto"):
         lines += [f"Pareto front (IPC searched; validation accuracy up, synthetic images down), IPC {ipc} study:",
                   "", "| trial (Optuna) | IPC | images | val acc (%) |", "|---|---|---|---|"]
