@@ -128,3 +128,39 @@ def test_small_modules_and_functions():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= 60, f"{module}:{node.lineno} {node.name} has {length} lines (at most 60)"
+
+
+def result_key_literals(tree: ast.AST, keys: set[str]) -> list[int]:
+    """Lines where one of ``keys`` is spelled as a string where a result is read or written: a subscript,
+    ``.get/.pop/.setdefault`` of it, a dict-literal key, or ``"key" in ...``."""
+    def is_key(node: ast.AST | None) -> bool:
+        return isinstance(node, ast.Constant) and node.value in keys
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and is_key(node.slice):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("get", "pop", "setdefault") and node.args and is_key(node.args[0]):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(is_key(k) for k in node.keys):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Compare) and is_key(node.left) and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_trial_result_keys_are_named_only_in_the_keys_module():
+    """A renamed result field must not leave a module reading the old name: every module spells the trial
+    report's keys through dd_tune.keys (as Ray Tune's own result.py names its keys)."""
+    from dd_tune import keys
+
+    names = {keys.METRIC, keys.ITERATION, keys.DIVERGED, keys.REACHED_BUDGET, keys.START}
+    found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.keys"
+             for line in result_key_literals(ast.parse(path.read_text()), names)]
+    assert not found, f"trial result keys spelled as strings (use dd_tune.keys): {found}"
+
+
+def test_the_result_key_check_sees_every_spelling():
+    tree = ast.parse('r["it"]; r.get("val_acc"); {"diverged": 1}; "it" in df; tqdm(unit="it"); x = "it"')
+    assert result_key_literals(tree, {"it", "val_acc", "diverged"}) == [1, 1, 1, 1]

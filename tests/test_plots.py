@@ -94,7 +94,7 @@ def test_which_trials_optuna_records_as_pruned(result, error, pruned):
 
 
 def test_accuracy_vs_iteration_curves_mark_the_chosen_trial_and_the_defaults(tmp_path):
-    from dd_tune.report.plots import search_curves
+    from dd_tune.report.curves import search_curves
 
     rows = [{"trial": "trial_a", "history": [[50, 80.0], [100, 85.0]]},
             {"trial": "trial_b", "history": [[50, 70.0]]},  # stopped by ASHA

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dd_tune.errors import ConfigError
-from dd_tune.keys import METRIC
+from dd_tune.keys import ITERATION, METRIC
 from dd_tune.report.results import StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import summary
@@ -146,5 +146,5 @@ def trials_frame(result: StudyResult, ipc: int | None = None) -> Any:
 
     row = result.by_ipc[str(ipc)] if ipc is not None else result.first
     return pd.DataFrame([{"trial": t["trial"], **{f"config.{k}": v for k, v in (t.get("config") or {}).items()},
-                          METRIC: t.get(METRIC), "iterations": t.get("it"), "error": t.get("error")}
+                          METRIC: t.get(METRIC), "iterations": t.get(ITERATION), "error": t.get("error")}
                          for t in row.trials])

@@ -16,17 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from dd_tune.keys import ITERATION, METRIC
+from dd_tune.report.curves import pyplot, search_curves
 
-
-def _pyplot() -> Any:
-    """matplotlib's pyplot on the headless Agg backend (cluster nodes and CI have no display), imported
-    when a plot is drawn: commands that never plot do not pay for it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _completed(study: Any) -> list[Any]:
@@ -64,7 +56,7 @@ def _save_accuracy_plot(fig: Any, ax: Any, study: Any, xlabel: str, path: Path) 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -79,7 +71,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
     for y in ys:
         run = max(run, y)
         best.append(run)
-    fig, ax = _pyplot().subplots(figsize=(6, 3.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6, 3.5), dpi=120)
     early = (stopped_early or set()) | {t.number for t in trials if t.state.name == "PRUNED"}
     ax.scatter([x for x in xs if x not in early], [y for x, y in zip(xs, ys) if x not in early],
                label="trial (full budget)", color="tab:blue")
@@ -118,14 +110,14 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
 def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str]:
     importances, evaluator = param_importances(study)
     names = sorted(importances, key=importances.get)
-    fig, ax = _pyplot().subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
     ax.barh(names, [importances[n] for n in names], color="tab:green")
     ax.set_xlabel(f"importance for validation accuracy ({evaluator})")
     ax.set_title(study.study_name)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path, importances, evaluator
 
 
@@ -146,7 +138,7 @@ def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
     fig.set_size_inches(3.2 * len(params), 3.4)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")  # Optuna's axes refuse tight_layout
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return str(path)
 
 
@@ -168,23 +160,23 @@ def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
     fig.set_size_inches(5.0, 4.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return str(path)
 
 
 def pareto_front(study: Any) -> list[dict[str, Any]]:
     """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
-    front = [{"number": t.number, "val_acc": float(t.values[0]), "images": int(t.values[1]), "params": t.params}
+    front = [{"number": t.number, METRIC: float(t.values[0]), "images": int(t.values[1]), "params": t.params}
              for t in study.best_trials]
-    return sorted(front, key=lambda p: (p["images"], -p["val_acc"]))
+    return sorted(front, key=lambda p: (p["images"], -p[METRIC]))
 
 
 def pareto_plot(study: Any, path: Path) -> Path:
     trials = _completed(study)
     front = pareto_front(study)
-    fig, ax = _pyplot().subplots(figsize=(6, 3.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6, 3.5), dpi=120)
     ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], color="tab:gray", label="trial")
-    ax.plot([p["images"] for p in front], [p["val_acc"] for p in front], "o-", color="tab:red",
+    ax.plot([p["images"] for p in front], [p[METRIC] for p in front], "o-", color="tab:red",
             label="Pareto front")
     return _save_accuracy_plot(fig, ax, study, "synthetic images (IPC x classes)", path)
 
@@ -226,8 +218,8 @@ def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, 
 
     # Optuna trial numbers follow creation order, as do Ray's rows sorted by start; match by params
     stopped = {json.dumps(r["config"], sort_keys=True, default=str) for r in rows
-               if r["error"] is None and r["it"] is not None
-               and r["it"] < int(r["config"].get("iterations", full_iterations))}
+               if r["error"] is None and r[ITERATION] is not None
+               and r[ITERATION] < int(r["config"].get("iterations", full_iterations))}
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
     early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
     plots = study_plots(db, study_name, out_dir, early)
@@ -235,66 +227,3 @@ def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, 
     for line in plots["notes"]:
         note(line)
     return plots
-
-
-def search_curves(rows: list[dict[str, Any]], marked: dict[str, str], path: Path, title: str) -> str | None:
-    """Every trial's proxy accuracy against the distillation iteration (thin), the ``marked`` trials
-    (e.g. the chosen one and the reference defaults) in bold."""
-    by_trial = {r["trial"]: r.get("history") or [] for r in rows}
-    series = {label: by_trial.get(trial, []) for label, trial in marked.items()}
-    rest = [h for t, h in by_trial.items() if h and t not in marked.values()]
-    faint = {label: (rest if k == 0 else []) for k, label in enumerate(series)}
-    if not series:
-        series, faint = {"trials": []}, {"trials": rest}
-    if not any(series.values()) and not rest:
-        return None
-    return curves_plot(series, faint, path, title)
-
-
-def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list[list[float]]]], path: Path,
-                title: str) -> str | None:
-    """Validation accuracy vs distillation iteration: one bold line per entry of ``series`` (e.g. the best
-    trial from real init and from noise), the other trials of each as thin lines of the same colour.
-    None when there is nothing to draw (best-effort, like every figure)."""
-    if not any(series.values()) and not any(any(v) for v in faint.values()):
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for (label, points), (_, others) in zip(series.items(), faint.items()):
-        line = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=2,
-                       label=label if points else None)[0]
-        for other in others:
-            ax.plot([p[0] for p in other], [p[1] for p in other], lw=0.8, alpha=0.35, color=line.get_color())
-    ax.set_xlabel("distillation iteration")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
-
-
-def progress_figure(progress: dict[str, dict[str, str]], path: Path) -> str | None:
-    """Sets side by side at iteration 0, half-way and the end: one row per entry of ``progress``
-    (label -> {iteration: png of the set}), as the report's slides showed noise- and real-init sets."""
-    from PIL import Image
-
-    rows = {label: pics for label, pics in progress.items() if pics}
-    if not rows:
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), 3, figsize=(12, 4.2 * len(rows)), squeeze=False)
-    for ax_row, (label, pics) in zip(axes, rows.items()):
-        its = sorted(int(i) for i in pics)
-        picks = [its[0], min(its, key=lambda i: abs(i - its[-1] / 2)), its[-1]]
-        for ax, it in zip(ax_row, picks):
-            ax.imshow(Image.open(pics[str(it)]))
-            ax.set_title(f"{label}, iteration {it}")
-            ax.axis("off")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return str(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.keys import ITERATION, METRIC
-from dd_tune.report.plots import curves_plot, progress_figure
+from dd_tune.report.curves import curves_plot, progress_figure
 from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.report.rows import fmt_acc
 
@@ -147,7 +147,7 @@ def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path)
                                       out_dir / f"progress_{stem}.png")
     out["best_noise_config"] = _ipc_data(noise)["best_config"]
     out["best_noise_counters"] = (best["noise"] or {}).get("counters", {})
-    out["best_noise_it"] = (best["noise"] or {}).get("it")
+    out["best_noise_it"] = (best["noise"] or {}).get(ITERATION)
     return out
 
 

@@ -15,7 +15,7 @@ from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
-from dd_tune.keys import MAIN_ROWS, METRIC, trial_label
+from dd_tune.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, trial_label
 from dd_tune.report.rows import differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
@@ -63,7 +63,7 @@ def _plot_lines(plots: Mapping[str, Any], report: Mapping[str, Any], ipc: str) -
     if plots.get("pareto"):
         lines += [f"Pareto front (IPC searched; validation accuracy up, synthetic images down), IPC {ipc} study:",
                   "", "| trial (Optuna) | IPC | images | val acc (%) |", "|---|---|---|---|"]
-        lines += [f"| {p['number']} | {p['params'].get('ipc')} | {p['images']} | {p['val_acc']:.2f} |"
+        lines += [f"| {p['number']} | {p['params'].get('ipc')} | {p['images']} | {p[METRIC]:.2f} |"
                   for p in plots["pareto"]] + [""]
         if plots.get("pareto_plot"):
             lines += [f"![Pareto front]({_rel(plots['pareto_plot'], report)})", ""]
@@ -189,9 +189,9 @@ def _trial_lines(row: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
              "|---|" + "---|" * (len(keys) + 2)]
     for t in sorted(row["trials"], key=lambda t: -(t.get(METRIC) or -1)):
         values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
-        acc = ("diverged" if t.get("diverged") else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
+        acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
-        lines.append(f"| {name} | {values} | {t.get('it')} | {acc} |")
+        lines.append(f"| {name} | {values} | {t.get(ITERATION)} | {acc} |")
     return lines
 
 

@@ -21,7 +21,7 @@ from dd_tune.report.stats import paired_difference
 from dd_tune.synset import SynSet
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise
 from dd_tune.tune.search import failure
-from dd_tune.tune.trainable import METRIC
+from dd_tune.keys import ITERATION, METRIC
 from dd_tune.tune.trial_names import result_name
 
 DEFAULT = "default"
@@ -55,7 +55,7 @@ def _load(result: Any) -> SynSet:
 def top_candidates(grid: Any, default: dict[str, Any], default_source: Any, top_k: int) -> list[Candidate]:
     """The ``top_k`` best trials by proxy (one per distinct configuration) and the defaults at their full
     budget (the default trial's set when it ran it, else ``default_source``, a re-distillation)."""
-    ranked = sorted(usable(grid), key=lambda r: (r.metrics[METRIC], r.metrics.get("it", 0)), reverse=True)
+    ranked = sorted(usable(grid), key=lambda r: (r.metrics[METRIC], r.metrics.get(ITERATION, 0)), reverse=True)
     out: list[Candidate] = []
     seen: list[dict[str, Any]] = []
     for r in ranked:
@@ -64,7 +64,7 @@ def top_candidates(grid: Any, default: dict[str, Any], default_source: Any, top_
         seen.append(dict(r.config))
         # default_set hands over the default trial's own set only when that trial ran the whole budget
         source = default_source if isinstance(default_source, SynSet) and dict(r.config) == default else _load(r)
-        out.append(Candidate(result_name(r), dict(r.config), float(r.metrics[METRIC]), int(r.metrics.get("it", 0)),
+        out.append(Candidate(result_name(r), dict(r.config), float(r.metrics[METRIC]), int(r.metrics.get(ITERATION, 0)),
                              source, source is default_source, r))
     if not any(c.is_default for c in out):
         trial = next((r for r in ranked if dict(r.config) == default), None)

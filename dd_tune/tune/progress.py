@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterator, Sequence
 
 from dd_tune.report.study import fmt_value
-from dd_tune.keys import METRIC
+from dd_tune.keys import DIVERGED, ITERATION, METRIC
 from dd_tune.tune.trial_names import console_name
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
@@ -65,10 +65,10 @@ class ProgressLines:
         if error:
             outcome = f"failed ({error})"
         else:
-            it = int(result.get("it") or 0)
-            stopped = " (stopped early by ASHA)" if 0 < it < max_it and not result.get("diverged") else ""
+            it = int(result.get(ITERATION) or 0)
+            stopped = " (stopped early by ASHA)" if 0 < it < max_it and not result.get(DIVERGED) else ""
             acc = result.get(METRIC)
-            outcome = ("diverged" if result.get("diverged") else
+            outcome = ("diverged" if result.get(DIVERGED) else
                        f"proxy val acc {acc:.2f} % at iteration {it}{stopped}" if acc is not None else "no result")
         left = max(0, self.n - done)
         eta = f", about {_clock(elapsed / self.finished_here * left)} left" if left else ""

@@ -18,6 +18,7 @@ import torch
 
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.errors import StudyFailed
+from dd_tune.keys import DIVERGED
 from dd_tune.data import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
@@ -224,7 +225,7 @@ class StudyRunner:
         study = self.study
         return IpcResult(
             ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
-            n_diverged=sum(int(row.get("diverged", 0)) for row in rows),
+            n_diverged=sum(int(row.get(DIVERGED, 0)) for row in rows),
             errors={row["trial"]: row["error"] for row in rows if row["error"]},
             best_val_acc=float("nan") if best.proxy is None else best.proxy,
             best_config={**to_dict(best_cfg), "ipc": best_ipc},

@@ -18,7 +18,8 @@ from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.board import trial_board
 from dd_tune.tune.trial_names import dirname_creator, result_name
-from dd_tune.tune.trainable import IMAGES, METRIC, dd_trainable
+from dd_tune.keys import DIVERGED, IMAGES, ITERATION, METRIC
+from dd_tune.tune.trainable import dd_trainable
 
 
 def optuna_name(study: StudyConfig, ipc: int) -> str:
@@ -164,7 +165,7 @@ def make_scheduler(study: StudyConfig, space: SearchSpace) -> Any:
     s = study.search
     max_it = max_iterations(study, space)
     if s.asha.enabled and max_it > 0 and "ipc" not in space:
-        return ASHAScheduler(time_attr="it", metric=METRIC, mode="max", max_t=max_it,
+        return ASHAScheduler(time_attr=ITERATION, metric=METRIC, mode="max", max_t=max_it,
                              grace_period=s.asha.grace_period * s.report_every,
                              reduction_factor=s.asha.reduction_factor)
     return FIFOScheduler()
@@ -213,8 +214,8 @@ def failure(result: Any) -> str | None:
     if result.error is not None:
         return str(result.error).strip().splitlines()[-1][:300]
     m = result.metrics or {}
-    if m.get("diverged"):
-        return (f"diverged at iteration {m.get('it')}: non-finite synthetic set, no finite loss in a report "
+    if m.get(DIVERGED):
+        return (f"diverged at iteration {m.get(ITERATION)}: non-finite synthetic set, no finite loss in a report "
                 f"interval or non-finite accuracy (loss {m.get('loss')})")
     return None
 
@@ -225,7 +226,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
     for r in grid:
         m = r.metrics or {}
         rows.append({"trial": result_name(r), "config": dict(r.config or {}),
-                     METRIC: m.get(METRIC), "it": m.get("it"), "diverged": m.get("diverged", 0),
+                     METRIC: m.get(METRIC), ITERATION: m.get(ITERATION), DIVERGED: m.get(DIVERGED, 0),
                      "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
                      "timing": trial_timing(r),
@@ -238,9 +239,9 @@ def history(result: Any) -> list[list[float]]:
     """``[[iteration, val_acc], ...]`` of every report of a trial (the last report of an iteration wins,
     so a trial retried from a checkpoint is not counted twice): the accuracy-vs-iteration curves."""
     df = getattr(result, "metrics_dataframe", None)
-    if df is None or "it" not in df or METRIC not in df:
+    if df is None or ITERATION not in df or METRIC not in df:
         return []
-    points = {int(i): float(a) for i, a in zip(df["it"], df[METRIC]) if i == i and a == a}  # NaN != NaN
+    points = {int(i): float(a) for i, a in zip(df[ITERATION], df[METRIC]) if i == i and a == a}  # NaN != NaN
     return [[i, points[i]] for i in sorted(points)]
 
 

@@ -17,7 +17,7 @@ from dd_tune import seeds
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.keys import RANDOM_REAL_DRAW, START
+from dd_tune.keys import ITERATION, RANDOM_REAL_DRAW, START
 from dd_tune.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
@@ -113,7 +113,7 @@ def default_set(grid: Any, default: dict[str, Any], setup: TrialSetup, cpu: floa
     full = setup.study.distill.iterations
     for r in grid:
         if r.error is None and r.config == default and r.checkpoint is not None \
-                and (r.metrics or {}).get("it", -1) >= full:
+                and (r.metrics or {}).get(ITERATION, -1) >= full:
             with r.checkpoint.as_directory() as d:
                 return SynSet.load(Path(d) / "synset.pt")
     return distill_remote(setup, default, "the default configuration", cpu, gpu)

@@ -58,7 +58,7 @@ def run_trial(
         initial(distiller.synset())  # the set before any step (iteration 0 of the progress pictures)
     total = distiller.total_iterations
     last = (restore or {}).get("metrics")
-    if last is not None and (last["diverged"] or distiller.iteration >= total):
+    if last is not None and (last[DIVERGED] or distiller.iteration >= total):
         # restored from its final checkpoint (the driver died before it recorded the end): report
         # the same result again instead of re-evaluating with a moved evaluation generator
         report(_reported_again(last, resumed_from, setup_s, t_start), restore, distiller.synset())
@@ -141,7 +141,7 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
 
     def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
         nonlocal reports
-        picture(synset, int(metrics["it"]))
+        picture(synset, int(metrics[ITERATION]))
         if writer is not None:
             writer.flush()
         with tempfile.TemporaryDirectory() as d:
