@@ -143,6 +143,8 @@ def make_searcher(study: StudyConfig, space: SearchSpace, ipc: int, default: dic
     """The search's Optuna searcher (seeded TPE; ``storage_url`` None keeps the study in memory)."""
     import optuna
 
+    if tune_verbosity() == 0:  # "A new study created in RDB ...": the start line already names the study
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_startup = max(1, min(10, study.search.num_samples // 3))
     # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
     # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.

@@ -9,6 +9,7 @@ distiller so a trial can resume.
 from __future__ import annotations
 
 import math
+import logging
 import os
 import tempfile
 import time
@@ -22,6 +23,7 @@ from dd_tune.evaluation import evaluate_synset
 from dd_tune.files import content_int
 from dd_tune.grids import save_grid
 from dd_tune.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.tune.progress import tune_verbosity
 from dd_tune.synset import SynSet
 from dd_tune.tune.faults import InjectedFault
 from dd_tune.tune.setup import TrialSetup, make_distiller
@@ -118,6 +120,8 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
     from torch.utils.tensorboard import SummaryWriter
 
+    if tune_verbosity() == 0:  # Ray Train's "Checkpoint successfully created at ..." per checkpoint
+        logging.getLogger("ray.train").setLevel(logging.WARNING)
     index = config_index(config)
     restore = None
     checkpoint = tune.get_checkpoint()
