@@ -33,3 +33,29 @@ def test_each_trials_text_gives_its_values_and_marks_the_defaults():
     assert trial_text({"init": "herding", "lr_img": 0.07}, default) == "init=herding lr_img=0.07"
     # rounded as in the report and the console, not Python's 17 digits
     assert trial_text({"lr_img": 0.5128105306245637}, default) == "lr_img=0.5128"
+
+
+def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(tmp_path):
+    """What a browser shows, read from TensorBoard's own server: the study's layout (trial folders named by
+    tune.trial_names, the test pass written by write_test_board) gives one run per trial, named t00_...,
+    with the report's tag names, and the test run."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from tb_server import served
+    from dd_tune.tune import trial_names
+    from dd_tune.tune.board import write_test_board
+
+    names = []
+    for number, lr in enumerate((1.0, 0.5128)):
+        trial_names.record(f"id_{number}", number)
+        names.append(trial_names.dir_name(f"id_{number}", {"lr_img": lr, "batch_real": 64}, ["batch_real", "lr_img"]))
+        writer = SummaryWriter(str(tmp_path / "ipc1" / names[-1]))
+        for it, tags in ((50, {"val_acc": 80.0 + number}), (100, {"val_acc": 85.0, "time/distill_s": 3.0})):
+            for tag, value in tags.items():
+                writer.add_scalar(tag, value, global_step=it)
+        writer.close()
+    write_test_board(tmp_path, 1, {"best": {"convnet": {"mean": 91.0}}, "default": {"convnet": {"mean": 88.0}}})
+    page = served(tmp_path, expect_runs=3)
+    assert page["runs"] == ["ipc1/t00_batch_real=64_lr_img=1", "ipc1/t01_batch_real=64_lr_img=0.51", "test"]
+    assert page["scalars"]["ipc1/t01_batch_real=64_lr_img=0.51"] == ["time/distill_s", "val_acc"]
+    assert page["scalars"]["test"] == ["test_acc/convnet/best", "test_acc/convnet/default"]

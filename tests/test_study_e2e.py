@@ -96,6 +96,13 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert {"test_acc/convnet/best", "test_acc/lenet/default", "test_acc/convnet/random_real"} <= set(
         test.Tags()["scalars"])
     assert test.Scalars("test_acc/convnet/best")[0].value == pytest.approx(report["reeval"]["best"]["convnet"]["mean"])
+    # and what TensorBoard's page lists (its own server): each trial one run, with its images
+    from tb_server import served
+
+    page = served(study_dir, expect_runs=4)
+    assert page["runs"] == ["ipc1/" + t.name for t in trials] + ["test"]
+    assert all("val_acc" in page["scalars"][f"ipc1/{t.name}"] and page["images"][f"ipc1/{t.name}"] == ["synset"]
+               for t in trials)
 
     md = (study_dir / "report.md").read_text()
     assert "| tuned: DM; trains on 1 image per class |" in md and "tensorboard --logdir" in md
