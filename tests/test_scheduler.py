@@ -55,7 +55,7 @@ def test_impossible_schedules_are_refused():
 def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeypatch):
     import dd_tune.tune.progress as progress
 
-    clock = iter([1000.0, 1060.0, 1120.0])
+    clock = iter([1000.0, 1060.0, 1080.0, 1100.0, 1120.0])
     monkeypatch.setattr(progress.time, "time", lambda: next(clock))
     monkeypatch.setattr(progress, "console_name", lambda trial_id: {"a1": "t00", "b2": "t01"}[trial_id])
     lines = progress.ProgressLines(4, ["batch_real", "lr_img"], ipc=1)
@@ -65,6 +65,10 @@ def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeyp
     first = lines.finished("b2", {"val_acc": 88.5, "it": 50}, done=1, max_it=100)
     assert first == ("[dd_tune] IPC 1 t01 finished: proxy val acc 88.50 % at iteration 50 (stopped early by "
                      "ASHA); 1/4 done, 1:00 elapsed, about 3:00 left")
+    # a trial whose own budget (150) is below the space's largest (200) ran to its end: not stopped
+    full = lines.finished("b2", {"val_acc": 82.8, "it": 150, "reached_budget": 1}, done=2, max_it=200)
+    assert "at iteration 150; 2/4 done" in full
+    assert "stopped early" in lines.finished("b2", {"val_acc": 80.0, "it": 100, "reached_budget": 0}, done=3, max_it=200)
     last = lines.finished("a1", {}, done=4, max_it=100, error="ValueError: boom")
     assert last == "[dd_tune] IPC 1 t00 finished: failed (ValueError: boom); 4/4 done, 2:00 elapsed"
 

@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterator, Sequence
 
 from dd_tune.report.study import fmt_value
-from dd_tune.keys import DIVERGED, ITERATION, METRIC
+from dd_tune.keys import DIVERGED, ITERATION, METRIC, REACHED_BUDGET
 from dd_tune.tune.trial_names import console_name
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
@@ -66,7 +66,9 @@ class ProgressLines:
             outcome = f"failed ({error})"
         else:
             it = int(result.get(ITERATION) or 0)
-            stopped = " (stopped early by ASHA)" if 0 < it < max_it and not result.get(DIVERGED) else ""
+            # the trial's own budget (a searched `iterations` may be below the space's largest)
+            short = not result[REACHED_BUDGET] if REACHED_BUDGET in result else 0 < it < max_it
+            stopped = " (stopped early by ASHA)" if short and not result.get(DIVERGED) else ""
             acc = result.get(METRIC)
             outcome = ("diverged" if result.get(DIVERGED) else
                        f"proxy val acc {acc:.2f} % at iteration {it}{stopped}" if acc is not None else "no result")
