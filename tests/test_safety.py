@@ -364,6 +364,7 @@ def test_interrupt_before_anything_started_does_not_suggest_resume(how, monkeypa
     import signal
 
     import dd_tune.commands.study as study
+    import dd_tune.tune.run
 
     def interrupted(*args, **kwargs):
         if how == "sigterm":
@@ -371,7 +372,7 @@ def test_interrupt_before_anything_started_does_not_suggest_resume(how, monkeypa
         raise KeyboardInterrupt
 
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(study, "prepare_run", interrupted)
+    monkeypatch.setattr(dd_tune.tune.run, "prepare_run", interrupted)  # the run path the command calls
     assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == "error: interrupted before anything was written; run the command again to start\n"
@@ -473,6 +474,7 @@ def test_sigterm_stops_a_run_whose_shell_ignores_ctrl_c(monkeypatch, capsys, tmp
     import signal
 
     import dd_tune.commands.study as study
+    import dd_tune.tune.run
 
     def terminated(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -480,7 +482,7 @@ def test_sigterm_stops_a_run_whose_shell_ignores_ctrl_c(monkeypatch, capsys, tmp
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        monkeypatch.setattr(study, "prepare_run", terminated)
+        monkeypatch.setattr(dd_tune.tune.run, "prepare_run", terminated)
         assert study.main(["dm_mnist", "--profile", "smoke", "--storage", str(tmp_path)]) == 2
         assert "interrupted before anything was written" in capsys.readouterr().err
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN

@@ -16,7 +16,6 @@ from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.errors import ConfigError, DDTuneError
 from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
-from dd_tune.tune.progress import VERBOSE_ENV
 from dd_tune.tune.search_space import space_as_dict
 
 
@@ -97,17 +96,11 @@ def check_writable_file(path: str | None, option: str, inputs: Sequence[str | Pa
         raise ConfigError(f"{option} {path}: cannot write there (read-only file system or no permission)")
 
 
-def apply_verbosity(args: argparse.Namespace) -> None:
-    """``--verbose`` reaches the search through the environment (Ray Tune's tables: tune.progress)."""
-    if getattr(args, "verbose", False):
-        os.environ[VERBOSE_ENV] = "1"
-    else:
-        os.environ.pop(VERBOSE_ENV, None)
-
-
 def run_request(args: argparse.Namespace) -> RunRequest:
     """The run options of ``add_run_options`` as the Ray side takes them."""
-    return RunRequest(storage=args.storage, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus)
+    return RunRequest(storage=args.storage, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus,
+                      force=args.force, resume=args.resume, profile_given=args.profile is not None,
+                      yes_cpu=args.yes_cpu, verbose=args.verbose)
 
 
 def resolved_yaml(study: StudyConfig, space: Any) -> str:

@@ -12,23 +12,17 @@ CPU/GPU-seconds and FLOPs side by side, with intervals on every difference.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Sequence
 
 import yaml
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, apply_verbosity,
-                                     describe, resolved_yaml, run_cli, run_request)
+from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe, resolved_yaml,
+                                     run_cli, run_request)
 from dd_tune.config import list_suites, load_suite, to_dict
 from dd_tune.errors import ConfigError
-from dd_tune.report.compare import write_comparison
-from dd_tune.tune import store
-from dd_tune.tune.prepare import prepare_run
-from dd_tune.tune.resources import check_full_budget_on_cpu, check_ipcs, resolve_resources
-from dd_tune.tune.search import check_search
-from dd_tune.tune.search_space import default_point, load_search_space
-from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member, suite_studies
+from dd_tune.tune import load_search_space, run_suite, suite_studies
+from dd_tune.tune.search_space import default_point
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.compare") -> argparse.Namespace:
@@ -73,28 +67,8 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         for study, space in zip(studies, spaces):
             print(f"---\n{resolved_yaml(study, space)}", end="")
         return 0
-    for study, space in zip(studies, spaces):
-        check_search(study, space)  # the whole search, built in memory, before anything is replaced
-    apply_verbosity(args)
-    place = prepare_run(
-        run_request(args), studies[0].dataset, "suite", suite.name,
-        check_dir=lambda storage: check_suite_dir(store.locate(storage, suite.name, "suite"), studies,
-                                                  args.force, args.resume),
-        check_data=lambda root: [check_ipcs(s, sp, root) for s, sp in zip(studies, spaces)],
-        check_resources=lambda cpus, gpus: [
-            check_full_budget_on_cpu(f"suite {suite.name}", gpus, args.profile is not None, args.yes_cpu),
-            *[resolve_resources(s, gpus, cpus) for s in studies]])
-    with place.lock:  # one run per suite directory, until this one ends
-        suite_dir = store.locate(place.storage, suite.name, "suite")
-        check_members_idle(suite_dir, studies)
-        store.create(suite_dir, "suite", replace=args.force)  # every check has passed
-        started.append(suite_dir)
-        t0 = time.time()
-        results = [run_member(study, space, suite_dir, place.data_root, place.gpus, args.resume)
-                   for study, space in zip(studies, spaces)]
-        full_data = run_full_data(suite, studies[0], suite_dir, place.data_root)
-        comparison = write_comparison(suite, results, suite_dir, time.time() - t0, full_data)
-    print(f"\ncomparison: {suite_dir / 'compare.md'}")
-    for line in comparison["summary"]:
+    outcome = run_suite(suite, studies, spaces, run_request(args), started.append)
+    print(f"\ncomparison: {outcome.suite_dir / 'compare.md'}")
+    for line in outcome.comparison["summary"]:
         print(line)
     return 0

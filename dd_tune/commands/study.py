@@ -13,17 +13,13 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, apply_verbosity,
-                                     describe, print_reeval, resolved_yaml, run_cli, run_request)
+from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe, print_reeval,
+                                     resolved_yaml, run_cli, run_request)
 from dd_tune.config import list_studies, parse_overrides
 from dd_tune.errors import ConfigError
 from dd_tune.methods.configs import load_study
-from dd_tune.tune import store
-from dd_tune.tune.prepare import prepare_run
-from dd_tune.tune.resources import Resources, check_full_budget_on_cpu, check_ipcs, resolve_resources
-from dd_tune.tune.runner import StudyRunner
-from dd_tune.tune.search import check_search
-from dd_tune.tune.search_space import default_point, load_search_space
+from dd_tune.tune import load_search_space, run_study
+from dd_tune.tune.search_space import default_point
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.study") -> argparse.Namespace:
@@ -74,24 +70,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
     if args.print_config:
         print(resolved_yaml(study, space), end="")
         return 0
-    check_search(study, space)  # the whole search, built in memory, before anything is replaced
-    resources: list[Resources] = []
-    apply_verbosity(args)
-    place = prepare_run(
-        run_request(args), study.dataset, "study", study.name,
-        check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,
-                                                        args.force, args.resume),
-        check_data=lambda root: check_ipcs(study, space, root),
-        check_resources=lambda cpus, gpus: [
-            check_full_budget_on_cpu(f"study {study.name}", gpus, args.profile is not None, args.yes_cpu),
-            resources.append(resolve_resources(study, gpus, cpus))])
-    with place.lock:  # one run per study directory, until this one ends
-        study_dir = store.locate(place.storage, study.name, "study")
-        store.create(study_dir, "study", replace=args.force)  # every check has passed
-        started.append(study_dir)
-        print(f"[dd_tune] study {study.name}: {'resuming' if args.resume else 'starting'} in {study_dir} "
-              f"on {place.nodes} Ray node(s); follow the trials with: tensorboard --logdir {study_dir}", flush=True)
-        result = StudyRunner(study, space, study_dir, place.data_root, resources[-1]).run(resume=args.resume)
+    study_dir, result = run_study(study, space, run_request(args), started.append)
     print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
     print_reeval(result.by_ipc)
     return 0

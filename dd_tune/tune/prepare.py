@@ -28,13 +28,20 @@ MIN_FREE_BYTES = 100 * 2**20
 
 @dataclass(frozen=True)
 class RunRequest:
-    """Where and on what a run goes, as the user asked (``--storage``, ``--data-root``, ``--address``,
-    ``--num-cpus``)."""
+    """Every option of a run as the user gave it: where and on what it goes (``--storage``,
+    ``--data-root``, ``--address``, ``--num-cpus``), what happens to an existing directory (``--force``
+    replaces it, ``--resume`` continues it), whether a GPU-sized default profile may run on CPUs
+    (``profile_given``: ``--profile`` was named; ``--yes-cpu``) and Ray Tune's own tables (``--verbose``)."""
 
     storage: str
     data_root: str | None = None
     address: str | None = None
     num_cpus: int | None = None
+    force: bool = False
+    resume: bool = False
+    profile_given: bool = True
+    yes_cpu: bool = False
+    verbose: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,15 @@ from dd_tune.tune.trial_names import console_name
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
 
 
+def set_verbosity(verbose: bool) -> None:
+    """``--verbose`` reaches the search (and the trials' processes, started after it) through the
+    environment: Ray Tune's tables, Ray Train's and Optuna's info lines."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:
+        os.environ.pop(VERBOSE_ENV, None)
+
+
 def tune_verbosity() -> int:
     """Ray Tune's ``verbose`` level: 0 (dd_tune's progress lines only) unless ``--verbose``."""
     return 1 if os.environ.get(VERBOSE_ENV) == "1" else 0

@@ -1,0 +1,81 @@
+"""A study or a suite from a validated configuration to its results: the whole search built in memory,
+every check before anything is written (:func:`dd_tune.tune.prepare.prepare_run`), the directory lock,
+then the run. The commands parse, call one of these, print; they share this path."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from dd_tune.config import StudyConfig, SuiteConfig
+from dd_tune.report.compare import write_comparison
+from dd_tune.report.results import StudyResult
+from dd_tune.tune import store
+from dd_tune.tune.prepare import RunRequest, prepare_run
+from dd_tune.tune.progress import set_verbosity
+from dd_tune.tune.resources import Resources, check_full_budget_on_cpu, check_ipcs, resolve_resources
+from dd_tune.tune.runner import StudyRunner
+from dd_tune.tune.search import check_search
+from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member
+
+Started = Callable[[Path], None]  # told the run's directory once it exists (only then is there a run to resume)
+
+
+@dataclass
+class SuiteOutcome:
+    suite_dir: Path
+    results: list[StudyResult] = field(default_factory=list)
+    comparison: dict[str, Any] = field(default_factory=dict)
+
+
+def run_study(study: StudyConfig, space: Any, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
+    """Run ``study`` over ``space`` as ``req`` asks; (its directory, its results)."""
+    check_search(study, space)  # the whole search, built in memory, before anything is replaced
+    set_verbosity(req.verbose)
+    resources: list[Resources] = []
+    place = prepare_run(
+        req, study.dataset, "study", study.name,
+        check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,
+                                                        req.force, req.resume),
+        check_data=lambda root: check_ipcs(study, space, root),
+        check_resources=lambda cpus, gpus: [
+            check_full_budget_on_cpu(f"study {study.name}", gpus, req.profile_given, req.yes_cpu),
+            resources.append(resolve_resources(study, gpus, cpus))])
+    with place.lock:  # one run per study directory, until this one ends
+        study_dir = store.locate(place.storage, study.name, "study")
+        store.create(study_dir, "study", replace=req.force)  # every check has passed
+        started(study_dir)
+        print(f"[dd_tune] study {study.name}: {'resuming' if req.resume else 'starting'} in {study_dir} "
+              f"on {place.nodes} Ray node(s); follow the trials with: tensorboard --logdir {study_dir}", flush=True)
+        result = StudyRunner(study, space, study_dir, place.data_root, resources[-1]).run(resume=req.resume)
+    return study_dir, result
+
+
+def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequence[Any], req: RunRequest,
+              started: Started) -> SuiteOutcome:
+    """Run the studies of ``suite`` (as :func:`dd_tune.tune.suite.suite_studies` resolves them, with their
+    search spaces, in order) and write the comparison."""
+    for study, space in zip(studies, spaces):
+        check_search(study, space)
+    set_verbosity(req.verbose)
+    place = prepare_run(
+        req, studies[0].dataset, "suite", suite.name,
+        check_dir=lambda storage: check_suite_dir(store.locate(storage, suite.name, "suite"), studies,
+                                                  req.force, req.resume),
+        check_data=lambda root: [check_ipcs(s, sp, root) for s, sp in zip(studies, spaces)],
+        check_resources=lambda cpus, gpus: [
+            check_full_budget_on_cpu(f"suite {suite.name}", gpus, req.profile_given, req.yes_cpu),
+            *[resolve_resources(s, gpus, cpus) for s in studies]])
+    with place.lock:  # one run per suite directory, until this one ends
+        outcome = SuiteOutcome(store.locate(place.storage, suite.name, "suite"))
+        check_members_idle(outcome.suite_dir, studies)
+        store.create(outcome.suite_dir, "suite", replace=req.force)  # every check has passed
+        started(outcome.suite_dir)
+        t0 = time.time()
+        outcome.results = [run_member(study, space, outcome.suite_dir, place.data_root, place.gpus, req.resume)
+                           for study, space in zip(studies, spaces)]
+        full_data = run_full_data(suite, studies[0], outcome.suite_dir, place.data_root)
+        outcome.comparison = write_comparison(suite, outcome.results, outcome.suite_dir, time.time() - t0, full_data)
+    return outcome
