@@ -136,6 +136,30 @@ def test_distill_then_evaluate_round_trip(tmp_path, data_root):
     assert "lenet:" in r.stdout and "over 2 models" in r.stdout
 
 
+def test_distill_also_writes_the_shorter_budgets_of_one_run(tmp_path, data_root):
+    """--also-at: one DM run, its set after 0 and 2 iterations as well; refused where the run depends on its
+    budget (a cosine schedule) or N is outside it."""
+    import torch
+
+    from dd_tune.synset import SynSet
+
+    common = ["dm_mnist", "--profile", "smoke", "--data-root", str(data_root), "--device", "cpu"]
+    r = run("dd_tune.distill", *common, "--set", "distill.iterations=3", "--also-at", "2", "0",
+            "--out", str(tmp_path / "dm.pt"))
+    assert r.returncode == 0, r.stderr
+    sets = {n: SynSet.load(tmp_path / f"dm{n}.pt") for n in ("_it0", "_it2", "")}
+    assert [s.meta["iteration"] for s in sets.values()] == [0, 2, 3]
+    assert (tmp_path / "dm_it2.png").exists() and sets["_it2"].meta["config"]["iterations"] == 2
+    alone = tmp_path / "alone.pt"
+    assert run("dd_tune.distill", *common, "--set", "distill.iterations=2", "--out", str(alone)).returncode == 0
+    assert torch.equal(SynSet.load(alone).images, sets["_it2"].images)
+    r = run("dd_tune.distill", *common, "--set", "distill.iterations=3", "--set", "distill.lr_schedule=cosine",
+            "--also-at", "1", "--out", str(tmp_path / "c.pt"))
+    assert r.returncode == 2 and "depends on its budget" in r.stderr and not (tmp_path / "c_it1.pt").exists()
+    r = run("dd_tune.distill", *common, "--set", "distill.iterations=3", "--also-at", "3", "--out", str(tmp_path / "d.pt"))
+    assert r.returncode == 2 and "--also-at [3]: each must be in [0, 3)" in r.stderr
+
+
 def test_print_config_shows_the_resolved_study_and_writes_nothing(tmp_path):
     import yaml
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from tqdm import tqdm
@@ -19,6 +19,7 @@ from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import parse_overrides, to_dict, user_path
 from dd_tune.data import resolve_data_root
 from dd_tune.errors import ConfigError
+from dd_tune.methods import budget_free
 from dd_tune.methods.configs import load_study
 from dd_tune.training import resolve_device
 from dd_tune.tune.setup import TrialSetup, make_distiller
@@ -34,6 +35,10 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.distil
     p.add_argument("--ipc", type=int, default=None, help="images per class (default: the study's first)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the study's)")
     p.add_argument("--out", default="synset.pt", help="output file (default synset.pt; a .png is written beside)")
+    p.add_argument("--also-at", type=int, nargs="+", default=[], metavar="N",
+                   help="also write the set as it was after N iterations (<out>_it<N>.pt, .png), from the same "
+                        "run: for methods whose run does not depend on its budget (DM, DataDAM), where this is "
+                        "the set an N-iteration run would give")
     p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--experts-dir", default=None,
@@ -59,6 +64,7 @@ def _main(args: argparse.Namespace) -> int:
     check_writable_file(args.out, "--out")  # before the distillation, not after it
     if out.suffix != ".pt":
         raise ConfigError(f"--out {args.out}: name a .pt file (a .png preview is written beside it)")
+    stops = _stops(args.also_at, study)
     device = resolve_device(args.device)
     data_root = resolve_data_root(args.data_root)
     experts_dir = user_path(args.experts_dir, "--experts-dir") if args.experts_dir else data_root.parent / "experts"
@@ -67,11 +73,27 @@ def _main(args: argparse.Namespace) -> int:
     distiller, _ = make_distiller(setup, {}, 0)
     t0 = time.time()
     with tqdm(total=distiller.total_iterations, desc=f"{study.method} ipc {setup.ipc}", unit="it") as bar:
-        distiller.run(distiller.total_iterations,
-                      callback=lambda it, m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.4g}")))
-    synset = distiller.synset()
-    synset.meta.update({"config": to_dict(study.distill), "study": study.name, "seconds": time.time() - t0})
-    synset.save(out)
-    synset.save_png(out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} ({time.time() - t0:.0f} s)")
+        for stop in [*stops, distiller.total_iterations]:
+            distiller.run(stop - distiller.iteration,
+                          callback=lambda it, m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.4g}")))
+            path = out if stop == distiller.total_iterations else out.with_name(f"{out.stem}_it{stop}.pt")
+            synset = distiller.synset()
+            synset.meta.update({"config": {**to_dict(study.distill), "iterations": stop}, "study": study.name,
+                                "seconds": time.time() - t0})
+            synset.save(path)
+            synset.save_png(path.with_suffix(".png"))
+            tqdm.write(f"wrote {path} and {path.with_suffix('.png')} ({time.time() - t0:.0f} s)")
     return 0
+
+
+def _stops(also_at: Sequence[int], study: Any) -> list[int]:
+    """The ``--also-at`` iteration counts, ascending, checked against the budget and the method."""
+    total = int(getattr(study.distill, "iterations", 0))
+    bad = [n for n in also_at if not 0 <= n < total]
+    if bad:
+        raise ConfigError(f"--also-at {bad}: each must be in [0, {total}) (the run's iterations)")
+    if also_at and not budget_free(study.method, study.distill):
+        raise ConfigError(f"--also-at: a {study.method} run with this configuration depends on its budget (a "
+                          f"schedule over its iterations), so its set after N iterations is not an N-iteration "
+                          f"run's; distil each budget with --set distill.iterations=N instead")
+    return sorted(set(also_at))
