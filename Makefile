@@ -11,7 +11,7 @@ export DD_TUNE_DATA ?= $(CURDIR)/.data
 endif
 export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
 
-.PHONY: setup data gpu-data demo compare test test-fast bench clean
+.PHONY: setup data gpu-data demo compare test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest
+
+# ruff (pyflakes + pycodestyle, configured in pyproject.toml); the test suite runs it too (tests/test_lint.py)
+lint: setup
+	$(VENV)/bin/ruff check dd_tune tests bench
 
 bench: setup data
 	$(PY) bench/evaluate.py --threads 1
