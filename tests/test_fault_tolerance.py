@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from dd_tune.tune.trial_names import short_name
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -22,17 +24,17 @@ def study_cmd(name: str, storage: Path, data_root: Path, *extra: str) -> list[st
 
 
 def last_results(exp_dir: Path) -> dict[str, dict]:
-    """trial dir name -> its last reported result (as Tune persisted it) with a checkpoint on disk."""
+    """trial (t03) -> its last reported result (as Tune persisted it) with a checkpoint on disk."""
     out = {}
     for trial in (params.parent for params in exp_dir.glob("*/params.json")):  # every trial's folder
         lines = (trial / "result.json").read_text().splitlines() if (trial / "result.json").exists() else []
         if lines and any(trial.glob("checkpoint_*")):
-            out[trial.name] = json.loads(lines[-1])
+            out[short_name(trial.name)] = json.loads(lines[-1])  # t03, as the report names it
     return out
 
 
 def snapshot(exp_dir: Path) -> dict[str, tuple[str, dict]]:
-    """trial dir name -> (status, the result of its last registered checkpoint) in Tune's newest experiment
+    """trial (t03) -> (status, the result of its last registered checkpoint) in Tune's newest experiment
     snapshot: what ``--resume`` restores. A checkpoint on disk is not enough, nor is the snapshot's last
     result: Tune registers a checkpoint after the result it came with, and a snapshot taken in between
     restarts that trial from scratch. (The snapshot embeds pickles: this test reads its own storage.)"""
@@ -50,7 +52,7 @@ def snapshot(exp_dir: Path) -> dict[str, tuple[str, dict]]:
     for trial_json, runtime_json in data["trial_data"]:
         trial, runtime = json.loads(trial_json), json.loads(runtime_json, cls=decoder)
         latest = runtime["checkpoint_manager"].latest_checkpoint_result
-        out[trial["relative_logdir"]] = (trial["status"], dict(latest.metrics) if latest is not None else {})
+        out[short_name(trial["relative_logdir"])] = (trial["status"], dict(latest.metrics) if latest is not None else {})
     return out
 
 
@@ -208,7 +210,7 @@ def test_sigterm_in_the_search_and_ctrl_c_in_the_test_pass_stop_with_the_resume_
     running, and --resume finishes the study (Tune's own Ctrl-C handler used to swallow a Ctrl-C given
     after the search; SIGTERM went to Ray's handler and aborted the driver)."""
     storage = tmp_path / "runs"
-    rc, out = _stop_at(storage, data_root, "[dd_tune] IPC 1 trial 1/3 (", signal.SIGTERM, tmp_path / "term.log")
+    rc, out = _stop_at(storage, data_root, " started (1 of 3): ", signal.SIGTERM, tmp_path / "term.log")
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
     # Tune stops the search gracefully: the message says how far it got
     assert rc == 2 and len(errors) == 1 and "--resume" in errors[0] and "Traceback" not in out, out[-3000:]
