@@ -20,7 +20,7 @@ from common import compare, run, setup
 
 from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss
-from dd_tune.methods.reference import datadam_loss_released
+from reference_methods import datadam_loss_released
 
 
 def options(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from common import compare, run, setup
 
 from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.dm import class_mean_distance
-from dd_tune.methods.reference import dm_loss_per_class
+from reference_methods import dm_loss_per_class
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from dd_tune.augment import DSA
 from dd_tune.data import DATASETS, ClassIndexedData, load_test, resolve_data_root
 from dd_tune.evaluation import model_spec_for
 from dd_tune.models import build_model
-from dd_tune.stacked import train_stacked
+from stacked import train_stacked
 from dd_tune.training import accuracies, heldout_subset, micro_batch_for, minibatch_step, resolve_device, train
 
 SPEC = DATASETS.get("mnist")

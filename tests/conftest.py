@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 os.environ.pop("RAY_ADDRESS", None)
 
 REPO = Path(__file__).resolve().parents[1]
+# bench/ holds the reference implementations the equivalence tests compare against (the authors' loops,
+# K-at-once training): code of the tests and benchmarks, not of the product
+sys.path.insert(0, str(REPO / "bench"))
 SHARED_DATASETS = Path(os.environ.get("DD_TUNE_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 
 

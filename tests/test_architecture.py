@@ -19,7 +19,7 @@ ROOMS: list[tuple[str, tuple[str, ...]]] = [
               "dd_tune.keys")),
     ("config", ("dd_tune.config",)),
     ("tensors", ("dd_tune.datasets", "dd_tune.data", "dd_tune.models", "dd_tune.augment", "dd_tune.grids", "dd_tune.synset",
-                 "dd_tune.training", "dd_tune.stacked", "dd_tune.formation", "dd_tune.coreset")),
+                 "dd_tune.training", "dd_tune.formation", "dd_tune.coreset")),
     ("evaluation", ("dd_tune.evaluation",)),
     ("experts", ("dd_tune.experts",)),
     ("methods", ("dd_tune.methods",)),

@@ -15,7 +15,7 @@ from dd_tune.errors import ConfigError
 from dd_tune.evaluation import model_spec_for
 from dd_tune.methods.pixel import no_grad_chunked
 from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
-from dd_tune.methods.reference import datadam_loss_released
+from reference_methods import datadam_loss_released  # bench/
 from dd_tune.models import build_model
 
 

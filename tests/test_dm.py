@@ -13,7 +13,7 @@ from dd_tune.data import ClassIndexedData, DATASETS
 from dd_tune.evaluation import model_spec_for
 from dd_tune.methods import DistillContext, build_distiller
 from dd_tune.methods.dm import DMConfig, class_mean_distance
-from dd_tune.methods.reference import dm_loss_per_class
+from reference_methods import dm_loss_per_class  # bench/: the authors' loop, for tests and benchmarks
 from dd_tune.models import build_model
 
 
