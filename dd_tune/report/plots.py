@@ -121,6 +121,13 @@ def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str
     return path, importances, evaluator
 
 
+def _save_optuna_figure(fig: Any, path: Path) -> None:
+    """Save one of Optuna's matplotlib figures (its axes refuse tight_layout: a tight bounding box instead)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+
+
 def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
     """Validation accuracy against each of the most important parameters, one dot per trial (Optuna's
     slice plot, with the trials ASHA stopped at the accuracy they had)."""
@@ -136,9 +143,7 @@ def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
                                                           target_name="validation accuracy (%)")
     fig = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
     fig.set_size_inches(3.2 * len(params), 3.4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # Optuna's axes refuse tight_layout
-    pyplot().close(fig)
+    _save_optuna_figure(fig, path)
     return str(path)
 
 
@@ -158,9 +163,7 @@ def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
                                                           target_name="validation accuracy (%)")
     fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
     fig.set_size_inches(5.0, 4.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    pyplot().close(fig)
+    _save_optuna_figure(fig, path)
     return str(path)
 
 
