@@ -20,13 +20,13 @@ import torch
 
 from common import run
 
-from dd_tune import seeds
-from dd_tune.allocator import steady_allocator
+from dd_tune.base import seeds
+from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import DataConfig, EvalConfig
-from dd_tune.data import load_data
-from dd_tune.datasets import resolve_data_root
-from dd_tune.evaluation import evaluate_synset
-from dd_tune.synset import SynSet
+from dd_tune.core.splits import load_data
+from dd_tune.core.datasets import resolve_data_root
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.synset import SynSet
 
 
 def parse() -> argparse.Namespace:

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from common import run
 
-from dd_tune.allocator import steady_allocator
-from dd_tune.models import LeNet
+from dd_tune.base.allocator import steady_allocator
+from dd_tune.core.models import LeNet
 
 
 class GroupedLeNets(torch.nn.Module):

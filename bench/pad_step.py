@@ -20,14 +20,15 @@ from torch import nn
 
 from common import run
 
-from dd_tune.augment import DSA
-from dd_tune.data import load_data, resolve_data_root
-from dd_tune.evaluation import model_spec_for
-from dd_tune.training import resolve_device, soft_cross_entropy
+from dd_tune.core.augment import DSA
+from dd_tune.core.splits import load_data
+from dd_tune.core.datasets import resolve_data_root
+from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.training import resolve_device, soft_cross_entropy
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import init_images
 from dd_tune.methods.trajectory import FlatModel, kept_mask, trajectory_loss
-from dd_tune.models import build_model
+from dd_tune.core.models import build_model
 
 from common import parser, time_pair
 

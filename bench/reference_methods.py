@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dd_tune.augment import DSA, AugParams
+from dd_tune.core.augment import DSA, AugParams
 
 
 def _class_pairs(real: torch.Tensor, syn: torch.Tensor, num_classes: int, dsa: DSA | None,

@@ -1,7 +1,7 @@
 """K fresh networks trained at once: parameters stacked along a new leading dimension and one
 ``torch.func.vmap`` over the models per step (the forward of K networks becomes grouped kernels).
 
-Each model keeps its own generator and draws exactly what :func:`dd_tune.training.train` draws with it,
+Each model keeps its own generator and draws exactly what :func:`dd_tune.core.training.train` draws with it,
 in the same order (its init before, then per epoch a permutation and per minibatch one DSA operation and
 its per-sample parameters), so model k trained here is model k trained alone, up to the summation order
 of the grouped kernels. SGD (momentum, weight decay) is elementwise, so one optimiser over the stacked
@@ -20,8 +20,8 @@ import copy
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from dd_tune.augment import DSA, AugParams
-from dd_tune.training import loss_for
+from dd_tune.core.augment import DSA, AugParams
+from dd_tune.core.training import loss_for
 
 
 def _stack(nets: list[torch.nn.Module]) -> tuple[torch.nn.Module, dict, dict]:
@@ -46,7 +46,7 @@ def train_stacked(nets: list[torch.nn.Module], images: torch.Tensor, labels: tor
                   lr: float, momentum: float, weight_decay: float, batch_size: int,
                   generators: list[torch.Generator], dsa: DSA | None) -> list[float]:
     """Train ``nets`` (same architecture, each with its own generator) in place with the protocol's
-    schedule (:func:`dd_tune.training.train`); returns each model's last-epoch mean loss."""
+    schedule (:func:`dd_tune.core.training.train`); returns each model's last-epoch mean loss."""
     if len(nets) != len(generators):
         raise ValueError("one generator per network")
     if any(True for _ in nets[0].buffers()):

@@ -1,9 +1,10 @@
 """dd_tune: hyperparameter studies for dataset distillation.
 
-The package is a stack of rooms whose imports only point down (docs/architecture.md; checked by
-tests/test_architecture.py): base (errors, registry, seeds, files) < config < tensors (datasets, data,
-models, augment, synset, training) < evaluation < experts < methods < report < tune (the only room that
-imports Ray) < commands < the entry points (``python -m dd_tune.study`` and friends, ``dd-tune``).
+The package is a stack of rooms, one folder each, whose imports only point down (docs/architecture.md;
+checked by tests/test_architecture.py): base (errors, registry, seeds, content keys, atomic writes, result
+keys) < config < core (datasets and splits, models, augmentation, the synthetic set, training, evaluation)
+< experts < methods < report < tune (the only room that imports Ray) < commands < the entry shims at the
+top level (``python -m dd_tune.study`` and friends, ``dd-tune``).
 """
 
 __version__ = "0.1.0"

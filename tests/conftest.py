@@ -37,7 +37,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(data_root: Path):
-    from dd_tune.data import load_data
+    from dd_tune.core.splits import load_data
 
     return load_data("mnist", data_root, 0.1, 0, with_test=True)
 

@@ -1,4 +1,4 @@
-"""Fixed malloc thresholds (dd_tune.allocator) and the distillation networks' input layout."""
+"""Fixed malloc thresholds (dd_tune.base.allocator) and the distillation networks' input layout."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from dd_tune import allocator
-from dd_tune.models import channels_last_input
+from dd_tune.base import allocator
+from dd_tune.core.models import channels_last_input
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

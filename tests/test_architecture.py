@@ -13,23 +13,25 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dd_tune"
 
-# bottom to top; a module may import its own room and the rooms below it
-ROOMS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("dd_tune", "dd_tune.errors", "dd_tune.registry", "dd_tune.seeds", "dd_tune.files", "dd_tune.allocator",
-              "dd_tune.keys")),
-    ("config", ("dd_tune.config",)),
-    ("tensors", ("dd_tune.datasets", "dd_tune.data", "dd_tune.models", "dd_tune.augment", "dd_tune.grids", "dd_tune.synset",
-                 "dd_tune.training", "dd_tune.formation", "dd_tune.coreset")),
-    ("evaluation", ("dd_tune.evaluation",)),
-    ("experts", ("dd_tune.experts",)),
-    ("methods", ("dd_tune.methods",)),
-    ("report", ("dd_tune.report",)),
-    ("tune", ("dd_tune.tune",)),
-    ("commands", ("dd_tune.commands",)),
-    ("entry", ("dd_tune.study", "dd_tune.compare", "dd_tune.distill", "dd_tune.evaluate", "dd_tune.results",
-               "dd_tune.__main__")),
+# bottom to top; a module may import its own room and the rooms below it. Every room but the entry points
+# is a folder of dd_tune (a subpackage); the entry points are the modules at the top level, and nothing else is.
+ROOMS: list[tuple[str, str]] = [
+    ("base", "dd_tune.base"),
+    ("config", "dd_tune.config"),
+    ("core", "dd_tune.core"),
+    ("experts", "dd_tune.experts"),
+    ("methods", "dd_tune.methods"),
+    ("report", "dd_tune.report"),
+    ("tune", "dd_tune.tune"),
+    ("commands", "dd_tune.commands"),
+    ("entry", "dd_tune"),
 ]
 RANK = {room: i for i, (room, _) in enumerate(ROOMS)}
+FOLDERS = {package: room for room, package in ROOMS if package != "dd_tune"}
+# the shims of ``python -m dd_tune.<command>`` and ``dd-tune``; the package face (dd_tune/__init__.py) holds
+# only the version and counts as base
+ENTRY = {"dd_tune.__main__", "dd_tune.study", "dd_tune.compare", "dd_tune.distill", "dd_tune.evaluate",
+         "dd_tune.results"}
 
 
 def module_name(path: Path) -> str:
@@ -38,14 +40,16 @@ def module_name(path: Path) -> str:
 
 
 def room_of(module: str) -> str:
-    best = ""
-    for room, prefixes in ROOMS:
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
-                best, found = prefix, room
-    if not best:
-        raise AssertionError(f"{module} is in no room: add it to ROOMS (and docs/architecture.md)")
-    return found
+    """The room of a module: the folder it lies in (``dd_tune.<room>``), or "entry" for the top level."""
+    if module == "dd_tune":
+        return "base"
+    parts = module.split(".")
+    if len(parts) >= 2 and ".".join(parts[:2]) in FOLDERS:
+        return FOLDERS[".".join(parts[:2])]
+    if module in ENTRY:
+        return "entry"
+    raise AssertionError(f"{module} is in no room: a module lives in a room's folder (dd_tune/<room>/), or is an "
+                         f"entry shim at the top level (add it to ENTRY and docs/architecture.md)")
 
 
 def imports(path: Path) -> list[tuple[str, bool, int]]:
@@ -72,12 +76,30 @@ def test_every_module_has_a_room():
         room_of(module)
 
 
+def test_every_room_is_a_folder_and_the_top_level_holds_only_entry_shims():
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == \
+        {package.split(".")[1] for package in FOLDERS}
+    for module in ENTRY:
+        text = MODULES[module].read_text()
+        assert len(text.splitlines()) <= 12, f"{module} is an entry shim: it parses nothing and runs nothing itself"
+        assert all(n.startswith("dd_tune.commands") for n, _, _ in imports(MODULES[module]) if n.startswith("dd_tune")), \
+            f"{module} imports more than the commands"
+    face = [n for n, _, _ in imports(MODULES["dd_tune"])]
+    assert not face, f"dd_tune/__init__.py imports {face}: the package face holds the version only (import cost)"
+
+
+def test_a_module_outside_the_rooms_is_caught():
+    with pytest.raises(AssertionError, match="in no room"):
+        room_of("dd_tune.helpers")
+    assert room_of("dd_tune.core.models") == "core" and room_of("dd_tune.study") == "entry"
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_point_down(module):
     mine = RANK[room_of(module)]
     for name, _, line in imports(MODULES[module]):
         if name == "dd_tune" or name.startswith("dd_tune."):
-            target = room_of(name if name in MODULES or name == "dd_tune" else name.rsplit(".", 1)[0])
+            target = room_of(name if name in MODULES else name.rsplit(".", 1)[0])
             assert RANK[target] <= mine, (f"{module}:{line} imports {name}: room {target} lies above room "
                                           f"{room_of(module)} (imports only point down)")
 
@@ -91,6 +113,9 @@ def test_only_the_ray_room_imports_ray_and_only_commands_import_argparse():
                 assert room == "tune", f"{module}:{line} imports ray outside dd_tune.tune"
             if top == "optuna":
                 assert room == "tune" or module == "dd_tune.report.plots", f"{module}:{line} imports optuna"
+            if top in ("ray", "optuna", "matplotlib", "tensorboard", "tensorboardX"):
+                assert room not in ("base", "config", "core", "experts", "methods"), \
+                    f"{module}:{line} imports {top}: the rooms below report work on tensors and files only"
             if top == "argparse" or name.startswith("dd_tune.commands"):
                 assert room in ("commands", "entry"), f"{module}:{line} imports {name} outside the commands"
 
@@ -152,13 +177,13 @@ def result_key_literals(tree: ast.AST, keys: set[str]) -> list[int]:
 
 def test_trial_result_keys_are_named_only_in_the_keys_module():
     """A renamed result field must not leave a module reading the old name: every module spells the trial
-    report's keys through dd_tune.keys (as Ray Tune's own result.py names its keys)."""
-    from dd_tune import keys
+    report's keys through dd_tune.base.keys (as Ray Tune's own result.py names its keys)."""
+    from dd_tune.base import keys
 
     names = {keys.METRIC, keys.ITERATION, keys.DIVERGED, keys.REACHED_BUDGET, keys.START}
-    found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.keys"
+    found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.base.keys"
              for line in result_key_literals(ast.parse(path.read_text()), names)]
-    assert not found, f"trial result keys spelled as strings (use dd_tune.keys): {found}"
+    assert not found, f"trial result keys spelled as strings (use dd_tune.base.keys): {found}"
 
 
 def test_the_result_key_check_sees_every_spelling():

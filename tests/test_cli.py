@@ -141,7 +141,7 @@ def test_distill_also_writes_the_shorter_budgets_of_one_run(tmp_path, data_root)
     budget (a cosine schedule) or N is outside it."""
     import torch
 
-    from dd_tune.synset import SynSet
+    from dd_tune.core.synset import SynSet
 
     common = ["dm_mnist", "--profile", "smoke", "--data-root", str(data_root), "--device", "cpu"]
     r = run("dd_tune.distill", *common, "--set", "distill.iterations=3", "--also-at", "2", "0",

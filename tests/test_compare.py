@@ -9,7 +9,7 @@ import pytest
 from dd_tune.compare import main
 from dd_tune.config import load_suite
 from dd_tune.tune.suite import suite_studies
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 
 
 def test_suite_applies_the_shared_protocol_to_every_study():
@@ -119,7 +119,7 @@ def test_two_studies_that_resolve_to_one_name_are_refused(tmp_path):
 
 def test_a_suite_can_give_one_study_more_trials(tmp_path):
     from dd_tune.config import load_suite
-    from dd_tune.errors import ConfigError
+    from dd_tune.base.errors import ConfigError
     from dd_tune.tune.suite import suite_studies
 
     trials = {s.name: s.search.num_samples for s in suite_studies(load_suite("seed_report", "quick"))}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dd_tune.report.fidelity import fidelity, kendall_tau, pooled_tau
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, choose, confirm, top_candidates, verdict
 from dd_tune.tune.final_eval import EvalOutcome

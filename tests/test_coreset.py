@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from dd_tune.coreset import herding, kcenter, select
+from dd_tune.core.coreset import herding, kcenter, select
 
 
 def _herding_reference(points: list[list[float]], k: int) -> list[int]:

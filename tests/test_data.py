@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from dd_tune.data import DATASETS, ClassIndexedData, load_data, resolve_data_root, stratified_split
-from dd_tune.errors import DataError
+from dd_tune.core.datasets import DATASETS, resolve_data_root
+from dd_tune.core.splits import ClassIndexedData, load_data, stratified_split
+from dd_tune.base.errors import DataError
 
 
 def test_stratified_split_is_deterministic_disjoint_and_proportional():
@@ -82,11 +83,11 @@ def _fake_cifar(root: Path, monkeypatch) -> None:
 
 
 def test_cifar10_loader_reads_the_real_format(tmp_path, monkeypatch):
-    import dd_tune.datasets
+    import dd_tune.core.datasets
 
     _fake_cifar(tmp_path, monkeypatch)
     # generated data in CIFAR's format: 120 images, not CIFAR's 60 000 (the size check is for real files)
-    monkeypatch.setattr(dd_tune.datasets, "validate_split", lambda *args: None)
+    monkeypatch.setattr(dd_tune.core.datasets, "validate_split", lambda *args: None)
     data = load_data("cifar10", tmp_path, 0.1, 0, with_test=True)
     assert data.train.images.shape[1:] == (3, 32, 32)
     assert len(data.train) + len(data.val) == 100 and len(data.test) == 20
@@ -133,7 +134,7 @@ def test_loaded_splits_are_checked(mnist, tmp_path):
     """What the loader returns is checked: shape, labels, counts, pixel statistics (names the file)."""
     import torch
 
-    from dd_tune.data import validate_split
+    from dd_tune.core.datasets import validate_split
 
     spec = DATASETS.get("mnist")
     images = torch.full((10_000, 1, 28, 28), 33, dtype=torch.uint8)  # MNIST's mean pixel is ~33/255

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.config import EvalConfig
-from dd_tune.data import ClassIndexedData
-from dd_tune.evaluation import ArchResult, evaluate_synset, train_on_synset
-from dd_tune.models import ModelSpec, build_model
-from dd_tune.training import micro_batch_for, minibatch_step, soft_cross_entropy, train
-from dd_tune.synset import SynSet
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.core.evaluation import ArchResult, evaluate_synset, train_on_synset
+from dd_tune.core.models import ModelSpec, build_model
+from dd_tune.core.training import micro_batch_for, minibatch_step, soft_cross_entropy, train
+from dd_tune.core.synset import SynSet
 
 
 def test_soft_cross_entropy_matches_definition_and_hard_limit():
@@ -63,7 +63,7 @@ def test_protocol_learns_a_separable_task_and_is_reproducible():
 
 
 def test_learned_lr_is_used_unless_disabled(monkeypatch):
-    import dd_tune.evaluation as ev
+    import dd_tune.core.evaluation as ev
 
     seen = []
     monkeypatch.setattr(ev, "train_on_synset", lambda net, s, c, g, lr, dsa: seen.append(lr) or 0.0)
@@ -126,7 +126,7 @@ def test_sliced_training_tracks_whole_batch_training():
 
 
 def test_a_set_whose_labels_do_not_pair_with_its_images_is_not_saved(tmp_path):
-    from dd_tune.errors import DataError
+    from dd_tune.base.errors import DataError
 
     bad = SynSet(torch.randn(10, 1, 28, 28), torch.arange(5), "mnist", 1, "dm")
     with pytest.raises(DataError, match="10 images but labels of shape \\[5\\]"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dd_tune.formation import decode_grouped, decode_labels_grouped, decode_zoom, mix_grouped, mix_tiles
-from dd_tune.synset import SynSet
+from dd_tune.core.formation import decode_grouped, decode_labels_grouped, decode_zoom, mix_grouped, mix_tiles
+from dd_tune.core.synset import SynSet
 
 
 def _upsample_2_to_4(v0: float, v1: float) -> list[float]:

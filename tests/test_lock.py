@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from dd_tune.errors import StudyStateError
+from dd_tune.base.errors import StudyStateError
 from dd_tune.tune import lock as lock_module
 from dd_tune.tune.lock import RunLock, lock_path
 

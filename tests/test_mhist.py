@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dd_tune.data import load_data
+from dd_tune.core.splits import load_data
 from dd_tune.methods.configs import load_study
 
 COLUMNS = ["Image Name", "Majority Vote Label", "Number of Annotators who Selected SSA (Out of 7)", "Partition"]

@@ -3,11 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dd_tune.data import DATASETS, ClassIndexedData
-from dd_tune.errors import ConfigError
-from dd_tune.evaluation import model_spec_for
-from dd_tune.models import MODELS, MaxPool2x2, ModelSpec, build_model, reinit_
-from dd_tune.training import accuracies, inference_forward
+from dd_tune.core.datasets import DATASETS
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import MODELS, MaxPool2x2, ModelSpec, build_model, reinit_
+from dd_tune.core.training import accuracies, inference_forward
 
 
 def n_params(net) -> int:
@@ -75,9 +76,9 @@ def test_init_is_reproducible_and_leaves_global_rng_alone():
 
 
 def test_a_convnet_deeper_than_its_input_survives_is_refused():
-    from dd_tune.errors import ConfigError
+    from dd_tune.base.errors import ConfigError
     from dd_tune.methods.configs import load_study
-    from dd_tune.models import max_convnet_depth
+    from dd_tune.core.models import max_convnet_depth
 
     assert max_convnet_depth(1, (28, 28)) == 5 and max_convnet_depth(3, (224, 224)) == 7
     with pytest.raises(ConfigError, match="ConvNet-6 pools a 28x28 input to nothing: at most depth 5"):
@@ -102,7 +103,7 @@ def test_max_pool_fast_path_equals_max_pool2d_and_is_the_path_taken(monkeypatch)
     def forbidden(*args, **kwargs):
         raise AssertionError("max_pool2d ran without autograd on CPU")
 
-    monkeypatch.setattr("dd_tune.models.F.max_pool2d", forbidden)
+    monkeypatch.setattr("dd_tune.core.models.F.max_pool2d", forbidden)
     with torch.no_grad():
         got = [MaxPool2x2()(x) for x in _pool_inputs()]
     for e, o in zip(expected, got):

@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from dd_tune.methods.configs import build_method_config
-from dd_tune.data import DATASETS, ClassIndexedData
+from dd_tune.core.datasets import DATASETS
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.experts.difficulty import DifficultyConfig
-from dd_tune.errors import ConfigError, DataError
+from dd_tune.base.errors import ConfigError, DataError
 from dd_tune.experts import ExpertCache, ExpertConfig, ExpertStore
 from dd_tune.methods import DistillContext, build_distiller
 from dd_tune.methods.pad import PADConfig, start_window
-from dd_tune.models import ModelSpec
+from dd_tune.core.models import ModelSpec
 from dd_tune.experts.schedule import ScheduleConfig
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=3, batch_size=64,

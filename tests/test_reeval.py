@@ -9,7 +9,7 @@ import torch
 
 from dd_tune.methods.configs import load_study
 from dd_tune.tune.final_eval import reeval_key, reevaluate
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.setup import TrialSetup
 
 
@@ -42,7 +42,7 @@ def test_key_depends_on_content_protocol_and_model_index(data_root: Path) -> Non
 
 
 def test_refs_dedup_and_cache(ray_session, data_root: Path, tmp_path: Path, capsys) -> None:
-    from dd_tune.data import prepare_dataset
+    from dd_tune.core.datasets import prepare_dataset
 
     prepare_dataset("mnist", data_root)  # as the CLI does: workers must not unpack the files concurrently
     setup = _setup(data_root, epochs=2, models=2, archs=("lenet",))

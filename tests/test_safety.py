@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 import torch
 
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 
 Setup = Callable[[Path], list[str]]
 
@@ -335,7 +335,7 @@ def test_read_only_storage_is_refused(tmp_path, capsys):
 
 
 def test_force_replaces_only_what_dd_tune_created(tmp_path):
-    from dd_tune.errors import StudyStateError
+    from dd_tune.base.errors import StudyStateError
     from dd_tune.tune.store import check_owned, create, locate
 
     storage = tmp_path / "runs"
@@ -444,7 +444,7 @@ def test_a_string_instead_of_an_argument_list_is_one_error(capsys):
 def test_folders_the_run_writes_must_be_writable(folder, tmp_path, monkeypatch):
     """Read-only caches or a read-only study directory are found before the run (root passes os.access,
     so the permission answer is simulated)."""
-    from dd_tune.errors import StudyStateError
+    from dd_tune.base.errors import StudyStateError
     from dd_tune.methods.configs import load_study
     from dd_tune.tune import store
 
@@ -460,7 +460,7 @@ def test_folders_the_run_writes_must_be_writable(folder, tmp_path, monkeypatch):
 def test_a_nearly_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
     import shutil as sh
 
-    from dd_tune.errors import ConfigError
+    from dd_tune.base.errors import ConfigError
     from dd_tune.tune import prepare
 
     nearly_full = sh._ntuple_diskusage(10**12, 10**12 - 5 * 2**20, 5 * 2**20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 from dd_tune.config.schema import build
 from dd_tune.experts.schedule import ScheduleConfig, epoch_indices, keep_range
 

@@ -50,7 +50,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert (study_dir / "overhead_probe.json").exists() and (study_dir / "overhead_probe").is_dir()
 
     # best synthetic set, loadable, with an image grid
-    from dd_tune.synset import SynSet
+    from dd_tune.core.synset import SynSet
 
     best = SynSet.load(study_dir / "best" / "synset.pt")
     assert best.images.shape == (10, 1, 28, 28) and best.ipc == 1
@@ -118,7 +118,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert "| tuned − reference defaults (" in md and "| tuned − random real (welch) | " in md
 
     # a second run refuses to overwrite the finished study
-    from dd_tune.errors import StudyStateError
+    from dd_tune.base.errors import StudyStateError
     from dd_tune.methods.configs import load_study
     from dd_tune.tune.store import check_study_dir as _check_study_dir
 
@@ -189,7 +189,7 @@ def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_
     stage = report["expert_stage"]["flops"]
     assert stage["difficulty"] > 0 and stage["training"] > 0
     assert any("matched segments" in n for n in report["by_ipc"]["1"]["config_notes"]["default"])
-    from dd_tune.synset import SynSet
+    from dd_tune.core.synset import SynSet
 
     best = SynSet.load(storage / "pad_mnist" / "best" / "synset.pt")
     assert best.lr is not None and best.labels.shape == (10, 10)  # learned step size and soft labels

@@ -10,7 +10,7 @@ import torch
 from dd_tune.config import parse_overrides
 from dd_tune.methods.configs import load_study
 from dd_tune.methods import METHODS, DistillContext, build_distiller
-from dd_tune.evaluation import model_spec_for
+from dd_tune.core.evaluation import model_spec_for
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import METRIC, config_index, run_trial
 
@@ -73,7 +73,7 @@ CONTRACT_OVERRIDES = {
 def test_method_contract(method, mnist, tmp_path_factory):
     """Every registered method: finite metrics, synthetic set changes, deterministic, state round-trip."""
     from dd_tune.methods.configs import build_method_config
-    from dd_tune.data import ClassIndexedData
+    from dd_tune.core.splits import ClassIndexedData
     from dd_tune.experts import ExpertCache, ExpertStore
 
     assert method in CONTRACT_OVERRIDES, f"add tiny contract settings for {method!r}"
@@ -107,7 +107,7 @@ def test_method_contract(method, mnist, tmp_path_factory):
 def test_fault_rules_first_attempt_always_and_matching(data_root):
     import dataclasses
 
-    from dd_tune.errors import ConfigError
+    from dd_tune.base.errors import ConfigError
     from dd_tune.tune.faults import fault_rules
 
     assert fault_rules("") == ()

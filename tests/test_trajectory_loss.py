@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from dd_tune.data import DATASETS
-from dd_tune.evaluation import model_spec_for
+from dd_tune.core.datasets import DATASETS
+from dd_tune.core.evaluation import model_spec_for
 from dd_tune.experts import flat_params
 from dd_tune.methods.trajectory import kept_mask, trajectory_loss
-from dd_tune.models import build_model
+from dd_tune.core.models import build_model
 
 
 def test_ratio_zero_is_the_mtt_loss():
@@ -66,7 +66,7 @@ def test_gradient_reaches_the_unrolled_parameters():
 
 def test_flat_model_matches_the_module_and_its_sgd_step():
     from dd_tune.methods.trajectory import FlatModel
-    from dd_tune.models import ModelSpec
+    from dd_tune.core.models import ModelSpec
 
     net = build_model(ModelSpec(width=8), torch.Generator().manual_seed(0))
     fm = FlatModel(net)

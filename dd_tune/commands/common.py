@@ -11,9 +11,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from dd_tune.allocator import steady_allocator
+from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import StudyConfig, to_dict, user_path
-from dd_tune.errors import ConfigError, DDTuneError
+from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
 from dd_tune.tune.search_space import space_as_dict

@@ -8,7 +8,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from dd_tune.errors import did_you_mean
+from dd_tune.base.errors import did_you_mean
 
 COMMANDS = {name: f"dd_tune.commands.{name}" for name in ("study", "compare", "distill", "evaluate", "results")}
 SUMMARIES = {

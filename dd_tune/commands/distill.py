@@ -17,11 +17,11 @@ from tqdm import tqdm
 
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import parse_overrides, to_dict, user_path
-from dd_tune.data import resolve_data_root
-from dd_tune.errors import ConfigError
+from dd_tune.core.datasets import resolve_data_root
+from dd_tune.base.errors import ConfigError
 from dd_tune.methods import budget_free
 from dd_tune.methods.configs import load_study
-from dd_tune.training import resolve_device
+from dd_tune.core.training import resolve_device
 from dd_tune.tune.setup import TrialSetup, make_distiller
 
 

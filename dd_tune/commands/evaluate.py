@@ -1,5 +1,5 @@
 """``python -m dd_tune.evaluate SYNSET.pt`` (``dd-tune evaluate SYNSET.pt``): re-evaluate a saved set
-on the real test set with the fixed protocol (``dd_tune.evaluation``)."""
+on the real test set with the fixed protocol (``dd_tune.core.evaluation``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune import seeds
+from dd_tune.base import seeds
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import EvalConfig
-from dd_tune.data import load_test, resolve_data_root
-from dd_tune.errors import ConfigError
-from dd_tune.evaluation import evaluate_synset
-from dd_tune.synset import SynSet
-from dd_tune.training import resolve_device
+from dd_tune.core.splits import load_test
+from dd_tune.core.datasets import resolve_data_root
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.synset import SynSet
+from dd_tune.core.training import resolve_device
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.evaluate") -> argparse.Namespace:

@@ -13,7 +13,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from dd_tune.errors import ConfigError, did_you_mean
+from dd_tune.base.errors import ConfigError, did_you_mean
 
 _CHECKOUT = Path(__file__).resolve().parents[2]  # dd_tune/config/files.py -> the repository
 

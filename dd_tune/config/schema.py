@@ -17,7 +17,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from dd_tune.errors import ConfigError, did_you_mean
+from dd_tune.base.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from dd_tune.config.files import find_study
 from dd_tune.config.recipes import ipc_recipes
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.config.search import SearchConfig
-from dd_tune.errors import ConfigError, did_you_mean
+from dd_tune.base.errors import ConfigError, did_you_mean
 
 # a study or suite name becomes a directory name under --storage: only plain names
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

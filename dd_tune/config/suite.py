@@ -8,7 +8,7 @@ from typing import Any
 from dd_tune.config.files import find_file, list_names
 from dd_tune.config.schema import build, load_yaml, require
 from dd_tune.config.study import apply_profile, plain_name_problem
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 
 
 ARCHS = ("convnet", "lenet")

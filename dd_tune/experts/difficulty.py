@@ -1,6 +1,6 @@
 """Difficulty scores for PAD's data scheduler (docs/methods.md §4.1): EL2N (default) or GraNd.
 
-A few networks are trained briefly on the training split (``dd_tune.training.train``, the loop every
+A few networks are trained briefly on the training split (``dd_tune.core.training.train``, the loop every
 training in dd_tune uses, with the protocol's schedule); each sample's score is averaged over them:
 
 * EL2N  = ||softmax(f(x)) - onehot(y)||_2
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.config import EvalConfig, require
-from dd_tune.data import ClassIndexedData
-from dd_tune.models import ModelSpec, build_model
-from dd_tune.training import train
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.core.models import ModelSpec, build_model
+from dd_tune.core.training import train
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from typing import Any, Callable, ClassVar, Literal
 
 import torch
 
-from dd_tune.augment import DSA
-from dd_tune.data import ClassIndexedData, DatasetSpec
-from dd_tune.errors import ConfigError
-from dd_tune.models import ModelSpec
-from dd_tune.registry import Registry
-from dd_tune.synset import SynSet
+from dd_tune.core.augment import DSA
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.core.datasets import DatasetSpec
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.models import ModelSpec
+from dd_tune.base.registry import Registry
+from dd_tune.core.synset import SynSet
 
 
 @dataclass

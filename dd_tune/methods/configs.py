@@ -12,11 +12,11 @@ import dataclasses
 from typing import Any, Mapping, Sequence
 
 from dd_tune.config import StudyConfig, build, deep_merge, read_study, set_dotted, to_dict
-from dd_tune.datasets import DATASETS
-from dd_tune.errors import ConfigError
+from dd_tune.core.datasets import DATASETS
+from dd_tune.base.errors import ConfigError
 from dd_tune.methods.base import METHODS
 from dd_tune.methods.pixel import with_study_network
-from dd_tune.models import max_convnet_depth
+from dd_tune.core.models import max_convnet_depth
 
 _MISSING = object()
 

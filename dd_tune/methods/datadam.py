@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 from dd_tune.config import require
 from dd_tune.methods.base import DistillContext, register_method
 from dd_tune.methods.dm import class_mean_distance

@@ -19,14 +19,14 @@ from typing import Any, Callable, Literal
 import torch
 from torch import nn
 
-from dd_tune.augment import DSA, parse_strategy
+from dd_tune.core.augment import DSA, parse_strategy
 from dd_tune.config import require
-from dd_tune.errors import ConfigError
-from dd_tune.formation import MAX_FACTOR, decode_grouped
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.formation import MAX_FACTOR, decode_grouped
 from dd_tune.methods.base import Distiller, DistillContext, class_labels
 from dd_tune.methods.selection import SelectionConfig, initial_images
-from dd_tune.models import ModelSpec, build_model, channels_last_input, reinit_
-from dd_tune.synset import SynSet
+from dd_tune.core.models import ModelSpec, build_model, channels_last_input, reinit_
+from dd_tune.core.synset import SynSet
 
 
 @dataclass(frozen=True)

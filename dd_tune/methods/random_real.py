@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dd_tune.config import require
-from dd_tune.formation import MAX_FACTOR
+from dd_tune.core.formation import MAX_FACTOR
 from dd_tune.methods.base import Distiller, DistillContext, class_labels, register_method
 from dd_tune.methods.selection import initial_images
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 
 
 @dataclass(frozen=True)

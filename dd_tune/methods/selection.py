@@ -15,15 +15,15 @@ from typing import Literal
 
 import torch
 
-from dd_tune import seeds
-from dd_tune.augment import DSA
+from dd_tune.base import seeds
+from dd_tune.core.augment import DSA
 from dd_tune.config import require
-from dd_tune.coreset import SELECTIONS, select
-from dd_tune.errors import ConfigError
-from dd_tune.formation import mix_grouped
+from dd_tune.core.coreset import SELECTIONS, select
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.formation import mix_grouped
 from dd_tune.methods.base import DistillContext, init_images
-from dd_tune.models import build_model
-from dd_tune.training import train
+from dd_tune.core.models import build_model
+from dd_tune.core.training import train
 
 INITS = ("real", "noise", *SELECTIONS)
 

@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from dd_tune.errors import ConfigError
-from dd_tune.keys import ITERATION, METRIC
+from dd_tune.base.errors import ConfigError
+from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.report.results import StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import summary

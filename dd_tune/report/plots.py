@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from dd_tune.keys import ITERATION, METRIC
+from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.report.curves import pyplot, search_curves
 
 

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.keys import ITERATION, METRIC
+from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.report.curves import curves_plot, progress_figure
 from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.report.rows import fmt_acc

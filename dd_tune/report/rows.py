@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping
 
-from dd_tune.keys import START
+from dd_tune.base.keys import START
 from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
 
 SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",

@@ -15,7 +15,7 @@ from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
-from dd_tune.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, trial_label
+from dd_tune.base.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, trial_label
 from dd_tune.report.rows import differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines

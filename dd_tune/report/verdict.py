@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dd_tune.keys import START
+from dd_tune.base.keys import START
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import format_difference, format_interval, summary
 

@@ -15,7 +15,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.base.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
 from dd_tune.report.study import fmt_value
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)

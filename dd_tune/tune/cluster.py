@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-from dd_tune.errors import ConfigError, ResourceError
+from dd_tune.base.errors import ConfigError, ResourceError
 
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, S3://, memory://, file://, ...
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from dd_tune import seeds
+from dd_tune.base import seeds
 from dd_tune.report.stats import paired_difference
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise
 from dd_tune.tune.search import failure
-from dd_tune.keys import ITERATION, METRIC
+from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.tune.trial_names import result_name
 
 DEFAULT = "default"

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from dd_tune.config import StudyConfig, to_dict
-from dd_tune.evaluation import model_spec_for
+from dd_tune.core.evaluation import model_spec_for
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import expert_stage_flops

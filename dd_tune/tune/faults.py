@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 
 
 @functools.lru_cache(maxsize=8)

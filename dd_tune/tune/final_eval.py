@@ -25,14 +25,16 @@ from typing import Any, Literal, Mapping, Sequence
 
 import torch
 
-from dd_tune import __version__, seeds
-from dd_tune.allocator import steady_allocator
+from dd_tune import __version__
+from dd_tune.base import seeds
+from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import to_dict
-from dd_tune.data import load_test
-from dd_tune.evaluation import evaluate_synset
-from dd_tune.files import atomic_write_text, content_key
+from dd_tune.core.splits import load_test
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.base.atomic import atomic_write_text
+from dd_tune.base.hashing import content_key
 from dd_tune.report.stats import summary
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.setup import TrialSetup
 
 
@@ -91,7 +93,7 @@ def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) 
         cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
         return EvalOutcome(float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, learned)
     torch.set_num_threads(setup.threads)
-    steady_allocator()  # fixed malloc thresholds (dd_tune.allocator): a test job loads no training data
+    steady_allocator()  # fixed malloc thresholds (dd_tune.base.allocator): a test job loads no training data
     study = setup.study
     gen = seeds.generator(seeds.final_eval_seed(study.seed, job.arch, job.model, job.stream), setup.device)
     cfg = dataclasses.replace(study.final_eval, archs=(job.arch,), models=1, lr=lr)

@@ -10,7 +10,7 @@ from typing import Any
 
 from dd_tune.config import StudyConfig
 from dd_tune.methods.levers import title
-from dd_tune.keys import START
+from dd_tune.base.keys import START
 from dd_tune.report.rows import pool_random_real, random_real_group
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import DEFAULT, Candidate, confirm, proxy_pick, top_candidates

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from dd_tune.errors import StudyStateError
+from dd_tune.base.errors import StudyStateError
 
 
 def lock_path(storage: Path, name: str) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping, Sequence
 
-from dd_tune import seeds
+from dd_tune.base import seeds
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome
 
 Choice = dict[str, dict[str, dict[str, Any]]]  # set -> arch -> {"lr": chosen, "val": {lr: mean accuracy}}

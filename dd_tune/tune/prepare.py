@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from dd_tune.config import user_path
-from dd_tune.data import prepare_dataset, resolve_data_root
-from dd_tune.errors import ConfigError
+from dd_tune.core.datasets import prepare_dataset, resolve_data_root
+from dd_tune.base.errors import ConfigError
 from dd_tune.tune.cluster import (check_address_answers, check_connect_args, check_shared_storage, connect,
                                   local_resources, node_resources, require_posix_storage)
 from dd_tune.tune.faults import fault_rules

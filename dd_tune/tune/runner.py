@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
-from dd_tune.errors import StudyFailed
-from dd_tune.keys import DIVERGED
-from dd_tune.data import load_test
+from dd_tune.base.errors import StudyFailed
+from dd_tune.base.keys import DIVERGED
+from dd_tune.core.splits import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
 from dd_tune.report.flops import study_flops
@@ -28,7 +28,7 @@ from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.fidelity import fidelity
 from dd_tune.report.rows import differences
 from dd_tune.report.study import write_report
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.board import write_test_board
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 from dd_tune.methods.configs import check_network, study_at, with_method_values
 
 Scalar = Any

@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 import torch
 
-from dd_tune import seeds
+from dd_tune.base import seeds
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.keys import ITERATION, RANDOM_REAL_DRAW, START
-from dd_tune.synset import SynSet
+from dd_tune.base.keys import ITERATION, RANDOM_REAL_DRAW, START
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
 

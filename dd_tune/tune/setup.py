@@ -9,11 +9,11 @@ from typing import Any, Mapping
 
 import torch
 
-from dd_tune import seeds
-from dd_tune.allocator import steady_allocator
+from dd_tune.base import seeds
+from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import StudyConfig
-from dd_tune.data import load_data
-from dd_tune.evaluation import model_spec_for
+from dd_tune.core.splits import load_data
+from dd_tune.core.evaluation import model_spec_for
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values
@@ -48,7 +48,7 @@ class TrialSetup:
         """The study's dataset on this worker's device (loaded once per process).
 
         Every task of a study (trial, expert, distillation, re-evaluation) starts here, so this is
-        also where the worker process gets fixed malloc thresholds (:mod:`dd_tune.allocator`).
+        also where the worker process gets fixed malloc thresholds (:mod:`dd_tune.base.allocator`).
         """
         steady_allocator()
         study = self.study

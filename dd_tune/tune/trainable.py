@@ -18,13 +18,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from dd_tune import seeds
-from dd_tune.evaluation import evaluate_synset
-from dd_tune.files import content_int
-from dd_tune.grids import save_grid
-from dd_tune.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.base import seeds
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.base.hashing import content_int
+from dd_tune.core.grids import save_grid
+from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
 from dd_tune.tune.progress import tune_verbosity
-from dd_tune.synset import SynSet
+from dd_tune.core.synset import SynSet
 from dd_tune.tune.faults import InjectedFault
 from dd_tune.tune.setup import TrialSetup, make_distiller
 

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any, Mapping, Sequence
 
-from dd_tune.keys import trial_label
+from dd_tune.base.keys import trial_label
 from dd_tune.report.study import fmt_value
 
 NUMBERS: dict[str, int] = {}  # Ray trial id -> Optuna trial number, for the searches of this driver

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from dd_tune.config.files import user_path
-from dd_tune.errors import DataError
-from dd_tune.registry import Registry
+from dd_tune.base.errors import DataError
+from dd_tune.base.registry import Registry
 
 Split = Literal["train", "test"]
 

@@ -35,7 +35,7 @@ def final_eval_seed(study_seed: int, arch: str, model: int, stream: int = FINAL_
     """Model ``model`` of ``arch`` in the final evaluation (or, with ``stream``, the confirmation or the
     evaluation-lr choice): the same for every set (paired rows)."""
     if arch not in ARCH_CODES:
-        raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.seeds.ARCH_CODES")
+        raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.base.seeds.ARCH_CODES")
     return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], stream)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dd_tune.errors import ConfigError
+from dd_tune.base.errors import ConfigError
 
 ALL_OPS = ("color", "crop", "cutout", "flip", "scale", "rotate")
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from dd_tune.data import DATASETS, denormalize
-from dd_tune.errors import DataError
-from dd_tune.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
-from dd_tune.grids import grid_image, save_grid
+from dd_tune.core.datasets import DATASETS, denormalize
+from dd_tune.base.errors import DataError
+from dd_tune.core.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
+from dd_tune.core.grids import grid_image, save_grid
 
 
 @dataclass

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dd_tune.errors import ConfigError
-from dd_tune.registry import Registry
+from dd_tune.base.errors import ConfigError
+from dd_tune.base.registry import Registry
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -68,7 +68,7 @@ class ConvNet(nn.Module):
     and the embedding is 2048-d for depth 3, width 128.
     """
 
-    # forward+backward in 16-image slices on CPU (dd_tune.training.micro_batch_for): activations of
+    # forward+backward in 16-image slices on CPU (dd_tune.core.training.micro_batch_for): activations of
     # 128 channels at 32x32 overflow the cache for larger batches
     cpu_micro_batch = 16
 

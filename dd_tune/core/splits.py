@@ -8,14 +8,9 @@ from pathlib import Path
 
 import torch
 
-from dd_tune import seeds
-from dd_tune.datasets import (DATASETS, DatasetSpec, default_data_root, denormalize, load_split, normalize,
-                              prepare_dataset, resolve_data_root, user_cache_root, validate_split)
-from dd_tune.errors import DataError
-
-__all__ = ["DATASETS", "ClassIndexedData", "DatasetSpec", "LoadedData", "default_data_root", "denormalize",
-           "load_data", "load_split", "load_test", "normalize", "prepare_dataset", "resolve_data_root",
-           "stratified_split", "train_class_counts", "user_cache_root", "validate_split"]
+from dd_tune.base import seeds
+from dd_tune.core.datasets import DATASETS, DatasetSpec, load_split, normalize
+from dd_tune.base.errors import DataError
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """The one training loop: an epoch of SGD on (augmented) images, the protocol's schedule around it,
 soft cross-entropy, and accuracy.
 
-The evaluation protocol (``dd_tune.evaluation``), difficulty scoring (``experts.difficulty``) and expert
+The evaluation protocol (``dd_tune.core.evaluation``), difficulty scoring (``experts.difficulty``) and expert
 training (``experts.trajectories``) all train through :func:`run_epoch`; :func:`train` is the
 protocol's schedule: E + 1 epochs, lr x0.1 once at epoch E // 2 + 1 with the optimiser re-created
 (momentum reset, as the reference ``evaluate_synset``).
@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from dd_tune.augment import DSA
-from dd_tune.data import ClassIndexedData
-from dd_tune.errors import ResourceError
-from dd_tune.models import channels_last_input
+from dd_tune.core.augment import DSA
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.base.errors import ResourceError
+from dd_tune.core.models import channels_last_input
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
-from dd_tune.errors import ConfigError, did_you_mean
+from dd_tune.base.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
