@@ -49,9 +49,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest
 
-# ruff (pyflakes + pycodestyle, configured in pyproject.toml); the test suite runs it too (tests/test_lint.py)
+# ruff (pyflakes, pycodestyle, import order) and mypy, configured in pyproject.toml; the test suite runs
+# both too (tests/test_lint.py)
 lint: setup
 	$(VENV)/bin/ruff check dd_tune tests bench
+	$(VENV)/bin/mypy
 
 bench: setup data
 	$(PY) bench/evaluate.py --threads 1

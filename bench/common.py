@@ -17,18 +17,17 @@ from typing import Callable
 
 import torch
 
-
 from dd_tune.base.allocator import steady_allocator
-from dd_tune.core.augment import DSA, AugParams
 from dd_tune.base.errors import DDTuneError
-from dd_tune.core.splits import load_data
+from dd_tune.core.augment import DSA, AugParams
 from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import MaxPool2x2, build_model, reinit_
+from dd_tune.core.splits import load_data
 from dd_tune.core.training import resolve_device
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import init_images
 from dd_tune.methods.pixel import FreshNetwork, class_batches
-from dd_tune.core.models import MaxPool2x2, build_model, reinit_
 
 
 @dataclass

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 
 from common import compare, run, setup
-
-from dd_tune.methods.pixel import no_grad_chunked
-from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss
 from reference_methods import datadam_loss_released
+
+from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss
+from dd_tune.methods.pixel import no_grad_chunked
 
 
 def options(p: argparse.ArgumentParser) -> None:

@@ -9,10 +9,10 @@ loss, its backward to the pixels; the SGD update is identical in both and left o
 from __future__ import annotations
 
 from common import compare, run, setup
-
-from dd_tune.methods.pixel import no_grad_chunked
-from dd_tune.methods.dm import class_mean_distance
 from reference_methods import dm_loss_per_class
+
+from dd_tune.methods.dm import class_mean_distance
+from dd_tune.methods.pixel import no_grad_chunked
 
 
 def main() -> None:

@@ -17,15 +17,14 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import run
 
 from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import DataConfig, EvalConfig
-from dd_tune.core.splits import load_data
 from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.splits import load_data
 from dd_tune.core.synset import SynSet
 
 

@@ -26,16 +26,15 @@ import statistics
 import time
 
 import torch
-
 from common import run, with_torch_max_pool
+from stacked import train_stacked
 
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.core.augment import DSA
 from dd_tune.core.datasets import DATASETS, resolve_data_root
-from dd_tune.core.splits import ClassIndexedData, load_test
 from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.models import build_model
-from stacked import train_stacked
+from dd_tune.core.splits import ClassIndexedData, load_test
 from dd_tune.core.training import accuracies, heldout_subset, micro_batch_for, minibatch_step, resolve_device, train
 
 SPEC = DATASETS.get("mnist")

@@ -15,7 +15,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from common import run
 
 from dd_tune.base.allocator import steady_allocator

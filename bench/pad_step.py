@@ -16,21 +16,18 @@ fixed random displacement, loss-ranked selection with ratio 0.5, learnable alpha
 from __future__ import annotations
 
 import torch
+from common import parser, run, time_pair
 from torch import nn
 
-from common import run
-
 from dd_tune.core.augment import DSA
-from dd_tune.core.splits import load_data
 from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import build_model
+from dd_tune.core.splits import load_data
 from dd_tune.core.training import resolve_device, soft_cross_entropy
 from dd_tune.methods import DistillContext
 from dd_tune.methods.base import init_images
 from dd_tune.methods.trajectory import FlatModel, kept_mask, trajectory_loss
-from dd_tune.core.models import build_model
-
-from common import parser, time_pair
 
 RATIO, MODE = 0.5, "loss"
 

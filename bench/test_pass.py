@@ -15,14 +15,13 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from common import run, with_torch_max_pool
 
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.core.datasets import DATASETS, resolve_data_root
-from dd_tune.core.splits import ClassIndexedData, load_test
 from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.models import MaxPool2x2, build_model
+from dd_tune.core.splits import ClassIndexedData, load_test
 from dd_tune.core.training import accuracies, heldout_subset
 
 

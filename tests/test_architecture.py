@@ -175,15 +175,16 @@ def result_key_literals(tree: ast.AST, keys: set[str]) -> list[int]:
     return lines
 
 
-def test_trial_result_keys_are_named_only_in_the_keys_module():
+def test_result_keys_and_set_names_are_named_only_in_the_keys_module():
     """A renamed result field must not leave a module reading the old name: every module spells the trial
-    report's keys through dd_tune.base.keys (as Ray Tune's own result.py names its keys)."""
+    report's keys and the fixed rows of a test pass through dd_tune.base.keys (as Ray Tune's own result.py
+    names its keys)."""
     from dd_tune.base import keys
 
-    names = {keys.METRIC, keys.ITERATION, keys.DIVERGED, keys.REACHED_BUDGET, keys.START}
+    names = {keys.METRIC, keys.ITERATION, keys.DIVERGED, keys.REACHED_BUDGET, *(str(s) for s in keys.SetName)}
     found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.base.keys"
              for line in result_key_literals(ast.parse(path.read_text()), names)]
-    assert not found, f"trial result keys spelled as strings (use dd_tune.base.keys): {found}"
+    assert not found, f"result keys or set names spelled as strings (use dd_tune.base.keys): {found}"
 
 
 def test_the_result_key_check_sees_every_spelling():

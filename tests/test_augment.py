@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.core.augment import DSA, AugParams, parse_strategy
 from dd_tune.core.datasets import DATASETS
-from dd_tune.base.errors import ConfigError
 
 
 def params_for(n: int, op: int, **values) -> AugParams:

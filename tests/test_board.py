@@ -39,9 +39,9 @@ def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(t
     """What a browser shows, read from TensorBoard's own server: the study's layout (trial folders named by
     tune.trial_names, the test pass written by write_test_board) gives one run per trial, named t00_...,
     with the report's tag names, and the test run."""
+    from tb_server import served
     from torch.utils.tensorboard import SummaryWriter
 
-    from tb_server import served
     from dd_tune.tune import trial_names
     from dd_tune.tune.board import write_test_board
 

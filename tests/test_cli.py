@@ -95,8 +95,8 @@ def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, f
     if stored is not None:  # the smoke study as stored by an earlier run, with the changed keys
         import json
 
-        from dd_tune.methods.configs import load_study
         from dd_tune.config.schema import to_dict
+        from dd_tune.methods.configs import load_study
 
         record = {**json.loads(json.dumps(to_dict(load_study("dm_mnist", "smoke")))), **stored}
         (study_dir / "study.json").write_text(json.dumps(record))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.compare import main
 from dd_tune.config import load_suite
 from dd_tune.tune.suite import suite_studies
-from dd_tune.base.errors import ConfigError
 
 
 def test_suite_applies_the_shared_protocol_to_every_study():
@@ -78,8 +78,8 @@ def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
 
 
 def test_comparison_states_differences_with_intervals():
-    from dd_tune.report.compare import comparison_differences, render_comparison
     from dd_tune.config import SuiteConfig
+    from dd_tune.report.compare import comparison_differences, render_comparison
 
     def entry(runs):
         return {"mean": sum(runs) / len(runs), "std": 0.0, "runs": runs}
@@ -118,8 +118,8 @@ def test_two_studies_that_resolve_to_one_name_are_refused(tmp_path):
 
 
 def test_a_suite_can_give_one_study_more_trials(tmp_path):
-    from dd_tune.config import load_suite
     from dd_tune.base.errors import ConfigError
+    from dd_tune.config import load_suite
     from dd_tune.tune.suite import suite_studies
 
     trials = {s.name: s.search.num_samples for s in suite_studies(load_suite("seed_report", "quick"))}

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.config import StudyConfig, find_study, list_studies, parse_overrides
+from dd_tune.config.schema import load_yaml
 from dd_tune.config.study import load_study_file
 from dd_tune.methods.configs import load_study
-from dd_tune.base.errors import ConfigError
-from dd_tune.config.schema import load_yaml
 from dd_tune.tune.search_space import default_point, load_search_space
 
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dd_tune.report.fidelity import fidelity, kendall_tau, pooled_tau
 from dd_tune.core.synset import SynSet
+from dd_tune.report.fidelity import fidelity, kendall_tau, pooled_tau
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, choose, confirm, top_candidates, verdict
 from dd_tune.tune.final_eval import EvalOutcome
@@ -78,8 +78,8 @@ def test_the_confirmation_chooses_by_validation_and_never_asks_for_the_test_spli
 
 
 def test_choose_reads_only_the_confirmation_rows_and_prefers_the_defaults_on_ties():
-    rows = [{"name": "t", "mean": 80.0, "default": False, "proxy": 90.0},
-            {"name": "default", "mean": 80.0, "default": True, "proxy": 70.0}]
+    rows = [{"name": "t", "mean": 80.0, "is_default": False, "proxy": 90.0},
+            {"name": "default", "mean": 80.0, "is_default": True, "proxy": 70.0}]
     assert choose(rows) == "default"
     rows[0]["mean"] = 81.0
     assert choose(rows) == "t"

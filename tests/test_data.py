@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, resolve_data_root
 from dd_tune.core.splits import ClassIndexedData, load_data, stratified_split
-from dd_tune.base.errors import DataError
 
 
 def test_stratified_split_is_deterministic_disjoint_and_proportional():

@@ -7,16 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from dd_tune.core.augment import DSA
-from dd_tune.methods.configs import build_method_config
-from dd_tune.core.datasets import DATASETS
-from dd_tune.base.errors import ConfigError
-from dd_tune.core.evaluation import model_spec_for
-from dd_tune.methods.pixel import no_grad_chunked
-from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
 from reference_methods import datadam_loss_released  # bench/
+
+from dd_tune.base.errors import ConfigError
+from dd_tune.core.augment import DSA
+from dd_tune.core.datasets import DATASETS
+from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.models import build_model
+from dd_tune.methods.configs import build_method_config
+from dd_tune.methods.datadam import DataDAMConfig, attention_features, datadam_loss, spatial_attention
+from dd_tune.methods.pixel import no_grad_chunked
 
 
 def test_spatial_attention_matches_numpy():

@@ -3,9 +3,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.core.splits import ClassIndexedData
 from dd_tune.experts.difficulty import DifficultyConfig, difficulty_scores, easy_to_hard, sample_scores
-from dd_tune.core.models import ModelSpec, build_model
 
 
 def test_el2n_and_grand_match_their_definitions():

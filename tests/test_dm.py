@@ -7,15 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from reference_methods import dm_loss_per_class  # bench/: the authors' loop, for tests and benchmarks
 
 from dd_tune.core.augment import DSA
-from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import build_model
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.methods import DistillContext, build_distiller
 from dd_tune.methods.dm import DMConfig, class_mean_distance
-from reference_methods import dm_loss_per_class  # bench/: the authors' loop, for tests and benchmarks
-from dd_tune.core.models import build_model
 
 
 def test_class_mean_distance_matches_numpy():

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.config import EvalConfig
-from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.evaluation import ArchResult, evaluate_synset, train_on_synset
 from dd_tune.core.models import ModelSpec, build_model
-from dd_tune.core.training import micro_batch_for, minibatch_step, soft_cross_entropy, train
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.synset import SynSet
+from dd_tune.core.training import micro_batch_for, minibatch_step, soft_cross_entropy, train
 
 
 def test_soft_cross_entropy_matches_definition_and_hard_limit():

@@ -4,9 +4,9 @@ import threading
 
 import torch
 
+from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.core.splits import ClassIndexedData
 from dd_tune.experts import ExpertCache, ExpertConfig, expert_key, flat_params, train_expert
-from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.experts.schedule import ScheduleConfig
 
 LENET = ModelSpec(name="lenet")

@@ -165,7 +165,7 @@ def test_raising_trials_are_retried_from_their_checkpoint_or_reported_and_the_st
     # them), never a failed trial's
     chosen = next(c for c in row["confirmation"]["rows"] if c["chosen"])
     assert chosen["name"] not in {t["trial"] for t in failed}
-    assert chosen["default"] or chosen["name"] in {t["trial"] for t in retried}
+    assert chosen["is_default"] or chosen["name"] in {t["trial"] for t in retried}
     assert {"best", "default", "random_real"} <= set(report["reeval"])
     md = (storage / "dm_mnist" / "report.md").read_text()
     assert f"{len(failed)} failed: {len(failed)} raised" in md

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dd_tune.config import parse_overrides
 from dd_tune.base.errors import ConfigError
+from dd_tune.config import parse_overrides
 from dd_tune.methods.configs import load_study, study_at
 from dd_tune.tune.search_space import default_point, load_search_space
 

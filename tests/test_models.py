@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dd_tune.core.datasets import DATASETS
-from dd_tune.core.splits import ClassIndexedData
 from dd_tune.base.errors import ConfigError
+from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.models import MODELS, MaxPool2x2, ModelSpec, build_model, reinit_
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.training import accuracies, inference_forward
 
 
@@ -77,8 +77,8 @@ def test_init_is_reproducible_and_leaves_global_rng_alone():
 
 def test_a_convnet_deeper_than_its_input_survives_is_refused():
     from dd_tune.base.errors import ConfigError
-    from dd_tune.methods.configs import load_study
     from dd_tune.core.models import max_convnet_depth
+    from dd_tune.methods.configs import load_study
 
     assert max_convnet_depth(1, (28, 28)) == 5 and max_convnet_depth(3, (224, 224)) == 7
     with pytest.raises(ConfigError, match="ConvNet-6 pools a 28x28 input to nothing: at most depth 5"):

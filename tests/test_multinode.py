@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dd_tune.tune import cluster as cluster_mod
 from dd_tune.base.errors import ConfigError
+from dd_tune.tune import cluster as cluster_mod
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,16 +8,16 @@ import math
 import pytest
 import torch
 
-from dd_tune.methods.configs import build_method_config
-from dd_tune.core.datasets import DATASETS
-from dd_tune.core.splits import ClassIndexedData
-from dd_tune.experts.difficulty import DifficultyConfig
 from dd_tune.base.errors import ConfigError, DataError
-from dd_tune.experts import ExpertCache, ExpertConfig, ExpertStore
-from dd_tune.methods import DistillContext, build_distiller
-from dd_tune.methods.pad import PADConfig, start_window
+from dd_tune.core.datasets import DATASETS
 from dd_tune.core.models import ModelSpec
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.experts import ExpertCache, ExpertConfig, ExpertStore
+from dd_tune.experts.difficulty import DifficultyConfig
 from dd_tune.experts.schedule import ScheduleConfig
+from dd_tune.methods import DistillContext, build_distiller
+from dd_tune.methods.configs import build_method_config
+from dd_tune.methods.pad import PADConfig, start_window
 
 TINY_EXPERTS = ExpertConfig(num_experts=2, epochs=3, batch_size=64,
                             schedule=ScheduleConfig(init_ratio=0.5, add_end_epoch=1, rm_epoch_first=2,
@@ -185,8 +185,8 @@ def test_flops_match_a_count_of_the_real_iteration(small, tmp_path):
     iteration of ConvNet-3 (forward, create_graph backward, outer backward through the unrolled steps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dd_tune.report.flops import forward_flops
     from dd_tune.methods.pad import PADDistiller
+    from dd_tune.report.flops import forward_flops
 
     model = ModelSpec(width=128)
     experts = ExpertConfig(num_experts=1, epochs=2, batch_size=128, schedule=ScheduleConfig(enabled=False))
@@ -206,8 +206,8 @@ def test_pixel_method_flops_match_a_count_of_the_real_iteration(small):
     """DM's count (a no-grad real forward + a synthetic forward and backward) against torch's counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dd_tune.report.flops import forward_flops
     from dd_tune.methods.dm import DMConfig, DMDistiller
+    from dd_tune.report.flops import forward_flops
 
     model = ModelSpec(width=128)
     cfg = DMConfig(iterations=1, batch_real=8, dsa=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
+from dd_tune.core.synset import SynSet
 from dd_tune.methods.configs import load_study
 from dd_tune.tune.final_eval import reeval_key, reevaluate
-from dd_tune.core.synset import SynSet
 from dd_tune.tune.setup import TrialSetup
 
 

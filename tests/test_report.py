@@ -9,10 +9,10 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from dd_tune.report.rows import differences, fmt_acc, pool_random_real
-from dd_tune.report.study import render_markdown
-from dd_tune.report.stats import paired_difference, summary, welch_difference
 from dd_tune.core.synset import SynSet
+from dd_tune.report.rows import differences, fmt_acc, pool_random_real
+from dd_tune.report.stats import paired_difference, summary, welch_difference
+from dd_tune.report.study import render_markdown
 
 
 def test_hard_label_row_uses_each_images_class_not_its_soft_argmax():

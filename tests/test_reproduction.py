@@ -8,10 +8,9 @@ import json
 import pytest
 from PIL import Image
 
-from dd_tune.config import load_suite
 from dd_tune.base.errors import ConfigError
-from dd_tune.report.reproduction import (noise_lines, noise_pair, report_rows, report_table, row_sentence,
-                                         setting_check)
+from dd_tune.config import load_suite
+from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table, row_sentence, setting_check
 from dd_tune.tune.suite import suite_studies
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stacked import train_stacked  # bench/: measured, not used by the product
 
 from dd_tune.core.augment import DSA
 from dd_tune.core.models import ModelSpec, build_model
-from stacked import train_stacked  # bench/: measured, not used by the product
 from dd_tune.core.training import train
 
 SPEC = dict(epochs=3, lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=16)

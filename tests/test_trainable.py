@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dd_tune.config import parse_overrides
-from dd_tune.methods.configs import load_study
-from dd_tune.methods import METHODS, DistillContext, build_distiller
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.methods import METHODS, DistillContext, build_distiller
+from dd_tune.methods.configs import load_study
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import METRIC, config_index, run_trial
 
@@ -72,9 +72,9 @@ CONTRACT_OVERRIDES = {
 @pytest.mark.parametrize("method", METHODS.names())
 def test_method_contract(method, mnist, tmp_path_factory):
     """Every registered method: finite metrics, synthetic set changes, deterministic, state round-trip."""
-    from dd_tune.methods.configs import build_method_config
     from dd_tune.core.splits import ClassIndexedData
     from dd_tune.experts import ExpertCache, ExpertStore
+    from dd_tune.methods.configs import build_method_config
 
     assert method in CONTRACT_OVERRIDES, f"add tiny contract settings for {method!r}"
     spec = mnist.spec

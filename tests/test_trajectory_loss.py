@@ -8,9 +8,9 @@ import torch
 
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import build_model
 from dd_tune.experts import flat_params
 from dd_tune.methods.trajectory import kept_mask, trajectory_loss
-from dd_tune.core.models import build_model
 
 
 def test_ratio_zero_is_the_mtt_loss():
@@ -65,8 +65,8 @@ def test_gradient_reaches_the_unrolled_parameters():
 
 
 def test_flat_model_matches_the_module_and_its_sgd_step():
-    from dd_tune.methods.trajectory import FlatModel
     from dd_tune.core.models import ModelSpec
+    from dd_tune.methods.trajectory import FlatModel
 
     net = build_model(ModelSpec(width=8), torch.Generator().manual_seed(0))
     fm = FlatModel(net)

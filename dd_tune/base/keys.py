@@ -4,6 +4,8 @@ TensorBoard, Optuna and the reports read them."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 # every trial report
 METRIC = "val_acc"  # the proxy's validation accuracy (%): what the search maximises and ASHA ranks
 ITERATION = "it"  # distillation iterations done: the x axis of ASHA, TensorBoard and Optuna
@@ -11,12 +13,27 @@ IMAGES = "images"  # synthetic images (IPC x classes): the second objective when
 DIVERGED = "diverged"  # 1 when the trial's learned state became non-finite (its METRIC is then 0)
 REACHED_BUDGET = "reached_budget"  # 0 when ASHA stopped the trial before its iterations: Optuna's PRUNED
 
-# the rows of a study's test pass
-BEST = "best"  # the configuration the confirmation chose
-DEFAULT = "default"  # the method's reference defaults at this budget
-RANDOM_REAL = "random_real"  # random real images at the same IPC, pooled over draws
+
+class SetName(str, Enum):
+    """The fixed rows of a study's test pass. A member is its string (a dict key, a JSON key, a folder name
+    alike); the other rows are named points (their names in the study file), finalists (``t03``) and the
+    draws of random real (``random_real_draw3``, pooled into RANDOM_REAL)."""
+
+    BEST = "best"  # the configuration the confirmation chose
+    DEFAULT = "default"  # the method's reference defaults at this budget
+    RANDOM_REAL = "random_real"  # random real images at the same IPC, pooled over draws
+    START = "best_start"  # the chosen trial's initial images, not distilled
+
+    # written as the plain string everywhere (f-strings, str()), as Python 3.11's StrEnum does
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+BEST, DEFAULT, RANDOM_REAL, START = SetName.BEST, SetName.DEFAULT, SetName.RANDOM_REAL, SetName.START
 RANDOM_REAL_DRAW = "random_real_draw"  # one draw (random_real_draw3), pooled into RANDOM_REAL
-START = "best_start"  # the chosen trial's initial images, not distilled
 MAIN_ROWS = (BEST, DEFAULT, RANDOM_REAL)
 
 

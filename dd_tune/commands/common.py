@@ -7,17 +7,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 import yaml
 
 from dd_tune.base.allocator import steady_allocator
-from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.base.errors import ConfigError, DDTuneError
+from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
 from dd_tune.tune.search_space import space_as_dict
-
 
 RESUME_HINT = "interrupted; finished work is kept: run the same command with --resume to continue"
 NOTHING_STARTED = "interrupted before anything was written; run the command again to start"
@@ -34,7 +33,7 @@ class Parser(argparse.ArgumentParser):
                               f"not one string")
         return super().parse_args(args, namespace)
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 

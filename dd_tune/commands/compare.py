@@ -17,10 +17,18 @@ from typing import Sequence
 
 import yaml
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe, resolved_yaml,
-                                     run_cli, run_request)
-from dd_tune.config import list_suites, load_suite, to_dict
 from dd_tune.base.errors import ConfigError
+from dd_tune.commands.common import (
+    NOTHING_STARTED,
+    RESUME_HINT,
+    Parser,
+    add_run_options,
+    describe,
+    resolved_yaml,
+    run_cli,
+    run_request,
+)
+from dd_tune.config import list_suites, load_suite, to_dict
 from dd_tune.tune import load_search_space, run_suite, suite_studies
 from dd_tune.tune.search_space import default_point
 

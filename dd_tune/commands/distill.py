@@ -15,13 +15,13 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import parse_overrides, to_dict, user_path
 from dd_tune.core.datasets import resolve_data_root
-from dd_tune.base.errors import ConfigError
+from dd_tune.core.training import resolve_device
 from dd_tune.methods import budget_free
 from dd_tune.methods.configs import load_study
-from dd_tune.core.training import resolve_device
 from dd_tune.tune.setup import TrialSetup, make_distiller
 
 
@@ -74,8 +74,11 @@ def _main(args: argparse.Namespace) -> int:
     t0 = time.time()
     with tqdm(total=distiller.total_iterations, desc=f"{study.method} ipc {setup.ipc}", unit="it") as bar:
         for stop in [*stops, distiller.total_iterations]:
-            distiller.run(stop - distiller.iteration,
-                          callback=lambda it, m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.4g}")))
+            def advance(it: int, metrics: dict[str, float]) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{metrics['loss']:.4g}")
+
+            distiller.run(stop - distiller.iteration, callback=advance)
             path = out if stop == distiller.total_iterations else out.with_name(f"{out.stem}_it{stop}.pt")
             synset = distiller.synset()
             synset.meta.update({"config": {**to_dict(study.distill), "iterations": stop}, "study": study.name,

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Sequence
 
 from dd_tune.base import seeds
+from dd_tune.base.errors import ConfigError
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import EvalConfig
-from dd_tune.core.splits import load_test
 from dd_tune.core.datasets import resolve_data_root
-from dd_tune.base.errors import ConfigError
 from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import resolve_device
 

@@ -13,10 +13,19 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from dd_tune.commands.common import (NOTHING_STARTED, RESUME_HINT, Parser, add_run_options, describe, print_reeval,
-                                     resolved_yaml, run_cli, run_request)
-from dd_tune.config import list_studies, parse_overrides
 from dd_tune.base.errors import ConfigError
+from dd_tune.commands.common import (
+    NOTHING_STARTED,
+    RESUME_HINT,
+    Parser,
+    add_run_options,
+    describe,
+    print_reeval,
+    resolved_yaml,
+    run_cli,
+    run_request,
+)
+from dd_tune.config import list_studies, parse_overrides
 from dd_tune.methods.configs import load_study
 from dd_tune.tune import load_search_space, run_study
 from dd_tune.tune.search_space import default_point

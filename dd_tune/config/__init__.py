@@ -4,9 +4,25 @@ torch): a method's own block is validated by ``dd_tune.methods.configs``."""
 from dd_tune.config.files import find_file, find_study, list_names, list_studies, search_path, user_path
 from dd_tune.config.schema import FieldError, build, deep_merge, load_yaml, require, set_dotted, to_dict
 from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
-from dd_tune.config.study import (EXPERTS_DIR, NAME_RE, NAME_RULE, REEVAL_DIR, RESERVED_NAMES, SEED_LIMIT, DataConfig,
-                                  EvalConfig, ModelConfig, ResourcesConfig, StudyConfig, StudyFile, apply_profile,
-                                  get_dotted, parse_overrides, plain_name_problem, read_study)
+from dd_tune.config.study import (
+                                  EXPERTS_DIR,
+                                  NAME_RE,
+                                  NAME_RULE,
+                                  REEVAL_DIR,
+                                  RESERVED_NAMES,
+                                  SEED_LIMIT,
+                                  DataConfig,
+                                  EvalConfig,
+                                  ModelConfig,
+                                  ResourcesConfig,
+                                  StudyConfig,
+                                  StudyFile,
+                                  apply_profile,
+                                  get_dotted,
+                                  parse_overrides,
+                                  plain_name_problem,
+                                  read_study,
+)
 from dd_tune.config.suite import SuiteConfig, list_suites, load_suite
 
 __all__ = [

@@ -8,7 +8,6 @@ impossible values raise :class:`ConfigError` naming the file, the dotted key and
 from __future__ import annotations
 
 import copy
-
 import dataclasses
 import types
 import typing
@@ -174,7 +173,7 @@ def coerce(tp: Any, value: Any, where: str, source: str) -> Any:
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):
-        return build(tp, value, where, source)
+        return build(typing.cast(type, tp), value, where, source)
     if origin is Literal:
         if value in typing.get_args(tp) and type(value) in {type(a) for a in typing.get_args(tp)}:
             return value
@@ -231,7 +230,7 @@ def build(cls: type[T], data: Any, where: str, source: str) -> T:
         raise ConfigError(
             f"{source}: '{where or '<top>'}' must be a mapping, got {type(data).__name__}"
         )
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, cls)) if f.init}
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         hint = did_you_mean(f"{prefix}{unknown[0]}", [f"{prefix}{f}" for f in fields])

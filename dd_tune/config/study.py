@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, Union
 
+from dd_tune.base.errors import ConfigError, did_you_mean
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config.files import find_study
 from dd_tune.config.recipes import ipc_recipes
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.config.search import SearchConfig
-from dd_tune.base.errors import ConfigError, did_you_mean
 
 # a study or suite name becomes a directory name under --storage: only plain names
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -26,6 +27,7 @@ NAME_RULE = "1-100 characters from letters, digits, '.', '_' and '-', starting w
 # or suite so named would write into them, and --force on it would delete them
 EXPERTS_DIR, REEVAL_DIR = "experts", "reeval"
 RESERVED_NAMES = (EXPERTS_DIR, REEVAL_DIR)
+Arch = Literal["convnet", "lenet"]  # the architectures a set is tested on
 
 
 def plain_name_problem(name: object) -> str | None:
@@ -42,7 +44,7 @@ SEED_LIMIT = 2**32  # numpy's and most samplers' seed range; torch would take mo
 class ModelConfig:
     """Network used for distillation (and, with ``name``, for proxy evaluation)."""
 
-    name: Literal["convnet", "lenet"] = "convnet"
+    name: Arch = "convnet"
     depth: int = 3  # ConvNet-3 is the DC/DM/DataDAM/PAD default backbone
     width: int = 128
     norm: Literal["instance", "batch", "none"] = "instance"  # instance = GroupNorm(C, C), as in DC
@@ -81,7 +83,7 @@ class EvalConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     dsa: bool = True
-    archs: tuple[Literal["convnet", "lenet"], ...] = ("convnet", "lenet")
+    archs: tuple[Arch, ...] = ("convnet", "lenet")
     # 0 = all; >0 caps the held-out images at a fixed shuffle (the proxy's validation images; in the
     # final protocol, smoke profiles only: the report's protocol line then says it is not a result)
     max_eval_images: int = 0
@@ -268,7 +270,7 @@ def read_study(name_or_path: str, profile: str = "default",
         raise ConfigError(f"{source}: 'distill' must be a mapping of the method's keys")
     study = build(StudyConfig, {**raw, "distill": dict(distill_raw)}, "", source)
     for name, values in study.named_points.items():
-        if name in ("best", "default") or name.startswith("random_real") or not isinstance(values, Mapping):
+        if name in (BEST, DEFAULT) or name.startswith(RANDOM_REAL) or not isinstance(values, Mapping):
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
                               f"not be called best, default or random_real*")
     return StudyFile(study, distill_sets, source)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.config.files import find_file, list_names
 from dd_tune.config.schema import build, load_yaml, require
 from dd_tune.config.study import apply_profile, plain_name_problem
-from dd_tune.base.errors import ConfigError
-
 
 ARCHS = ("convnet", "lenet")
 

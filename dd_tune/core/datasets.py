@@ -16,9 +16,9 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from dd_tune.config.files import user_path
 from dd_tune.base.errors import DataError
 from dd_tune.base.registry import Registry
+from dd_tune.config.files import user_path
 
 Split = Literal["train", "test"]
 
@@ -289,5 +289,6 @@ def load_split(spec: DatasetSpec, root: Path, split: Split) -> tuple[torch.Tenso
 def prepare_dataset(name: str, root: Path) -> None:
     """Download/verify both splits now (fail early, before any study directory exists)."""
     spec = DATASETS.get(name)
-    for split in ("train", "test"):
-        load_split(spec, Path(root), split)  # type: ignore[arg-type]
+    splits: tuple[Split, ...] = ("train", "test")
+    for split in splits:
+        load_split(spec, Path(root), split)

@@ -17,11 +17,11 @@ from typing import Callable
 
 import torch
 
-from dd_tune.core.augment import DSA
 from dd_tune.config import EvalConfig, ModelConfig
+from dd_tune.core.augment import DSA
 from dd_tune.core.datasets import DATASETS, DatasetSpec
-from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.models import ModelSpec, build_model
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import accuracies, accuracy, train
 

@@ -33,7 +33,7 @@ def grid_image(grid: torch.Tensor, class_names: list[str], cell: tuple[int, int]
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     scale = upscale_factor(*cell)
-    img = Image.fromarray(arr).resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST)
+    img = Image.fromarray(arr).resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.Resampling.NEAREST)
     out = Image.new("RGB", (img.width + LABEL_WIDTH, img.height), "white")
     out.paste(img, (LABEL_WIDTH, 0))
     draw = ImageDraw.Draw(out)

@@ -8,6 +8,7 @@ without forward hooks. Networks are initialised from an explicit ``torch.Generat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,27 @@ class MaxPool2x2(nn.Module):
         return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
 
 
-class ConvNet(nn.Module):
+class Network(nn.Module):
+    """What dd_tune asks of every model beside ``forward``: the embedding DM matches, the last layer and its
+    input (GraNd/EL2N scores), and per-block feature maps (DataDAM; ConvNet only)."""
+
+    embed_dim: int
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        raise NotImplementedError
+
+    def feature_maps(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        raise ConfigError(f"{type(self).__name__} has no per-block feature maps: attention matching needs a ConvNet")
+
+
+class ConvNet(Network):
     """``depth`` x [conv3x3(width) -> norm -> ReLU -> pool2] -> Linear.
 
     1-channel 28x28 inputs get padding 3 on the first conv (28 -> 32), so MNIST behaves like 32x32
@@ -96,17 +117,20 @@ class ConvNet(nn.Module):
         self.embed_dim = width * h * w
         self.classifier = nn.Linear(self.embed_dim, num_classes)
 
+    def _blocks(self) -> list[nn.ModuleDict]:
+        return cast(list[nn.ModuleDict], list(self.blocks))
+
     def feature_maps(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """(pre-pooling ReLU outputs of every block, flattened final embedding)."""
         maps = []
-        for block in self.blocks:
+        for block in self._blocks():
             x = block["act"](block["norm"](block["conv"](x)))
             maps.append(x)
             x = block["pool"](x)
         return maps, x.flatten(1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
+        for block in self._blocks():
             x = block["pool"](block["act"](block["norm"](block["conv"](x))))
         return x.flatten(1)
 
@@ -122,7 +146,7 @@ class ConvNet(nn.Module):
         return self.classifier(self.embed(x))
 
 
-class LeNet(nn.Module):
+class LeNet(Network):
     """DC's LeNet: conv5x5(6) -> ReLU -> maxpool -> conv5x5(16) -> ReLU -> maxpool -> 120 -> 84 -> C.
 
     Padding 2 on the first conv only for 1-channel input, so both 28x28 and 32x32 give 16*5*5 = 400
@@ -151,7 +175,7 @@ class LeNet(nn.Module):
 
     @property
     def last_layer(self) -> nn.Linear:
-        return self.head[-1]
+        return cast(nn.Linear, self.head[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
@@ -197,7 +221,10 @@ def seed_from(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
 
 
-def reinit_(net: nn.Module, generator: torch.Generator) -> nn.Module:
+N = TypeVar("N", bound=nn.Module)
+
+
+def reinit_(net: N, generator: torch.Generator) -> N:
     """Re-draw all parameters with PyTorch's default init, from ``generator`` (global RNG untouched).
 
     Used by DM/DataDAM for "a fresh random network every iteration" without rebuilding modules.
@@ -209,11 +236,11 @@ def reinit_(net: nn.Module, generator: torch.Generator) -> nn.Module:
         torch.manual_seed(seed)
         for module in net.modules():
             if module is not net and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+                cast(Callable[[], None], module.reset_parameters)()
     return net
 
 
-def build_model(spec: ModelSpec, generator: torch.Generator, device: torch.device | str = "cpu") -> nn.Module:
+def build_model(spec: ModelSpec, generator: torch.Generator, device: torch.device | str = "cpu") -> Network:
     """A freshly initialised network on ``device``, reproducible from ``generator``."""
     factory = MODELS.get(spec.name)
     with torch.random.fork_rng(devices=[]):  # module constructors draw an init we overwrite anyway

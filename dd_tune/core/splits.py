@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.core.datasets import DATASETS, DatasetSpec, load_split, normalize
 from dd_tune.base.errors import DataError
+from dd_tune.core.datasets import DATASETS, DatasetSpec, load_split, normalize
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from dd_tune.core.datasets import DATASETS, denormalize
 from dd_tune.base.errors import DataError
+from dd_tune.core.datasets import DATASETS, denormalize
 from dd_tune.core.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
 from dd_tune.core.grids import grid_image, save_grid
 

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from dd_tune.core.augment import DSA
-from dd_tune.core.splits import ClassIndexedData
 from dd_tune.base.errors import ResourceError
+from dd_tune.core.augment import DSA
 from dd_tune.core.models import channels_last_input
+from dd_tune.core.splits import ClassIndexedData
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:

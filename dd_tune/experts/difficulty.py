@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.config import EvalConfig, require
+from dd_tune.core.models import ModelSpec, Network, build_model
 from dd_tune.core.splits import ClassIndexedData
-from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.core.training import train
 
 
@@ -40,7 +40,7 @@ class DifficultyConfig:
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
 
 
-def sample_scores(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+def sample_scores(net: Network, images: torch.Tensor, labels: torch.Tensor, kind: str,
                   chunk: int = 512) -> torch.Tensor:
     """Per-sample EL2N or GraNd of one network (eval mode, no autograd)."""
     net.eval()

@@ -23,16 +23,16 @@ from typing import Callable, Literal
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.core.augment import DSA
-from dd_tune.config import require, to_dict
-from dd_tune.core.splits import ClassIndexedData
+from dd_tune.base.atomic import atomic_torch_save
 from dd_tune.base.errors import DataError
+from dd_tune.base.hashing import content_key
+from dd_tune.config import require, to_dict
+from dd_tune.core.augment import DSA
+from dd_tune.core.models import ModelSpec, build_model
+from dd_tune.core.splits import ClassIndexedData
+from dd_tune.core.training import run_epoch
 from dd_tune.experts.difficulty import DifficultyConfig, difficulty_scores, easy_to_hard
 from dd_tune.experts.schedule import ScheduleConfig, epoch_indices, keep_range
-from dd_tune.base.atomic import atomic_torch_save
-from dd_tune.base.hashing import content_key
-from dd_tune.core.models import ModelSpec, build_model
-from dd_tune.core.training import run_epoch
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from typing import Any, Callable, ClassVar, Literal
 
 import torch
 
-from dd_tune.core.augment import DSA
-from dd_tune.core.splits import ClassIndexedData
-from dd_tune.core.datasets import DatasetSpec
 from dd_tune.base.errors import ConfigError
-from dd_tune.core.models import ModelSpec
 from dd_tune.base.registry import Registry
+from dd_tune.core.augment import DSA
+from dd_tune.core.datasets import DatasetSpec
+from dd_tune.core.models import ModelSpec
+from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.synset import SynSet
 
 

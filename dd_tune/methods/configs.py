@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Sequence
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.config import StudyConfig, build, deep_merge, read_study, set_dotted, to_dict
 from dd_tune.core.datasets import DATASETS
-from dd_tune.base.errors import ConfigError
+from dd_tune.core.models import max_convnet_depth
 from dd_tune.methods.base import METHODS
 from dd_tune.methods.pixel import with_study_network
-from dd_tune.core.models import max_convnet_depth
 
 _MISSING = object()
 
@@ -106,7 +106,7 @@ def load_study(name_or_path: str, profile: str = "default",
         # the study's search space was written for its own preset: it grows to hold the new defaults
         study = dataclasses.replace(study, search=dataclasses.replace(study.search, widen_to_defaults=True))
     check_depth(study, "model.depth", study.model.depth, f.source)
-    distill = build(config_class(study.method), resolve_method_values(study.method, study.distill,
+    distill: Any = build(config_class(study.method), resolve_method_values(study.method, study.distill,
                                                                       f.distill_sets, f.source), "distill", f.source)
     distill = with_study_network(distill, study.model)
     check_network(study, distill, f.source)
@@ -158,7 +158,7 @@ def _with_method_key_hint(message: str, overrides: Sequence[tuple[str, Any]]) ->
 
 
 def _default_preset(cls: type) -> str:
-    return next(f.default for f in dataclasses.fields(cls) if f.name == "preset")
+    return str(next(f.default for f in dataclasses.fields(cls) if f.name == "preset"))
 
 
 def _switches_preset(study: StudyConfig, distill_sets: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from dd_tune.methods.base import METHODS
 
-NAMES = {"dm": "DM", "datadam": "DataDAM", "pad": "PAD", "random_real": "random real"}
+NAMES = dict(dm="DM", datadam="DataDAM", pad="PAD", random_real="random real")  # method -> display name
 
 
 def levers(method: str, cfg: Any, model: Any) -> list[str]:

@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.base.errors import ConfigError
-from dd_tune.methods.base import Distiller, DistillContext, class_labels, init_images, register_method
-from dd_tune.methods.pad_config import PADConfig, start_window, window_phases, window_rule
-from dd_tune.methods.selection import initial_images
-from dd_tune.methods.trajectory import FlatModel, trajectory_loss
 from dd_tune.core.models import build_model
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import soft_cross_entropy
+from dd_tune.methods.base import DistillContext, Distiller, class_labels, init_images, register_method
+from dd_tune.methods.pad_config import PADConfig, start_window, window_phases, window_rule
+from dd_tune.methods.selection import initial_images
+from dd_tune.methods.trajectory import FlatModel, trajectory_loss
 
 __all__ = ["PADConfig", "PADDistiller", "start_window", "window_phases", "window_rule"]
 

@@ -19,14 +19,14 @@ from typing import Any, Callable, Literal
 import torch
 from torch import nn
 
-from dd_tune.core.augment import DSA, parse_strategy
-from dd_tune.config import require
 from dd_tune.base.errors import ConfigError
+from dd_tune.config import require
+from dd_tune.core.augment import DSA, parse_strategy
 from dd_tune.core.formation import MAX_FACTOR, decode_grouped
-from dd_tune.methods.base import Distiller, DistillContext, class_labels
-from dd_tune.methods.selection import SelectionConfig, initial_images
-from dd_tune.core.models import ModelSpec, build_model, channels_last_input, reinit_
+from dd_tune.core.models import ModelSpec, Network, build_model, channels_last_input, reinit_
 from dd_tune.core.synset import SynSet
+from dd_tune.methods.base import DistillContext, Distiller, class_labels
+from dd_tune.methods.selection import SelectionConfig, initial_images
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class FreshNetwork:
 
     def __init__(self, spec: ModelSpec, generator: torch.Generator, device: torch.device) -> None:
         self.generator = generator
-        self.net: nn.Module = build_model(spec, generator, device)
+        self.net: Network = build_model(spec, generator, device)
         if device.type == "cpu":
             # channels-last convolutions: the big no-grad real pass runs ~1.3-2x faster on CPU
             # (bench/dm_step.py); a 1-channel batch is otherwise run in whichever layout DSA's last
@@ -185,7 +185,7 @@ class FreshNetwork:
         for p in self.net.parameters():
             p.requires_grad_(False)
 
-    def __call__(self) -> nn.Module:
+    def __call__(self) -> Network:
         return reinit_(self.net, self.generator)
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from dd_tune.config import require
 from dd_tune.core.formation import MAX_FACTOR
-from dd_tune.methods.base import Distiller, DistillContext, class_labels, register_method
-from dd_tune.methods.selection import initial_images
 from dd_tune.core.synset import SynSet
+from dd_tune.methods.base import DistillContext, Distiller, class_labels, register_method
+from dd_tune.methods.selection import initial_images
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from typing import Literal
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.core.augment import DSA
-from dd_tune.config import require
-from dd_tune.core.coreset import SELECTIONS, select
 from dd_tune.base.errors import ConfigError
+from dd_tune.config import require
+from dd_tune.core.augment import DSA
+from dd_tune.core.coreset import SELECTIONS, select
 from dd_tune.core.formation import mix_grouped
-from dd_tune.methods.base import DistillContext, init_images
-from dd_tune.core.models import build_model
+from dd_tune.core.models import Network, build_model
 from dd_tune.core.training import train
+from dd_tune.methods.base import DistillContext, init_images
 
 INITS = ("real", "noise", *SELECTIONS)
 
@@ -58,7 +58,7 @@ def candidate_pool(ctx: DistillContext, pool: int) -> torch.Tensor:
     return ctx.data.sample_per_class(n, gen)
 
 
-def embedding_network(ctx: DistillContext, cfg: SelectionConfig, pool: torch.Tensor) -> torch.nn.Module:
+def embedding_network(ctx: DistillContext, cfg: SelectionConfig, pool: torch.Tensor) -> Network:
     """The study's network, fresh (seeded by the study seed) or briefly trained on the candidate pool."""
     gen = seeds.generator(seeds.selection_seed(ctx.seed) + 1, ctx.device)
     net = build_model(ctx.model, gen, ctx.device)

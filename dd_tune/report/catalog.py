@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dd_tune.base.errors import ConfigError
-from dd_tune.base.keys import ITERATION, METRIC
+from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
 from dd_tune.report.results import StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import summary
@@ -77,12 +77,12 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
     for r in results:
         for ipc, row in r.by_ipc.items():
             diff = next((d for d in (row.differences or differences(row.reeval))
-                         if (d["a"], d["b"], d["arch"]) == ("best", "default", arch)), None)
+                         if (d["a"], d["b"], d["arch"]) == (BEST, DEFAULT, arch)), None)
             rows.append({
                 "study": r.study, "method": r.method, "dataset": r.dataset, "profile": r.profile, "ipc": int(ipc),
-                "arch": arch, "defaults": _cell(row.reeval.get("default", {}).get(arch)),
-                "tuned": _cell(row.reeval.get("best", {}).get(arch)),
-                "random_real": _cell(row.reeval.get("random_real", {}).get(arch)),
+                "arch": arch, "defaults": _cell(row.reeval.get(DEFAULT, {}).get(arch)),
+                "tuned": _cell(row.reeval.get(BEST, {}).get(arch)),
+                RANDOM_REAL: _cell(row.reeval.get(RANDOM_REAL, {}).get(arch)),
                 "tuned_minus_defaults": None if diff is None else {
                     "diff": round(diff["diff"], 2),
                     "ci95": [round(v, 2) for v in diff["ci95"]] if diff["ci95"] else None},
@@ -91,8 +91,9 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
 
 
 def _text_cell(v: Any) -> str:
-    if isinstance(v, dict):
-        mean = v.get("mean", v.get("diff"))
+    value: Any = v.get("mean", v.get("diff")) if isinstance(v, dict) else None
+    if isinstance(v, dict) and value is not None:
+        mean = float(value)
         ci = v.get("ci95")
         sign = "+" if "diff" in v and mean >= 0 else ""
         return f"{sign}{mean:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

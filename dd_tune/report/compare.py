@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import StudyResult
-from dd_tune.report.stats import entry_difference, format_difference
 from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.stats import entry_difference, format_difference
 from dd_tune.report.study import fmt_flops
 
 ARCHS = ("convnet", "lenet")
@@ -42,8 +43,8 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     out = []
     for ipc in sorted({r["ipc"] for r in rows}):
         at = [r for r in rows if r["ipc"] == ipc]
-        pairs = [(r, "best", r, "default", True) for r in at] + [(r, "best", r, "random_real", False) for r in at]
-        pairs += [(a, "best", b, "best", True) for i, a in enumerate(at) for b in at[i + 1:]]
+        pairs = [(r, BEST, r, DEFAULT, True) for r in at] + [(r, BEST, r, RANDOM_REAL, False) for r in at]
+        pairs += [(a, BEST, b, BEST, True) for i, a in enumerate(at) for b in at[i + 1:]]
         for ra, sa, rb, sb, paired in pairs:
             for arch in ARCHS:
                 d = entry_difference(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
@@ -79,7 +80,7 @@ def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[
                 "n_failed": r["n_errors"] + r["n_diverged"],
                 "accuracy": {name: {arch: _acc(r["reeval"], name, arch) for arch in ARCHS}
                              for name in r["reeval"]},
-                "step_size": (r["reeval"].get("best", {}).get("convnet") or {}).get("lr"),
+                "step_size": (r["reeval"].get(BEST, {}).get("convnet") or {}).get("lr"),
                 "expert_flops": (stage.get("flops") or {}) if ipc == next(iter(rep["by_ipc"])) else {},
                 "best_val_acc": r["best_val_acc"],
                 "wall_time_s": r["wall_time_s"],
@@ -91,7 +92,7 @@ def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[
                 + (stage.get("gpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
                 "flops_tuned": r["flops"]["distillation_best"], "flops_default": r["flops"]["distillation_default"],
                 "best_config": r["best_config"],
-                "title": (r.get("titles") or {}).get("best", ""),
+                "title": (r.get("titles") or {}).get(BEST, ""),
                 "verdict": (r.get("confirmation") or {}).get("verdict", ""),
                 "fidelity": r.get("fidelity") or {},
                 "report": str(Path(rep["study_dir"]) / "report.md"),
@@ -119,8 +120,8 @@ def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s
         for r in at:
             a = r["accuracy"]
             lines.append(
-                f"| {_name(r)} | {_cell(a['default']['convnet'])} | {_cell(a['best']['convnet'])} | "
-                f"{_cell(a['default']['lenet'])} | {_cell(a['best']['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
+                f"| {_name(r)} | {_cell(a[DEFAULT]['convnet'])} | {_cell(a[BEST]['convnet'])} | "
+                f"{_cell(a[DEFAULT]['lenet'])} | {_cell(a[BEST]['lenet'])} | {r['n_trials']} ({r['n_failed']}) | "
                 f"{r['wall_time_s'] + r['expert_seconds']:.0f} s | {r['cpu_seconds']:.0f} | {r['gpu_seconds']:.0f} | "
                 f"{fmt_flops(r['flops_default'])} → {fmt_flops(r['flops_tuned'])} |")
         lines += ["", *_random_real_lines(at, ipc), "", *_difference_lines(diffs, ipc), *_choice_lines(at)]
@@ -160,7 +161,7 @@ def _choice_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _extra_set_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
-    extra = sorted({n for r in at for n in r["accuracy"] if n not in ("best", "default", "random_real")})
+    extra = sorted({n for r in at for n in r["accuracy"] if n not in (BEST, DEFAULT, RANDOM_REAL)})
     if not extra:
         return []
     lines = ["| method | set | ConvNet | LeNet |", "|---|---|---|---|"]
@@ -177,7 +178,7 @@ def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
     per method (e.g. a study that trains on a per-class subset draws its baseline from that subset)."""
     cells = {}
     for r in at:
-        rr = r["accuracy"].get("random_real", {})
+        rr = r["accuracy"].get(RANDOM_REAL, {})
         cells[_name(r)] = (_cell(rr.get("convnet")), _cell(rr.get("lenet")))
     if len(set(cells.values())) == 1:
         convnet, lenet = next(iter(cells.values()))
@@ -195,9 +196,9 @@ def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for r in rows:
         a = r["accuracy"]
-        out.append(f"ipc {r['ipc']} {_name(r):8s} default convnet {_cell(a['default']['convnet'])} -> tuned "
-                   f"{_cell(a['best']['convnet'])}; lenet {_cell(a['default']['lenet'])} -> "
-                   f"{_cell(a['best']['lenet'])}")
+        out.append(f"ipc {r['ipc']} {_name(r):8s} default convnet {_cell(a[DEFAULT]['convnet'])} -> tuned "
+                   f"{_cell(a[BEST]['convnet'])}; lenet {_cell(a[DEFAULT]['lenet'])} -> "
+                   f"{_cell(a[BEST]['lenet'])}")
     return out
 
 

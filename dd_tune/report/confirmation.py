@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from dd_tune.base.keys import DEFAULT
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
@@ -29,7 +30,7 @@ def confirmation_lines(row: Mapping[str, Any], titles: Mapping[str, str] | None 
         return []
     fid = row.get("fidelity") or {}
     tests = dict(zip(fid.get("sets", []), fid.get("test", [])))
-    trials = sum(1 for r in conf["rows"] if r["name"] != "default")
+    trials = sum(1 for r in conf["rows"] if r["name"] != DEFAULT)
     lines = [f"**How the tuned set was chosen.** {conf['verdict']} The {len(conf['rows'])} finalists (the "
              f"top {trials} trials by the search's proxy score, at most {conf['top_k']}, and the reference "
              f"defaults) were each "
@@ -40,7 +41,7 @@ def confirmation_lines(row: Mapping[str, Any], titles: Mapping[str, str] | None 
              f"test acc, {conf['arch']} (%) |", "|---|---:|---:|---|---|---:|"]
     for r in conf["rows"]:
         name = f"**{r['name']}** (chosen)" if r.get("chosen") else r["name"]
-        name += " = reference defaults" if r.get("default") else ""
+        name += " = reference defaults" if r.get("is_default") else ""
         it = "full budget" if r.get("iterations", -1) < 0 else str(r["iterations"])
         proxy = "—" if r.get("proxy") is None else f"{r['proxy']:.2f}"
         diff = "—" if r.get("vs_default") is None else format_difference(r["vs_default"])

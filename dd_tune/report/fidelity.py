@@ -32,7 +32,7 @@ def _pairs(xs: Sequence[float], ys: Sequence[float]) -> tuple[int, int, int, int
     return c, d, tx, ty
 
 
-def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
+def kendall_tau(xs: Sequence[float | None], ys: Sequence[float | None]) -> dict[str, Any]:
     """``{"tau": tau-b or None, "n": sets}`` over the pairs where both values are finite."""
     pts = [(float(x), float(y)) for x, y in zip(xs, ys) if x is not None and y is not None
            and math.isfinite(float(x)) and math.isfinite(float(y))]
@@ -57,7 +57,7 @@ def pooled_tau(groups: Sequence[tuple[Sequence[float], Sequence[float]]]) -> dic
     return {"tau": (c - d) / (c + d) if c + d else None, "pairs": c + d, "n": n, "groups": used}
 
 
-def fidelity(rows: Sequence[Mapping[str, Any]], test: Mapping[str, float]) -> dict[str, Any]:
+def fidelity(rows: Sequence[Mapping[str, Any]], test: Mapping[str, float | None]) -> dict[str, Any]:
     """From the confirmation rows (``name``, ``proxy``, ``mean``, ``chosen``) and the test means of the
     same sets: tau(proxy, confirmation), tau(confirmation, test), and the test-accuracy regret of the
     proxy's pick and of the confirmation's pick against the best confirmed set on the test split."""

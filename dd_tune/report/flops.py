@@ -16,9 +16,9 @@ import torch
 from dd_tune.config import StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.experts import ExpertConfig, expert_flops
 from dd_tune.methods import METHODS
-from dd_tune.core.models import ModelSpec, build_model
 
 
 def forward_flops(spec: ModelSpec) -> int:

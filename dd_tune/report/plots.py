@@ -20,7 +20,6 @@ from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.report.curves import pyplot, search_curves
 
 
-
 def _completed(study: Any) -> list[Any]:
     """Every trial with a result: run to its budget (COMPLETE) or stopped early by ASHA (PRUNED, valued at
     the accuracy it had when stopped, as Optuna records a pruned trial)."""
@@ -109,7 +108,7 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
 
 def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str]:
     importances, evaluator = param_importances(study)
-    names = sorted(importances, key=importances.get)
+    names = sorted(importances, key=lambda n: importances[n])
     fig, ax = pyplot().subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
     ax.barh(names, [importances[n] for n in names], color="tab:green")
     ax.set_xlabel(f"importance for validation accuracy ({evaluator})")
@@ -141,7 +140,7 @@ def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
         warnings.simplefilter("ignore")
         axes = optuna.visualization.matplotlib.plot_slice(_all_as_complete(study), params=params,
                                                           target_name="validation accuracy (%)")
-    fig = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
+    fig: Any = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
     fig.set_size_inches(3.2 * len(params), 3.4)
     _save_optuna_figure(fig, path)
     return str(path)
@@ -161,7 +160,7 @@ def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
         warnings.simplefilter("ignore")
         ax = optuna.visualization.matplotlib.plot_contour(_all_as_complete(study), params=params[:2],
                                                           target_name="validation accuracy (%)")
-    fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+    fig: Any = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
     fig.set_size_inches(5.0, 4.0)
     _save_optuna_figure(fig, path)
     return str(path)

@@ -11,10 +11,10 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import ITERATION, METRIC
+from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
 from dd_tune.report.curves import curves_plot, progress_figure
-from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.report.rows import fmt_acc
+from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 
 Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
 
@@ -32,7 +32,7 @@ def _entry(rep: Mapping[str, Any] | None, name: str, arch: str) -> dict[str, Any
 
 def _config_of(rep: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     data = _ipc_data(rep)
-    if name in ("best", "default"):
+    if name in (BEST, DEFAULT):
         return data[f"{name}_config"]
     return data["named_configs"].get(name, {})
 
@@ -48,7 +48,7 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
     for spec in suite.report_rows:
         row: dict[str, Any] = {"title": spec.title, "reported": spec.reported, "arch": spec.arch,
                                "elsewhere": spec.elsewhere, "at_setting": None, "tuned": None,
-                               "random_real": None, "differs": [], "tuned_study": "", "note": spec.note}
+                               RANDOM_REAL: None, "differs": [], "tuned_study": "", "note": spec.note}
         if spec.set == "full_data":
             row["at_setting"] = full_data.get("convnet")
             how = f" ({suite.report_name}: {suite.report_protocol})" if suite.report_protocol else ""
@@ -60,14 +60,14 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
             row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set))
             # a profile that runs one trial (the defaults) searched nothing: no "tuned" to show
             searched = tuned_study in results and len(_ipc_data(results[tuned_study])["trials"]) != 1
-            row["tuned"] = _entry(results.get(tuned_study), "best", spec.arch) if searched else None
+            row["tuned"] = _entry(results.get(tuned_study), BEST, spec.arch) if searched else None
             row["tuned_study"] = tuned_study
-            row["random_real"] = _entry(rep, "random_real", spec.arch)
+            row[RANDOM_REAL] = _entry(rep, RANDOM_REAL, spec.arch)
         elif spec.study in suite.not_run:
             row["elsewhere"] = (f"the `{suite.profile}` profile leaves {spec.study} out; `python -m dd_tune.compare "
                                 f"{suite.name} --profile quick` runs it")
         row["tuned_minus_setting"] = entry_difference(row["tuned"], row["at_setting"], paired=True)
-        row["tuned_minus_random_real"] = entry_difference(row["tuned"], row["random_real"], paired=False)
+        row["tuned_minus_random_real"] = entry_difference(row["tuned"], row[RANDOM_REAL], paired=False)
         row["sentence"] = row_sentence(row, suite.report_name)
         rows.append(row)
     return rows
@@ -116,7 +116,7 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
         scaled = " (scaled)" if r["differs"] and r["at_setting"] else ""
         lines.append(f"| {r['title']} | {r['arch']} | {r['reported']:.2f} | {at}{scaled} | "
                      f"{fmt_acc(r['tuned'], with_n=False) if r['tuned'] else 'n/a'} | "
-                     f"{fmt_acc(r['random_real'], with_n=False) if r['random_real'] else 'n/a'} |")
+                     f"{fmt_acc(r[RANDOM_REAL], with_n=False) if r[RANDOM_REAL] else 'n/a'} |")
     lines += ["", *[f"- **{r['title']}.** {r['sentence']}" + (f" {r['note']}" if r.get("note") else "")
                     for r in rows], ""]
     return lines
@@ -132,7 +132,7 @@ def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path)
     """Tuned from real vs tuned from noise: accuracies, the paired difference, the curves, the pictures."""
     out: dict[str, Any] = {"method": real["method"], "real_study": real["study"], "noise_study": noise["study"]}
     for arch in ("convnet", "lenet"):
-        a, b = _entry(noise, "best", arch), _entry(real, "best", arch)
+        a, b = _entry(noise, BEST, arch), _entry(real, BEST, arch)
         out[arch] = {"noise": a, "real": b, "noise_minus_real": entry_difference(a, b, paired=True)}
     best = {"real": _best_trial(real), "noise": _best_trial(noise)}
     series = {f"{init} init, best trial": (t or {}).get("history", []) for init, t in best.items()}

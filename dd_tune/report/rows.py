@@ -4,12 +4,12 @@ between rows with their intervals, and how one accuracy cell is written."""
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from dd_tune.base.keys import START
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
 
-SET_TITLES = {"best": "tuned", "default": "reference defaults", "random_real": "random real",
+SET_TITLES = {BEST: "tuned", DEFAULT: "reference defaults", RANDOM_REAL: "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01",
               START: "tuned, before distillation (its initial images)"}
 
@@ -25,7 +25,7 @@ def set_title(name: str) -> str:
 def random_real_group(name: str) -> str | None:
     """``random_real`` for ``random_real_draw3``, ``random_real_x2`` for ``random_real_x2_draw1`` (the
     multi-formation baseline), None for any other set."""
-    if not name.startswith("random_real") or "_draw" not in name:
+    if not name.startswith(RANDOM_REAL) or "_draw" not in name:
         return None
     group, _, draw = name.rpartition("_draw")
     return group if draw.isdigit() else None
@@ -39,8 +39,9 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
     ``models`` keeps every model's accuracy, ``draws`` each draw's."""
     groups: dict[str, list[str]] = {}
     for name in reeval:
-        if random_real_group(name) is not None:
-            groups.setdefault(random_real_group(name), []).append(name)
+        group = random_real_group(name)
+        if group is not None:
+            groups.setdefault(group, []).append(name)
     out: dict[str, Any] = {n: v for n, v in reeval.items() if random_real_group(n) is None}
     for group, draws in groups.items():
         pooled: dict[str, Any] = {}
@@ -57,11 +58,12 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Tuned - default and tuned - its own initial images (paired: the same model seeds train both) and
     every set - random real (Welch: random real pools several draws), per architecture."""
     out = []
-    pairs = [("best", "default", paired_difference), ("best", START, paired_difference)] + [
-        (name, "random_real", welch_difference) for name in reeval if not name.startswith("random_real")]
+    pairs: list[tuple[str, str, Callable[[Sequence[float], Sequence[float]], dict[str, Any]]]]
+    pairs = [(BEST, DEFAULT, paired_difference), (BEST, START, paired_difference)] + [
+        (name, RANDOM_REAL, welch_difference) for name in reeval if not name.startswith(RANDOM_REAL)]
     # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
     pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x")
-              for name in ("best", "default")]
+              for name in (BEST, DEFAULT)]
     for a, b, fn in pairs:
         if a not in reeval or b not in reeval:
             continue

@@ -114,7 +114,7 @@ def format_interval(ci: Sequence[float] | None, digits: int = 2) -> str:
     return "no interval (n < 2)" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def format_difference(d: dict[str, Any]) -> str:
+def format_difference(d: Mapping[str, Any]) -> str:
     """``+3.21 [1.02, 5.40]``, with a plain warning when the interval covers zero."""
     if not math.isfinite(d["diff"]):
         return "n/a"

@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from dd_tune.base.keys import BEST, DIVERGED, ITERATION, MAIN_ROWS, METRIC, RANDOM_REAL, trial_label
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import StudyResult
-from dd_tune.base.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, trial_label
 from dd_tune.report.rows import differences, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 from dd_tune.report.timing import study_time_line, time_lines
 from dd_tune.report.verdict import banner, verdict
+
 
 def fmt_value(v: Any, digits: int = 4) -> str:
     """``digits`` significant digits for floats, ``""`` shown as such (an empty string is a value: "the
@@ -87,7 +88,7 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     balanced-accuracy column per architecture when the test split is imbalanced."""
     reeval = row["reeval"]
     archs = list(next(iter(reeval.values())).keys())
-    lrs = {name: next(iter(accs.values()), {}) for name, accs in reeval.items()}
+    lrs: dict[str, Mapping[str, Any]] = {name: next(iter(accs.values()), {}) for name, accs in reeval.items()}
     show_lr = any(e.get("lr_learned") for e in lrs.values())
     bal = imbalanced(row)
     head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" + (f" | {a} balanced acc (%)" if bal else "")
@@ -96,14 +97,14 @@ def _accuracy_lines(row: Mapping[str, Any]) -> list[str]:
     for name in [*[n for n in MAIN_ROWS if n in reeval], *[n for n in reeval if n not in MAIN_ROWS]]:
         accs = reeval[name]
         title = row_title(name, row)
-        if name.startswith("random_real") and "draws" in next(iter(accs.values())):
+        if name.startswith(RANDOM_REAL) and "draws" in next(iter(accs.values())):
             title += f" ({len(next(iter(accs.values()))['draws'])} draws)"
         cells = " | ".join(fmt_acc(accs.get(a)) + (f" | {_balanced_cell(accs.get(a))}" if bal else "")
                            for a in archs)
         lr, learned = lrs[name].get("lr"), lrs[name].get("lr_learned")
         step = "n/a" if lr is None else f"{lr:.4g}{' (learned α)' if learned else ''}"
         lines.append(f"| {title} | {cells} |" + (f" {step} |" if show_lr else ""))
-    lines += _random_real_spread(reeval.get("random_real", {}))
+    lines += _random_real_spread(reeval.get(RANDOM_REAL, {}))
     if bal:
         shares = row["test_class_shares"]
         lines += ["", f"The test split is imbalanced (class shares {', '.join(f'{s:.1%}' for s in shares)}): "
@@ -131,7 +132,7 @@ def _random_real_spread(rr: Mapping[str, Any]) -> list[str]:
     return ["", "Random real, spread across draws — " + "; ".join(parts) + "."]
 
 
-def _difference_lines(diffs: list[Mapping[str, Any]]) -> list[str]:
+def _difference_lines(diffs: Sequence[Mapping[str, Any]]) -> list[str]:
     if not diffs:
         return []
     archs = list(dict.fromkeys(d["arch"] for d in diffs))
@@ -175,11 +176,11 @@ def _config_lines(row: Mapping[str, Any], report: Mapping[str, Any]) -> list[str
         lines.append(f"| {key} | {fmt_value(row['best_config'].get(key))} | "
                      f"{fmt_value(row['default_config'].get(key))} | {published} |")
     # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
-    changed = [k for k, v in reference.items() if row["default_config"].get(k, v) != v
-               and not (k.startswith("net_") and v in (0, ""))]
-    if changed:
+    edited = [k for k, v in reference.items() if row["default_config"].get(k, v) != v
+              and not (k.startswith("net_") and v in (0, ""))]
+    if edited:
         lines += ["", "The reference-defaults row is the method's published configuration with the study's changes to "
-                  + ", ".join(f"`{k}`" for k in changed) + " (budget of this profile)."]
+                  + ", ".join(f"`{k}`" for k in edited) + " (budget of this profile)."]
     return lines
 
 
@@ -221,7 +222,7 @@ def _ipc_section(ipc: str, row: Mapping[str, Any], report: Mapping[str, Any]) ->
              f"{row['n_trials']} trials ({row['n_errors'] + row['n_diverged']} failed: {row['n_errors']} raised, "
              f"{row['n_diverged']} diverged); {_proxy_line(row)}", ""]
     for which, notes in (row.get("config_notes") or {}).items():
-        lines += [f"- {'Tuned' if which == 'best' else 'Default'} configuration: {n}" for n in notes]
+        lines += [f"- {'Tuned' if which == BEST else 'Default'} configuration: {n}" for n in notes]
     lines += [""] if row.get("config_notes") else []
     lines += _accuracy_lines(row)
     lines += [""] + lr_protocol_lines(row, lambda name: row_title(name, row))

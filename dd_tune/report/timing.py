@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-
 WORK_KEYS = ("setup_s", "distill_s", "eval_s")  # what a trial times itself: its work without Ray
 
 

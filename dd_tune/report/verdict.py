@@ -4,9 +4,9 @@ interval), and where random real lies."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import START
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import format_difference, format_interval, summary
 
@@ -16,7 +16,7 @@ def verdict(row: Mapping[str, Any], method: str) -> str:
     architecture (paired interval), and how far both are from random real."""
     diffs = row.get("differences") or differences(row["reeval"])
     parts = []
-    for d in (d for d in diffs if (d["a"], d["b"]) == ("best", "default")):
+    for d in (d for d in diffs if (d["a"], d["b"]) == (BEST, DEFAULT)):
         if d["kind"] == "same":
             parts.append(f"on {d['arch']} the search's choice is {method}'s reference defaults themselves")
         elif d["ci95"] is None or d["diff"] != d["diff"]:
@@ -31,17 +31,17 @@ def verdict(row: Mapping[str, Any], method: str) -> str:
     if not parts:
         return ""
     text = "; ".join(parts)
-    rr = (row["reeval"].get("random_real") or {}).get("convnet")
-    tuned = (row["reeval"].get("best") or {}).get("convnet")
+    rr = (row["reeval"].get(RANDOM_REAL) or {}).get("convnet")
+    tuned = (row["reeval"].get(BEST) or {}).get("convnet")
     if rr and tuned and rr.get("runs") and tuned.get("runs"):
         text += (f". Random real at the same IPC scores {summary(rr['runs'])['mean']:.2f} % on convnet, the tuned set "
                  f"{summary(tuned['runs'])['mean']:.2f} %")
     return f"**Verdict.** {text[0].upper()}{text[1:]}.{_distillation_gain(diffs)}"
 
 
-def _distillation_gain(diffs: list[Mapping[str, Any]]) -> str:
+def _distillation_gain(diffs: Sequence[Mapping[str, Any]]) -> str:
     """What the distillation steps added to the tuned trial's own initial images, on ConvNet."""
-    d = next((d for d in diffs if (d["a"], d["b"]) == ("best", START) and d["arch"] == "convnet"), None)
+    d = next((d for d in diffs if (d["a"], d["b"]) == (BEST, START) and d["arch"] == "convnet"), None)
     if d is None or d["ci95"] is None or d["kind"] == "same":
         return ""
     if d["covers_zero"]:

@@ -9,6 +9,7 @@ node-local path silently splits the expert cache; the probe below fails before a
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -100,11 +101,11 @@ def connect(address: str | None, num_cpus: int | None) -> float:
             # set "disabled") and starts no dashboard. tests/test_ray_security.py checks the listeners.
             make_token_private()  # the folder first: no moment in which the new token is readable
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                     configure_logging=True, logging_level="WARNING")
+                     configure_logging=True, logging_level=logging.WARNING)
             make_token_private()
         else:
             try:
-                ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level="WARNING")
+                ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ResourceError(f"cannot connect to the Ray cluster at --address {address!r}: {e}") from e
     return float(ray.cluster_resources().get("GPU", 0.0))

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from dd_tune.base import seeds
-from dd_tune.report.stats import paired_difference
+from dd_tune.base.keys import DEFAULT, ITERATION, METRIC
 from dd_tune.core.synset import SynSet
+from dd_tune.report.stats import paired_difference
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise
 from dd_tune.tune.search import failure
-from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.tune.trial_names import result_name
 
-DEFAULT = "default"
 Evaluator = Callable[[Sequence[EvalJob]], Mapping[EvalJob, EvalOutcome]]
 
 
@@ -92,7 +91,7 @@ def confirm(candidates: Sequence[Candidate], arch: str, models: int, evaluate: E
     rows = []
     for c in candidates:
         entry = acc[c.name][arch]
-        rows.append({"name": c.name, "default": c.is_default, "proxy": c.proxy, "iterations": c.iterations,
+        rows.append({"name": c.name, "is_default": c.is_default, "proxy": c.proxy, "iterations": c.iterations,
                      "config": dict(c.values), "arch": arch, **entry,
                      "vs_default": None if c.is_default
                      else paired_difference(entry["runs"], acc[default.name][arch]["runs"])})
@@ -107,8 +106,9 @@ def choose(rows: Sequence[Mapping[str, Any]]) -> str:
     then the higher proxy score). Reads nothing but the confirmation rows."""
     finite = [r for r in rows if math.isfinite(r["mean"])]
     if not finite:
-        return next(r["name"] for r in rows if r["default"])
-    return max(finite, key=lambda r: (r["mean"], r["default"], r["proxy"] if r["proxy"] is not None else -1.0))["name"]
+        return next(r["name"] for r in rows if r["is_default"])
+    return max(finite, key=lambda r: (r["mean"], r["is_default"],
+                                      r["proxy"] if r["proxy"] is not None else -1.0))["name"]
 
 
 def proxy_pick(rows: Sequence[Mapping[str, Any]]) -> str | None:
@@ -120,7 +120,7 @@ def proxy_pick(rows: Sequence[Mapping[str, Any]]) -> str | None:
 def verdict(rows: Sequence[Mapping[str, Any]]) -> str:
     """One sentence: did a configuration beat the defaults on validation?"""
     chosen = next(r for r in rows if r["chosen"])
-    if chosen["default"]:
+    if chosen["is_default"]:
         return "No configuration beat the reference defaults on validation: the defaults are the tuned row."
     d = chosen["vs_default"]
     if d is None or d["ci95"] is None or d["ci95"][0] <= 0:

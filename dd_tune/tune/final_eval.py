@@ -21,20 +21,21 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, cast
 
 import torch
 
 from dd_tune import __version__
 from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
-from dd_tune.config import to_dict
-from dd_tune.core.splits import load_test
-from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.hashing import content_key
-from dd_tune.report.stats import summary
+from dd_tune.config import to_dict
+from dd_tune.config.study import Arch
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
+from dd_tune.report.stats import summary
 from dd_tune.tune.setup import TrialSetup
 
 
@@ -87,7 +88,8 @@ def _heldout(setup: TrialSetup, split: str) -> Any:
 def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) -> EvalOutcome:
     """Accuracy (%) of one fresh model, from the cache when it was measured before."""
     learned = job.lr is None and synset.lr is not None
-    lr = job.lr if job.lr is not None else (synset.lr if learned else setup.study.final_eval.lr)
+    lr = job.lr if job.lr is not None else (synset.lr if learned and synset.lr is not None
+                                            else setup.study.final_eval.lr)
     path = Path(cache_dir) / f"{reeval_key(setup, synset, job.arch, job.model, job)}.json" if cache_dir else None
     if path is not None and path.exists():
         cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
@@ -96,7 +98,7 @@ def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) 
     steady_allocator()  # fixed malloc thresholds (dd_tune.base.allocator): a test job loads no training data
     study = setup.study
     gen = seeds.generator(seeds.final_eval_seed(study.seed, job.arch, job.model, job.stream), setup.device)
-    cfg = dataclasses.replace(study.final_eval, archs=(job.arch,), models=1, lr=lr)
+    cfg = dataclasses.replace(study.final_eval, archs=(cast(Arch, job.arch),), models=1, lr=lr)
     if job.split == "val":
         cfg = dataclasses.replace(cfg, max_eval_images=job.max_images)
     result = evaluate_synset(synset, cfg, _heldout(setup, job.split), gen, study.model,

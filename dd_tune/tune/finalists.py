@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.config import StudyConfig
 from dd_tune.methods.levers import title
-from dd_tune.base.keys import START
 from dd_tune.report.rows import pool_random_real, random_real_group
 from dd_tune.tune import lr_protocol
-from dd_tune.tune.confirm import DEFAULT, Candidate, confirm, proxy_pick, top_candidates
-from dd_tune.tune.final_eval import run_jobs, summarise, testing_jobs
+from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
+from dd_tune.tune.final_eval import EvalJob, run_jobs, summarise, testing_jobs
 from dd_tune.tune.setup import TrialSetup
 
 
@@ -28,7 +28,7 @@ class Stage:
     gpu: float
     cache: Path
 
-    def run(self, sets: dict[str, Any], jobs: list, label: str) -> dict:
+    def run(self, sets: dict[str, Any], jobs: Sequence[EvalJob], label: str) -> dict:
         return run_jobs(sets, jobs, self.setup, self.cpu, self.gpu, self.cache, label)
 
 
@@ -43,9 +43,10 @@ def confirmation(stage: Stage, grid: Any, default: dict[str, Any],
     if c.top_k > 0:
         return candidates, confirm(candidates, arch, c.models, lambda jobs: stage.run(sources, jobs, "confirmation"),
                                    c.max_eval_images)
-    rows = [{"name": x.name, "default": x.is_default, "proxy": x.proxy, "iterations": x.iterations,
-             "config": dict(x.values), "arch": arch, "mean": x.proxy if x.proxy is not None else float("nan"),
-             "runs": [], "vs_default": None} for x in candidates]
+    rows: list[dict[str, Any]] = [
+        {"name": x.name, "is_default": x.is_default, "proxy": x.proxy, "iterations": x.iterations,
+         "config": dict(x.values), "arch": arch, "mean": x.proxy if x.proxy is not None else float("nan"),
+         "runs": [], "vs_default": None} for x in candidates]
     pick = proxy_pick(rows) or DEFAULT
     for row in rows:
         row["chosen"] = row["name"] == pick
@@ -57,7 +58,7 @@ def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> dict:
     e = stage.study.final_eval
     if not e.lr_grid:
         return {}
-    rows = [n for n in sets if n in ("best", "default") or random_real_group(n)]
+    rows = [n for n in sets if n in (BEST, DEFAULT) or random_real_group(n)]
     jobs = lr_protocol.selection_jobs(rows, e.archs, e.lr_grid, e.lr_select_models,
                                       stage.study.search.confirm.max_eval_images)
     picked = stage.run(sets, jobs,
@@ -79,7 +80,7 @@ def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate
     fixed = {j: o for j, o in outcomes.items() if j.lr is None}
     reeval = pool_random_real(summarise(fixed, list(sets)))
     tests = summarise(fixed, list(others))
-    as_row = {x.name: "best" if x is chosen else "default" if x.is_default else x.name for x in candidates}
+    as_row = {x.name: BEST if x is chosen else DEFAULT if x.is_default else x.name for x in candidates}
     candidate_tests = {n: (reeval.get(r) or tests.get(r) or {}).get(arch, {}).get("mean") for n, r in as_row.items()}
     chosen_lr = pool_random_real(summarise({j: o for j, o in outcomes.items() if j.lr is not None}, list(lr_choice)))
     return reeval, candidate_tests, _lr_rows(chosen_lr, lr_choice)
@@ -103,15 +104,15 @@ def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]
     """Each main row's title: the levers its configuration uses and how many images per class its
     evaluation trains on (multi-formation decodes factor² images per stored image)."""
     factor = getattr(best_cfg, "factor", 1)
-    out = {"best": f"{title(study.method, best_cfg, study.model)}; {trains_on(ipc * factor ** 2)}",
-           "default": f"{title(study.method, study.distill, study.model)}; "
-                      f"{trains_on(ipc * getattr(study.distill, 'factor', 1) ** 2)}",
-           "random_real": trains_on(ipc)}
+    out: dict[str, str] = {BEST: f"{title(study.method, best_cfg, study.model)}; {trains_on(ipc * factor ** 2)}",
+                           DEFAULT: f"{title(study.method, study.distill, study.model)}; "
+                                    f"{trains_on(ipc * getattr(study.distill, 'factor', 1) ** 2)}",
+                           RANDOM_REAL: trains_on(ipc)}
     if START in sets:
         out[START] = f"{title(study.method, best_cfg, study.model)}, not distilled; {trains_on(ipc * factor ** 2)}"
     for name in sets:
         group = random_real_group(name)
-        if group and group != "random_real":
+        if group and group != RANDOM_REAL:
             f = int(group[len("random_real_x"):])
             out[group] = f"{f * f} real images tiled into each stored image; {trains_on(ipc * f * f)}"
     return out

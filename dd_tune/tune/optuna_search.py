@@ -36,14 +36,18 @@ def _build() -> type:
                 ot_trial.set_user_attr("ray_trial_id", trial_id)
             return config
 
+        def _stored(self, ot_trial: Any) -> Any:  # the trial as Optuna's storage holds it now
+            if self._ot_study is None:  # set by set_search_properties, before any trial
+                raise RuntimeError("the Optuna search has no study yet")
+            return self._ot_study._storage.get_trial(ot_trial._trial_id)
+
         def _already_finished(self, trial_id: str) -> bool:
             if trial_id in self._completed_trials:
                 return True
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is None:
                 return False
-            stored = self._ot_study._storage.get_trial(ot_trial._trial_id)
-            if stored.state.is_finished():
+            if self._stored(ot_trial).state.is_finished():
                 self._completed_trials.add(trial_id)
                 return True
             return False
@@ -68,7 +72,7 @@ def _build() -> type:
                     # Tune hands a trial's last result (its end, or where ASHA stopped it) to this call
                     # only, not to on_trial_result: record it as the curve's last point too
                     step = int(result.get(ITERATION, result.get("training_iteration", 0)))
-                    if step not in self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values:
+                    if step not in self._stored(ot_trial).intermediate_values:
                         ot_trial.report(result[self.metric], step)
                 if stopped_early(result, error, multi_objective=multi):
                     result = None  # told PRUNED: Optuna values it at its last intermediate value

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from dd_tune.tune.interrupts import handlers_restored
 from dd_tune.tune.board import no_board
+from dd_tune.tune.interrupts import handlers_restored
 from dd_tune.tune.progress import tune_console
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import config_index, dd_trainable, run_trial
@@ -87,7 +87,7 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
         raise KeyboardInterrupt  # the probe was stopped (Ctrl-C or SIGTERM), not failed: the run stops
     if grid.errors:
         raise RuntimeError(str(grid.errors[0]).strip().splitlines()[-1])
-    first, second = sorted(float(r.metrics["reported_at"]) for r in grid)
+    first, second = sorted(float((grid[i].metrics or {})["reported_at"]) for i in range(len(grid)))
     return first - t0, second - first
 
 

@@ -11,17 +11,24 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
+from dd_tune.base.errors import ConfigError
 from dd_tune.config import user_path
 from dd_tune.core.datasets import prepare_dataset, resolve_data_root
-from dd_tune.base.errors import ConfigError
-from dd_tune.tune.cluster import (check_address_answers, check_connect_args, check_shared_storage, connect,
-                                  local_resources, node_resources, require_posix_storage)
+from dd_tune.tune.cluster import (
+    check_address_answers,
+    check_connect_args,
+    check_shared_storage,
+    connect,
+    local_resources,
+    node_resources,
+    require_posix_storage,
+)
 from dd_tune.tune.faults import fault_rules
 from dd_tune.tune.interrupts import sigterm_as_ctrl_c
 from dd_tune.tune.lock import RunLock, lock_path
-
+from dd_tune.tune.resources import Resources
 
 MIN_FREE_BYTES = 100 * 2**20
 
@@ -51,16 +58,29 @@ class RunPlace:
     gpus: float  # GPUs visible to Ray
     nodes: int  # alive Ray nodes
     lock: RunLock  # the run's directory lock, held; the caller releases it when the run ends
+    resources: list[Resources]  # what each study's trials ask for, as RunChecks.resources resolved it
 
 
-def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, check_dir: Callable[[Path], None],
-                check_data: Callable[[Path], object] | None = None,
-                check_resources: Callable[[float, float], object] | None = None) -> RunPlace:
+class RunChecks(Protocol):
+    """What a run checks beside the storage and the dataset: a study checks its one study, a suite each
+    member (dd_tune.tune.run)."""
+
+    def directory(self, storage: Path) -> None:
+        """Refuse what would be overwritten or mixed up under ``storage`` (a ConfigError)."""
+
+    def data(self, data_root: Path) -> None:
+        """Check the data against the run (e.g. IPC against class sizes)."""
+
+    def resources(self, cpus: float, gpus: float) -> list[Resources]:
+        """What the trials ask for on the largest node (its CPUs, GPUs): one entry per study."""
+
+
+def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: RunChecks) -> RunPlace:
     """The checks before a run, cheapest first, and nothing written until they pass: command line,
-    storage (usable, and ``check_dir(storage)`` refuses what would be overwritten), the dataset
-    (downloaded/verified; ``check_data(data_root)``, e.g. IPC vs class sizes), the resources a trial asks
-    for (``check_resources(largest node's CPUs, GPUs)``: before a local Ray starts, after joining a
-    cluster), then Ray and, on more than one node, that every node sees the storage.
+    storage (usable, and ``checks.directory`` refuses what would be overwritten), the dataset
+    (downloaded/verified; ``checks.data``), the resources a trial asks for (``checks.resources`` with the
+    largest node's CPUs and GPUs: before a local Ray starts, after joining a cluster), then Ray and, on
+    more than one node, that every node sees the storage.
 
     ``kind`` ("study", "suite") and ``name`` name the run's directory: its lock (:mod:`dd_tune.tune.lock`)
     is taken after the checks and before Ray starts (the storage is created then, if it is new, and the
@@ -74,22 +94,18 @@ def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, check_dir: 
     check_storage(storage)
     lock = RunLock(lock_path(storage, name), f"{kind} {name}")
     try:
-        return _checked_place(req, dataset, storage, lock, check_dir, check_data, check_resources)
+        return _checked_place(req, dataset, storage, lock, checks)
     except BaseException:
         lock.release()
         raise
 
 
-def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, check_dir: Callable[[Path], None],
-                   check_data: Callable[[Path], object] | None,
-                   check_resources: Callable[[float, float], object] | None) -> RunPlace:
-    check_dir(storage)
+def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, checks: RunChecks) -> RunPlace:
+    checks.directory(storage)
     data_root = resolve_data_root(req.data_root)
     prepare_dataset(dataset, data_root)
-    if check_data is not None:
-        check_data(data_root)
-    if req.address is None and check_resources is not None:
-        check_resources(*local_resources(req.num_cpus))
+    checks.data(data_root)
+    resources = checks.resources(*local_resources(req.num_cpus)) if req.address is None else []
     if req.address is not None:
         check_address_answers(req.address)
     try:  # every check has passed: the storage may exist now (the lock lives in it)
@@ -98,12 +114,12 @@ def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, 
         raise ConfigError(f"--storage {storage} cannot be created ({e.strerror or e}); choose a writable "
                           f"--storage") from None
     lock.acquire()
-    check_dir(storage)  # again, under the lock: another run may have changed the directory meanwhile
+    checks.directory(storage)  # again, under the lock: another run may have changed the directory meanwhile
     gpus = connect(req.address, req.num_cpus)
     sigterm_as_ctrl_c()  # ray.init replaced it with a handler that aborts (dd_tune.tune.interrupts)
-    if req.address is not None and check_resources is not None:
-        check_resources(*node_resources())
-    return RunPlace(storage, data_root, gpus, check_shared_storage(storage), lock)
+    if req.address is not None:
+        resources = checks.resources(*node_resources())
+    return RunPlace(storage, data_root, gpus, check_shared_storage(storage), lock, resources)
 
 
 def check_storage(storage: Path) -> None:

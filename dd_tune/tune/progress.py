@@ -8,8 +8,8 @@ import os
 import time
 from typing import Any, Iterator, Sequence
 
-from dd_tune.report.study import fmt_value
 from dd_tune.base.keys import DIVERGED, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.report.study import fmt_value
 from dd_tune.tune.trial_names import console_name
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
@@ -99,7 +99,8 @@ def progress_callback(num_samples: int, keys: Sequence[str], ipc: int, max_it: i
         return sum(1 for t in trials if t.status in finished) + (trial.status not in finished)
 
     class Progress(Callback):
-        def setup(self, **info: Any) -> None:  # a restored search starts its clock again
+        def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
+                  **info: Any) -> None:  # a restored search starts its clock again
             lines.t0, lines.finished_here = time.time(), 0
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -8,9 +8,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from dd_tune.base.errors import ConfigError, ResourceError
 from dd_tune.config import StudyConfig
 from dd_tune.core.splits import train_class_counts
-from dd_tune.base.errors import ConfigError, ResourceError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from dd_tune.config import StudyConfig, SuiteConfig
 from dd_tune.report.compare import write_comparison
@@ -30,26 +30,44 @@ class SuiteOutcome:
     comparison: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Checks:
+    """The checks of a study (``kind`` "study", one study) or a suite (its members), for ``prepare_run``."""
+
+    req: RunRequest
+    kind: Literal["study", "suite"]
+    name: str
+    studies: list[StudyConfig]
+    spaces: list[Any]
+
+    def directory(self, storage: Path) -> None:
+        where = store.locate(storage, self.name, self.kind)
+        if self.kind == "study":
+            store.check_study_dir(where, self.studies[0], self.req.force, self.req.resume)
+        else:
+            check_suite_dir(where, self.studies, self.req.force, self.req.resume)
+
+    def data(self, data_root: Path) -> None:
+        for study, space in zip(self.studies, self.spaces):
+            check_ipcs(study, space, data_root)
+
+    def resources(self, cpus: float, gpus: float) -> list[Resources]:
+        check_full_budget_on_cpu(f"{self.kind} {self.name}", gpus, self.req.profile_given, self.req.yes_cpu)
+        return [resolve_resources(study, gpus, cpus) for study in self.studies]
+
+
 def run_study(study: StudyConfig, space: Any, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
     """Run ``study`` over ``space`` as ``req`` asks; (its directory, its results)."""
     check_search(study, space)  # the whole search, built in memory, before anything is replaced
     set_verbosity(req.verbose)
-    resources: list[Resources] = []
-    place = prepare_run(
-        req, study.dataset, "study", study.name,
-        check_dir=lambda storage: store.check_study_dir(store.locate(storage, study.name, "study"), study,
-                                                        req.force, req.resume),
-        check_data=lambda root: check_ipcs(study, space, root),
-        check_resources=lambda cpus, gpus: [
-            check_full_budget_on_cpu(f"study {study.name}", gpus, req.profile_given, req.yes_cpu),
-            resources.append(resolve_resources(study, gpus, cpus))])
+    place = prepare_run(req, study.dataset, "study", study.name, _Checks(req, "study", study.name, [study], [space]))
     with place.lock:  # one run per study directory, until this one ends
         study_dir = store.locate(place.storage, study.name, "study")
         store.create(study_dir, "study", replace=req.force)  # every check has passed
         started(study_dir)
         print(f"[dd_tune] study {study.name}: {'resuming' if req.resume else 'starting'} in {study_dir} "
               f"on {place.nodes} Ray node(s); follow the trials with: tensorboard --logdir {study_dir}", flush=True)
-        result = StudyRunner(study, space, study_dir, place.data_root, resources[-1]).run(resume=req.resume)
+        result = StudyRunner(study, space, study_dir, place.data_root, place.resources[0]).run(resume=req.resume)
     return study_dir, result
 
 
@@ -60,14 +78,8 @@ def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequen
     for study, space in zip(studies, spaces):
         check_search(study, space)
     set_verbosity(req.verbose)
-    place = prepare_run(
-        req, studies[0].dataset, "suite", suite.name,
-        check_dir=lambda storage: check_suite_dir(store.locate(storage, suite.name, "suite"), studies,
-                                                  req.force, req.resume),
-        check_data=lambda root: [check_ipcs(s, sp, root) for s, sp in zip(studies, spaces)],
-        check_resources=lambda cpus, gpus: [
-            check_full_budget_on_cpu(f"suite {suite.name}", gpus, req.profile_given, req.yes_cpu),
-            *[resolve_resources(s, gpus, cpus) for s in studies]])
+    checks = _Checks(req, "suite", suite.name, list(studies), list(spaces))
+    place = prepare_run(req, studies[0].dataset, "suite", suite.name, checks)
     with place.lock:  # one run per suite directory, until this one ends
         outcome = SuiteOutcome(store.locate(place.storage, suite.name, "suite"))
         check_members_idle(outcome.suite_dir, studies)

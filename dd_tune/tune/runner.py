@@ -16,32 +16,32 @@ from typing import Any
 
 import torch
 
-from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.base.errors import StudyFailed
-from dd_tune.base.keys import DIVERGED
+from dd_tune.base.keys import BEST, DEFAULT, DIVERGED
+from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.splits import load_test
+from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
+from dd_tune.report.fidelity import fidelity
 from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
-from dd_tune.report.fidelity import fidelity
 from dd_tune.report.rows import differences
 from dd_tune.report.study import write_report
-from dd_tune.core.synset import SynSet
 from dd_tune.tune.board import write_test_board
+from dd_tune.tune.confirm import Candidate, usable, verdict
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.faults import fault_rules
-from dd_tune.tune.confirm import Candidate, usable, verdict
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
 from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
 from dd_tune.tune.search import Search, optuna_name, optuna_numbers, trial_rows
-from dd_tune.tune.trial_names import number_of_dir, result_name
 from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 from dd_tune.tune.setup import TrialSetup
 from dd_tune.tune.trainable import GRIDS, config_index
+from dd_tune.tune.trial_names import number_of_dir, result_name
 
 
 def trial_slots(resources: Resources) -> float:
@@ -187,7 +187,7 @@ class StudyRunner:
         best_ipc = int(chosen.values.get("ipc", ipc))
         best_set, out_dir = self._save_best(chosen, best_cfg, ipc)
         default_final = best_set if chosen.is_default else next(c.source for c in candidates if c.is_default)
-        sets = {"best": best_set, "default": default_final, **random_real_sets(self.setup(best_ipc)),
+        sets = {BEST: best_set, DEFAULT: default_final, **random_real_sets(self.setup(best_ipc)),
                 **(random_real_sets(self.setup(best_ipc), best_set.factor) if best_set.factor > 1 else {}),
                 **extra_sets(best_set, best_values, best_cfg, self.setup(ipc), self.setup(best_ipc), r.cpu, r.gpu,
                              config_index(chosen.values))}
@@ -233,8 +233,8 @@ class StudyRunner:
             named_configs={n: {**to_dict(with_method_values(study, v, n)), "ipc": ipc}
                            for n, v in study.named_points.items()},
             reeval=reeval, differences=differences(reeval),
-            config_notes={"default": self.method.config_notes(study.distill, ipc),
-                          "best": self.method.config_notes(best_cfg, best_ipc)},
+            config_notes={DEFAULT: self.method.config_notes(study.distill, ipc),
+                          BEST: self.method.config_notes(best_cfg, best_ipc)},
             flops=study_flops(study, best_cfg, best_ipc),
             best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
             plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,

@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.base.errors import ConfigError
+from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.methods.configs import check_network, study_at, with_method_values
 
 Scalar = Any
@@ -43,25 +43,33 @@ class ParamSpec:
                     "categorical parameters take 'choices', not 'low'/'high'")
             return
         require(self.low is not None and self.high is not None, "low", "numeric parameters need low and high")
-        require(math.isfinite(self.low) and math.isfinite(self.high), "low",
-                f"bounds must be finite numbers, got low={self.low} high={self.high}")
-        require(self.low < self.high, "low", f"must be < high, got low={self.low} high={self.high}")
-        require(not self.log or self.low > 0, "low", "must be > 0 with log: true")
+        low, high = self.bounds
+        require(math.isfinite(low) and math.isfinite(high), "low",
+                f"bounds must be finite numbers, got low={low} high={high}")
+        require(low < high, "low", f"must be < high, got low={low} high={high}")
+        require(not self.log or low > 0, "low", "must be > 0 with log: true")
         require(not (self.log and self.step is not None), "step", "cannot be combined with log: true")
-        require(self.step is None or (math.isfinite(self.step) and self.step > 0), "step",
-                f"must be a finite number > 0, got {self.step}")
-        require(self.step is None or self.step <= self.high - self.low, "step",
-                f"must not exceed high - low = {self.high - self.low}, got {self.step}")
+        step = self.step
+        require(step is None or (math.isfinite(step) and step > 0), "step", f"must be a finite number > 0, got {step}")
+        require(step is None or step <= high - low, "step", f"must not exceed high - low = {high - low}, got {step}")
         if self.type == "int":
-            require(self.step is None or float(self.step).is_integer(), "step",
-                    f"int parameters need a whole-number step, got {self.step}")
-            require(float(self.low).is_integer() and float(self.high).is_integer(), "low",
+            require(step is None or float(step).is_integer(), "step",
+                    f"int parameters need a whole-number step, got {step}")
+            require(float(low).is_integer() and float(high).is_integer(), "low",
                     "int parameters need whole-number bounds")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a numeric parameter; ``__post_init__`` makes sure both are set."""
+        if self.low is None or self.high is None:
+            raise ConfigError(f"a {self.type} parameter has no bounds (low={self.low}, high={self.high})")
+        return self.low, self.high
 
     def contains(self, value: Any) -> bool:
         if self.type == "categorical":
             return value in self.choices
-        return self.low <= value <= self.high
+        low, high = self.bounds
+        return low <= value <= high
 
     def describe(self) -> str:
         if self.type == "categorical":
@@ -118,7 +126,7 @@ def widened(spec: ParamSpec, study: StudyConfig, key: str) -> ParamSpec:
         if spec.type == "categorical":
             spec = dataclasses.replace(spec, choices=(*spec.choices, value))
         else:
-            spec = dataclasses.replace(spec, low=min(spec.low, value), high=max(spec.high, value))
+            spec = dataclasses.replace(spec, low=min(spec.bounds[0], value), high=max(spec.bounds[1], value))
     return spec
 
 
@@ -129,7 +137,7 @@ def _check_against_config(study: StudyConfig, key: str, spec: ParamSpec, source:
             f"{source}: unknown search key {key!r} for method {study.method!r}; "
             f"choose from {sorted(fields | {'ipc'})}"
         )
-    values = list(spec.choices) if spec.type == "categorical" else [spec.low, spec.high]
+    values = list(spec.choices) if spec.type == "categorical" else list(spec.bounds)
     if spec.type == "int":
         values = [int(v) for v in values]
     for value in values:
@@ -150,9 +158,9 @@ def to_optuna(space: SearchSpace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, s in space.items():
         if s.type == "float":
-            out[key] = od.FloatDistribution(float(s.low), float(s.high), log=s.log, step=s.step)
+            out[key] = od.FloatDistribution(float(s.bounds[0]), float(s.bounds[1]), log=s.log, step=s.step)
         elif s.type == "int":
-            out[key] = od.IntDistribution(int(s.low), int(s.high), log=s.log, step=int(s.step or 1))
+            out[key] = od.IntDistribution(int(s.bounds[0]), int(s.bounds[1]), log=s.log, step=int(s.step or 1))
         else:
             out[key] = od.CategoricalDistribution(list(s.choices))
     return out
@@ -179,7 +187,7 @@ def default_point(study: StudyConfig, space: SearchSpace, ipc: int) -> dict[str,
 def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
     """The longest trial the space allows (ASHA's max_t)."""
     if "iterations" in space:
-        return int(space["iterations"].high)
+        return int(space["iterations"].bounds[1])
     return int(study.distill.iterations)
 
 

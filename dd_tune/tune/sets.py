@@ -14,11 +14,11 @@ from typing import Any, Callable
 import torch
 
 from dd_tune.base import seeds
+from dd_tune.base.keys import ITERATION, RANDOM_REAL_DRAW, START
+from dd_tune.core.synset import SynSet
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.base.keys import ITERATION, RANDOM_REAL_DRAW, START
-from dd_tune.core.synset import SynSet
 from dd_tune.tune.setup import TrialSetup, make_distiller
 from dd_tune.tune.trainable import config_index
 
@@ -77,7 +77,8 @@ def named_sets(setup: TrialSetup, cpu: float, gpu: float) -> dict[str, Any]:
               f"run of {stops[-1]} iterations read at {', '.join(map(str, stops))} (in parallel with the "
               f"re-evaluation)", flush=True)
         task = ray.remote(num_cpus=cpu, num_gpus=gpu, num_returns=len(group))(distill_prefixes)
-        out.update(zip(group, task.remote(setup, longest, config_index(longest), stops)))
+        refs: Any = task.remote(setup, longest, config_index(longest), stops)  # num_returns: one ref per stop
+        out.update(zip(group, refs))
     return out
 
 

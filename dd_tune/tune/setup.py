@@ -12,8 +12,8 @@ import torch
 from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import StudyConfig
-from dd_tune.core.splits import load_data
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.core.splits import load_data
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values

@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
-from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, build, plain_name_problem, to_dict
 from dd_tune.base.errors import ConfigError, StudyStateError
+from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, build, plain_name_problem, to_dict
 
 Kind = Literal["study", "suite"]
 MARKERS: dict[str, str] = {"study": ".dd_tune_study", "suite": ".dd_tune_suite"}

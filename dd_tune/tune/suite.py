@@ -11,11 +11,11 @@ from typing import Any, Sequence
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.config import StudyConfig, SuiteConfig
-from dd_tune.core.splits import ClassIndexedData, load_data, load_test
-from dd_tune.base.errors import ConfigError, StudyStateError
-from dd_tune.core.evaluation import full_data_accuracy
 from dd_tune.base.atomic import atomic_write_text
+from dd_tune.base.errors import ConfigError, StudyStateError
+from dd_tune.config import StudyConfig, SuiteConfig
+from dd_tune.core.evaluation import full_data_accuracy
+from dd_tune.core.splits import ClassIndexedData, load_data, load_test
 from dd_tune.methods import init_of
 from dd_tune.methods.configs import load_study
 from dd_tune.report.results import StudyResult

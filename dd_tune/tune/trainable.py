@@ -8,8 +8,8 @@ distiller so a trial can resume.
 
 from __future__ import annotations
 
-import math
 import logging
+import math
 import os
 import tempfile
 import time
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.base.hashing import content_int
-from dd_tune.core.grids import save_grid
 from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
-from dd_tune.tune.progress import tune_verbosity
+from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.grids import save_grid
 from dd_tune.core.synset import SynSet
 from dd_tune.tune.faults import InjectedFault
+from dd_tune.tune.progress import tune_verbosity
 from dd_tune.tune.setup import TrialSetup, make_distiller
 
 GRIDS = "grids"  # trial artifact folder of the set's pictures, one per report (and iteration 0)
@@ -60,7 +60,7 @@ def run_trial(
         initial(distiller.synset())  # the set before any step (iteration 0 of the progress pictures)
     total = distiller.total_iterations
     last = (restore or {}).get("metrics")
-    if last is not None and (last[DIVERGED] or distiller.iteration >= total):
+    if restore is not None and last is not None and (last[DIVERGED] or distiller.iteration >= total):
         # restored from its final checkpoint (the driver died before it recorded the end): report
         # the same result again instead of re-evaluating with a moved evaluation generator
         report(_reported_again(last, resumed_from, setup_s, t_start), restore, distiller.synset())
