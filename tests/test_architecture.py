@@ -187,6 +187,33 @@ def test_result_keys_and_set_names_are_named_only_in_the_keys_module():
     assert not found, f"result keys or set names spelled as strings (use dd_tune.base.keys): {found}"
 
 
+# fields of the typed results that other documents also use as keys, each for its own data: the comparison
+# rows of compare.json (study, method, ipc, n_trials, best_config, best_val_acc, wall_time_s, flops, fidelity,
+# confirmation's verdict), summary dicts of report.stats (mean, std, n, ci95, runs, models, draws, draw_means,
+# draw_std), evaluation results (balanced, lr), trial records (trials, timing, progress), configurations
+# (dataset, profile, seed, final_eval, search_space) and the differences between rows
+SHARED_SPELLINGS = {"study", "method", "ipc", "n_trials", "best_config", "best_val_acc", "wall_time_s", "flops",
+                    "fidelity", "confirmation", "mean", "std", "n", "ci95", "runs", "models", "draws", "draw_means",
+                    "draw_std", "balanced", "lr", "trials", "timing", "progress", "dataset", "profile", "seed",
+                    "final_eval", "search_space", "differences"}
+
+
+def test_result_fields_are_attributes_outside_the_results_module():
+    """The renderers take typed results: a field of IpcResult / StudyResult / SetAccuracy is read as an
+    attribute (mypy checks its name), and only dd_tune.report.results spells it as a string (its JSON
+    layout). A renamed field read as ``row["old_name"]`` anywhere else fails here."""
+    import dataclasses
+
+    from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+
+    fields = {f.name for cls in (IpcResult, StudyResult, SetAccuracy) for f in dataclasses.fields(cls)}
+    assert SHARED_SPELLINGS < fields  # nothing listed that is not a field
+    checked = fields - SHARED_SPELLINGS
+    found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.report.results"
+             for line in result_key_literals(ast.parse(path.read_text()), checked)]
+    assert not found, f"result fields spelled as strings (read them as attributes of the typed results): {found}"
+
+
 def test_the_result_key_check_sees_every_spelling():
     tree = ast.parse('r["it"]; r.get("val_acc"); {"diverged": 1}; "it" in df; tqdm(unit="it"); x = "it"')
     assert result_key_literals(tree, {"it", "val_acc", "diverged"}) == [1, 1, 1, 1]

@@ -39,6 +39,7 @@ def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(t
     """What a browser shows, read from TensorBoard's own server: the study's layout (trial folders named by
     tune.trial_names, the test pass written by write_test_board) gives one run per trial, named t00_...,
     with the report's tag names, and the test run."""
+    from factories import acc
     from tb_server import served
     from torch.utils.tensorboard import SummaryWriter
 
@@ -54,7 +55,7 @@ def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(t
             for tag, value in tags.items():
                 writer.add_scalar(tag, value, global_step=it)
         writer.close()
-    write_test_board(tmp_path, 1, {"best": {"convnet": {"mean": 91.0}}, "default": {"convnet": {"mean": 88.0}}})
+    write_test_board(tmp_path, 1, {"best": {"convnet": acc([91.0])}, "default": {"convnet": acc([88.0])}})
     page = served(tmp_path, expect_runs=3)
     assert page["runs"] == ["ipc1/t00_batch_real=64_lr_img=1", "ipc1/t01_batch_real=64_lr_img=0.51", "test"]
     assert page["scalars"]["ipc1/t01_batch_real=64_lr_img=0.51"] == ["time/distill_s", "val_acc"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from factories import acc
 
 from dd_tune.base.errors import ConfigError
 from dd_tune.compare import main
@@ -65,8 +66,8 @@ def test_smoke_comparison_of_dm_datadam_and_pad(tmp_path, data_root, ray_session
 def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
     from dd_tune.report.compare import _random_real_lines
 
-    def row(method, acc):
-        entry = {"mean": acc, "std": 0.5, "runs": [acc - 0.5, acc + 0.5]}
+    def row(method, mean):
+        entry = acc([mean - 0.5, mean + 0.5])
         return {"method": method, "accuracy": {"random_real": {"convnet": entry, "lenet": entry}}}
 
     cell = "48.00 ± 0.71 [41.65, 54.35]"
@@ -82,7 +83,7 @@ def test_comparison_states_differences_with_intervals():
     from dd_tune.report.compare import comparison_differences, render_comparison
 
     def entry(runs):
-        return {"mean": sum(runs) / len(runs), "std": 0.0, "runs": runs}
+        return acc(runs)
 
     def row(method, best, default, rr):
         return {"method": method, "ipc": 1, "n_trials": 3, "n_failed": 0, "wall_time_s": 1.0, "expert_seconds": 0.0,

@@ -99,7 +99,7 @@ def test_every_validation_choice_precedes_the_first_test_job_and_the_lr_is_chose
     # the same grid and the same number of models for every row
     assert set(lr_rows["best"]["convnet"]["val"]) == set(lr_rows["default"]["convnet"]["val"]) == {0.001, 0.01, 0.1}
     assert tests == {"trial_a": pytest.approx(91.0 - 0.9), "trial_b": pytest.approx(70.1), "default": pytest.approx(75.1)}
-    assert reeval["best"]["convnet"]["mean"] == pytest.approx(70.1) and reeval["random_real"]["convnet"]["n"] == 2  # draws
+    assert reeval["best"]["convnet"].mean == pytest.approx(70.1) and reeval["random_real"]["convnet"].n == 2  # draws
 
 
 def test_the_other_finalists_test_column_uses_test_models_and_the_rows_keep_the_protocols_models():

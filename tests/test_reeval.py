@@ -51,8 +51,8 @@ def test_refs_dedup_and_cache(ray_session, data_root: Path, tmp_path: Path, caps
     first = reevaluate(sets, setup, 1, 0, tmp_path / "reeval")
     out = capsys.readouterr().out
     assert out.count("test pass ") == 4 and "(cached)" not in out  # a once, b once, 2 models each
-    assert first["a"] == first["a_again"] and len(first["a"]["lenet"]["runs"]) == 2
-    assert first["a"]["lenet"]["runs"] != first["b"]["lenet"]["runs"]
+    assert first["a"] == first["a_again"] and len(first["a"]["lenet"].runs) == 2
+    assert first["a"]["lenet"].runs != first["b"]["lenet"].runs
     assert len(list((tmp_path / "reeval").glob("*.json"))) == 4
 
     again = reevaluate({"b": b, "a": a}, setup, 1, 0, tmp_path / "reeval")

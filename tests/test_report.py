@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
+from factories import acc as _entry
+from factories import ipc_result, study_result
 from scipy import stats as scipy_stats
 
 from dd_tune.core.synset import SynSet
+from dd_tune.report.results import SetAccuracy
 from dd_tune.report.rows import differences, fmt_acc, pool_random_real
 from dd_tune.report.stats import paired_difference, summary, welch_difference
 from dd_tune.report.study import render_markdown
@@ -54,10 +58,6 @@ def test_welch_difference_matches_scipy():
     assert d["diff"] == pytest.approx(np.mean(a) - np.mean(b)) and d["ci95"] == pytest.approx([res.low, res.high])
 
 
-def _entry(runs, lr=0.01):
-    return {**summary(runs), "runs": runs, "lr": lr, "lr_learned": lr != 0.01}
-
-
 def test_random_real_draws_pool_and_differences_are_paired_or_welch():
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
               "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
@@ -66,10 +66,10 @@ def test_random_real_draws_pool_and_differences_are_paired_or_welch():
     rr = pooled["random_real"]["convnet"]
     assert set(pooled) == {"best", "default", "random_real"}
     # the draw is the unit: its interval counts 2 draws, not 6 models
-    assert rr["models"] == [50.0, 52.0, 51.0, 55.0, 54.0, 56.0] and rr["runs"] == rr["draw_means"] == [51.0, 55.0]
-    assert rr["draw_std"] == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr["n"] == 2
+    assert rr.models == [50.0, 52.0, 51.0, 55.0, 54.0, 56.0] and rr.runs == rr.draw_means == [51.0, 55.0]
+    assert rr.draw_std == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr.n == 2
     half = scipy_stats.t.ppf(0.975, 1) * np.std([51.0, 55.0], ddof=1) / np.sqrt(2)
-    assert rr["ci95"] == pytest.approx([53.0 - half, 53.0 + half])
+    assert rr.ci95 == pytest.approx([53.0 - half, 53.0 + half])
     diffs = {(d["a"], d["b"]): d for d in differences(pooled)}
     assert diffs[("best", "default")]["kind"] == "paired"
     assert diffs[("best", "default")]["diff"] == pytest.approx(np.mean([2.0, 1.5, 2.0]))
@@ -87,7 +87,7 @@ def test_random_real_intervals_count_draws_not_models():
     reeval = {f"random_real_draw{d}": {"convnet": _entry([m - 0.5, m, m + 0.5])} for d, m in enumerate(means, 1)}
     rr = pool_random_real(reeval)["random_real"]["convnet"]
     half = scipy_stats.t.ppf(0.975, 2) * np.std(means, ddof=1) / np.sqrt(3)
-    assert rr["ci95"] == pytest.approx([30.0 - half, 30.0 + half])  # [5.16, 54.84]
+    assert rr.ci95 == pytest.approx([30.0 - half, 30.0 + half])  # [5.16, 54.84]
     pooled = [v for m in means for v in (m - 0.5, m, m + 0.5)]
     naive = scipy_stats.t.ppf(0.975, 8) * np.std(pooled, ddof=1) / 3
     assert half > 3 * naive
@@ -104,17 +104,12 @@ def test_markdown_gives_intervals_differences_draws_alpha_and_notes():
         "default": {"convnet": _entry([90.2, 90.9, 90.4], lr=0.01)},
         "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
         "random_real_draw2": {"convnet": _entry([55.0, 54.0, 56.0])}})
-    row = {"n_trials": 2, "n_errors": 0, "n_diverged": 0, "best_val_acc": 90.0, "reeval": reeval,
-           "differences": differences(reeval), "best_config": {"lr_img": 1.0}, "default_config": {"lr_img": 1.0},
-           "trials": [], "flops": {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9,
-                                   "distillation_default": 1e9, "evaluation_one_run": {"convnet": 1e9}},
-           "best_synset": "/s/best/synset.pt", "best_png": "/s/best/synset.png",
-           "config_notes": {"default": ["matched segments: start epochs 0-9."]}}
-    report = {"study": "x", "method": "pad", "dataset": "mnist", "profile": "quick", "seed": 0, "wall_time_s": 1.0,
-              "protocol": "p", "by_ipc": {"1": row}, "search_space": {}, "study_dir": "/s", "optuna_db": "/s/o.db",
-              "final_eval": {"lr": 0.01}, "method_notes": ["a note on evaluation"],
-              "expert_stage": {"experts": 4, "trained": 4, "reused": 0, "dir": "/e", "seconds": 9.0,
-                               "flops": {"difficulty": 2e12, "training": 3e12}}}
+    row = ipc_result(n_trials=2, best_val_acc=90.0, reeval=reeval, differences=differences(reeval),
+                     best_config={"lr_img": 1.0}, default_config={"lr_img": 1.0},
+                     config_notes={"default": ["matched segments: start epochs 0-9."]})
+    report = study_result({"1": row}, method="pad", final_eval={"lr": 0.01}, method_notes=["a note on evaluation"],
+                          expert_stage={"experts": 4, "trained": 4, "reused": 0, "dir": "/e", "seconds": 9.0,
+                                        "flops": {"difficulty": 2e12, "training": 3e12}})
     md = render_markdown(report)
     assert fmt_acc(reeval["best"]["convnet"]) in md and "(n=3)" in md
     assert "random real (2 draws)" in md and "draw means 51.00, 55.00" in md
@@ -129,11 +124,11 @@ def test_the_ipc_header_names_the_best_proxy_score_and_the_chosen_sets_when_they
     from dd_tune.report.study import _proxy_line
 
     trials = [{"val_acc": 89.7, "error": None}, {"val_acc": 88.5, "error": None}, {"val_acc": None, "error": "x"}]
-    assert _proxy_line({"trials": trials, "best_val_acc": 89.7}) == "best proxy validation accuracy 89.70 %."
-    line = _proxy_line({"trials": trials, "best_val_acc": 88.5})
+    assert _proxy_line(ipc_result(trials=trials, best_val_acc=89.7)) == "best proxy validation accuracy 89.70 %."
+    line = _proxy_line(ipc_result(trials=trials, best_val_acc=88.5))
     assert "best proxy validation accuracy 89.70 %" in line and "the chosen set's 88.50 %" in line
     # re-distilled defaults have no proxy score of their own
-    assert _proxy_line({"trials": trials, "best_val_acc": float("nan")}) == "best proxy validation accuracy 89.70 %."
+    assert _proxy_line(ipc_result(trials=trials, best_val_acc=float("nan"))) == "best proxy validation accuracy 89.70 %."
 
 
 @pytest.mark.parametrize("best, default, words", [
@@ -151,7 +146,7 @@ def test_the_ipc_section_opens_with_its_verdict_in_words(best, default, words):
     reeval = pool_random_real({"best": {"convnet": _entry(best)}, "default": {"convnet": _entry(default)},
                                "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
                                "random_real_draw2": {"convnet": _entry([55.0, 54.0, 56.0])}})
-    text = verdict({"reeval": reeval}, "DM")
+    text = verdict(ipc_result(reeval=reeval), "DM")
     assert text.startswith("**Verdict.** ") and words.lower() in text.lower(), text
     assert "Random real at the same IPC scores 53.00 % on convnet" in text
 
@@ -162,7 +157,7 @@ def test_accuracy_intervals_stay_inside_0_to_100():
 
 
 def test_search_space_is_a_table_with_whole_numbers_for_ints():
-    from dd_tune.report.study import search_space_lines
+    from dd_tune.report.tables import search_space_lines
 
     lines = search_space_lines({
         "iterations": {"type": "int", "low": 50.0, "high": 100.0, "step": 50.0},
@@ -174,13 +169,12 @@ def test_search_space_is_a_table_with_whole_numbers_for_ints():
 
 
 def test_reports_of_earlier_versions_are_read_with_the_draw_as_unit():
-    from dd_tune.report.results import draw_unit
-
     old = {"runs": [50.0, 52.0, 51.0, 55.0, 54.0, 56.0], "n": 6, "draws": [[50.0, 52.0, 51.0], [55.0, 54.0, 56.0]]}
-    new = draw_unit(old)
-    assert new["runs"] == [51.0, 55.0] and new["n"] == 2 and new["models"] == old["runs"]
-    assert draw_unit(new) == new  # already in the new form
-    assert draw_unit({"runs": [90.0, 91.0]}) == {"runs": [90.0, 91.0]}  # not random real
+    new = SetAccuracy.from_dict(old)
+    assert new.runs == [51.0, 55.0] and new.n == 2 and new.models == old["runs"]
+    assert SetAccuracy.from_dict(dataclasses.asdict(new)) == new  # already in the new form
+    plain = SetAccuracy.from_dict({"runs": [90.0, 91.0]})  # not random real; the summary is filled in
+    assert plain.runs == [90.0, 91.0] and plain.mean == 90.5 and plain.n == 2 and not plain.draws
 
 
 def test_tuned_row_is_paired_with_its_own_initial_images():
@@ -200,13 +194,13 @@ def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_onl
 
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
               "best_start": {"convnet": _entry(init_only)}}
-    assert words in verdict({"reeval": reeval}, "DM")
+    assert words in verdict(ipc_result(reeval=reeval), "DM")
 
 
 def test_a_smoke_report_says_it_is_not_a_result_before_any_number():
     from dd_tune.report.verdict import banner as _banner
 
-    assert _banner({"profile": "smoke", "protocol": "..."})[0].startswith("> **Not a result.**")
-    assert _banner({"profile": "quick", "protocol": "E=5; held-out sets capped at 500 images (a fixed shuffle): "
-                                                    "not a result"})
-    assert _banner({"profile": "quick", "protocol": "E=200, 3 models"}) == []
+    assert _banner(study_result(profile="smoke", protocol="..."))[0].startswith("> **Not a result.**")
+    assert _banner(study_result(profile="quick", protocol="E=5; held-out sets capped at 500 images (a fixed shuffle): "
+                                                          "not a result"))
+    assert _banner(study_result(profile="quick", protocol="E=200, 3 models")) == []

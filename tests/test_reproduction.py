@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from factories import acc as _entry
+from factories import ipc_result, study_result
 from PIL import Image
 
 from dd_tune.base.errors import ConfigError
@@ -14,15 +16,12 @@ from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, re
 from dd_tune.tune.suite import suite_studies
 
 
-def _entry(runs):
-    return {"runs": runs, "mean": sum(runs) / len(runs)}
-
-
 def _report(study, method, reeval, named=None, trials=(), progress=None, best_config=None):
-    return {"study": study, "method": method, "by_ipc": {"10": {
-        "reeval": {k: {"convnet": _entry(v), "lenet": _entry([x - 10 for x in v])} for k, v in reeval.items()},
-        "named_configs": named or {}, "best_config": best_config or {"lr_img": 3.0, "ipc": 10},
-        "default_config": {"lr_img": 1.0, "ipc": 10}, "trials": list(trials), "progress": progress or {}}}}
+    row = ipc_result(
+        ipc=10, reeval={k: {"convnet": _entry(v), "lenet": _entry([x - 10 for x in v])} for k, v in reeval.items()},
+        named_configs=named or {}, best_config=best_config or {"lr_img": 3.0, "ipc": 10},
+        default_config={"lr_img": 1.0, "ipc": 10}, trials=list(trials), progress=progress or {})
+    return study_result({"10": row}, study=study, method=method)
 
 
 def test_seed_report_suite_runs_every_method_from_real_and_from_noise_at_ipc_10():
@@ -67,7 +66,8 @@ def test_report_table_places_the_reported_number_against_the_interval():
                    "seed_report_500": {"init": "noise", "iterations": 500, "batch_real": 256, "ipc": 10},
                    "seed_report_1000": {"init": "noise", "iterations": 100, "batch_real": 256, "ipc": 10}}),
     }
-    rows = {r["title"]: r for r in report_rows(suite, results, {"convnet": _entry([98.0, 98.5]), "epochs": 1})}
+    full_data = {"convnet": {"runs": [98.0, 98.5], "mean": 98.25}, "epochs": 1}  # as full_data.json holds it
+    rows = {r["title"]: r for r in report_rows(suite, results, full_data)}
     r500 = rows["DM, noise init, 500 iterations"]
     # the report's one model against one new dd_tune model: 97 ± t(2) * 1 * sqrt(1 + 1/3) = [92.03, 101.97]
     assert ("inside the 95 % prediction interval for one new dd_tune model [92.03, 101.97]: consistent with it"
@@ -81,7 +81,7 @@ def test_report_table_places_the_reported_number_against_the_interval():
     assert rows["PAD, noise init, 1000 iterations (the report: best of 0 / 500 / 1000)"]["at_setting"] is None  # study not run
     assert "Not measured here: python -m dd_tune.study datadam_mhist" in \
         rows["DataDAM on MHIST, ConvNet-7, noise init, 10 iterations"]["sentence"]
-    assert rows["Full training set, ConvNet-3, 20 epochs"]["at_setting"]["mean"] == 98.25
+    assert rows["Full training set, ConvNet-3, 20 epochs"]["at_setting"].mean == 98.25
     md = "\n".join(report_table(list(rows.values()), suite.report_name))
     assert "| DM, noise init, 1000 iterations | convnet | 97.30 | 91.00 ± 1.00 [88.52, 93.48] (n=3) (scaled) |" in md
 

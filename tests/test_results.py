@@ -8,14 +8,11 @@ import io
 import json
 
 import pytest
+from factories import acc as _entry
 
 from dd_tune.commands.results import main
 from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences, pool_random_real
-
-
-def _entry(runs):
-    return {"runs": runs}
 
 
 def _study(name: str, best, default) -> dict:

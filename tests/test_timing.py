@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
+from factories import ipc_result, study_result
 
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
 from dd_tune.tune.search import trial_timing
@@ -12,8 +15,8 @@ from dd_tune.tune.search import trial_timing
 def _row(trial_s=(100.0, 80.0), slots=2.0):
     trials = [{"timing": {"setup_s": 2.0, "distill_s": 50.0, "eval_s": 40.0, "trial_s": trial_s[0]}},
               {"timing": {"setup_s": 2.0, "distill_s": 40.0, "eval_s": 30.0, "trial_s": trial_s[1]}}]
-    return {"n_trials": 2, "trials": trials,
-            "timing": {"search_s": 110.0, "final_eval_s": 60.0, "slots": slots, "wall_s": 180.0}}
+    return ipc_result(n_trials=2, trials=trials,
+                      timing={"search_s": 110.0, "final_eval_s": 60.0, "slots": slots, "wall_s": 180.0})
 
 
 def test_rows_are_wall_seconds_and_add_up_to_the_ipc_wall_time():
@@ -30,25 +33,25 @@ def test_rows_are_wall_seconds_and_add_up_to_the_ipc_wall_time():
 
 def test_ray_overhead_is_trial_time_beyond_the_work_the_trial_timed():
     assert ray_overhead(_row()) == pytest.approx((180 - 164) / 164)
-    assert ray_overhead({"trials": [{}]}) is None
+    assert ray_overhead(ipc_result(trials=[{}])) is None
 
 
 def test_lines_show_throughput_overhead_and_nothing_without_timings():
     text = "\n".join(time_lines(_row()))
     assert "65.5 trials per hour" in text  # 2 trials in 110 s
     assert "9.8 %" in text and "rows add up to 100.0 %" in text
-    assert time_lines({"n_trials": 1, "trials": [{"timing": {}}], "timing": {}}) == []
+    assert time_lines(ipc_result(n_trials=1, trials=[{"timing": {}}], timing={})) == []
 
 
 def test_study_line_adds_stage_ipcs_and_the_rest():
-    report = {"wall_time_s": 300.0, "expert_stage": {"seconds": 100.0}, "by_ipc": {"1": _row()}}
+    report = study_result({"1": _row()}, wall_time_s=300.0, expert_stage={"seconds": 100.0})
     assert study_time_line(report)[0] == ("Wall time 300 s = expert stage 100 s + IPC 1 180 s + the rest "
                                           "(study files, report) 20 s.")
 
 
 def test_study_line_counts_the_probe_and_says_its_share_of_the_mean_trial():
     probe = {"iterations": 10, "in_process_s": 4.0, "ray_s": 9.0, "ray_reused_s": 7.0, "seconds": 15.0}
-    report = {"wall_time_s": 300.0, "expert_stage": {}, "by_ipc": {"1": _row()}, "overhead_probe": probe}
+    report = study_result({"1": _row()}, wall_time_s=300.0, overhead_probe=probe)
     lines = study_time_line(report)
     assert lines[0] == ("Wall time 300 s = overhead probe 15 s + IPC 1 180 s + the rest (study files, report) "
                         "105 s.")
@@ -58,13 +61,13 @@ def test_study_line_counts_the_probe_and_says_its_share_of_the_mean_trial():
     assert ("4.0 s in-process; in Ray Tune 7.0 s on a reused actor, as the search's trials run, 9.0 s for the "
             "first trial of an experiment (fresh actor, experiment set-up) = 3.0 s per trial, 3.7 %") in text
     assert "within the 5 % target" in text
-    slow = {**report, "overhead_probe": {**probe, "ray_reused_s": 10.0}}
+    slow = dataclasses.replace(report, overhead_probe={**probe, "ray_reused_s": 10.0})
     assert "7.3 %" in " ".join(probe_lines(slow)) and "above the 5 % target" in " ".join(probe_lines(slow))
-    old = {**report, "overhead_probe": {k: v for k, v in probe.items() if k != "ray_reused_s"}}
+    old = dataclasses.replace(report, overhead_probe={k: v for k, v in probe.items() if k != "ray_reused_s"})
     assert "= 5.0 s per trial, 6.1 %" in " ".join(probe_lines(old))  # first version: the cold trial
-    failed = {**report, "overhead_probe": {"iterations": 10, "error": "RuntimeError: boom"}}
+    failed = dataclasses.replace(report, overhead_probe={"iterations": 10, "error": "RuntimeError: boom"})
     assert probe_lines(failed)[0] == "Ray's overhead on a trial was not measured: the probe failed (RuntimeError: boom)."
-    assert probe_lines({**report, "overhead_probe": {}}) == []
+    assert probe_lines(dataclasses.replace(report, overhead_probe={})) == []
 
 
 class _Result:

@@ -14,6 +14,7 @@ import yaml
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.config import StudyConfig, to_dict, user_path
+from dd_tune.report.results import IpcResult
 from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.tune.prepare import RunRequest
 from dd_tune.tune.search_space import space_as_dict
@@ -116,9 +117,9 @@ def describe(load: Callable[[str], Any], name: str) -> str:
         return f"(invalid: {text[:200]}{'…' if len(text) > 200 else ''})"
 
 
-def print_reeval(by_ipc: Mapping[str, Any]) -> None:
+def print_reeval(by_ipc: Mapping[str, IpcResult]) -> None:
     """One line per re-evaluated set: mean ± std per architecture."""
     for ipc, row in by_ipc.items():
         for name, accs in row.reeval.items():
             print(f"ipc {ipc} {name:12s} " + "  ".join(
-                f"{arch} {a['mean']:.2f}±{a['std']:.2f}" for arch, a in accs.items()))
+                f"{arch} {a.mean:.2f}±{a.std:.2f}" for arch, a in accs.items()))

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from dd_tune.base.errors import ConfigError
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
-from dd_tune.report.results import StudyResult
+from dd_tune.report.results import SetAccuracy, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import summary
 
@@ -61,11 +61,11 @@ def load_results(paths: Sequence[str | Path]) -> list[StudyResult]:
     return results
 
 
-def _cell(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+def _cell(entry: SetAccuracy | None) -> dict[str, Any] | None:
     """mean, interval and n of a row (random real already by draw means: StudyResult.from_dict)."""
-    if not entry or not entry.get("runs"):
+    if not entry or not entry.runs:
         return None
-    s = summary(entry["runs"])
+    s = summary(entry.runs)
     return {"mean": round(s["mean"], 2), "ci95": [round(v, 2) for v in s["ci95"]] if s["ci95"] else None,
             "n": s["n"]}
 

@@ -8,6 +8,7 @@ real is Welch's (random real pools several draws).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -15,17 +16,17 @@ from typing import Any, Mapping, Sequence
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
-from dd_tune.report.results import StudyResult
+from dd_tune.report.results import Reeval, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc, set_title
 from dd_tune.report.stats import entry_difference, format_difference
-from dd_tune.report.study import fmt_flops
+from dd_tune.report.tables import fmt_flops
 
 ARCHS = ("convnet", "lenet")
 
 
-def _acc(reeval: Mapping[str, Any], name: str, arch: str) -> dict[str, Any] | None:
+def _acc(reeval: Reeval, name: str, arch: str) -> SetAccuracy | None:
     entry = reeval.get(name, {}).get(arch)
-    return None if not entry or not entry.get("runs") else entry
+    return entry if entry and entry.runs else None
 
 
 def _name(row: Mapping[str, Any]) -> str:
@@ -33,7 +34,7 @@ def _name(row: Mapping[str, Any]) -> str:
     return row.get("label", row["method"])
 
 
-def _cell(entry: Mapping[str, Any] | None) -> str:
+def _cell(entry: SetAccuracy | None) -> str:
     return "n/a" if entry is None else fmt_acc(entry, with_n=False)
 
 
@@ -66,41 +67,47 @@ def _difference_lines(diffs: Sequence[Mapping[str, Any]], ipc: int) -> list[str]
     return lines + [""]
 
 
-def comparison_rows(results: Sequence[StudyResult | Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (method, IPC) with the numbers the comparison needs (from typed results or their
-    ``report.json`` data)."""
+def comparison_rows(results: Sequence[StudyResult]) -> list[dict[str, Any]]:
+    """One row per (method, IPC) with the numbers the comparison needs."""
     rows = []
     for result in results:
-        rep = result.to_dict() if isinstance(result, StudyResult) else result
-        stage = rep.get("expert_stage") or {}
-        for ipc, r in rep["by_ipc"].items():
-            compute = r.get("compute", {})
+        stage = result.expert_stage or {}
+        first = next(iter(result.by_ipc))
+        for ipc, r in result.by_ipc.items():
+            # the expert stage serves every IPC of a study; it is charged to the study's first IPC
+            charged = stage if ipc == first else {}
             rows.append({
-                "study": rep["study"], "method": rep["method"], "ipc": int(ipc), "n_trials": r["n_trials"],
-                "n_failed": r["n_errors"] + r["n_diverged"],
-                "accuracy": {name: {arch: _acc(r["reeval"], name, arch) for arch in ARCHS}
-                             for name in r["reeval"]},
-                "step_size": (r["reeval"].get(BEST, {}).get("convnet") or {}).get("lr"),
-                "expert_flops": (stage.get("flops") or {}) if ipc == next(iter(rep["by_ipc"])) else {},
-                "best_val_acc": r["best_val_acc"],
-                "wall_time_s": r["wall_time_s"],
-                # the expert stage serves every IPC of a study; it is charged to the study's first IPC
-                "expert_seconds": stage.get("seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0,
-                "cpu_seconds": compute.get("cpu_seconds", 0.0)
-                + (stage.get("cpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
-                "gpu_seconds": compute.get("gpu_seconds", 0.0)
-                + (stage.get("gpu_seconds", 0.0) if ipc == next(iter(rep["by_ipc"])) else 0.0),
-                "flops_tuned": r["flops"]["distillation_best"], "flops_default": r["flops"]["distillation_default"],
-                "best_config": r["best_config"],
-                "title": (r.get("titles") or {}).get(BEST, ""),
-                "verdict": (r.get("confirmation") or {}).get("verdict", ""),
-                "fidelity": r.get("fidelity") or {},
-                "report": str(Path(rep["study_dir"]) / "report.md"),
+                "study": result.study, "method": result.method, "ipc": int(ipc), "n_trials": r.n_trials,
+                "n_failed": r.n_errors + r.n_diverged,
+                "accuracy": {name: {arch: _acc(r.reeval, name, arch) for arch in ARCHS} for name in r.reeval},
+                "step_size": _step_size(r.reeval),
+                "expert_flops": charged.get("flops") or {},
+                "best_val_acc": r.best_val_acc,
+                "wall_time_s": r.wall_time_s,
+                "expert_seconds": charged.get("seconds", 0.0),
+                "cpu_seconds": r.compute.get("cpu_seconds", 0.0) + charged.get("cpu_seconds", 0.0),
+                "gpu_seconds": r.compute.get("gpu_seconds", 0.0) + charged.get("gpu_seconds", 0.0),
+                "flops_tuned": r.flops["distillation_best"], "flops_default": r.flops["distillation_default"],
+                "best_config": r.best_config,
+                "title": r.titles.get(BEST, ""),
+                "verdict": r.confirmation.get("verdict", ""),
+                "fidelity": r.fidelity,
+                "report": str(Path(result.study_dir) / "report.md"),
             })
     studies = {m: {x["study"] for x in rows if x["method"] == m} for m in {x["method"] for x in rows}}
-    for r in rows:  # a suite may run a method twice (from real, from noise): name the study then
-        r["label"] = r["method"] if len(studies[r["method"]]) == 1 else r["study"]
+    for row in rows:  # a suite may run a method twice (from real, from noise): name the study then
+        row["label"] = row["method"] if len(studies[row["method"]]) == 1 else row["study"]
     return rows
+
+
+def _step_size(reeval: Reeval) -> float | None:
+    best = reeval.get(BEST, {}).get("convnet")
+    return best.lr if best is not None else None
+
+
+def plain(value: Any) -> Any:
+    """JSON for what ``json`` cannot write itself: a dataclass (a SetAccuracy in a row) as its fields."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
 def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
@@ -206,7 +213,7 @@ def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path
                      full_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     rows = comparison_rows(results)
     diffs = comparison_differences(rows)
-    by_study = {r.study: r.to_dict() for r in results}
+    by_study = {r.study: r for r in results}
     answers = report_rows(suite, by_study, full_data or {})
     pairs = [noise_pair(by_study[real], by_study[noise], suite_dir / "figures")
              for real, noise in suite.noise_pairs]
@@ -217,6 +224,6 @@ def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path
             "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
             "full_data": full_data or {}, "rows": rows, "differences": diffs,
             "summary": [*(f"{a['title']}: {a['sentence']}" for a in answers), *summary_lines(rows)]}
-    (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=str))
+    (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=plain))
     (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs, opening))
     return data

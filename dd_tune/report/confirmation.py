@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from dd_tune.base.keys import DEFAULT
+from dd_tune.report.results import IpcResult
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
@@ -22,13 +23,13 @@ def _val(row: Mapping[str, Any]) -> str:
     return f"{stats['mean']:.2f} ± {stats['std']:.2f} {format_interval(stats['ci95'])}"
 
 
-def confirmation_lines(row: Mapping[str, Any], titles: Mapping[str, str] | None = None) -> list[str]:
+def confirmation_lines(row: IpcResult, titles: Mapping[str, str] | None = None) -> list[str]:
     """The finalists table (proxy score, confirmation, paired difference to the defaults, test accuracy
     once the test pass is done) and its verdict in words."""
-    conf = row.get("confirmation") or {}
+    conf = row.confirmation or {}
     if not conf.get("rows"):
         return []
-    fid = row.get("fidelity") or {}
+    fid = row.fidelity or {}
     tests = dict(zip(fid.get("sets", []), fid.get("test", [])))
     trials = sum(1 for r in conf["rows"] if r["name"] != DEFAULT)
     lines = [f"**How the tuned set was chosen.** {conf['verdict']} The {len(conf['rows'])} finalists (the "
@@ -66,9 +67,9 @@ def fidelity_lines(fid: Mapping[str, Any]) -> list[str]:
             "near 0 or below, its best trial is mostly luck and the confirmation is what chose.", ""]
 
 
-def lr_protocol_lines(row: Mapping[str, Any], title: Any) -> list[str]:
+def lr_protocol_lines(row: IpcResult, title: Any) -> list[str]:
     """Rows trained with the evaluation lr chosen on validation, beside the fixed-lr rows."""
-    rows = row.get("lr_protocol") or {}
+    rows = row.lr_protocol or {}
     if not rows:
         return []
     archs = list(next(iter(rows.values())).keys())

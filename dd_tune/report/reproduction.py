@@ -13,28 +13,31 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
 from dd_tune.report.curves import curves_plot, progress_figure
+from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc
 from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 
-Results = Mapping[str, Mapping[str, Any]]  # study name -> report.json data
+Results = Mapping[str, StudyResult]  # study name -> its results
 
 
-def _ipc_data(rep: Mapping[str, Any]) -> Mapping[str, Any]:
-    return next(iter(rep["by_ipc"].values()))
+def _ipc_data(rep: StudyResult) -> IpcResult:
+    return next(iter(rep.by_ipc.values()))
 
 
-def _entry(rep: Mapping[str, Any] | None, name: str, arch: str) -> dict[str, Any] | None:
+def _entry(rep: StudyResult | None, name: str, arch: str) -> SetAccuracy | None:
     if rep is None:
         return None
-    entry = _ipc_data(rep)["reeval"].get(name, {}).get(arch)
-    return entry if entry and entry.get("runs") else None
+    entry = _ipc_data(rep).reeval.get(name, {}).get(arch)
+    return entry if entry and entry.runs else None
 
 
-def _config_of(rep: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def _config_of(rep: StudyResult, name: str) -> Mapping[str, Any]:
     data = _ipc_data(rep)
-    if name in (BEST, DEFAULT):
-        return data[f"{name}_config"]
-    return data["named_configs"].get(name, {})
+    if name == BEST:
+        return data.best_config
+    if name == DEFAULT:
+        return data.default_config
+    return data.named_configs.get(name, {})
 
 
 def setting_check(setting: Mapping[str, Any], ran: Mapping[str, Any]) -> list[str]:
@@ -50,7 +53,8 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
                                "elsewhere": spec.elsewhere, "at_setting": None, "tuned": None,
                                RANDOM_REAL: None, "differs": [], "tuned_study": "", "note": spec.note}
         if spec.set == "full_data":
-            row["at_setting"] = full_data.get("convnet")
+            # full_data.json: the suite's reference as plain data ({mean, ..., runs}), read back on resume
+            row["at_setting"] = SetAccuracy.from_dict(full_data["convnet"]) if full_data.get("convnet") else None
             how = f" ({suite.report_name}: {suite.report_protocol})" if suite.report_protocol else ""
             row["differs"] = [f"{full_data.get('epochs', 0) + 1} epochs with the protocol's step schedule and "
                               f"DSA{how}"] if full_data else []
@@ -59,7 +63,7 @@ def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> l
             row["at_setting"] = _entry(rep, spec.set, spec.arch)
             row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set))
             # a profile that runs one trial (the defaults) searched nothing: no "tuned" to show
-            searched = tuned_study in results and len(_ipc_data(results[tuned_study])["trials"]) != 1
+            searched = tuned_study in results and len(_ipc_data(results[tuned_study]).trials) != 1
             row["tuned"] = _entry(results.get(tuned_study), BEST, spec.arch) if searched else None
             row["tuned_study"] = tuned_study
             row[RANDOM_REAL] = _entry(rep, RANDOM_REAL, spec.arch)
@@ -78,8 +82,8 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
     at = row["at_setting"]
     if at is None:
         return f"Not measured here: {row['elsewhere']}." if row["elsewhere"] else "Not measured (no result)."
-    mean = summary(at["runs"])["mean"]
-    pi = prediction_interval(at["runs"])  # the report's number is one model's: compare it with one new model
+    mean = summary(at.runs)["mean"]
+    pi = prediction_interval(at.runs)  # the report's number is one model's: compare it with one new model
     where = "at a scaled setting (" + "; ".join(row["differs"]) + ")" if row["differs"] else "at its setting"
     if pi is None:
         place = f"{row['reported'] - mean:+.2f} points from dd_tune's single model (no interval)"
@@ -93,7 +97,7 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
                  f"{gap:.2f} points")
     text = f"{report.capitalize()}'s {row['reported']:.2f} % lies {place}, {where}"
     if row["tuned"] is not None and row["tuned_minus_setting"] is not None:
-        text += (f"; tuned ({row['tuned_study']}): {summary(row['tuned']['runs'])['mean']:.2f} %, "
+        text += (f"; tuned ({row['tuned_study']}): {summary(row['tuned'].runs)['mean']:.2f} %, "
                  f"{format_difference(row['tuned_minus_setting'])} against the report's setting")
     if row["tuned_minus_random_real"] is not None:
         text += f", {format_difference(row['tuned_minus_random_real'])} against random real"
@@ -122,30 +126,29 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
     return lines
 
 
-def _best_trial(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    ok = [t for t in _ipc_data(rep)["trials"] if not t.get("error") and t.get(METRIC) is not None
+def _best_trial(rep: StudyResult) -> Mapping[str, Any] | None:
+    ok = [t for t in _ipc_data(rep).trials if not t.get("error") and t.get(METRIC) is not None
           and math.isfinite(t[METRIC])]
     return max(ok, key=lambda t: (t[METRIC], t.get(ITERATION) or 0)) if ok else None
 
 
-def noise_pair(real: Mapping[str, Any], noise: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
+def noise_pair(real: StudyResult, noise: StudyResult, out_dir: Path) -> dict[str, Any]:
     """Tuned from real vs tuned from noise: accuracies, the paired difference, the curves, the pictures."""
-    out: dict[str, Any] = {"method": real["method"], "real_study": real["study"], "noise_study": noise["study"]}
+    out: dict[str, Any] = {"method": real.method, "real_study": real.study, "noise_study": noise.study}
     for arch in ("convnet", "lenet"):
         a, b = _entry(noise, BEST, arch), _entry(real, BEST, arch)
         out[arch] = {"noise": a, "real": b, "noise_minus_real": entry_difference(a, b, paired=True)}
     best = {"real": _best_trial(real), "noise": _best_trial(noise)}
     series = {f"{init} init, best trial": (t or {}).get("history", []) for init, t in best.items()}
-    others = {f"{init} init, other trials": [t.get("history", []) for t in _ipc_data(rep)["trials"]
+    others = {f"{init} init, other trials": [t.get("history", []) for t in _ipc_data(rep).trials
                                              if t is not best[init] and t.get("history")]
               for init, rep in (("real", real), ("noise", noise))}
-    stem = f"{real['study']}_vs_{noise['study']}"
+    stem = f"{real.study}_vs_{noise.study}"
     out["curves"] = curves_plot(series, others, out_dir / f"curves_{stem}.png",
-                                f"{real['method']}: validation accuracy vs iteration")
-    out["progress"] = progress_figure({"real init": _ipc_data(real).get("progress", {}),
-                                       "noise init": _ipc_data(noise).get("progress", {})},
+                                f"{real.method}: validation accuracy vs iteration")
+    out["progress"] = progress_figure({"real init": _ipc_data(real).progress, "noise init": _ipc_data(noise).progress},
                                       out_dir / f"progress_{stem}.png")
-    out["best_noise_config"] = _ipc_data(noise)["best_config"]
+    out["best_noise_config"] = _ipc_data(noise).best_config
     out["best_noise_counters"] = (best["noise"] or {}).get("counters", {})
     out["best_noise_it"] = (best["noise"] or {}).get(ITERATION)
     return out

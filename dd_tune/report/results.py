@@ -1,24 +1,62 @@
 """What a study produced, typed: the interface between the Ray side (``dd_tune.tune``) and the reports.
 
-``to_dict()`` is the plain data of ``report.json`` / ``ipc<N>.json`` (the renderers work on it, and it
-keeps the keys earlier versions wrote); ``from_dict()`` reads it back (a resumed study, a resumed suite).
+The renderers take these objects; ``to_dict()`` is the plain data of ``report.json`` / ``ipc<N>.json``
+(it keeps the keys earlier versions wrote), and ``from_dict()`` reads it back (a resumed study, a
+resumed suite, ``dd_tune.results``). Only this module spells the fields as strings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from dd_tune.report.stats import by_draws
+from dd_tune.report.stats import by_draws, summary
 
 
-def draw_unit(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A random-real entry whose ``runs`` pooled every model (reports of earlier versions) made over to the
-    draw as the unit (:func:`dd_tune.report.stats.by_draws`); any other entry as it is."""
-    if not isinstance(entry, Mapping) or not entry.get("draws") or "models" in entry:
-        return dict(entry) if isinstance(entry, Mapping) else entry
-    return {**entry, **by_draws(entry["draws"])}
+@dataclass
+class SetAccuracy:
+    """One set on one architecture in the test pass: the accuracies (%) of fresh models and their summary.
+
+    ``runs`` are the statistical units: one value per fresh model, or for random real one per **draw**
+    (the mean of its models; ``models`` and ``draws`` keep every model's value). ``mean``, ``std`` (sample),
+    ``n`` and ``ci95`` (95 % t-interval, None for n < 2) summarise ``runs``."""
+
+    runs: list[float]
+    mean: float
+    std: float
+    n: int
+    ci95: list[float] | None
+    lr: float | None = None  # the evaluation's learning rate
+    lr_learned: bool = False  # the set's own learned step size (PAD) rather than the protocol's
+    balanced: list[float] = field(default_factory=list)  # balanced accuracy per unit (imbalanced test splits)
+    models: list[float] = field(default_factory=list)  # random real: every model's accuracy
+    draws: list[list[float]] = field(default_factory=list)  # random real: each draw's models
+    draw_means: list[float] = field(default_factory=list)
+    draw_std: float = 0.0
+
+    @classmethod
+    def of_runs(cls, runs: Sequence[float], **extra: Any) -> "SetAccuracy":
+        """Fresh models as the unit."""
+        return cls(runs=[float(v) for v in runs], **{**summary(runs), **extra})
+
+    @classmethod
+    def of_draws(cls, draws: Sequence[Sequence[float]], **extra: Any) -> "SetAccuracy":
+        """Draws of real images as the unit (:func:`dd_tune.report.stats.by_draws`)."""
+        return cls(**{**by_draws(draws), **extra})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SetAccuracy":
+        """From ``report.json``; a random-real entry of earlier versions, whose ``runs`` pooled every model,
+        is made over to the draw as the unit."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        if values.get("draws") and "models" not in d:
+            values.update(by_draws(values["draws"]))
+        return cls(**{"runs": [], **summary(values.get("runs") or []), **values})
+
+
+Reeval = dict[str, dict[str, SetAccuracy]]  # set -> architecture -> its accuracy
 
 
 @dataclass
@@ -34,7 +72,7 @@ class IpcResult:
     best_config: dict[str, Any]
     default_config: dict[str, Any]
     named_configs: dict[str, dict[str, Any]]
-    reeval: dict[str, dict[str, dict[str, Any]]]  # set -> architecture -> {mean, std, n, ci95, runs, lr, ...}
+    reeval: Reeval  # set -> architecture -> its accuracy in the test pass
     differences: list[dict[str, Any]]
     config_notes: dict[str, list[str]]
     flops: dict[str, Any]
@@ -70,7 +108,7 @@ class IpcResult:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in d.items() if k in names}
         if "reeval" in values:
-            values["reeval"] = {name: {arch: draw_unit(e) for arch, e in accs.items()}
+            values["reeval"] = {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()}
                                 for name, accs in values["reeval"].items()}
         return cls(**values)
 
@@ -110,9 +148,8 @@ class StudyResult:
         """``report.json``: the fields, plus the first IPC's headline keys at the top level."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["by_ipc"] = {k: v.to_dict() for k, v in self.by_ipc.items()}
-        first = self.first
-        return {**d, "n_trials": first.n_trials, "best_config": first.best_config,
-                "default_config": first.default_config, "reeval": first.reeval, "flops": first.flops}
+        first = d["by_ipc"][next(iter(self.by_ipc))]
+        return {**d, **{k: first[k] for k in ("n_trials", "best_config", "default_config", "reeval", "flops")}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StudyResult":

@@ -4,10 +4,11 @@ between rows with their intervals, and how one accuracy cell is written."""
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
-from dd_tune.report.stats import by_draws, format_interval, paired_difference, summary, welch_difference
+from dd_tune.report.results import Reeval, SetAccuracy
+from dd_tune.report.stats import format_interval, paired_difference, summary, welch_difference
 
 SET_TITLES = {BEST: "tuned", DEFAULT: "reference defaults", RANDOM_REAL: "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01",
@@ -31,7 +32,7 @@ def random_real_group(name: str) -> str | None:
     return group if draw.isdigit() else None
 
 
-def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
+def pool_random_real(reeval: Reeval) -> Reeval:
     """Replace each group of ``random_real*_draw<d>`` rows by one row (``random_real``, ``random_real_x2``)
     whose statistical unit is the **draw**: ``runs`` holds the draw means (so its interval and every
     difference against it count draws, not models: which real images are drawn varies more than a new
@@ -42,19 +43,19 @@ def pool_random_real(reeval: Mapping[str, Any]) -> dict[str, Any]:
         group = random_real_group(name)
         if group is not None:
             groups.setdefault(group, []).append(name)
-    out: dict[str, Any] = {n: v for n, v in reeval.items() if random_real_group(n) is None}
+    out: Reeval = {n: v for n, v in reeval.items() if random_real_group(n) is None}
     for group, draws in groups.items():
-        pooled: dict[str, Any] = {}
+        pooled: dict[str, SetAccuracy] = {}
         for arch in reeval[draws[0]]:
-            balanced = [list(reeval[d][arch].get("balanced") or []) for d in draws]
-            pooled[arch] = {**by_draws([reeval[d][arch]["runs"] for d in draws]),
-                            "balanced": [statistics.fmean(b) for b in balanced] if all(balanced) else [],
-                            "lr": reeval[draws[0]][arch].get("lr"), "lr_learned": False}
+            balanced = [list(reeval[d][arch].balanced) for d in draws]
+            pooled[arch] = SetAccuracy.of_draws(
+                [reeval[d][arch].runs for d in draws], lr=reeval[draws[0]][arch].lr, lr_learned=False,
+                balanced=[statistics.fmean(b) for b in balanced] if all(balanced) else [])
         out[group] = pooled
     return out
 
 
-def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
+def differences(reeval: Reeval) -> list[dict[str, Any]]:
     """Tuned - default and tuned - its own initial images (paired: the same model seeds train both) and
     every set - random real (Welch: random real pools several draws), per architecture."""
     out = []
@@ -68,17 +69,17 @@ def differences(reeval: Mapping[str, Any]) -> list[dict[str, Any]]:
         if a not in reeval or b not in reeval:
             continue
         for arch in reeval[a]:
-            if arch in reeval[b] and reeval[a][arch].get("runs") and reeval[b][arch].get("runs"):
-                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch]["runs"], reeval[b][arch]["runs"])})
+            if arch in reeval[b] and reeval[a][arch].runs and reeval[b][arch].runs:
+                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch].runs, reeval[b][arch].runs)})
     return out
 
 
-def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
+def fmt_acc(entry: SetAccuracy | None, with_n: bool = True) -> str:
     """``89.44 ± 0.23 [88.87, 90.01] (n=3)``: mean ± sample std, 95 % interval; one value is printed alone
     (no spread to show). Random real counts draws: ``(n=3 draws of 3 models)``."""
-    if not entry or not entry.get("runs"):
+    if not entry or not entry.runs:
         return "n/a"
-    stats = summary(entry["runs"])
+    stats = summary(entry.runs)
     text = f"{stats['mean']:.2f}"
     if stats["n"] > 1:
         text += f" ± {stats['std']:.2f}"
@@ -88,7 +89,7 @@ def fmt_acc(entry: Mapping[str, Any] | None, with_n: bool = True) -> str:
         text += f" {format_interval([max(lo, 0.0), min(hi, 100.0)])}" + (" (clipped)" if lo < 0 or hi > 100 else "")
     if not with_n:
         return text
-    draws = entry.get("draws")
+    draws = entry.draws
     if draws:
         return text + f" (n={len(draws)} draws of {len(draws[0])} model{'s' if len(draws[0]) != 1 else ''})"
     return text + f" (n={stats['n']})"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 LEVEL = 0.95
 
@@ -99,15 +99,21 @@ def welch_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     return _difference(mean, _t(df) * math.sqrt(se2), len(xa) + len(xb), "welch")
 
 
-def entry_difference(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None,
-                     paired: bool) -> dict[str, Any] | None:
-    """a - b of two re-evaluated rows (``{"runs": [...]}``): paired by model seed when asked and the runs
-    line up, Welch otherwise; None when either row is missing."""
+class Measured(Protocol):
+    """A re-evaluated row: its accuracies, one per statistical unit (dd_tune.report.results.SetAccuracy)."""
+
+    @property
+    def runs(self) -> Sequence[float]: ...
+
+
+def entry_difference(a: Measured | None, b: Measured | None, paired: bool) -> dict[str, Any] | None:
+    """a - b of two re-evaluated rows: paired by model seed when asked and the runs line up, Welch
+    otherwise; None when either row is missing."""
     if a is None or b is None:
         return None
-    if paired and len(a["runs"]) == len(b["runs"]):
-        return paired_difference(a["runs"], b["runs"])
-    return welch_difference(a["runs"], b["runs"])
+    if paired and len(a.runs) == len(b.runs):
+        return paired_difference(a.runs, b.runs)
+    return welch_difference(a.runs, b.runs)
 
 
 def format_interval(ci: Sequence[float] | None, digits: int = 2) -> str:

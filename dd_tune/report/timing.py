@@ -9,23 +9,23 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dd_tune.report.results import IpcResult, StudyResult
 
 WORK_KEYS = ("setup_s", "distill_s", "eval_s")  # what a trial times itself: its work without Ray
 
 
-def _summed(row: Mapping[str, Any]) -> dict[str, float]:
+def _summed(row: IpcResult) -> dict[str, float]:
     """Each timing key summed over the IPC's trials ({} when no trial recorded timings)."""
-    trials = [t.get("timing") or {} for t in row.get("trials", [])]
+    trials = [t.get("timing") or {} for t in row.trials]
     if not any(trials):
         return {}
     return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in (*WORK_KEYS, "trial_s")}
 
 
-def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
+def time_rows(row: IpcResult) -> list[tuple[str, float]]:
     """``[(what, wall seconds), ...]`` of one IPC, ending with its wall time; [] for results without timings
     (reports written before dd_tune recorded them)."""
-    timing, sums = row.get("timing") or {}, _summed(row)
+    timing, sums = row.timing or {}, _summed(row)
     if not timing or not sums:
         return []
     slots = max(1.0, float(timing.get("slots", 1.0)))
@@ -46,7 +46,7 @@ def time_rows(row: Mapping[str, Any]) -> list[tuple[str, float]]:
     ]
 
 
-def ray_overhead(row: Mapping[str, Any]) -> float | None:
+def ray_overhead(row: IpcResult) -> float | None:
     """Ray's cost as a fraction of the trials' own work: (Σ trial wall time in Ray − Σ work timed inside the
     trial, i.e. what the same trial costs in-process) / Σ work. None without timings."""
     sums = _summed(row)
@@ -56,22 +56,22 @@ def ray_overhead(row: Mapping[str, Any]) -> float | None:
     return max(0.0, sums["trial_s"] - work) / work
 
 
-def time_lines(row: Mapping[str, Any]) -> list[str]:
+def time_lines(row: IpcResult) -> list[str]:
     """The IPC section's "where the time went" table, trial throughput and Ray's overhead."""
     rows = time_rows(row)
     if not rows:
         return []
     wall = rows[-1][1]
-    timing = row["timing"]
+    timing = row.timing
     lines = ["Where the time went (wall-clock seconds; trial work summed over trials and divided by the "
              f"{timing['slots']:g} trial slots that ran side by side):", "",
              "| | seconds | share |", "|---|---:|---:|"]
     lines += [f"| {what} | {sec:.0f} | {100 * sec / wall:.1f} % |" for what, sec in rows[:-1]]
     explained = sum(sec for _, sec in rows[:-1])
     lines += [f"| **{rows[-1][0]}** | **{wall:.0f}** | rows add up to {100 * explained / wall:.1f} % |", ""]
-    per_hour = row["n_trials"] / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
+    per_hour = row.n_trials / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
     overhead = ray_overhead(row)
-    lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row['n_trials']} trials in "
+    lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row.n_trials} trials in "
               f"{timing['search_s']:.0f} s of search)"
               + (f"; Ray's overhead on a trial: {100 * overhead:.1f} % (trial wall time in Ray vs the work the "
                  f"trial timed itself: set-up, distillation, proxy evaluation)." if overhead is not None else "."),
@@ -79,15 +79,15 @@ def time_lines(row: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def study_time_line(report: Mapping[str, Any]) -> list[str]:
+def study_time_line(report: StudyResult) -> list[str]:
     """The study's wall time = expert stage + overhead probe + each IPC + the rest, and the probe's verdict."""
-    ipcs = {ipc: float((row.get("timing") or {}).get("wall_s", 0.0)) for ipc, row in report["by_ipc"].items()}
+    ipcs = {ipc: float((row.timing or {}).get("wall_s", 0.0)) for ipc, row in report.by_ipc.items()}
     if not all(ipcs.values()):
         return []
-    stage = float((report.get("expert_stage") or {}).get("seconds", 0.0))
-    probe = report.get("overhead_probe") or {}
+    stage = float((report.expert_stage or {}).get("seconds", 0.0))
+    probe = report.overhead_probe or {}
     probe_s = float(probe.get("seconds", 0.0))
-    wall = float(report["wall_time_s"])
+    wall = float(report.wall_time_s)
     rest = wall - stage - probe_s - sum(ipcs.values())
     parts = (([f"expert stage {stage:.0f} s"] if stage else [])
              + ([f"overhead probe {probe_s:.0f} s"] if probe_s else []))
@@ -96,16 +96,16 @@ def study_time_line(report: Mapping[str, Any]) -> list[str]:
         + probe_lines(report)
 
 
-def mean_trial_work(report: Mapping[str, Any]) -> float | None:
+def mean_trial_work(report: StudyResult) -> float | None:
     """Mean seconds of work per trial (set-up, distillation, proxy evaluation), all IPCs; None without timings."""
-    trials = [t.get("timing") or {} for row in report["by_ipc"].values() for t in row.get("trials", [])]
+    trials = [t.get("timing") or {} for row in report.by_ipc.values() for t in row.trials]
     works = [sum(float(t.get(k, 0.0)) for k in WORK_KEYS) for t in trials if t]
     return sum(works) / len(works) if works else None
 
 
-def probe_lines(report: Mapping[str, Any]) -> list[str]:
+def probe_lines(report: StudyResult) -> list[str]:
     """What the overhead probe measured (dd_tune.tune.overhead), as a share of this study's mean trial."""
-    probe = report.get("overhead_probe") or {}
+    probe = report.overhead_probe or {}
     if not probe:
         return []
     if "error" in probe:

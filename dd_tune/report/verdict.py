@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
+from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
-def verdict(row: Mapping[str, Any], method: str) -> str:
+def verdict(row: IpcResult, method: str) -> str:
     """The IPC's answer in words, first: tuned against the method's reference defaults on each test
     architecture (paired interval), and how far both are from random real."""
-    diffs = row.get("differences") or differences(row["reeval"])
+    diffs = row.differences or differences(row.reeval)
     parts = []
     for d in (d for d in diffs if (d["a"], d["b"]) == (BEST, DEFAULT)):
         if d["kind"] == "same":
@@ -31,11 +32,11 @@ def verdict(row: Mapping[str, Any], method: str) -> str:
     if not parts:
         return ""
     text = "; ".join(parts)
-    rr = (row["reeval"].get(RANDOM_REAL) or {}).get("convnet")
-    tuned = (row["reeval"].get(BEST) or {}).get("convnet")
-    if rr and tuned and rr.get("runs") and tuned.get("runs"):
-        text += (f". Random real at the same IPC scores {summary(rr['runs'])['mean']:.2f} % on convnet, the tuned set "
-                 f"{summary(tuned['runs'])['mean']:.2f} %")
+    rr = (row.reeval.get(RANDOM_REAL) or {}).get("convnet")
+    tuned = (row.reeval.get(BEST) or {}).get("convnet")
+    if rr and tuned and rr.runs and tuned.runs:
+        text += (f". Random real at the same IPC scores {summary(rr.runs)['mean']:.2f} % on convnet, the tuned set "
+                 f"{summary(tuned.runs)['mean']:.2f} %")
     return f"**Verdict.** {text[0].upper()}{text[1:]}.{_distillation_gain(diffs)}"
 
 
@@ -52,11 +53,11 @@ def _distillation_gain(diffs: Sequence[Mapping[str, Any]]) -> str:
             f"(paired 95 % interval {format_interval(d['ci95'])}).")
 
 
-def banner(report: Mapping[str, Any]) -> list[str]:
+def banner(report: StudyResult) -> list[str]:
     """A plumbing run says so before any number: its budgets are too small for its figures to mean
     anything (``smoke`` profiles, held-out sets capped at a few hundred images)."""
-    if report.get("profile") != "smoke" and "not a result" not in str(report.get("protocol", "")):
+    if report.profile != "smoke" and "not a result" not in str(report.protocol):
         return []
-    return ["> **Not a result.** This study ran a plumbing check (profile `" + str(report.get("profile"))
+    return ["> **Not a result.** This study ran a plumbing check (profile `" + str(report.profile)
             + "`: a few iterations, a few epochs, capped held-out sets). It shows that every stage runs; its "
             "accuracies, intervals and timings say nothing about the method.", ""]

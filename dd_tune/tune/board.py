@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dd_tune.base.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
-from dd_tune.report.study import fmt_value
+from dd_tune.report.results import Reeval
+from dd_tune.report.tables import fmt_value
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
@@ -112,7 +113,7 @@ def _classes() -> dict[str, type]:
     return _CLASSES
 
 
-def write_test_board(study_dir: Path, ipc: int, reeval: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+def write_test_board(study_dir: Path, ipc: int, reeval: Reeval) -> None:
     """The test pass in TensorBoard: ``test_acc/<arch>/<row>`` (the mean over fresh models) at step IPC,
     in the run ``test/`` beside the trials, so the search's curves and the final answer sit together."""
     from torch.utils.tensorboard import SummaryWriter
@@ -121,9 +122,8 @@ def write_test_board(study_dir: Path, ipc: int, reeval: Mapping[str, Mapping[str
     try:
         for row, by_arch in reeval.items():
             for arch, entry in by_arch.items():
-                mean = entry.get("mean")
-                if mean is not None and math.isfinite(float(mean)):
-                    writer.add_scalar(f"test_acc/{arch}/{row}", float(mean), global_step=ipc)
+                if math.isfinite(entry.mean):
+                    writer.add_scalar(f"test_acc/{arch}/{row}", float(entry.mean), global_step=ipc)
     finally:
         writer.close()
 

@@ -11,6 +11,7 @@ after :func:`choose` has returned (``tests/test_confirm.py`` fails if either cha
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +93,9 @@ def confirm(candidates: Sequence[Candidate], arch: str, models: int, evaluate: E
     for c in candidates:
         entry = acc[c.name][arch]
         rows.append({"name": c.name, "is_default": c.is_default, "proxy": c.proxy, "iterations": c.iterations,
-                     "config": dict(c.values), "arch": arch, **entry,
+                     "config": dict(c.values), "arch": arch, **dataclasses.asdict(entry),
                      "vs_default": None if c.is_default
-                     else paired_difference(entry["runs"], acc[default.name][arch]["runs"])})
+                     else paired_difference(entry.runs, acc[default.name][arch].runs)})
     chosen = choose(rows)
     for row in rows:
         row["chosen"] = row["name"] == chosen

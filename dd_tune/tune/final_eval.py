@@ -35,7 +35,7 @@ from dd_tune.config.study import Arch
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
-from dd_tune.report.stats import summary
+from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.tune.setup import TrialSetup
 
 
@@ -141,23 +141,22 @@ def testing_jobs(names: Sequence[str], archs: Sequence[str], models: int) -> lis
     return [EvalJob(name, arch, k) for arch in archs for name in names for k in range(models)]
 
 
-def summarise(outcomes: Mapping[EvalJob, EvalOutcome], names: Sequence[str]) -> dict[str, dict[str, dict]]:
-    """``{set: {arch: {mean, std, n, ci95, runs, lr, lr_learned, balanced}}}`` of finished jobs."""
-    out: dict[str, dict[str, dict]] = {}
+def summarise(outcomes: Mapping[EvalJob, EvalOutcome], names: Sequence[str]) -> Reeval:
+    """``{set: {arch: SetAccuracy}}`` of finished jobs (fresh models as the unit)."""
+    out: Reeval = {}
     for name in names:
         jobs = sorted((j for j in outcomes if j.set == name), key=lambda j: j.model)
         for arch in dict.fromkeys(j.arch for j in jobs):
             mine = [j for j in jobs if j.arch == arch]
             runs = [float(outcomes[j].acc) for j in mine]
             first = outcomes[mine[0]]
-            out.setdefault(name, {})[arch] = {**summary(runs), "runs": runs, "lr": first.lr,
-                                              "lr_learned": first.lr_learned,
-                                              "balanced": [float(outcomes[j].balanced) for j in mine]}
+            out.setdefault(name, {})[arch] = SetAccuracy.of_runs(
+                runs, lr=first.lr, lr_learned=first.lr_learned, balanced=[float(outcomes[j].balanced) for j in mine])
     return out
 
 
 def reevaluate(sets: Mapping[str, Any], setup: TrialSetup, num_cpus: float, num_gpus: float,
-               cache_dir: Path | None, extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, dict[str, dict]]:
+               cache_dir: Path | None, extra: Mapping[str, Sequence[str]] | None = None) -> Reeval:
     """The test pass: every set of ``sets`` on every final architecture with K fresh models (the same K
     seeds for every set: paired rows); ``extra`` names further sets tested on some architectures only
     (the confirmed candidates, for the proxy's fidelity). Long ConvNet runs are submitted first."""

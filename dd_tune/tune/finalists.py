@@ -4,13 +4,15 @@ split, then one test pass of every row (and of the other finalists, for the prox
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.config import StudyConfig
 from dd_tune.methods.levers import title
+from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.report.rows import pool_random_real, random_real_group
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
@@ -81,12 +83,16 @@ def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate
     reeval = pool_random_real(summarise(fixed, list(sets)))
     tests = summarise(fixed, list(others))
     as_row = {x.name: BEST if x is chosen else DEFAULT if x.is_default else x.name for x in candidates}
-    candidate_tests = {n: (reeval.get(r) or tests.get(r) or {}).get(arch, {}).get("mean") for n, r in as_row.items()}
+    candidate_tests = {n: _mean(reeval.get(r) or tests.get(r) or {}, arch) for n, r in as_row.items()}
     chosen_lr = pool_random_real(summarise({j: o for j, o in outcomes.items() if j.lr is not None}, list(lr_choice)))
     return reeval, candidate_tests, _lr_rows(chosen_lr, lr_choice)
 
 
-def _lr_rows(chosen_lr: dict, lr_choice: dict) -> dict:
+def _mean(by_arch: Mapping[str, SetAccuracy], arch: str) -> float | None:
+    return by_arch[arch].mean if arch in by_arch else None
+
+
+def _lr_rows(chosen_lr: Reeval, lr_choice: dict) -> dict:
     """The chosen-lr rows with what was chosen: ``lr`` and the validation means per lr (random real: per
     draw, ``choices``)."""
     out: dict = {}
@@ -96,7 +102,7 @@ def _lr_rows(chosen_lr: dict, lr_choice: dict) -> dict:
                 info = lr_choice[name][arch]
             else:
                 info = {"choices": [lr_choice[d][arch] for d in lr_choice if random_real_group(d) == name]}
-            out.setdefault(name, {})[arch] = {**entry, **info}
+            out.setdefault(name, {})[arch] = {**dataclasses.asdict(entry), **info}
     return out
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import trial_label
-from dd_tune.report.study import fmt_value
+from dd_tune.report.tables import fmt_value
 
 NUMBERS: dict[str, int] = {}  # Ray trial id -> Optuna trial number, for the searches of this driver
 MAX_DIR_CHARS = 120  # folder names stay well under file-system limits whatever the values

@@ -1,0 +1,165 @@
+"""The tables of a study report's IPC section, one function each (typed result in, markdown lines out):
+accuracy per set and architecture, the differences between rows, the configurations, the trials, the
+search space, the FLOPs; and how a value, a FLOP count or a row's title is written.
+
+A new report table goes here as such a function; ``dd_tune.report.study`` places it in the section.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Mapping, Sequence
+
+from dd_tune.base.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, RANDOM_REAL, trial_label
+from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.stats import format_difference
+
+
+def fmt_value(v: Any, digits: int = 4) -> str:
+    """``digits`` significant digits for floats, ``""`` shown as such (an empty string is a value: "the
+    default"); the report's tables and the console's trial lines write values alike."""
+    if v == "":
+        return '""'
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def fmt_flops(n: float) -> str:
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}FLOP"
+    return f"{n:.0f} FLOP"
+
+
+def imbalanced(row: IpcResult) -> bool:
+    """A test split whose classes differ in share by more than 10 points (MHIST: 63 / 37)."""
+    shares = row.test_class_shares or []
+    return bool(shares) and max(shares) - min(shares) > 0.1
+
+
+def _balanced_cell(entry: SetAccuracy | None) -> str:
+    runs = entry.balanced if entry else []
+    return fmt_acc(SetAccuracy.of_runs(runs)) if runs and all(v == v for v in runs) else "n/a"
+
+
+def accuracy_lines(row: IpcResult) -> list[str]:
+    """The per-set table (mean ± std [95 % interval] (n)); a step-size column when a set learned one, a
+    balanced-accuracy column per architecture when the test split is imbalanced."""
+    reeval = row.reeval
+    archs = list(next(iter(reeval.values())).keys())
+    # a set's step size is the same on every architecture: its first entry's
+    lrs = {name: next(iter(accs.values()), None) for name, accs in reeval.items()}
+    show_lr = any(e is not None and e.lr_learned for e in lrs.values())
+    bal = imbalanced(row)
+    head = "| synthetic set | " + " | ".join(f"{a} test acc (%)" + (f" | {a} balanced acc (%)" if bal else "")
+                                             for a in archs) + (" | step size |" if show_lr else " |")
+    lines = [head, "|---|" + "---|" * (len(archs) * (1 + int(bal)) + int(show_lr))]
+    for name in [*[n for n in MAIN_ROWS if n in reeval], *[n for n in reeval if n not in MAIN_ROWS]]:
+        accs = reeval[name]
+        title = row_title(name, row)
+        first = next(iter(accs.values()))
+        if name.startswith(RANDOM_REAL) and first.draws:
+            title += f" ({len(first.draws)} draws)"
+        cells = " | ".join(fmt_acc(accs.get(a)) + (f" | {_balanced_cell(accs.get(a))}" if bal else "")
+                           for a in archs)
+        lr, learned = first.lr, first.lr_learned
+        step = "n/a" if lr is None else f"{lr:.4g}{' (learned α)' if learned else ''}"
+        lines.append(f"| {title} | {cells} |" + (f" {step} |" if show_lr else ""))
+    lines += _random_real_spread(reeval.get(RANDOM_REAL, {}))
+    if bal:
+        shares = row.test_class_shares
+        lines += ["", f"The test split is imbalanced (class shares {', '.join(f'{s:.1%}' for s in shares)}): "
+                  f"always predicting the majority class scores {max(shares):.2%} accuracy and "
+                  f"{100 / len(shares):.0f} % balanced "
+                  f"accuracy (the mean of the per-class recalls) — the baseline every row must beat."]
+    return lines
+
+
+def row_title(name: str, row: IpcResult) -> str:
+    """A row's title with what it promises: the levers of its configuration and the images per class
+    its evaluation trains on (``IpcResult.titles``; reports of earlier versions have none)."""
+    detail = (row.titles or {}).get(name)
+    return f"{set_title(name)}: {detail}" if detail else set_title(name)
+
+
+def _random_real_spread(rr: Mapping[str, SetAccuracy]) -> list[str]:
+    if not rr or not next(iter(rr.values())).draws:
+        return []
+    parts = []
+    for arch, e in rr.items():
+        within = statistics.fmean(statistics.stdev(d) if len(d) > 1 else 0.0 for d in e.draws)
+        parts.append(f"{arch}: draw means " + ", ".join(f"{m:.2f}" for m in e.draw_means)
+                     + f" (std across draws {e.draw_std:.2f}, mean std across models within a draw {within:.2f})")
+    return ["", "Random real, spread across draws — " + "; ".join(parts) + "."]
+
+
+def difference_lines(diffs: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not diffs:
+        return []
+    archs = list(dict.fromkeys(d["arch"] for d in diffs))
+    lines = ["", "Differences in test accuracy (points) with 95 % intervals — paired by model seed where the "
+             "same seeds trained both sets, Welch otherwise (random real pools its draws):", "",
+             "| difference | " + " | ".join(archs) + " |", "|---|" + "---|" * len(archs)]
+    for a, b in dict.fromkeys((d["a"], d["b"]) for d in diffs):
+        cells = {d["arch"]: d for d in diffs if (d["a"], d["b"]) == (a, b)}
+        kind = next(iter(cells.values()))["kind"]
+        lines.append(f"| {set_title(a)} − {set_title(b)} ({kind}) | "
+                     + " | ".join(format_difference(cells[x]) if x in cells else "n/a" for x in archs) + " |")
+    return lines
+
+
+def search_space_lines(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The searched hyperparameters as a table: an int range in whole numbers, floats to 4 digits."""
+    lines = ["| hyperparameter | type | values |", "|---|---|---|"]
+    for key, spec in space.items():
+        kind = spec.get("type", "")
+        if kind == "categorical":
+            values = ", ".join(fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
+        else:
+            num = (lambda v: str(int(v))) if kind == "int" else fmt_value
+            values = f"{num(spec['low'])} to {num(spec['high'])}"
+            values += " (log scale)" if spec.get("log") else ""
+            values += f", step {num(spec['step'])}" if spec.get("step") else ""
+        lines.append(f"| {key} | {kind} | {values} |")
+    return lines
+
+
+def config_lines(row: IpcResult, report: StudyResult) -> list[str]:
+    lines = []
+    for name, cfg in row.named_configs.items():
+        changed = {k: v for k, v in cfg.items() if row.default_config.get(k) != v}
+        lines.append(f"\nNamed point `{name}`: the default configuration with {changed}.")
+    reference = report.reference_defaults
+    lines += ["", "| hyperparameter | tuned | reference defaults (this profile) | the method's published value |",
+              "|---|---|---|---|"]
+    for key in sorted(set(row.best_config) | set(row.default_config)):
+        published = fmt_value(reference[key]) if key in reference else ""
+        lines.append(f"| {key} | {fmt_value(row.best_config.get(key))} | "
+                     f"{fmt_value(row.default_config.get(key))} | {published} |")
+    # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
+    edited = [k for k, v in reference.items() if row.default_config.get(k, v) != v
+              and not (k.startswith("net_") and v in (0, ""))]
+    if edited:
+        lines += ["", "The reference-defaults row is the method's published configuration with the study's changes to "
+                  + ", ".join(f"`{k}`" for k in edited) + " (budget of this profile)."]
+    return lines
+
+
+def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
+    keys = sorted(space)
+    lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
+             "|---|" + "---|" * (len(keys) + 2)]
+    for t in sorted(row.trials, key=lambda t: -(t.get(METRIC) or -1)):
+        values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
+        acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
+        name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
+        lines.append(f"| {name} | {values} | {t.get(ITERATION)} | {acc} |")
+    return lines
+
+
+def flops_lines(flops: Mapping[str, Any]) -> list[str]:
+    return ["", "FLOPs (fvcore; one multiply-add = one FLOP; each method counts its own passes): "
+            + "; ".join(f"{a} forward {fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
+            + f"; distillation (tuned) {fmt_flops(flops['distillation_best'])}, "
+            f"(default) {fmt_flops(flops['distillation_default'])}; one evaluation "
+            + ", ".join(f"{a} {fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]

@@ -1,0 +1,34 @@
+"""Typed results for report tests: an IpcResult / StudyResult with neutral values for every field a test
+does not care about, so a test names only what it checks (and a renamed field breaks it)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+
+FLOPS = {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9, "distillation_default": 1e9,
+         "evaluation_one_run": {"convnet": 1e9}}
+
+
+def acc(runs: Sequence[float], lr: float | None = 0.01, **extra: Any) -> SetAccuracy:
+    """One set on one architecture: fresh models as the unit (``lr_learned`` where ``lr`` is not 0.01)."""
+    return SetAccuracy.of_runs(runs, lr=lr, lr_learned=lr is not None and lr != 0.01, **extra)
+
+
+def ipc_result(**fields: Any) -> IpcResult:
+    values: dict[str, Any] = dict(
+        ipc=1, n_trials=1, n_errors=0, n_diverged=0, errors={}, best_val_acc=float("nan"), best_config={},
+        default_config={}, named_configs={}, reeval={}, differences=[], config_notes={}, flops=FLOPS,
+        best_synset="/s/best/synset.pt", best_png="/s/best/synset.png", trials=[], plots={}, compute={},
+        wall_time_s=1.0)
+    return IpcResult(**{**values, **fields})
+
+
+def study_result(by_ipc: dict[str, IpcResult] | None = None, **fields: Any) -> StudyResult:
+    values: dict[str, Any] = dict(
+        study="x", method="dm", dataset="mnist", profile="quick", seed=0, ipc=1, search_space={},
+        reference_defaults={}, by_ipc=by_ipc if by_ipc is not None else {"1": ipc_result()}, wall_time_s=1.0,
+        expert_stage={}, protocol="p", final_eval={}, proxy_eval={}, resources={}, study_dir="/s",
+        optuna_db="/s/optuna.db")
+    return StudyResult(**{**values, **fields})
