@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from dd_tune.tune.board import scalar_tags
+from dd_tune.search.board import scalar_tags
 
 
 def test_curves_are_the_reported_metrics_under_plain_names():
@@ -26,7 +26,7 @@ def test_non_finite_and_non_numeric_values_are_left_out():
 
 
 def test_each_trials_text_gives_its_values_and_marks_the_defaults():
-    from dd_tune.tune.board import trial_text
+    from dd_tune.search.board import trial_text
 
     default = {"lr_img": 1.0, "init": "real"}
     assert trial_text({"init": "real", "lr_img": 1.0}, default) == "reference defaults: init=real lr_img=1"
@@ -43,8 +43,8 @@ def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(t
     from tb_server import served
     from torch.utils.tensorboard import SummaryWriter
 
-    from dd_tune.tune import trial_names
-    from dd_tune.tune.board import write_test_board
+    from dd_tune.search import trial_names
+    from dd_tune.search.board import write_test_board
 
     names = []
     for number, lr in enumerate((1.0, 0.5128)):

@@ -10,9 +10,9 @@ import torch
 
 from dd_tune.methods import budget_free
 from dd_tune.methods.configs import load_study
+from dd_tune.search.setup import TrialSetup
+from dd_tune.search.trainable import config_index
 from dd_tune.tune.sets import budget_groups, distill_prefixes, distill_task, named_sets
-from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import config_index
 
 
 def _setup(data_root: Path, study_name: str = "dm_mnist_noise", **points) -> TrialSetup:

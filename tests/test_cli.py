@@ -220,9 +220,9 @@ def test_a_preset_switch_works_from_the_command_line_on_every_shipped_study_and_
     import yaml
 
     from dd_tune.methods.configs import load_study
+    from dd_tune.search.space import load_search_space
+    from dd_tune.search.tuner import check_search
     from dd_tune.study import main
-    from dd_tune.tune.search import check_search
-    from dd_tune.tune.search_space import load_search_space
 
     method = load_study(name).method
     for profile in ("default", "quick", "smoke"):

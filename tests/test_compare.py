@@ -135,7 +135,7 @@ def test_the_noise_only_pad_search_can_find_a_middle_ground():
     """At least 16 trials at IPC 10 in the quick profile; threshold 1.0 / 1.1 / off, the three label sources,
     alpha_0 down to 1e-4 with lr_lr at most 1e-5, lr_img over [10, 1e4]."""
     from dd_tune.methods.configs import load_study
-    from dd_tune.tune.search_space import load_search_space
+    from dd_tune.search.space import load_search_space
 
     study = load_study("pad_mnist_noise", "quick")
     space = load_search_space(study)
@@ -153,8 +153,8 @@ def test_every_shipped_suite_and_study_builds_its_whole_search(profile):
     not give any study an impossible search (e.g. an ASHA grace period beyond its longest trial)."""
     from dd_tune.config import list_studies, list_suites, load_suite
     from dd_tune.methods.configs import load_study
-    from dd_tune.tune.search import check_search
-    from dd_tune.tune.search_space import load_search_space
+    from dd_tune.search.space import load_search_space
+    from dd_tune.search.tuner import check_search
     from dd_tune.tune.suite import suite_studies
 
     studies = [s for name in list_suites() for s in suite_studies(load_suite(name, profile))]

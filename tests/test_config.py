@@ -10,7 +10,7 @@ from dd_tune.config import StudyConfig, find_study, list_studies, parse_override
 from dd_tune.config.schema import load_yaml
 from dd_tune.config.study import load_study_file
 from dd_tune.methods.configs import load_study
-from dd_tune.tune.search_space import default_point, load_search_space
+from dd_tune.search.space import default_point, load_search_space
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dd_tune.tune.trial_names import short_name
+from dd_tune.search.trial_names import short_name
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pytest
 from dd_tune.base.errors import ConfigError
 from dd_tune.config import parse_overrides
 from dd_tune.methods.configs import load_study, study_at
-from dd_tune.tune.search_space import default_point, load_search_space
+from dd_tune.search.space import default_point, load_search_space
 
 # PAD's configs/CIFAR-10/ConvIN/IPC1.yaml against IPC10.yaml (window halved with dd_tune's 50-epoch experts)
 PAD_IPC1 = {"threshold": 1.1, "lr_y": 5.0, "lr_lr": 1e-7, "select_ratio": 0.0, "sequential_generation": False,

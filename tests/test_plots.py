@@ -88,7 +88,7 @@ def test_trials_stopped_early_count_in_importance_at_their_last_value(tmp_path):
     ({"val_acc": 80.0}, False, False),                                      # a report of an earlier version
 ])
 def test_which_trials_optuna_records_as_pruned(result, error, pruned):
-    from dd_tune.tune.optuna_search import stopped_early
+    from dd_tune.search.optuna_search import stopped_early
 
     assert stopped_early(result, error) is pruned
 

@@ -9,8 +9,8 @@ import torch
 
 from dd_tune.core.synset import SynSet
 from dd_tune.methods.configs import load_study
+from dd_tune.search.setup import TrialSetup
 from dd_tune.tune.final_eval import reeval_key, reevaluate
-from dd_tune.tune.setup import TrialSetup
 
 
 def _setup(data_root: Path, **final_eval) -> TrialSetup:

@@ -383,7 +383,7 @@ def test_a_handler_left_behind_by_tune_fit_is_removed():
     """Ray Tune's fit leaves its SIGINT handler installed (Ctrl-C during the re-evaluation was swallowed)."""
     import signal
 
-    from dd_tune.tune.interrupts import handlers_restored
+    from dd_tune.search.interrupts import handlers_restored
 
     before = signal.getsignal(signal.SIGINT)
     with handlers_restored():

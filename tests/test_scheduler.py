@@ -53,7 +53,7 @@ def test_impossible_schedules_are_refused():
 
 
 def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeypatch):
-    import dd_tune.tune.progress as progress
+    import dd_tune.search.progress as progress
 
     clock = iter([1000.0, 1060.0, 1080.0, 1100.0, 1120.0])
     monkeypatch.setattr(progress.time, "time", lambda: next(clock))
@@ -75,7 +75,7 @@ def test_progress_lines_name_the_trial_its_values_its_result_and_the_eta(monkeyp
 
 def test_one_name_per_trial_from_its_optuna_number():
     """Folder (TensorBoard's run), console and report: t03 and the searched values; Ray's id without a number."""
-    from dd_tune.tune import trial_names
+    from dd_tune.search import trial_names
 
     trial_names.record("abc_00003", 3)
     config = {"lr_img": 0.51281053, "batch_real": 64, "selection": {"pool": 2}, "init": "k/centre"}
@@ -90,7 +90,7 @@ def test_one_name_per_trial_from_its_optuna_number():
 
 
 def test_ray_tune_tables_only_with_verbose(monkeypatch):
-    from dd_tune.tune.progress import VERBOSE_ENV, tune_verbosity
+    from dd_tune.search.progress import VERBOSE_ENV, tune_verbosity
 
     monkeypatch.delenv(VERBOSE_ENV, raising=False)
     assert tune_verbosity() == 0
@@ -102,7 +102,7 @@ def test_the_progress_callback_counts_the_trial_it_is_told_about(capsys):
     """Ray calls on_trial_complete before it marks the trial finished: the count includes it."""
     from types import SimpleNamespace
 
-    from dd_tune.tune.progress import progress_callback
+    from dd_tune.search.progress import progress_callback
 
     cb = progress_callback(2, ["lr_img"], ipc=1, max_it=100)
     cb.setup()

@@ -196,9 +196,9 @@ def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_
 
     # a later study with the same storage reuses every expert (no retraining)
     from dd_tune.methods.configs import load_study
+    from dd_tune.search.space import load_search_space
     from dd_tune.tune.resources import Resources
     from dd_tune.tune.runner import StudyRunner
-    from dd_tune.tune.search_space import load_search_space
 
     study = load_study("pad_mnist", "smoke")
     runner = StudyRunner(study, load_search_space(study), storage / "again", data_root, Resources(1.0, 0.0))

@@ -9,7 +9,7 @@ import pytest
 from factories import ipc_result, study_result
 
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
-from dd_tune.tune.search import trial_timing
+from dd_tune.search.tuner import trial_timing
 
 
 def _row(trial_s=(100.0, 80.0), slots=2.0):
@@ -84,8 +84,8 @@ def test_trial_timing_sums_every_report_and_takes_rays_total():
 
 def test_probe_is_the_study_cut_to_a_short_trial(data_root):
     from dd_tune.methods.configs import load_study
-    from dd_tune.tune.overhead import _in_process, probe_config, probe_setup
-    from dd_tune.tune.setup import TrialSetup
+    from dd_tune.search.overhead import _in_process, probe_config, probe_setup
+    from dd_tune.search.setup import TrialSetup
 
     study = load_study("dm_mnist", "smoke")
     setup = TrialSetup(study, 1, str(data_root), False, fault="1")

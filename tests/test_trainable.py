@@ -11,8 +11,8 @@ from dd_tune.config import parse_overrides
 from dd_tune.core.evaluation import model_spec_for
 from dd_tune.methods import METHODS, DistillContext, build_distiller
 from dd_tune.methods.configs import load_study
-from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import METRIC, config_index, run_trial
+from dd_tune.search.setup import TrialSetup
+from dd_tune.search.trainable import METRIC, config_index, run_trial
 
 TINY = ["distill.iterations=4", "distill.batch_real=4", "search.report_every=2",
         "proxy_eval.epochs=2", "proxy_eval.models=1", "proxy_eval.max_eval_images=100"]
@@ -108,7 +108,7 @@ def test_fault_rules_first_attempt_always_and_matching(data_root):
     import dataclasses
 
     from dd_tune.base.errors import ConfigError
-    from dd_tune.tune.faults import fault_rules
+    from dd_tune.search.faults import fault_rules
 
     assert fault_rules("") == ()
     assert fault_rules("1, 2:iterations=4:always") == ((1, "", "", False), (2, "iterations", "4", True))

@@ -15,9 +15,9 @@ from dd_tune.base.allocator import steady_allocator
 from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.report.results import IpcResult
-from dd_tune.tune.interrupts import handlers_restored, sigterm_as_ctrl_c
+from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
+from dd_tune.search.space import space_as_dict
 from dd_tune.tune.prepare import RunRequest
-from dd_tune.tune.search_space import space_as_dict
 
 RESUME_HINT = "interrupted; finished work is kept: run the same command with --resume to continue"
 NOTHING_STARTED = "interrupted before anything was written; run the command again to start"
@@ -40,7 +40,7 @@ class Parser(argparse.ArgumentParser):
 
 def run_cli(body: Callable[[], int], on_interrupt: str | Callable[[], str] = "interrupted") -> int:
     """Run a command body; a :class:`DDTuneError` becomes ``error: <message>`` (one line) and exit code
-    2. Ctrl-C and SIGTERM (treated alike in every stage: :mod:`dd_tune.tune.interrupts`) print
+    2. Ctrl-C and SIGTERM (treated alike in every stage: :mod:`dd_tune.search.interrupts`) print
     ``error: <on_interrupt>`` (or what it returns, when it depends on how far the run got) and exit 2 too;
     the signal handlers are the caller's again afterwards."""
     steady_allocator()  # the CLI process runs tensor work too (in-process evaluation, the final table)

@@ -29,8 +29,8 @@ from dd_tune.commands.common import (
     run_request,
 )
 from dd_tune.config import list_suites, load_suite, to_dict
+from dd_tune.search.space import default_point
 from dd_tune.tune import load_search_space, run_suite, suite_studies
-from dd_tune.tune.search_space import default_point
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.compare") -> argparse.Namespace:

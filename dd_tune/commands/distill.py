@@ -22,7 +22,7 @@ from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.training import resolve_device
 from dd_tune.methods import budget_free
 from dd_tune.methods.configs import load_study
-from dd_tune.tune.setup import TrialSetup, make_distiller
+from dd_tune.search.setup import TrialSetup, make_distiller
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.distill") -> argparse.Namespace:

@@ -27,8 +27,8 @@ from dd_tune.commands.common import (
 )
 from dd_tune.config import list_studies, parse_overrides
 from dd_tune.methods.configs import load_study
+from dd_tune.search.space import default_point
 from dd_tune.tune import load_search_space, run_study
-from dd_tune.tune.search_space import default_point
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.study") -> argparse.Namespace:

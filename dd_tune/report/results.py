@@ -135,7 +135,7 @@ class StudyResult:
     study_dir: str
     optuna_db: str
     method_notes: list[str] = field(default_factory=list)
-    # Ray's overhead on a trial (dd_tune.tune.overhead): {iterations, in_process_s, ray_s, ray_reused_s,
+    # Ray's overhead on a trial (dd_tune.search.overhead): {iterations, in_process_s, ray_s, ray_reused_s,
     # seconds} or
     # {iterations, error}; {} when the study did not measure it (search.overhead_probe: false)
     overhead_probe: dict[str, Any] = field(default_factory=dict)

@@ -104,7 +104,7 @@ def mean_trial_work(report: StudyResult) -> float | None:
 
 
 def probe_lines(report: StudyResult) -> list[str]:
-    """What the overhead probe measured (dd_tune.tune.overhead), as a share of this study's mean trial."""
+    """What the overhead probe measured (dd_tune.search.overhead), as a share of this study's mean trial."""
     probe = report.overhead_probe or {}
     if not probe:
         return []

@@ -21,9 +21,9 @@ from dd_tune.base import seeds
 from dd_tune.base.keys import DEFAULT, ITERATION, METRIC
 from dd_tune.core.synset import SynSet
 from dd_tune.report.stats import paired_difference
+from dd_tune.search.trial_names import result_name
+from dd_tune.search.tuner import failure
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise
-from dd_tune.tune.search import failure
-from dd_tune.tune.trial_names import result_name
 
 Evaluator = Callable[[Sequence[EvalJob]], Mapping[EvalJob, EvalOutcome]]
 

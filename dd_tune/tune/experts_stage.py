@@ -17,8 +17,8 @@ from dd_tune.core.evaluation import model_spec_for
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import expert_stage_flops
-from dd_tune.tune.search_space import SearchSpace, expert_variants
-from dd_tune.tune.setup import TrialSetup, expert_store
+from dd_tune.search.setup import TrialSetup, expert_store
+from dd_tune.search.space import SearchSpace, expert_variants
 
 
 def expert_pools(study: StudyConfig, space: SearchSpace) -> list[Any]:

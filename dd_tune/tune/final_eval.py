@@ -36,7 +36,7 @@ from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.report.results import Reeval, SetAccuracy
-from dd_tune.tune.setup import TrialSetup
+from dd_tune.search.setup import TrialSetup
 
 
 @dataclass(frozen=True)

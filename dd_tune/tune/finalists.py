@@ -14,10 +14,10 @@ from dd_tune.config import StudyConfig
 from dd_tune.methods.levers import title
 from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.report.rows import pool_random_real, random_real_group
+from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
 from dd_tune.tune.final_eval import EvalJob, run_jobs, summarise, testing_jobs
-from dd_tune.tune.setup import TrialSetup
 
 
 @dataclass

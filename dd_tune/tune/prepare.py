@@ -16,6 +16,8 @@ from typing import Protocol
 from dd_tune.base.errors import ConfigError
 from dd_tune.config import user_path
 from dd_tune.core.datasets import prepare_dataset, resolve_data_root
+from dd_tune.search.faults import fault_rules
+from dd_tune.search.interrupts import sigterm_as_ctrl_c
 from dd_tune.tune.cluster import (
     check_address_answers,
     check_connect_args,
@@ -25,8 +27,6 @@ from dd_tune.tune.cluster import (
     node_resources,
     require_posix_storage,
 )
-from dd_tune.tune.faults import fault_rules
-from dd_tune.tune.interrupts import sigterm_as_ctrl_c
 from dd_tune.tune.lock import RunLock, lock_path
 from dd_tune.tune.resources import Resources
 
@@ -116,7 +116,7 @@ def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, 
     lock.acquire()
     checks.directory(storage)  # again, under the lock: another run may have changed the directory meanwhile
     gpus = connect(req.address, req.num_cpus)
-    sigterm_as_ctrl_c()  # ray.init replaced it with a handler that aborts (dd_tune.tune.interrupts)
+    sigterm_as_ctrl_c()  # ray.init replaced it with a handler that aborts (dd_tune.search.interrupts)
     if req.address is not None:
         resources = checks.resources(*node_resources())
     return RunPlace(storage, data_root, gpus, check_shared_storage(storage), lock, resources)

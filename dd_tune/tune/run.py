@@ -12,12 +12,12 @@ from typing import Any, Callable, Literal, Sequence
 from dd_tune.config import StudyConfig, SuiteConfig
 from dd_tune.report.compare import write_comparison
 from dd_tune.report.results import StudyResult
+from dd_tune.search.progress import set_verbosity
+from dd_tune.search.tuner import check_search
 from dd_tune.tune import store
 from dd_tune.tune.prepare import RunRequest, prepare_run
-from dd_tune.tune.progress import set_verbosity
 from dd_tune.tune.resources import Resources, check_full_budget_on_cpu, check_ipcs, resolve_resources
 from dd_tune.tune.runner import StudyRunner
-from dd_tune.tune.search import check_search
 from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member
 
 Started = Callable[[Path], None]  # told the run's directory once it exists (only then is there a run to resume)

@@ -29,19 +29,19 @@ from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.study import write_report
-from dd_tune.tune.board import write_test_board
+from dd_tune.search.board import write_test_board
+from dd_tune.search.faults import fault_rules
+from dd_tune.search.overhead import measure_overhead
+from dd_tune.search.setup import TrialSetup
+from dd_tune.search.space import SearchSpace, default_point, space_as_dict
+from dd_tune.search.trainable import GRIDS, config_index
+from dd_tune.search.trial_names import number_of_dir, result_name
+from dd_tune.search.tuner import Search, optuna_name, optuna_numbers, trial_rows
 from dd_tune.tune.confirm import Candidate, usable, verdict
 from dd_tune.tune.experts_stage import run_expert_stage
-from dd_tune.tune.faults import fault_rules
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
-from dd_tune.tune.overhead import measure_overhead
 from dd_tune.tune.resources import Resources
-from dd_tune.tune.search import Search, optuna_name, optuna_numbers, trial_rows
-from dd_tune.tune.search_space import SearchSpace, default_point, space_as_dict
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
-from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import GRIDS, config_index
-from dd_tune.tune.trial_names import number_of_dir, result_name
 
 
 def trial_slots(resources: Resources) -> float:

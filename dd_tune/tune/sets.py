@@ -19,8 +19,8 @@ from dd_tune.core.synset import SynSet
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.tune.setup import TrialSetup, make_distiller
-from dd_tune.tune.trainable import config_index
+from dd_tune.search.setup import TrialSetup, make_distiller
+from dd_tune.search.trainable import config_index
 
 SetupFor = Callable[..., TrialSetup]  # (ipc, study=None) -> TrialSetup
 

@@ -17,7 +17,7 @@ from dd_tune.core.splits import load_data
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values
-from dd_tune.tune.faults import fault_rules
+from dd_tune.search.faults import fault_rules
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dd_tune.base.keys import DIVERGED, ITERATION, REACHED_BUDGET
-from dd_tune.tune import trial_names
+from dd_tune.search import trial_names
 
 _CLASSES: dict[str, type] = {}
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 
 from dd_tune.base.keys import DIVERGED, ITERATION, METRIC, REACHED_BUDGET
 from dd_tune.report.tables import fmt_value
-from dd_tune.tune.trial_names import console_name
+from dd_tune.search.trial_names import console_name
 
 VERBOSE_ENV = "DD_TUNE_VERBOSE"  # set by --verbose: Ray Tune's own tables come back
 

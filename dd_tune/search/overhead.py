@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from dd_tune.tune.board import no_board
-from dd_tune.tune.interrupts import handlers_restored
-from dd_tune.tune.progress import tune_console
-from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import config_index, dd_trainable, run_trial
+from dd_tune.search.board import no_board
+from dd_tune.search.interrupts import handlers_restored
+from dd_tune.search.progress import tune_console
+from dd_tune.search.setup import TrialSetup
+from dd_tune.search.trainable import config_index, dd_trainable, run_trial
 
 PROBE_ITERATIONS = 10
 PROBE_DIR = "overhead_probe"  # under the study directory (Ray Tune's experiment of the probe)
@@ -80,7 +80,7 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
                        run_config=tune.RunConfig(name=PROBE_DIR, storage_path=str(study_dir), verbose=0,
                                                  callbacks=[no_board()]))
     t0 = time.time()
-    with handlers_restored(), tune_console():  # Tune's SIGINT handler would outlive fit (dd_tune.tune.interrupts)
+    with handlers_restored(), tune_console():  # Tune's SIGINT handler would outlive fit (dd_tune.search.interrupts)
         grid = tuner.fit()
     trials = grid._experiment_analysis.trials  # as Search._check_complete: Ctrl-C ends fit normally
     if len(trials) < 2 or any(t.status not in ("TERMINATED", "ERROR") for t in trials):

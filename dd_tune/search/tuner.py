@@ -12,14 +12,14 @@ from typing import Any
 from dd_tune.base.errors import ConfigError, StudyInterrupted
 from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC
 from dd_tune.config import StudyConfig
-from dd_tune.tune import optuna_search
-from dd_tune.tune.board import trial_board
-from dd_tune.tune.interrupts import handlers_restored
-from dd_tune.tune.progress import progress_callback, tune_console, tune_verbosity
-from dd_tune.tune.search_space import SearchSpace, default_point, max_iterations, to_optuna
-from dd_tune.tune.setup import TrialSetup
-from dd_tune.tune.trainable import dd_trainable
-from dd_tune.tune.trial_names import dirname_creator, result_name
+from dd_tune.search import optuna_search
+from dd_tune.search.board import trial_board
+from dd_tune.search.interrupts import handlers_restored
+from dd_tune.search.progress import progress_callback, tune_console, tune_verbosity
+from dd_tune.search.setup import TrialSetup
+from dd_tune.search.space import SearchSpace, default_point, max_iterations, to_optuna
+from dd_tune.search.trainable import dd_trainable
+from dd_tune.search.trial_names import dirname_creator, result_name
 
 
 def optuna_name(study: StudyConfig, ipc: int) -> str:

@@ -24,9 +24,9 @@ from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGE
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.grids import save_grid
 from dd_tune.core.synset import SynSet
-from dd_tune.tune.faults import InjectedFault
-from dd_tune.tune.progress import tune_verbosity
-from dd_tune.tune.setup import TrialSetup, make_distiller
+from dd_tune.search.faults import InjectedFault
+from dd_tune.search.progress import tune_verbosity
+from dd_tune.search.setup import TrialSetup, make_distiller
 
 GRIDS = "grids"  # trial artifact folder of the set's pictures, one per report (and iteration 0)
 
