@@ -64,7 +64,7 @@ def test_smoke_comparison_of_dm_datadam_and_pad(tmp_path, data_root, ray_session
 
 
 def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
-    from dd_tune.report.compare import _random_real_lines
+    from dd_tune.report.comparison import _random_real_lines
 
     def row(method, mean):
         entry = acc([mean - 0.5, mean + 0.5])
@@ -80,7 +80,7 @@ def test_random_real_is_one_line_when_shared_and_per_method_otherwise():
 
 def test_comparison_states_differences_with_intervals():
     from dd_tune.config import SuiteConfig
-    from dd_tune.report.compare import comparison_differences, render_comparison
+    from dd_tune.report.comparison import comparison_differences, render_comparison
 
     def entry(runs):
         return acc(runs)

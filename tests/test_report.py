@@ -16,7 +16,7 @@ from dd_tune.core.synset import SynSet
 from dd_tune.report.results import SetAccuracy
 from dd_tune.report.rows import differences, fmt_acc, pool_random_real
 from dd_tune.report.stats import paired_difference, summary, welch_difference
-from dd_tune.report.study import render_markdown
+from dd_tune.report.study_report import render_markdown
 
 
 def test_hard_label_row_uses_each_images_class_not_its_soft_argmax():
@@ -121,7 +121,7 @@ def test_markdown_gives_intervals_differences_draws_alpha_and_notes():
 
 
 def test_the_ipc_header_names_the_best_proxy_score_and_the_chosen_sets_when_they_differ():
-    from dd_tune.report.study import _proxy_line
+    from dd_tune.report.study_report import _proxy_line
 
     trials = [{"val_acc": 89.7, "error": None}, {"val_acc": 88.5, "error": None}, {"val_acc": None, "error": "x"}]
     assert _proxy_line(ipc_result(trials=trials, best_val_acc=89.7)) == "best proxy validation accuracy 89.70 %."
@@ -141,7 +141,7 @@ def test_the_ipc_header_names_the_best_proxy_score_and_the_chosen_sets_when_they
     ([88.0, 89.5, 88.5], [88.0, 89.5, 88.5], "On convnet the search's choice is DM's reference defaults themselves"),
 ])
 def test_the_ipc_section_opens_with_its_verdict_in_words(best, default, words):
-    from dd_tune.report.study import verdict
+    from dd_tune.report.study_report import verdict
 
     reeval = pool_random_real({"best": {"convnet": _entry(best)}, "default": {"convnet": _entry(default)},
                                "random_real_draw1": {"convnet": _entry([50.0, 52.0, 51.0])},
@@ -190,7 +190,7 @@ def test_tuned_row_is_paired_with_its_own_initial_images():
     ([90.5, 90.0, 91.0], "Its distillation steps added nothing measurable to the images it started from"),
 ])
 def test_the_verdict_says_what_distillation_added_to_its_initial_images(init_only, words):
-    from dd_tune.report.study import verdict
+    from dd_tune.report.study_report import verdict
 
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])}, "default": {"convnet": _entry([88.0, 89.5, 88.5])},
               "best_start": {"convnet": _entry(init_only)}}

@@ -2,7 +2,7 @@
 accuracy per set and architecture, the differences between rows, the configurations, the trials, the
 search space, the FLOPs; and how a value, a FLOP count or a row's title is written.
 
-A new report table goes here as such a function; ``dd_tune.report.study`` places it in the section.
+A new report table goes here as such a function; ``dd_tune.report.study_report`` places it in the section.
 """
 
 from __future__ import annotations

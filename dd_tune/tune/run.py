@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 from dd_tune.config import StudyConfig, SuiteConfig
-from dd_tune.report.compare import write_comparison
+from dd_tune.report.comparison import write_comparison
 from dd_tune.report.results import StudyResult
 from dd_tune.search.progress import set_verbosity
 from dd_tune.search.tuner import check_search

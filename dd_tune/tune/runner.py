@@ -28,7 +28,7 @@ from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
-from dd_tune.report.study import write_report
+from dd_tune.report.study_report import write_report
 from dd_tune.search.board import write_test_board
 from dd_tune.search.faults import fault_rules
 from dd_tune.search.overhead import measure_overhead
