@@ -16,7 +16,7 @@ from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.config import StudyConfig, to_dict, user_path
 from dd_tune.report.results import IpcResult
 from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
-from dd_tune.search.space import space_as_dict
+from dd_tune.search.space import SearchSpace, space_as_dict
 from dd_tune.tune.prepare import RunRequest
 
 RESUME_HINT = "interrupted; finished work is kept: run the same command with --resume to continue"
@@ -103,7 +103,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
                       yes_cpu=args.yes_cpu, verbose=args.verbose)
 
 
-def resolved_yaml(study: StudyConfig, space: Any) -> str:
+def resolved_yaml(study: StudyConfig, space: SearchSpace) -> str:
     """The study as it will run (``--print-config``): every key resolved, plus its search space."""
     return yaml.safe_dump({**to_dict(study), "search_space": space_as_dict(space)}, sort_keys=False)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
+from dd_tune.config import SuiteConfig
 from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import Reeval, SetAccuracy, StudyResult
@@ -110,7 +111,7 @@ def plain(value: Any) -> Any:
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
-def render_comparison(suite: Any, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
+def render_comparison(suite: SuiteConfig, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
                       diffs: Sequence[Mapping[str, Any]] = (), opening: Sequence[str] = ()) -> str:
     lines = [f"# Comparison `{suite.name}` (profile `{suite.profile}`)", "",
              (suite.description.strip() + "\n") if suite.description else "",
@@ -209,7 +210,7 @@ def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def write_comparison(suite: Any, results: Sequence[StudyResult], suite_dir: Path, wall_time_s: float,
+def write_comparison(suite: SuiteConfig, results: Sequence[StudyResult], suite_dir: Path, wall_time_s: float,
                      full_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     rows = comparison_rows(results)
     diffs = comparison_differences(rows)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dd_tune.base.keys import ITERATION, METRIC
 from dd_tune.report.curves import pyplot, search_curves
 
+if TYPE_CHECKING:  # optuna is imported where a plot is drawn
+    from optuna import Study
 
-def _completed(study: Any) -> list[Any]:
+
+def _completed(study: Study) -> list[Any]:
     """Every trial with a result: run to its budget (COMPLETE) or stopped early by ASHA (PRUNED, valued at
     the accuracy it had when stopped, as Optuna records a pruned trial)."""
     import optuna
@@ -29,7 +32,7 @@ def _completed(study: Any) -> list[Any]:
     return [t for t in study.trials if t.state in done and t.values]
 
 
-def _all_as_complete(study: Any) -> Any:
+def _all_as_complete(study: Study) -> Any:
     """An in-memory copy of ``study`` in which stopped trials count as finished at their last value:
     Optuna's importance evaluators read COMPLETE trials only, and the two thirds of a search that ASHA
     stops early are most of the contrast an importance needs."""
@@ -59,7 +62,7 @@ def _save_accuracy_plot(fig: Any, ax: Any, study: Any, xlabel: str, path: Path) 
     return path
 
 
-def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) -> Path:
+def history_plot(study: Study, path: Path, stopped_early: set[int] | None = None) -> Path:
     """Validation accuracy per trial (Optuna order) and the best so far."""
     trials = _completed(study)
     if not trials:
@@ -81,7 +84,7 @@ def history_plot(study: Any, path: Path, stopped_early: set[int] | None = None) 
     return _save_accuracy_plot(fig, ax, study, "trial (Optuna number)", path)
 
 
-def param_importances(study: Any) -> tuple[dict[str, float], str]:
+def param_importances(study: Study) -> tuple[dict[str, float], str]:
     """(importance per parameter, evaluator name); PED-ANOVA first, fANOVA as the fallback."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
@@ -106,7 +109,7 @@ def param_importances(study: Any) -> tuple[dict[str, float], str]:
     raise ValueError("; ".join(errors))
 
 
-def importance_plot(study: Any, path: Path) -> tuple[Path, dict[str, float], str]:
+def importance_plot(study: Study, path: Path) -> tuple[Path, dict[str, float], str]:
     importances, evaluator = param_importances(study)
     names = sorted(importances, key=lambda n: importances[n])
     fig, ax = pyplot().subplots(figsize=(6, 0.4 * len(names) + 1.2), dpi=120)
@@ -127,7 +130,7 @@ def _save_optuna_figure(fig: Any, path: Path) -> None:
     pyplot().close(fig)
 
 
-def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
+def slice_plot(study: Study, params: list[str], path: Path) -> str | None:
     """Validation accuracy against each of the most important parameters, one dot per trial (Optuna's
     slice plot, with the trials ASHA stopped at the accuracy they had)."""
     import warnings
@@ -146,7 +149,7 @@ def slice_plot(study: Any, params: list[str], path: Path) -> str | None:
     return str(path)
 
 
-def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
+def contour_plot(study: Study, params: list[str], path: Path) -> str | None:
     """Validation accuracy over the plane of the two most important parameters (Optuna's contour plot,
     trials ASHA stopped at the accuracy they had): where the good region lies and whether the two
     interact. None with fewer than two parameters or several objectives."""
@@ -166,14 +169,14 @@ def contour_plot(study: Any, params: list[str], path: Path) -> str | None:
     return str(path)
 
 
-def pareto_front(study: Any) -> list[dict[str, Any]]:
+def pareto_front(study: Study) -> list[dict[str, Any]]:
     """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
     front = [{"number": t.number, METRIC: float(t.values[0]), "images": int(t.values[1]), "params": t.params}
              for t in study.best_trials]
     return sorted(front, key=lambda p: (p["images"], -p[METRIC]))
 
 
-def pareto_plot(study: Any, path: Path) -> Path:
+def pareto_plot(study: Study, path: Path) -> Path:
     trials = _completed(study)
     front = pareto_front(study)
     fig, ax = pyplot().subplots(figsize=(6, 3.5), dpi=120)

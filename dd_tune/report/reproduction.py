@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
+from dd_tune.config import SuiteConfig
 from dd_tune.report.curves import curves_plot, progress_figure
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc
@@ -45,7 +46,7 @@ def setting_check(setting: Mapping[str, Any], ran: Mapping[str, Any]) -> list[st
     return [f"{k} {ran.get(k)} (report {v})" for k, v in setting.items() if ran.get(k) != v]
 
 
-def report_rows(suite: Any, results: Results, full_data: Mapping[str, Any]) -> list[dict[str, Any]]:
+def report_rows(suite: SuiteConfig, results: Results, full_data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One plain row per ``suite.report_rows`` entry (what compare.json stores and the table shows)."""
     rows = []
     for spec in suite.report_rows:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from dd_tune.base.errors import ConfigError, ResourceError
 from dd_tune.config import StudyConfig
 from dd_tune.core.splits import train_class_counts
+from dd_tune.search.space import SearchSpace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +58,13 @@ def check_full_budget_on_cpu(what: str, visible_gpus: float, profile_chosen: boo
                         f"--profile smoke, or pass --yes-cpu to run the full budget on the CPU anyway")
 
 
-def check_ipcs(study: StudyConfig, space: Any, data_root: Path) -> None:
+def check_ipcs(study: StudyConfig, space: SearchSpace, data_root: Path) -> None:
     """Every IPC the study may use fits the smallest class of its training split (after the validation
     carve and ``data.max_train_per_class``)."""
     d = study.data
     counts = train_class_counts(study.dataset, data_root, d.val_fraction, d.split_seed, d.max_train_per_class)
     ipcs = set(study.ipc) | set(space["ipc"].choices if "ipc" in space and space["ipc"].type == "categorical"
-                                else [int(space["ipc"].high)] if "ipc" in space else [])
+                                else [int(space["ipc"].bounds[1])] if "ipc" in space else [])
     smallest = min(counts)
     if max(ipcs) > smallest:
         raise ConfigError(f"IPC {max(ipcs)} exceeds the smallest class of {study.dataset}'s training split "

@@ -13,6 +13,7 @@ from dd_tune.config import StudyConfig, SuiteConfig
 from dd_tune.report.comparison import write_comparison
 from dd_tune.report.results import StudyResult
 from dd_tune.search.progress import set_verbosity
+from dd_tune.search.space import SearchSpace
 from dd_tune.search.tuner import check_search
 from dd_tune.tune import store
 from dd_tune.tune.prepare import RunRequest, prepare_run
@@ -38,7 +39,7 @@ class _Checks:
     kind: Literal["study", "suite"]
     name: str
     studies: list[StudyConfig]
-    spaces: list[Any]
+    spaces: list[SearchSpace]
 
     def directory(self, storage: Path) -> None:
         where = store.locate(storage, self.name, self.kind)
@@ -56,7 +57,7 @@ class _Checks:
         return [resolve_resources(study, gpus, cpus) for study in self.studies]
 
 
-def run_study(study: StudyConfig, space: Any, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
+def run_study(study: StudyConfig, space: SearchSpace, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
     """Run ``study`` over ``space`` as ``req`` asks; (its directory, its results)."""
     check_search(study, space)  # the whole search, built in memory, before anything is replaced
     set_verbosity(req.verbose)
@@ -71,7 +72,7 @@ def run_study(study: StudyConfig, space: Any, req: RunRequest, started: Started)
     return study_dir, result
 
 
-def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequence[Any], req: RunRequest,
+def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequence[SearchSpace], req: RunRequest,
               started: Started) -> SuiteOutcome:
     """Run the studies of ``suite`` (as :func:`dd_tune.tune.suite.suite_studies` resolves them, with their
     search spaces, in order) and write the comparison."""

@@ -20,6 +20,7 @@ from dd_tune.methods import init_of
 from dd_tune.methods.configs import load_study
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import summary
+from dd_tune.search.space import SearchSpace
 from dd_tune.tune import store
 from dd_tune.tune.lock import RunLock, lock_path
 from dd_tune.tune.resources import resolve_resources
@@ -82,7 +83,7 @@ def check_members_idle(suite_dir: Path, studies: Sequence[StudyConfig]) -> None:
             lock.acquire()
 
 
-def run_member(study: StudyConfig, space: Any, suite_dir: Path, data_root: Path, gpus: float,
+def run_member(study: StudyConfig, space: SearchSpace, suite_dir: Path, data_root: Path, gpus: float,
                resume: bool) -> StudyResult:
     """One study of the suite (read back when a resumed suite had already finished it)."""
     study_dir = suite_dir / study.name
