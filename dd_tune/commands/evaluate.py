@@ -13,11 +13,12 @@ from dd_tune.base import seeds
 from dd_tune.base.errors import ConfigError
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import EvalConfig
-from dd_tune.core.datasets import resolve_data_root
+from dd_tune.core.datasets import DATASETS, resolve_data_root
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import resolve_device
+from dd_tune.core.zca import dataset_whitening
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.evaluate") -> argparse.Namespace:
@@ -50,7 +51,10 @@ def _main(args: argparse.Namespace) -> int:
     check_writable_file(args.json, "--json", [args.synset])  # before the training, not after it
     synset = SynSet.load(args.synset)
     device = resolve_device(args.device)
-    test = load_test(synset.dataset, resolve_data_root(args.data_root), device)
+    root = resolve_data_root(args.data_root)
+    # a whitened set (data.zca) is tested on the test split whitened with its dataset's transform
+    whitening = dataset_whitening(DATASETS.get(synset.dataset), root) if synset.zca else None
+    test = load_test(synset.dataset, root, device, whitening)
     cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
     results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),
                               use_learned_lr=not args.ignore_learned_lr, progress=lambda m: print(m, flush=True))

@@ -64,6 +64,10 @@ class DataConfig:
     # >0: keep only this many training images per class (after the split), for smoke tests and quick
     # CPU looks at methods that train on the whole set (PAD's experts); 0 = all.
     max_train_per_class: int = 0
+    # ZCA whitening (MTT, DATM and PAD on CIFAR): every split whitened with the transform fitted on the
+    # training split in [0, 1] instead of mean/std normalisation; experts, distillation, random real and
+    # evaluation all see whitened images, pictures are un-whitened (dd_tune.core.zca)
+    zca: bool = False
 
     def __post_init__(self) -> None:
         require(0.0 < self.val_fraction < 0.5, "val_fraction",

@@ -11,6 +11,7 @@ import torch
 from dd_tune.base import seeds
 from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, DatasetSpec, load_split, normalize
+from dd_tune.core.zca import Whitening, dataset_whitening, unit_pixels
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,6 +84,12 @@ class LoadedData:
     train: ClassIndexedData
     val: ClassIndexedData
     test: ClassIndexedData | None
+    whitening: Whitening | None = None  # the ZCA transform every split went through (None: mean/std)
+
+
+def pixels(images_uint8: torch.Tensor, spec: DatasetSpec, whitening: Whitening | None) -> torch.Tensor:
+    """What every network of a study sees: mean/std-normalised pixels, or [0, 1] pixels ZCA-whitened."""
+    return normalize(images_uint8, spec) if whitening is None else whitening.whiten(unit_pixels(images_uint8))
 
 
 _CACHE: dict[tuple, LoadedData] = {}
@@ -96,29 +103,34 @@ def load_data(
     with_test: bool = False,
     device: torch.device | str = "cpu",
     max_train_per_class: int = 0,
+    zca: bool = False,
+    zca_dir: Path | None = None,
 ) -> LoadedData:
-    """Load a dataset, normalise it and carve the validation split (cached per process).
+    """Load a dataset, normalise it (or ZCA-whiten it, ``zca``; the fitted transform cached in
+    ``zca_dir``) and carve the validation split (cached per process).
 
     ``max_train_per_class > 0`` keeps that many training images per class (a fixed, seeded subset).
     """
     spec = DATASETS.get(name)
-    key = (name, str(root), val_fraction, split_seed, with_test, str(device), max_train_per_class)
+    key = (name, str(root), val_fraction, split_seed, with_test, str(device), max_train_per_class, zca)
     if key in _CACHE:
         return _CACHE[key]
+    whitening = dataset_whitening(spec, Path(root), zca_dir) if zca else None
     x, y = load_split(spec, Path(root), "train")
-    x = normalize(x, spec)
+    x = pixels(x, spec, whitening)
     train_idx, val_idx = stratified_split(y, val_fraction, split_seed)
     if max_train_per_class > 0:
         g = torch.Generator().manual_seed(seeds.subset_seed(split_seed))
         keep = [train_idx[y[train_idx] == c] for c in range(spec.num_classes)]
         picked = [k[torch.randperm(len(k), generator=g)[:max_train_per_class]] for k in keep]
         train_idx = torch.cat(picked).sort().values
-    test = load_test(name, root, device) if with_test else None
+    test = load_test(name, root, device, whitening) if with_test else None
     out = LoadedData(
         spec,
         ClassIndexedData(x[train_idx], y[train_idx], spec.num_classes).to(device),
         ClassIndexedData(x[val_idx], y[val_idx], spec.num_classes).to(device),
         test,
+        whitening,
     )
     _CACHE[key] = out
     return out
@@ -137,11 +149,13 @@ def train_class_counts(name: str, root: Path, val_fraction: float, split_seed: i
 _TEST_CACHE: dict[tuple, ClassIndexedData] = {}
 
 
-def load_test(name: str, root: Path, device: torch.device | str = "cpu") -> ClassIndexedData:
-    """The normalised test split alone (cached per process): the final evaluation needs nothing else."""
-    key = (name, str(root), str(device))
+def load_test(name: str, root: Path, device: torch.device | str = "cpu",
+              whitening: Whitening | None = None) -> ClassIndexedData:
+    """The test split alone, normalised or whitened with the training split's transform (cached per
+    process): the final evaluation needs nothing else."""
+    key = (name, str(root), str(device), whitening is not None)
     if key not in _TEST_CACHE:
         spec = DATASETS.get(name)
         x, y = load_split(spec, Path(root), "test")
-        _TEST_CACHE[key] = ClassIndexedData(normalize(x, spec), y, spec.num_classes).to(device)
+        _TEST_CACHE[key] = ClassIndexedData(pixels(x, spec, whitening), y, spec.num_classes).to(device)
     return _TEST_CACHE[key]

@@ -14,6 +14,7 @@ from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, denormalize
 from dd_tune.core.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
 from dd_tune.core.grids import grid_image, save_grid
+from dd_tune.core.zca import Whitening
 
 
 @dataclass
@@ -23,7 +24,9 @@ class SynSet:
     ``labels`` are class indices ``[N]`` (hard) or logits ``[N, C]`` (soft, learned by PAD).
     ``lr`` is a learned evaluation step size (PAD), else ``None``. ``factor`` > 1: the stored images are
     IDC multi-formation images, decoded into ``factor²`` training images each (:meth:`training_set`);
-    the storage budget is ``ipc`` stored images per class either way.
+    the storage budget is ``ipc`` stored images per class either way. ``zca``: the images live in the
+    ZCA-whitened space of the dataset (data.zca); it is evaluated on the whitened test split and un-whitened
+    for pictures.
     """
 
     images: torch.Tensor
@@ -34,6 +37,7 @@ class SynSet:
     lr: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     factor: int = 1
+    zca: bool = False
 
     def training_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(images, labels) a network trains on: the stored set decoded by multi-formation (itself at
@@ -70,11 +74,12 @@ class SynSet:
         """The same images with hard class labels and no learned step size (the protocol's lr): the
         "hard labels, lr 0.01" row that keeps a soft-label method comparable with the others."""
         return SynSet(self.images, self.class_labels, self.dataset, self.ipc, self.method,
-                      meta={**self.meta, "variant": "class labels, protocol lr"}, factor=self.factor)
+                      meta={**self.meta, "variant": "class labels, protocol lr"}, factor=self.factor,
+                      zca=self.zca)
 
     def detached(self) -> "SynSet":
         return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
-                      self.dataset, self.ipc, self.method, self.lr, dict(self.meta), self.factor)
+                      self.dataset, self.ipc, self.method, self.lr, dict(self.meta), self.factor, self.zca)
 
     def save(self, path: str | Path) -> None:
         """Write the set. Images and labels must pair up (a set :meth:`load` could never read back is not
@@ -89,7 +94,7 @@ class SynSet:
             "labels": self.labels.detach().cpu(),
             # metadata as JSON text so the file loads with weights_only=True
             "info": json.dumps({"dataset": self.dataset, "ipc": self.ipc, "method": self.method,
-                                "lr": self.lr, "meta": self.meta, "factor": self.factor}),
+                                "lr": self.lr, "meta": self.meta, "factor": self.factor, "zca": self.zca}),
         }, path)
 
     @classmethod
@@ -104,7 +109,8 @@ class SynSet:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             info = json.loads(blob["info"])
             synset = cls(blob["images"], blob["labels"], info["dataset"], int(info["ipc"]),
-                         str(info["method"]), info["lr"], info.get("meta", {}), info.get("factor", 1))
+                         str(info["method"]), info["lr"], info.get("meta", {}), info.get("factor", 1),
+                         info.get("zca", False))
         except Exception as e:  # pickle/zip/EOF/key/type errors: whatever a broken file raises
             raise DataError(f"{path} is not a dd_tune synthetic set ({_first_sentence(e)})") from None
         synset.validate(str(path))
@@ -134,13 +140,26 @@ class SynSet:
                 or not bool(torch.isfinite(self.labels).all()):
             raise DataError(f"{where}: soft labels must be finite logits of shape [{n}, {spec.num_classes}], got "
                             f"{list(self.labels.shape)}")
+        if not isinstance(self.zca, bool):
+            raise DataError(f"{where}: zca must be true or false, got {self.zca!r}")
         if not (isinstance(self.factor, int) and 1 <= self.factor <= MAX_FACTOR):
             raise DataError(f"{where}: the multi-formation factor must be an integer in [1, {MAX_FACTOR}], got "
                             f"{self.factor!r}")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise DataError(f"{where}: the learned step size must be a finite number > 0, got {self.lr!r}")
 
-    def grid(self, max_per_class: int = 10) -> torch.Tensor:
+    def viewable(self, images: torch.Tensor, whitening: Whitening | None = None) -> torch.Tensor:
+        """Images of this set in [0, 1] for a person: un-normalised, or un-whitened with the dataset's
+        transform (without it, each whitened image is stretched to [0, 1], which shows its structure)."""
+        if not self.zca:
+            return denormalize(images, DATASETS.get(self.dataset))
+        if whitening is not None:
+            return whitening.unwhiten(images).clamp(0.0, 1.0)
+        lo = images.amin(dim=(1, 2, 3), keepdim=True)
+        hi = images.amax(dim=(1, 2, 3), keepdim=True)
+        return (images - lo) / (hi - lo).clamp_min(1e-12)
+
+    def grid(self, max_per_class: int = 10, whitening: Whitening | None = None) -> torch.Tensor:
         """``[C, rows*H, cols*W]`` image grid in [0, 1]: one row per class."""
         spec = DATASETS.get(self.dataset)
         y = self.class_labels
@@ -149,20 +168,20 @@ class SynSet:
             imgs = self.images[y == c][:max_per_class].detach().cpu()
             pad = torch.zeros(max_per_class - len(imgs), *self.images.shape[1:])
             rows.append(torch.cat([imgs, pad]) if len(imgs) < max_per_class else imgs)
-        imgs = denormalize(torch.cat(rows), spec)
+        imgs = self.viewable(torch.cat(rows), whitening)
         n, ch, h, w = imgs.shape
         cols = min(max_per_class, int(torch.bincount(y, minlength=spec.num_classes).max()))
         imgs = imgs.view(spec.num_classes, max_per_class, ch, h, w)[:, :cols]
         return imgs.permute(2, 0, 3, 1, 4).reshape(ch, spec.num_classes * h, cols * w)
 
-    def image(self, max_per_class: int = 10) -> "Any":
+    def image(self, max_per_class: int = 10, whitening: Whitening | None = None) -> "Any":
         """The readable grid (PIL image): one row per class with its name, images upscaled."""
         spec = DATASETS.get(self.dataset)
         names = list(spec.classes) or [f"class {c}" for c in range(spec.num_classes)]
-        return grid_image(self.grid(max_per_class), names, spec.size)
+        return grid_image(self.grid(max_per_class, whitening), names, spec.size)
 
-    def save_png(self, path: str | Path, max_per_class: int = 10) -> str:
-        return save_grid(self.image(max_per_class), path)
+    def save_png(self, path: str | Path, max_per_class: int = 10, whitening: Whitening | None = None) -> str:
+        return save_grid(self.image(max_per_class, whitening), path)
 
 
 def _first_sentence(e: Exception) -> str:

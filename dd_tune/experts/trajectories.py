@@ -108,7 +108,7 @@ def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[s
 
 
 def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,
-               index: int, max_train_per_class: int = 0) -> str:
+               index: int, max_train_per_class: int = 0, zca: bool = False) -> str:
     """Content address of one expert: every input that changes its trajectory (not num_experts)."""
     experts = to_dict(cfg)
     experts.pop("num_experts")
@@ -118,6 +118,8 @@ def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelS
     blob = {"dataset": dataset, "val_fraction": val_fraction, "split_seed": split_seed,
             "max_train_per_class": max_train_per_class,
             "model": to_dict(model), "experts": experts, "index": index, "version": 1}
+    if zca:  # experts trained on whitened images (keys of unwhitened experts stay those earlier versions wrote)
+        blob["zca"] = True
     return content_key(blob)
 
 
@@ -165,7 +167,7 @@ class ExpertStore:
 
     def __init__(self, cache: ExpertCache, data: ClassIndexedData, dataset: str, val_fraction: float,
                  split_seed: int, model: ModelSpec, dsa_strategy: str, compute_missing: bool = False,
-                 max_train_per_class: int = 0) -> None:
+                 max_train_per_class: int = 0, zca: bool = False) -> None:
         self.cache = cache
         self.data = data
         self.dataset = dataset
@@ -173,9 +175,10 @@ class ExpertStore:
         self.model = model
         self.dsa_strategy = dsa_strategy
         self.compute_missing = compute_missing
+        self.zca = zca
 
     def key(self, cfg: ExpertConfig, index: int) -> str:
-        return expert_key(self.dataset, self.split[0], self.split[1], self.model, cfg, index, self.split[2])
+        return expert_key(self.dataset, self.split[0], self.split[1], self.model, cfg, index, self.split[2], self.zca)
 
     def order(self, cfg: ExpertConfig) -> list[torch.Tensor] | None:
         """Per-class easy -> hard rows from cached difficulty scores (None without the scheduler)."""
@@ -183,6 +186,8 @@ class ExpertStore:
             return None
         blob = {"dataset": self.dataset, "split": self.split, "model": to_dict(self.model),
                 "difficulty": to_dict(cfg.difficulty), "seed": cfg.seed, "kind": "scores"}
+        if self.zca:
+            blob["zca"] = True
         key = "scores-" + content_key(blob)
         gen = seeds.generator(seeds.scores_seed(cfg.seed), self.data.device)
         scores, _ = self.cache.get_or_compute(

@@ -37,6 +37,7 @@ class DistillContext:
     # Expert trajectories for trajectory matching: ExpertConfig -> list of [epochs + 1, P] tensors.
     experts: Callable[[Any], list[torch.Tensor]] | None = None
     seed: int = 0  # the study seed: draws every trial shares (class-centre selection)
+    zca: bool = False  # ``data`` is ZCA-whitened (data.zca): the set says so, for its evaluation and pictures
 
     @property
     def device(self) -> torch.device:

@@ -197,7 +197,7 @@ class PADDistiller(Distiller):
     def synset(self) -> SynSet:
         return SynSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
                       self.ctx.dataset.name, self.ctx.ipc, "pad", lr=float(self.syn_lr.detach()),
-                      meta={"iteration": self.iteration})
+                      meta={"iteration": self.iteration}, zca=self.ctx.zca)
 
     def state_dict(self) -> dict[str, Any]:
         opts = {"opt_img": self.opt_img, "opt_lr": self.opt_lr, "opt_y": self.opt_y}

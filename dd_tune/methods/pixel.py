@@ -148,7 +148,7 @@ class PixelDistiller(Distiller):
     def synset(self) -> SynSet:
         return SynSet(self.images.detach().cpu().clone(), self.labels.cpu().clone(),
                       self.ctx.dataset.name, self.ctx.ipc, self.method_name,
-                      meta={"iteration": self.iteration}, factor=self.cfg.factor)
+                      meta={"iteration": self.iteration}, factor=self.cfg.factor, zca=self.ctx.zca)
 
     @property
     def method_name(self) -> str:

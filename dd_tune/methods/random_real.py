@@ -40,7 +40,7 @@ class RandomRealDistiller(Distiller):
 
     def synset(self) -> SynSet:
         return SynSet(self.images.cpu().clone(), self.labels.cpu().clone(), self.ctx.dataset.name,
-                      self.ctx.ipc, "random_real", factor=self.cfg.factor)
+                      self.ctx.ipc, "random_real", factor=self.cfg.factor, zca=self.ctx.zca)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "images": self.images.cpu().clone()}

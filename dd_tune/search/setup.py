@@ -13,7 +13,7 @@ from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import StudyConfig
 from dd_tune.core.evaluation import model_spec_for
-from dd_tune.core.splits import load_data
+from dd_tune.core.splits import load_data, load_test
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values
@@ -54,7 +54,12 @@ class TrialSetup:
         study = self.study
         return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
                          with_test=with_test, device=self.device,
-                         max_train_per_class=study.data.max_train_per_class)
+                         max_train_per_class=study.data.max_train_per_class, zca=study.data.zca,
+                         zca_dir=Path(self.experts_dir) if self.experts_dir else None)
+
+    def test(self) -> Any:
+        """The test split, prepared as the training split is (normalised, or whitened with its transform)."""
+        return load_test(self.study.dataset, Path(self.data_root), self.device, self.data().whitening)
 
 
 def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:
@@ -66,7 +71,7 @@ def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: in
     gen = seeds.generator(seeds.trial_seed(study.seed, trial_index, seeds.TRIAL_DISTILL), setup.device)
     model = model_spec_for(study.model.name, data.spec, study.model)
     ctx = DistillContext(data.train, data.spec, model, ipc, gen, data.spec.dsa_strategy,
-                         experts=expert_store(setup, data, model), seed=study.seed)
+                         experts=expert_store(setup, data, model), seed=study.seed, zca=study.data.zca)
     return build_distiller(study.method, cfg, ctx), data
 
 
@@ -77,4 +82,5 @@ def expert_store(setup: TrialSetup, data: Any, model: Any) -> Any:
     study = setup.study
     return ExpertStore(ExpertCache(Path(setup.experts_dir)), data.train, study.dataset,
                        study.data.val_fraction, study.data.split_seed, model, data.spec.dsa_strategy,
-                       compute_missing=setup.compute_experts, max_train_per_class=study.data.max_train_per_class)
+                       compute_missing=setup.compute_experts, max_train_per_class=study.data.max_train_per_class,
+                       zca=study.data.zca)

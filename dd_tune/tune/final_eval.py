@@ -33,7 +33,6 @@ from dd_tune.base.hashing import content_key
 from dd_tune.config import to_dict
 from dd_tune.config.study import Arch
 from dd_tune.core.evaluation import evaluate_synset
-from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.search.setup import TrialSetup
@@ -72,6 +71,8 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJo
             extra.update(data=to_dict(study.data), max_images=job.max_images)
     if synset.factor != 1:
         extra["factor"] = synset.factor
+    if synset.zca:  # tested on the whitened test split
+        extra["zca"] = True
     return content_key({
         "lr": synset.lr, "dataset": study.dataset, "final_eval": to_dict(study.final_eval),
         "model": to_dict(study.model), "seed": study.seed, "arch": arch, "k": k,
@@ -81,7 +82,7 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJo
 
 def _heldout(setup: TrialSetup, split: str) -> Any:
     if split == "test":
-        return load_test(setup.study.dataset, Path(setup.data_root), setup.device)
+        return setup.test()
     return setup.data().val  # the validation split carved from the training set
 
 

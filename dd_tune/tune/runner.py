@@ -145,6 +145,7 @@ class StudyRunner:
         return (f"{e.models} fresh models per architecture, SGD lr {e.lr} (x0.1 at epoch {e.epochs // 2 + 1}),"
                 f" momentum {e.momentum}, wd {e.weight_decay}, {e.epochs} epochs, batch {e.batch_size}"
                 + (", DSA" if e.dsa else "")
+                + ("; every split ZCA-whitened (eps 0.1, fitted on the training split)" if self.study.data.zca else "")
                 # smoke profiles test on a fixed subset: the report must not read as a full test pass
                 + (f"; held-out sets capped at {e.max_eval_images} images (a fixed shuffle): not a result"
                    if e.max_eval_images else ""))
@@ -214,7 +215,8 @@ class StudyRunner:
         out_dir = self.dir / "best" if len(self.study.ipc) == 1 else self.dir / "best" / f"ipc{ipc}"
         best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
         best_set.save(out_dir / "synset.pt")
-        best_set.save_png(out_dir / "synset.png")
+        whitening = self.setup(ipc).data().whitening if best_set.zca else None  # pictures un-whitened
+        best_set.save_png(out_dir / "synset.png", whitening=whitening)
         if chosen.result is not None and (Path(chosen.result.path) / GRIDS).is_dir():  # its pictures along the way
             shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir

@@ -13,7 +13,7 @@ import torch
 from dd_tune.base import seeds
 from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.errors import ConfigError, StudyStateError
-from dd_tune.config import StudyConfig, SuiteConfig
+from dd_tune.config import EXPERTS_DIR, StudyConfig, SuiteConfig
 from dd_tune.core.evaluation import full_data_accuracy
 from dd_tune.core.splits import ClassIndexedData, load_data, load_test
 from dd_tune.methods import init_of
@@ -110,8 +110,9 @@ def run_full_data(suite: SuiteConfig, study: StudyConfig, suite_dir: Path, data_
     if path.exists():
         return json.loads(path.read_text())
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    data = load_data(study.dataset, data_root, study.data.val_fraction, study.data.split_seed)
-    test = load_test(study.dataset, data_root)
+    data = load_data(study.dataset, data_root, study.data.val_fraction, study.data.split_seed, zca=study.data.zca,
+                     zca_dir=suite_dir / EXPERTS_DIR)
+    test = load_test(study.dataset, data_root, whitening=data.whitening)
     train = data.train
     if 0 < cfg.max_images < len(train):
         keep = torch.randperm(len(train), generator=seeds.generator(seeds.subset_seed(study.data.split_seed)))
