@@ -153,3 +153,21 @@ def test_loaded_splits_are_checked(mnist, tmp_path):
         with pytest.raises(DataError, match=re.escape(message)) as e:
             validate_split(spec, tmp_path, "test", x, y)
         assert "t10k-" in str(e.value) and "downloaded again" in str(e.value)
+
+
+def test_a_missing_cifar_archive_says_where_to_get_it_and_where_to_put_it(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision.datasets as tvd
+
+    from dd_tune.core.datasets import prepare_dataset
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(tvd.cifar, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as e:
+        prepare_dataset("cifar10", tmp_path)
+    text = str(e.value)
+    assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in text
+    assert f"put cifar-10-python.tar.gz in {tmp_path}" in text

@@ -7,7 +7,6 @@ Every split that is read is checked (:func:`validate_split`) before anything tra
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from dd_tune.base.errors import DataError
 from dd_tune.base.registry import Registry
 from dd_tune.config.files import user_path
+from dd_tune.core.mhist import mhist_loader
 
 Split = Literal["train", "test"]
 
@@ -87,6 +87,20 @@ def _source(cls_name: str, root: Path, split: Split, part: str) -> str:
     return f"the {cls_name} files under {root}"
 
 
+def _offline_hint(cls: type, root: Path) -> str:
+    """Where torchvision looks for an archive it downloads itself (CIFAR-10/100: one tar.gz unpacked under
+    the root; SVHN: one .mat file per split), for a machine that cannot download it."""
+    url, filename = getattr(cls, "url", None), getattr(cls, "filename", None)
+    if isinstance(url, str) and isinstance(filename, str):
+        return (f" Offline: fetch {url} on a machine with internet and put {filename} in {root} (dd_tune "
+                f"checks its MD5 and unpacks it there)")
+    split_list = getattr(cls, "split_list", None)
+    if isinstance(split_list, dict):
+        files = ", ".join(f"{v[1]} ({v[0]})" for v in split_list.values() if isinstance(v, (list, tuple)))
+        return f" Offline: put {files} in {root}"
+    return ""
+
+
 def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bool], tuple]:
     def load(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
         import torchvision.datasets as tvd
@@ -103,7 +117,7 @@ def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bo
             raise DataError(
                 f"could not load {cls_name} ({split}) from {root}: {_reason(e)}. Check the "
                 f"data root (--data-root or DD_TUNE_DATA) or the network connection for the download; a "
-                f"corrupt file is downloaded again once deleted."
+                f"corrupt file is downloaded again once deleted.{_offline_hint(cls, root)}"
             ) from None
         labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
         return images, labels
@@ -142,65 +156,6 @@ def validate_split(spec: "DatasetSpec", root: Path, split: Split, images: torch.
                             f"{list(spec.mean)} for {spec.name}: the file is corrupt; {fix}")
 
 
-MHIST_COLUMNS = ("Image Name", "Majority Vote Label", "Partition")
-MHIST_CLASSES = {"HP": 0, "SSA": 1}
-
-
-def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """MHIST: ``<root>/MHIST/annotations.csv`` + ``images/*.png`` (HP=0, SSA=1), 224x224 RGB. A damaged
-    copy (a CSV that is not text or lacks its columns, a missing or unreadable image, an image of another
-    size) is one :class:`DataError` naming the file."""
-    base = Path(root) / "MHIST"
-    ann = base / "annotations.csv"
-    if not ann.exists():
-        raise DataError(
-            f"MHIST not found: expected {ann} and {base / 'images'}/ (MHIST needs a registration "
-            f"form at bmirds.github.io/MHIST; download it and unpack it there)"
-        )
-    images, labels = [], []
-    for name, label in _mhist_rows(ann, split):
-        images.append(_mhist_image(base / "images" / name))
-        labels.append(MHIST_CLASSES[label])
-    if not images:
-        raise DataError(f"{ann}: no images in partition {split!r}")
-    return _to_nchw_uint8(np.stack(images), "NHWC"), torch.tensor(labels, dtype=torch.long)
-
-
-def _mhist_rows(ann: Path, split: str) -> list[tuple[str, str]]:
-    """(image name, label) of ``split``'s rows of the annotation file, checked."""
-    try:
-        with ann.open(newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first column's name
-            reader = csv.DictReader(f)
-            missing = [c for c in MHIST_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(f"{ann}: not MHIST's annotation file (no column {', '.join(map(repr, missing))}; "
-                                f"expected {list(MHIST_COLUMNS)})")
-            rows = [((r["Image Name"] or "").strip(), (r["Majority Vote Label"] or "").strip())
-                    for r in reader if (r["Partition"] or "").strip() == split]
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{ann}: not a readable CSV text file ({type(e).__name__})") from None
-    for _, label in rows:
-        if label not in MHIST_CLASSES:
-            raise DataError(f"{ann}: unknown label {label[:40]!r}; expected {sorted(MHIST_CLASSES)}")
-    return rows
-
-
-def _mhist_image(path: Path) -> np.ndarray:
-    """One 224x224 RGB patch as uint8 HWC."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"MHIST image {path} is listed in annotations.csv but missing") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"MHIST image {path} cannot be read ({type(e).__name__}); the copy is damaged") from None
-    if pixels.shape != (224, 224, 3):
-        raise DataError(f"MHIST image {path} is {pixels.shape[1]}x{pixels.shape[0]}; MHIST patches are 224x224")
-    return pixels
-
-
 for _spec in (
     DatasetSpec("mnist", 1, (28, 28), 10, (0.1307,), (0.3081,), _DIGITS,
                 _torchvision_loader("MNIST", "NHW"), 10_000, 60_000, classes=_DIGIT_NAMES),
@@ -216,7 +171,7 @@ for _spec in (
     # (so they are not checked against the loaded pixels). Split sizes are not checked either: the
     # loader is also used on generated data in the same layout.
     DatasetSpec("mhist", 3, (224, 224), 2, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), _FULL,
-                _mhist_loader, 977, 0, own_stats=False, classes=("HP", "SSA"),
+                mhist_loader, 977, 0, own_stats=False, classes=("HP", "SSA"),
                 check_sizes=False),
 ):
     DATASETS.add(_spec.name, _spec)
