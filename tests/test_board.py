@@ -37,7 +37,7 @@ def test_each_trials_text_gives_its_values_and_marks_the_defaults():
 
 def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(tmp_path):
     """What a browser shows, read from TensorBoard's own server: the study's layout (trial folders named by
-    tune.trial_names, the test pass written by write_test_board) gives one run per trial, named t00_...,
+    search.trial_names, the test pass written by write_test_board) gives one run per trial, named t00_...,
     with the report's tag names, and the test run."""
     from factories import acc
     from tb_server import served

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dd_tune.base.errors import DataError
+from dd_tune.base.errors import ConfigError, DataError
 from dd_tune.core.zca import EPS, cached_zca, fit_zca
 
 
@@ -164,3 +164,11 @@ def test_smoke_study_with_zca_end_to_end(tmp_path, data_root, ray_session):
     assert len(list((tmp_path / "experts").glob("zca-*.pt"))) == 1
     best = report["reeval"]["best"]["convnet"]
     assert len(best["runs"]) >= 1 and all(0.0 <= r <= 100.0 for r in best["runs"])
+
+
+def test_zca_on_large_images_is_refused_before_anything_runs():
+    from dd_tune.methods.configs import load_study
+
+    with pytest.raises(ConfigError, match=r"'data.zca' whitens with a D x D covariance over the D = 150,528"):
+        load_study("datadam_mhist", "smoke", [("data.zca", True)])
+    assert load_study("dm_mnist", "smoke", [("data.zca", True)]).data.zca

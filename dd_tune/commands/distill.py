@@ -84,7 +84,7 @@ def _main(args: argparse.Namespace) -> int:
             synset.meta.update({"config": {**to_dict(study.distill), "iterations": stop}, "study": study.name,
                                 "seconds": time.time() - t0})
             synset.save(path)
-            synset.save_png(path.with_suffix(".png"), whitening=setup.data().whitening)
+            synset.save_png(path.with_suffix(".png"), whitening=setup.whitening())
             tqdm.write(f"wrote {path} and {path.with_suffix('.png')} ({time.time() - t0:.0f} s)")
     return 0
 

@@ -53,7 +53,7 @@ def _main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     root = resolve_data_root(args.data_root)
     # a whitened set (data.zca) is tested on the test split whitened with its dataset's transform
-    whitening = dataset_whitening(DATASETS.get(synset.dataset), root) if synset.zca else None
+    whitening = dataset_whitening(DATASETS.get(synset.dataset), root, root.parent / "experts") if synset.zca else None
     test = load_test(synset.dataset, root, device, whitening)
     cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
     results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),

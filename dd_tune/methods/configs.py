@@ -106,6 +106,7 @@ def load_study(name_or_path: str, profile: str = "default",
         # the study's search space was written for its own preset: it grows to hold the new defaults
         study = dataclasses.replace(study, search=dataclasses.replace(study.search, widen_to_defaults=True))
     check_depth(study, "model.depth", study.model.depth, f.source)
+    check_zca(study, f.source)
     distill: Any = build(config_class(study.method), resolve_method_values(study.method, study.distill,
                                                                       f.distill_sets, f.source), "distill", f.source)
     distill = with_study_network(distill, study.model)
@@ -174,6 +175,19 @@ def check_depth(study: StudyConfig, key: str, depth: int, source: str) -> None:
     if study.model.name == "convnet" and depth > max_convnet_depth(spec.channels, spec.size):
         raise ConfigError(f"{source}: '{key}' {depth} pools {study.dataset}'s {spec.size[0]}x{spec.size[1]} "
                           f"images to nothing; at most {max_convnet_depth(spec.channels, spec.size)} fits")
+
+
+ZCA_MAX_VALUES = 3 * 64 * 64  # pixel values per image ZCA may whiten: a 12 288² covariance is 1.2 GB in float64
+
+
+def check_zca(study: StudyConfig, source: str) -> None:
+    """ZCA fits a covariance over every pixel value of an image: small images only."""
+    spec = DATASETS.get(study.dataset)
+    values = spec.channels * spec.size[0] * spec.size[1]
+    if study.data.zca and values > ZCA_MAX_VALUES:
+        raise ConfigError(f"{source}: 'data.zca' whitens with a D x D covariance over the D = {values:,} pixel values "
+                          f"of a {study.dataset} image ({8 * values ** 2 / 2 ** 30:,.0f} GiB); only images of at "
+                          f"most {ZCA_MAX_VALUES:,} values (64x64x3) can be whitened: set data.zca false")
 
 
 def check_network(study: StudyConfig, cfg: Any, source: str) -> None:

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from dd_tune.base.keys import DEFAULT
 from dd_tune.report.stats import by_draws, summary
 
 
@@ -110,6 +111,9 @@ class IpcResult:
         if "reeval" in values:
             values["reeval"] = {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()}
                                 for name, accs in values["reeval"].items()}
+        for row in (values.get("confirmation") or {}).get("rows", []):
+            if "is_default" not in row and DEFAULT in row:  # earlier versions named the flag "default"
+                row["is_default"] = row.pop(DEFAULT)
         return cls(**values)
 
 

@@ -12,8 +12,10 @@ import torch
 from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.config import StudyConfig
+from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.splits import load_data, load_test
+from dd_tune.core.zca import Whitening, dataset_whitening
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values
@@ -57,9 +59,18 @@ class TrialSetup:
                          max_train_per_class=study.data.max_train_per_class, zca=study.data.zca,
                          zca_dir=Path(self.experts_dir) if self.experts_dir else None)
 
+    def whitening(self) -> Whitening | None:
+        """The dataset's ZCA transform when the study whitens (data.zca), else None; from the cache beside
+        the experts, without loading the training split onto the device."""
+        if not self.study.data.zca:
+            return None
+        cache = Path(self.experts_dir) if self.experts_dir else None
+        return dataset_whitening(DATASETS.get(self.study.dataset), Path(self.data_root), cache)
+
     def test(self) -> Any:
-        """The test split, prepared as the training split is (normalised, or whitened with its transform)."""
-        return load_test(self.study.dataset, Path(self.data_root), self.device, self.data().whitening)
+        """The test split, prepared as the training split is (normalised, or whitened with its transform):
+        a test job loads no training data."""
+        return load_test(self.study.dataset, Path(self.data_root), self.device, self.whitening())
 
 
 def make_distiller(setup: TrialSetup, config: Mapping[str, Any], trial_index: int) -> tuple[Distiller, Any]:

@@ -138,7 +138,7 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     def picture(synset: SynSet, it: int) -> None:
         # readable grid in TensorBoard and as a trial artifact (grids/it<N>.png): the study report picks
         # the best trial's first, middle and last for its progress figure
-        image = synset.image(whitening=setup.data().whitening if synset.zca else None)
+        image = synset.image(whitening=setup.whitening())
         if writer is not None:
             writer.add_image("synset", np.asarray(image), it, dataformats="HWC")
         save_grid(image, os.path.join(os.getcwd(), GRIDS, f"it{it:07d}.png"))

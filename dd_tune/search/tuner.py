@@ -1,6 +1,6 @@
 """One IPC's search on Ray Tune: Optuna (seeded TPE, sqlite) + ASHA, and its resume after a kill.
 
-Kept apart from :mod:`dd_tune.runner` (which turns the search's results into re-evaluated sets and a
+Kept apart from :mod:`dd_tune.tune.runner` (which turns the search's results into re-evaluated sets and a
 report) because starting, restoring and checking a Tune experiment is its own concern.
 """
 

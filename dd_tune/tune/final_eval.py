@@ -68,7 +68,10 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJo
     if job is not None and (job.split, job.stream, job.lr) != ("test", seeds.FINAL_EVAL, None):
         extra = {"split": job.split, "stream": job.stream, "lr_override": job.lr}
         if job.split == "val":  # which images the validation split holds
-            extra.update(data=to_dict(study.data), max_images=job.max_images)
+            data = to_dict(study.data)
+            if not study.data.zca:  # the keys earlier versions wrote, so their cache entries are still read
+                data.pop("zca")
+            extra.update(data=data, max_images=job.max_images)
     if synset.factor != 1:
         extra["factor"] = synset.factor
     if synset.zca:  # tested on the whitened test split

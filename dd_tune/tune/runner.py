@@ -215,8 +215,7 @@ class StudyRunner:
         out_dir = self.dir / "best" if len(self.study.ipc) == 1 else self.dir / "best" / f"ipc{ipc}"
         best_set.meta.update({"config": to_dict(best_cfg), "study": self.study.name})
         best_set.save(out_dir / "synset.pt")
-        whitening = self.setup(ipc).data().whitening if best_set.zca else None  # pictures un-whitened
-        best_set.save_png(out_dir / "synset.png", whitening=whitening)
+        best_set.save_png(out_dir / "synset.png", whitening=self.setup(ipc).whitening())  # un-whitened
         if chosen.result is not None and (Path(chosen.result.path) / GRIDS).is_dir():  # its pictures along the way
             shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
