@@ -18,7 +18,7 @@ import torch
 from dd_tune.base.errors import DataError
 from dd_tune.base.registry import Registry
 from dd_tune.config.files import user_path
-from dd_tune.core.mhist import mhist_loader
+from dd_tune.core.mhist import mhist_arrays
 
 Split = Literal["train", "test"]
 
@@ -101,6 +101,11 @@ def _offline_hint(cls: type, root: Path) -> str:
     return ""
 
 
+def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = mhist_arrays(root, split)  # MHIST is never downloaded (a registration form)
+    return _to_nchw_uint8(images, "NHWC"), labels
+
+
 def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bool], tuple]:
     def load(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
         import torchvision.datasets as tvd
@@ -171,7 +176,7 @@ for _spec in (
     # (so they are not checked against the loaded pixels). Split sizes are not checked either: the
     # loader is also used on generated data in the same layout.
     DatasetSpec("mhist", 3, (224, 224), 2, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), _FULL,
-                mhist_loader, 977, 0, own_stats=False, classes=("HP", "SSA"),
+                _mhist_loader, 977, 0, own_stats=False, classes=("HP", "SSA"),
                 check_sizes=False),
 ):
     DATASETS.add(_spec.name, _spec)

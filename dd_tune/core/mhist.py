@@ -15,10 +15,10 @@ MHIST_COLUMNS = ("Image Name", "Majority Vote Label", "Partition")
 MHIST_CLASSES = {"HP": 0, "SSA": 1}
 
 
-def mhist_loader(root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def mhist_arrays(root: Path, split: str) -> tuple[np.ndarray, torch.Tensor]:
     """MHIST: ``<root>/MHIST/annotations.csv`` + ``images/*.png`` (HP=0, SSA=1), 224x224 RGB. A damaged
     copy (a CSV that is not text or lacks its columns, a missing or unreadable image, an image of another
-    size) is one :class:`DataError` naming the file."""
+    size) is one :class:`DataError` naming the file. Images as uint8 NHWC."""
     base = Path(root) / "MHIST"
     ann = base / "annotations.csv"
     if not ann.exists():
@@ -32,7 +32,7 @@ def mhist_loader(root: Path, split: str, download: bool) -> tuple[torch.Tensor, 
         labels.append(MHIST_CLASSES[label])
     if not images:
         raise DataError(f"{ann}: no images in partition {split!r}")
-    return torch.as_tensor(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.long)
+    return np.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
 def _mhist_rows(ann: Path, split: str) -> list[tuple[str, str]]:

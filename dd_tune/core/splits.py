@@ -115,8 +115,8 @@ def load_data(
     key = (name, str(root), val_fraction, split_seed, with_test, str(device), max_train_per_class, zca)
     if key in _CACHE:
         return _CACHE[key]
-    whitening = dataset_whitening(spec, Path(root), zca_dir) if zca else None
     x, y = load_split(spec, Path(root), "train")
+    whitening = dataset_whitening(spec, Path(root), zca_dir, x) if zca else None
     x = pixels(x, spec, whitening)
     train_idx, val_idx = stratified_split(y, val_fraction, split_seed)
     if max_train_per_class > 0:

@@ -94,11 +94,13 @@ def unit_pixels(images_uint8: torch.Tensor) -> torch.Tensor:
     return images_uint8.float() / 255.0
 
 
-def dataset_whitening(spec: DatasetSpec, root: Path, cache_dir: Path | None = None) -> Whitening:
+def dataset_whitening(spec: DatasetSpec, root: Path, cache_dir: Path | None = None,
+                      train_uint8: torch.Tensor | None = None) -> Whitening:
     """The ZCA transform of ``spec``'s training split in [0, 1] (once per process; on disk in
-    ``cache_dir`` when given, beside a study's experts)."""
+    ``cache_dir`` when given, beside a study's experts). ``train_uint8``: the split, when the caller has
+    read it already."""
     key = (spec.name, str(root))
     if key not in _DATASET_CACHE:
-        images, _ = load_split(spec, Path(root), "train")
+        images = train_uint8 if train_uint8 is not None else load_split(spec, Path(root), "train")[0]
         _DATASET_CACHE[key] = cached_zca(unit_pixels(images), cache_dir)
     return _DATASET_CACHE[key]

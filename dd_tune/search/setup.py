@@ -57,15 +57,19 @@ class TrialSetup:
         return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
                          with_test=with_test, device=self.device,
                          max_train_per_class=study.data.max_train_per_class, zca=study.data.zca,
-                         zca_dir=Path(self.experts_dir) if self.experts_dir else None)
+                         zca_dir=self._zca_dir)
 
     def whitening(self) -> Whitening | None:
         """The dataset's ZCA transform when the study whitens (data.zca), else None; from the cache beside
         the experts, without loading the training split onto the device."""
         if not self.study.data.zca:
             return None
-        cache = Path(self.experts_dir) if self.experts_dir else None
-        return dataset_whitening(DATASETS.get(self.study.dataset), Path(self.data_root), cache)
+        return dataset_whitening(DATASETS.get(self.study.dataset), Path(self.data_root), self._zca_dir)
+
+    @property
+    def _zca_dir(self) -> Path | None:
+        """The transform's cache: beside the experts (None: fitted in this process only)."""
+        return Path(self.experts_dir) if self.experts_dir else None
 
     def test(self) -> Any:
         """The test split, prepared as the training split is (normalised, or whitened with its transform):
