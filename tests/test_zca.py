@@ -141,9 +141,11 @@ def test_distill_and_evaluate_a_whitened_set(tmp_path, data_root):
 
     assert SynSet.load(out).zca and out.with_suffix(".png").exists()
     r = subprocess.run([sys.executable, "-m", "dd_tune.evaluate", str(out), "--models", "lenet", "--runs", "1",
-                        "--epochs", "2", "--json", str(tmp_path / "e.json"), *common], capture_output=True, text=True)
+                        "--epochs", "2", "--json", str(tmp_path / "e.json"), *common], capture_output=True, text=True,
+                       env={**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stderr
     assert 0 <= json.loads((tmp_path / "e.json").read_text())["lenet"]["mean"] <= 100
+    assert len(list((tmp_path / "cache" / "dd_tune" / "zca").glob("zca-*.pt"))) == 1  # dd_tune's own cache
 
 
 @pytest.mark.slow

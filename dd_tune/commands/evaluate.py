@@ -13,7 +13,7 @@ from dd_tune.base import seeds
 from dd_tune.base.errors import ConfigError
 from dd_tune.commands.common import Parser, check_writable_file, run_cli
 from dd_tune.config import EvalConfig
-from dd_tune.core.datasets import DATASETS, resolve_data_root
+from dd_tune.core.datasets import DATASETS, resolve_data_root, user_cache_root
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
@@ -52,8 +52,10 @@ def _main(args: argparse.Namespace) -> int:
     synset = SynSet.load(args.synset)
     device = resolve_device(args.device)
     root = resolve_data_root(args.data_root)
-    # a whitened set (data.zca) is tested on the test split whitened with its dataset's transform
-    whitening = dataset_whitening(DATASETS.get(synset.dataset), root, root.parent / "experts") if synset.zca else None
+    # a whitened set (data.zca) is tested on the test split whitened with its dataset's transform, cached in
+    # dd_tune's own per-user cache (nothing is written beside the user's data)
+    cache = user_cache_root().parent / "zca"
+    whitening = dataset_whitening(DATASETS.get(synset.dataset), root, cache) if synset.zca else None
     test = load_test(synset.dataset, root, device, whitening)
     cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
     results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),
