@@ -48,22 +48,27 @@ def micro_batch_for(net: torch.nn.Module, device: torch.device) -> int:
 
 def minibatch_step(net: torch.nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
                    micro: int = 0) -> float:
-    """One SGD step on the batch-mean loss; with ``micro`` > 0 the gradient is accumulated over slices
-    of ``micro`` images (the same gradient: each slice's summed loss is divided by the batch size)."""
+    """One optimiser step on the batch-mean loss; with ``micro`` > 0 the gradient is accumulated over
+    slices of ``micro`` images (the same gradient: each slice's summed loss is divided by the batch size).
+
+    The gradient is computed by a closure handed to ``opt.step``: SGD calls it once, GSAM
+    (:mod:`dd_tune.core.gsam`) twice, at the weights and at the perturbed weights."""
     loss_fn = loss_for(yb)
-    opt.zero_grad(set_to_none=True)
-    if micro <= 0 or len(yb) <= micro:
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
-    total = 0.0
-    for xs, ys in zip(xb.split(micro), yb.split(micro)):
-        part = loss_fn(net(xs), ys) * (len(ys) / len(yb))  # mean over the slice, weighted to the batch mean
-        part.backward()
-        total += float(part.detach())
-    opt.step()
-    return total
+
+    def gradient() -> torch.Tensor:
+        net.zero_grad(set_to_none=True)
+        if micro <= 0 or len(yb) <= micro:
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            return loss.detach()
+        total = torch.zeros((), device=xb.device)
+        for xs, ys in zip(xb.split(micro), yb.split(micro)):
+            part = loss_fn(net(xs), ys) * (len(ys) / len(yb))  # mean over the slice, weighted to the batch mean
+            part.backward()
+            total += part.detach()
+        return total
+
+    return float(opt.step(gradient))  # type: ignore[arg-type]
 
 
 def run_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,

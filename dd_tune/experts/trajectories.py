@@ -1,7 +1,7 @@
 """Expert trajectories for trajectory matching (PAD/DATM/MTT), docs/methods.md §4.2.
 
-An expert is a fresh ConvNet trained on real data with plain SGD (MTT's ``buffer.py``: lr 0.01, no
-momentum, no weight decay), per-sample DSA on every batch and, for PAD, the data scheduler over
+An expert is a fresh ConvNet trained on real data with SGD (lr 0.01, no momentum, no weight decay) or
+GSAM around it, per-sample DSA on every batch and, for PAD, the data scheduler over
 difficulty-ordered class rows; its flattened parameters are stored after initialisation and after
 every epoch, a ``[epochs + 1, P]`` tensor in layer order.
 
@@ -9,8 +9,8 @@ Trajectories are an artifact, not part of a trial: :class:`ExpertCache` content-
 everything that changes them and computes each at most once, also when several processes ask for the
 same expert at the same time (a file lock per expert, atomic rename on write).
 
-Deviation (named in the config): PAD/DATM/FTD train experts with GSAM; only ``optimizer: sgd`` (MTT)
-is implemented so far.
+``optimizer: gsam`` trains them as FTD, DATM and PAD do (:mod:`dd_tune.core.gsam`, two gradient
+evaluations per step); ``sgd`` is MTT's plain SGD.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dd_tune.base.errors import DataError
 from dd_tune.base.hashing import content_key
 from dd_tune.config import require, to_dict
 from dd_tune.core.augment import DSA
+from dd_tune.core.gsam import GSAM, GSAMConfig
 from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.training import run_epoch
@@ -43,7 +44,9 @@ class ExpertConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     batch_size: int = 256
-    optimizer: Literal["sgd"] = "sgd"
+    # MTT's plain SGD (the default here); FTD/DATM/PAD wrap it in GSAM (their presets say gsam)
+    optimizer: Literal["sgd", "gsam"] = "sgd"
+    gsam: GSAMConfig = field(default_factory=GSAMConfig)
     dsa: bool = True
     seed: int = 0  # experts are shared across studies and trials: their own seed, part of the key
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -62,6 +65,12 @@ def flat_params(net: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
 
 
+def expert_optimizer(net: torch.nn.Module, cfg: ExpertConfig) -> torch.optim.Optimizer:
+    """SGD with the expert's settings, wrapped in GSAM when ``cfg.optimizer`` is ``gsam``."""
+    sgd = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return GSAM(list(net.parameters()), sgd, cfg.gsam) if cfg.optimizer == "gsam" else sgd
+
+
 def train_expert(
     data: ClassIndexedData,
     model: ModelSpec,
@@ -76,7 +85,7 @@ def train_expert(
     net = build_model(model, generator, device)
     net.train()
     dsa = DSA(dsa_strategy, model.size) if cfg.dsa else None
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = expert_optimizer(net, cfg)
     everything = torch.arange(len(data), device=device)
     trajectory = [flat_params(net).cpu()]
     for epoch in range(cfg.epochs):
@@ -95,7 +104,7 @@ def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[s
     """Multiply-adds of one expert pool: ``difficulty`` = scoring (``models`` networks trained for
     ``epochs + 1`` passes over the training split, then one scoring pass; only with the scheduler) and
     ``training`` = ``num_experts`` x the samples the schedule uses in each epoch x (forward + backward
-    = 3 forwards)."""
+    = 3 forwards; twice that with GSAM, which evaluates the gradient at two points per step)."""
     n = sum(class_counts)
     scoring = 0
     if cfg.schedule.enabled:
@@ -104,7 +113,8 @@ def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[s
         scoring = d.models * (3 * fwd * n * passes + fwd * n)
     used = sum(stop - start for e in range(cfg.epochs)
                for start, stop in (keep_range(c, e, cfg.schedule) for c in class_counts))
-    return {"difficulty": scoring, "training": cfg.num_experts * 3 * fwd * used}
+    passes = 2 if cfg.optimizer == "gsam" else 1
+    return {"difficulty": scoring, "training": cfg.num_experts * 3 * passes * fwd * used}
 
 
 def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,
@@ -115,6 +125,8 @@ def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelS
     if not cfg.schedule.enabled:  # without the scheduler, scores and schedule do not matter
         experts.pop("schedule")
         experts.pop("difficulty")
+    if cfg.optimizer != "gsam":  # GSAM's settings do not touch an SGD expert (whose key stays as it was)
+        experts.pop("gsam")
     blob = {"dataset": dataset, "val_fraction": val_fraction, "split_seed": split_seed,
             "max_train_per_class": max_train_per_class,
             "model": to_dict(model), "experts": experts, "index": index, "version": 1}

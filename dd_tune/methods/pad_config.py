@@ -15,14 +15,16 @@ from dd_tune.methods.selection import SelectionConfig
 def _trajectory_recipe(**changes: Any) -> dict[str, Any]:
     """Every key that makes a trajectory-matching run PAD, DATM or MTT (a preset sets all of them, so
     switching presets never leaves a value of the previous method behind). Base: PAD's CIFAR-10 IPC 10
-    configuration (``configs/CIFAR-10/ConvIN/IPC10.yaml``) with 100-epoch experts and the README's
-    difficulty schedule."""
+    configuration (``configs/CIFAR-10/ConvIN/IPC10.yaml``) with PAD's expert recipe (README and
+    ``buffer_CL.py``): 100-epoch experts trained with GSAM (rho 0.01, alpha 0.3, adaptive) around SGD
+    (lr 0.01, no momentum), the README's data schedule over GraNd difficulty scores."""
     recipe: dict[str, Any] = {
         "syn_steps": 80, "expert_epochs": 2, "min_start_epoch": 0, "current_max_start_epoch": 10,
         "max_start_epoch": 20, "expansion_end_epoch": 1000, "sequential_generation": True,
         "lr_img": 100.0, "lr_lr": 1e-5, "lr_y": 2.0, "syn_lr_init": 0.01, "batch_syn": 500,
         "threshold": 1.0, "select_ratio": 0.5, "select_mode": "loss", "soft_labels": True, "init": "correct",
-        "experts": {"epochs": 100, "schedule": {"enabled": True}},
+        "experts": {"epochs": 100, "optimizer": "gsam", "schedule": {"enabled": True},
+                    "difficulty": {"score": "grand"}},
     }
     return deep_merge(recipe, changes)
 
@@ -38,7 +40,7 @@ class PADConfig:
     PRESETS: ClassVar[dict[str, dict]] = {
         "pad": _trajectory_recipe(),
         # DATM (configs/CIFAR-10/ConvIN/IPC10.yaml): PAD without parameter selection or data scheduler,
-        # minibatches of 100 synthetic images
+        # minibatches of 100 synthetic images; FTD's GSAM experts (buffer_FTD.py) as PAD's
         "datm": _trajectory_recipe(select_ratio=0.0, batch_syn=100, experts={"schedule": {"enabled": False}}),
         # MTT's CIFAR-10 IPC 10 command (README; its table's pixel lr is a known typo, 1000 is what runs):
         # hard labels, random real init, no parameter selection, no loss-threshold skip, a fixed start
@@ -46,7 +48,7 @@ class PADConfig:
         "mtt": _trajectory_recipe(
             syn_steps=30, current_max_start_epoch=20, sequential_generation=False, lr_img=1000.0, batch_syn=0,
             threshold=None, select_ratio=0.0, soft_labels=False, init="real",
-            experts={"epochs": 50, "schedule": {"enabled": False}}),
+            experts={"epochs": 50, "optimizer": "sgd", "schedule": {"enabled": False}}),
     }
 
     # a study's own budget survives a preset switch: `--set distill.preset=mtt` keeps its iterations
