@@ -62,7 +62,7 @@ class GSAM(torch.optim.Optimizer):
         with torch.enable_grad():
             loss = closure()
         params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
-        g = [p.grad.clone() for p in params]  # type: ignore[union-attr]
+        g = [p.grad.clone() for p in params]
         scale = self.cfg.rho / (self._norm(g, params) + _EPS)
         e = [gi * scale * p.pow(2) if self.cfg.adaptive else gi * scale for gi, p in zip(g, params)]
         torch._foreach_add_(params, e)
@@ -70,11 +70,11 @@ class GSAM(torch.optim.Optimizer):
             closure()
         gp = [p.grad for p in params]
         g_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in g]))
-        gp_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in gp]))  # type: ignore[arg-type]
-        inner = sum((a * b).sum() for a, b in zip(g, gp))  # type: ignore[operator]
+        gp_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in gp]))
+        inner = sum((a * b).sum() for a, b in zip(g, gp))
         cosine = inner / (g_norm * gp_norm + _EPS)
         for a, b in zip(g, gp):
-            b.add_(a - cosine * g_norm * b / (gp_norm + _EPS), alpha=-self.cfg.alpha)  # type: ignore[union-attr]
+            b.add_(a - cosine * g_norm * b / (gp_norm + _EPS), alpha=-self.cfg.alpha)
         torch._foreach_sub_(params, e)
         self.base.step()
         return loss
