@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import csv
-import pickle
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cifar_files import write_cifar
 
 from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, resolve_data_root
@@ -64,33 +63,42 @@ def test_missing_files_without_network_is_a_clear_error(tmp_path, monkeypatch):
         DATASETS.get("mnist").loader(tmp_path, "train", True)
 
 
-def _fake_cifar(root: Path, monkeypatch) -> None:
-    """CIFAR-10's python pickle layout, with torchvision's MD5 check bypassed for generated data."""
-    import torchvision.datasets as tvd
-
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        entry = {"data": rng.integers(0, 256, size=(20, 3072), dtype=np.uint8),
-                 "labels": [i % 10 for i in range(20)]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(entry, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
-    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
-    monkeypatch.setattr(tvd.cifar, "check_integrity", lambda *a, **k: True)
-
-
 def test_cifar10_loader_reads_the_real_format(tmp_path, monkeypatch):
-    import dd_tune.core.datasets
-
-    _fake_cifar(tmp_path, monkeypatch)
-    # generated data in CIFAR's format: 120 images, not CIFAR's 60 000 (the size check is for real files)
-    monkeypatch.setattr(dd_tune.core.datasets, "validate_split", lambda *args: None)
+    write_cifar(tmp_path, "cifar10")
     data = load_data("cifar10", tmp_path, 0.1, 0, with_test=True)
     assert data.train.images.shape[1:] == (3, 32, 32)
-    assert len(data.train) + len(data.val) == 100 and len(data.test) == 20
+    assert len(data.train) + len(data.val) == 50_000 and len(data.test) == 10_000
+    # the pixels are the batches' rows, channel-first, as torchvision reads them (its NHWC, permuted)
+    import torchvision.datasets as tvd
+
+    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)  # generated files: no MD5 match
+    monkeypatch.setattr(tvd.cifar, "check_integrity", lambda *a, **k: True)
+    ref = tvd.CIFAR10(str(tmp_path), train=False)
+    images, labels = DATASETS.get("cifar10").loader(tmp_path, "test", False)
+    assert torch.equal(images, torch.as_tensor(ref.data).permute(0, 3, 1, 2))
+    assert labels.tolist() == ref.targets
+
+
+def test_cifar100_loader_reads_fine_labels(tmp_path):
+    write_cifar(tmp_path, "cifar100", train=1000, test=500)
+    images, labels = DATASETS.get("cifar100").loader(tmp_path, "train", False)
+    assert images.shape == (1000, 3, 32, 32) and int(labels.max()) == 99
+
+
+def test_a_broken_cifar_batch_is_named_with_the_fix(tmp_path):
+    folder = write_cifar(tmp_path, "cifar10", train=500, test=100)
+    (folder / "data_batch_3").write_bytes(b"\x80\x04truncated")
+    with pytest.raises(DataError, match="data_batch_3 is not a readable CIFAR batch .*delete"):
+        DATASETS.get("cifar10").loader(tmp_path, "train", False)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(DataError, match="data_batch_3 is missing.*cifar-10-python.tar.gz"):
+        DATASETS.get("cifar10").loader(tmp_path, "train", False)
+
+
+def test_generated_cifar_of_the_wrong_size_is_refused(tmp_path):
+    write_cifar(tmp_path, "cifar10", train=500, test=100)
+    with pytest.raises(DataError, match="500 train images, expected 50000"):
+        load_data("cifar10", tmp_path, 0.1, 0)
 
 
 def test_svhn_loader_reads_mat_files(tmp_path, monkeypatch):

@@ -3,11 +3,17 @@
 Real download code (torchvision, MD5-checked) for MNIST, FashionMNIST, CIFAR-10/100 and SVHN; MHIST is
 read from its ``images/`` + ``annotations.csv`` layout (it needs a registration form, so no download).
 Every split that is read is checked (:func:`validate_split`) before anything trains on it.
+
+CIFAR's unpacked batches are read here, not by torchvision: its archive is MD5-checked when it is
+downloaded and unpacked, and the batches are then checked by content (:func:`validate_split`: sizes,
+labels, every class present, pixel statistics), which also catches a truncated or foreign file. So any
+copy in torchvision's on-disk layout loads, including generated data of CIFAR's size for tests.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -84,6 +90,9 @@ def _source(cls_name: str, root: Path, split: Split, part: str) -> str:
         prefix = "train" if split == "train" else "t10k"
         kind = "images-idx3" if part == "images" else "labels-idx1"
         return str(Path(root) / cls_name / "raw" / f"{prefix}-{kind}-ubyte")
+    if cls_name in ("CIFAR10", "CIFAR100"):
+        folder = "cifar-10-batches-py" if cls_name == "CIFAR10" else "cifar-100-python"
+        return f"the {split} batches in {Path(root) / folder}"
     return f"the {cls_name} files under {root}"
 
 
@@ -131,6 +140,45 @@ def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bo
     return load
 
 
+def _cifar_loader(cls_name: str) -> Callable[[Path, Split, bool], tuple]:
+    """CIFAR-10/100 from torchvision's layout (``<root>/cifar-10-batches-py/data_batch_1`` ...): the
+    archive is fetched and unpacked by torchvision when the folder is missing, the batches read here."""
+    download_once = _torchvision_loader(cls_name, "NHWC")
+
+    def load(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        folder = Path(root) / cls.base_folder
+        if not folder.is_dir():
+            return download_once(root, split, download)
+        names = [name for name, _md5 in (cls.train_list if split == "train" else cls.test_list)]
+        images, labels = [], []
+        for name in names:
+            entry = _read_batch(folder / name, cls, root)
+            images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        return torch.from_numpy(np.concatenate(images)), torch.as_tensor(labels, dtype=torch.long)
+
+    load.source = lambda root, split, part: _source(cls_name, root, split, part)  # type: ignore[attr-defined]
+    return load
+
+
+def _read_batch(path: Path, cls: type, root: Path) -> dict:
+    """One pickled CIFAR batch (a dict with ``data`` [N, 3072] and ``labels`` or ``fine_labels``)."""
+    fix = f"delete {path.parent} so that the archive is downloaded and unpacked again"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {fix}.{_offline_hint(cls, root)}")
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")  # the format is a pickle; torchvision reads it the same way
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or not a pickle at all
+        raise DataError(f"{path} is not a readable CIFAR batch ({_reason(e)}): {fix}") from None
+    if not isinstance(entry, dict) or "data" not in entry or not ({"labels", "fine_labels"} & entry.keys()):
+        raise DataError(f"{path} is not a CIFAR batch (no data and labels in it): {fix}")
+    return entry
+
+
 def validate_split(spec: "DatasetSpec", root: Path, split: Split, images: torch.Tensor,
                    labels: torch.Tensor) -> None:
     """Refuse data that would train silently on garbage: wrong format or shape, labels out of range, a
@@ -167,9 +215,9 @@ for _spec in (
     DatasetSpec("fashionmnist", 1, (28, 28), 10, (0.2861,), (0.3530,), _FULL,
                 _torchvision_loader("FashionMNIST", "NHW"), 10_000, 60_000, classes=_FASHION),
     DatasetSpec("cifar10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-                _FULL, _torchvision_loader("CIFAR10", "NHWC"), 10_000, 50_000, classes=_CIFAR10),
+                _FULL, _cifar_loader("CIFAR10"), 10_000, 50_000, classes=_CIFAR10),
     DatasetSpec("cifar100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
-                _FULL, _torchvision_loader("CIFAR100", "NHWC"), 10_000, 50_000),
+                _FULL, _cifar_loader("CIFAR100"), 10_000, 50_000),
     DatasetSpec("svhn", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
                 _DIGITS, _torchvision_loader("SVHN", "NCHW"), 26_032, 73_257, classes=_DIGIT_NAMES),
     # MHIST has no published normalisation; ImageNet statistics are the usual choice for H&E patches
