@@ -14,6 +14,7 @@ import yaml
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.config import StudyConfig, to_dict, user_path
+from dd_tune.methods.configs import study_at
 from dd_tune.report.results import IpcResult
 from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.search.space import SearchSpace, space_as_dict
@@ -104,8 +105,12 @@ def run_request(args: argparse.Namespace) -> RunRequest:
 
 
 def resolved_yaml(study: StudyConfig, space: SearchSpace) -> str:
-    """The study as it will run (``--print-config``): every key resolved, plus its search space."""
-    return yaml.safe_dump({**to_dict(study), "search_space": space_as_dict(space)}, sort_keys=False)
+    """The study as it will run (``--print-config``): every key resolved, plus its search space; with
+    per-IPC recipes (``distill_by_ipc``), ``distill_at_ipc`` shows the whole method config at each IPC."""
+    doc = to_dict(study)
+    if study.distill_by_ipc:
+        doc["distill_at_ipc"] = {ipc: to_dict(study_at(study, ipc).distill) for ipc in study.ipc}
+    return yaml.safe_dump({**doc, "search_space": space_as_dict(space)}, sort_keys=False)
 
 
 def describe(load: Callable[[str], Any], name: str) -> str:

@@ -19,6 +19,7 @@ import torch
 from dd_tune.base.errors import StudyFailed
 from dd_tune.base.keys import BEST, DEFAULT, DIVERGED
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
+from dd_tune.core.datasets import DATASETS
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
@@ -144,7 +145,7 @@ class StudyRunner:
         e = self.study.final_eval
         return (f"{e.models} fresh models per architecture, SGD lr {e.lr} (x0.1 at epoch {e.epochs // 2 + 1}),"
                 f" momentum {e.momentum}, wd {e.weight_decay}, {e.epochs} epochs, batch {e.batch_size}"
-                + (", DSA" if e.dsa else "")
+                + (f", DSA ({DATASETS.get(self.study.dataset).dsa_strategy})" if e.dsa else "")
                 + ("; every split ZCA-whitened (eps 0.1, fitted on the training split)" if self.study.data.zca else "")
                 # smoke profiles test on a fixed subset: the report must not read as a full test pass
                 + (f"; held-out sets capped at {e.max_eval_images} images (a fixed shuffle): not a result"
