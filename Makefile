@@ -64,6 +64,7 @@ bench: setup data
 	$(PY) bench/datadam_step.py --preset code
 	$(PY) bench/datadam_step.py --preset paper
 	$(PY) bench/pad_step.py
+	$(PY) bench/expert_epoch.py
 	$(PY) bench/gemm_peak.py
 
 clean:

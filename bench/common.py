@@ -70,12 +70,14 @@ def parser(description: str, ipc: int) -> argparse.ArgumentParser:
     p.add_argument("--ipc", type=int, default=ipc)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--data-root", default=None)
+    p.add_argument("--dataset", default="mnist",
+                   help="mnist, fashionmnist, cifar10, cifar100 (its files in the data root)")
     return p
 
 
 def setup(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None,
           norm: Callable[[argparse.Namespace], str | None] = lambda args: None) -> Bench:
-    """Parse the options (``extra`` adds a benchmark's own), load MNIST, build both networks; ``norm``
+    """Parse the options (``extra`` adds a benchmark's own), load the dataset, build both networks; ``norm``
     picks the networks' normalisation from the options (None: the dataset's default ConvNet)."""
     p = parser(description, ipc=10)
     p.add_argument("--batch-real", type=int, default=256)
@@ -83,7 +85,7 @@ def setup(description: str, extra: Callable[[argparse.ArgumentParser], None] | N
         extra(p)
     args = p.parse_args()
     device = resolve_device(args.device)
-    data = load_data("mnist", resolve_data_root(args.data_root), 0.1, 0, device=device)
+    data = load_data(args.dataset, resolve_data_root(args.data_root), 0.1, 0, device=device)
     spec = data.spec
     model = model_spec_for("convnet", spec)
     if norm(args) is not None:
@@ -102,7 +104,8 @@ def setup(description: str, extra: Callable[[argparse.ArgumentParser], None] | N
 def compare(bench: Bench, batched: Callable[[int], float], reference: Callable[[int], float],
             reference_name: str = "per-class reference", tolerance: float = 1e-4) -> None:
     a = bench.args
-    print(f"device {bench.device}, threads {torch.get_num_threads()}, IPC {a.ipc}, batch_real {a.batch_real}")
+    print(f"device {bench.device}, threads {torch.get_num_threads()}, {a.dataset}, IPC {a.ipc}, "
+          f"batch_real {a.batch_real}")
     time_pair(bench.device, a.steps, ("batched", batched), (reference_name, reference), tolerance)
 
 

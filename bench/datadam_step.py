@@ -1,6 +1,7 @@
 """Batched DataDAM step vs the released code's step (docs/methods.md §3.1), same process, same seeds.
 
-Settings: MNIST, IPC 10, batch_real 64 (DataDAM's default), DSA without flip, and a preset of
+Settings: MNIST (``--dataset cifar10``: CIFAR-10), IPC 10, batch_real 64 (DataDAM's default), DSA without
+flip, and a preset of
 ``DataDAMConfig``: ``code`` (the default, what the authors ran: batch-norm ConvNet-3, p = 1, x100
 loss) or ``paper`` (instance norm, p = 4, no scale). A step is the loss and its backward to the pixels.
 

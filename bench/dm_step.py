@@ -1,6 +1,7 @@
 """Batched DM step vs the per-class reference loop (docs/methods.md §2.1), same process, same seeds.
 
-Settings: MNIST, IPC 10, batch_real 256, ConvNet-3 (instance norm), DSA without flip. A step is the
+Settings: MNIST (``--dataset cifar10``: CIFAR-10, DSA with flip), IPC 10, batch_real 256, ConvNet-3
+(instance norm), DSA without flip. A step is the
 loss, its backward to the pixels; the SGD update is identical in both and left out.
 
     DD_TUNE_DATA=.data python bench/dm_step.py [--steps 7] [--device cpu|cuda]

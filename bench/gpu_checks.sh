@@ -6,7 +6,10 @@
 #   bash bench/gpu_checks.sh [.gpu_data] # there: carry .gpu_data; results in $OUT (or bench_gpu_out/)
 #
 # Knobs (environment): DEVICE (cuda; cpu for a dry run), PYTHON (python3), EPOCHS (evaluation epochs per
-# run, 50), STEPS (timed steps per step benchmark, 10), STACKED (K models at once, 8; 0 skips).
+# run, 50), STEPS (timed steps per step benchmark, 10), STACKED (K models at once, 8; 0 skips), CIFAR (1:
+# the CIFAR-10 step at the authors' settings; 0 skips).
+# CIFAR-10: the real batches when $src/cifar-10-batches-py holds them, else generated data in the same
+# layout (tests/cifar_files.py): step and epoch times depend on shapes, not pixels, so they hold either way.
 # Each benchmark writes its own file, so a run cut short by its time limit still returns what finished.
 set -euo pipefail
 
@@ -17,6 +20,7 @@ py=${PYTHON:-python3}
 epochs=${EPOCHS:-50}
 steps=${STEPS:-10}
 stacked=${STACKED:-8}
+cifar=${CIFAR:-1}
 
 if ! ls "$src"/MNIST/raw/*.gz >/dev/null 2>&1; then
     echo "error: no MNIST .gz files in $src/MNIST/raw: run 'make gpu-data' where the data is, and carry .gpu_data" >&2
@@ -49,3 +53,18 @@ run dm_step "$py" bench/dm_step.py --device "$device" --steps "$steps"
 run datadam_code "$py" bench/datadam_step.py --device "$device" --preset code --steps "$steps"
 run datadam_paper "$py" bench/datadam_step.py --device "$device" --preset paper --steps "$steps"
 run pad_step "$py" bench/pad_step.py --device "$device" --steps "$steps"
+
+if [ "$cifar" = 1 ]; then  # CIFAR-10 at the studies' default settings (dm/datadam/pad_cifar10)
+    if [ -d "$src/cifar-10-batches-py" ]; then
+        cp -r "$src/cifar-10-batches-py" "$root/" && echo "CIFAR-10: the real batches" | tee -a "$out/machine.txt"
+    else
+        "$py" -c "import sys; sys.path.insert(0, 'tests'); from cifar_files import write_cifar; write_cifar('$root')"
+        echo "CIFAR-10: generated in its layout (timings only)" | tee -a "$out/machine.txt"
+    fi
+    run cifar_dm_step "$py" bench/dm_step.py --dataset cifar10 --ipc 10 --device "$device" --steps "$steps"
+    run cifar_datadam_step "$py" bench/datadam_step.py --dataset cifar10 --ipc 10 --batch-real 64 --preset code \
+        --device "$device" --steps "$steps"
+    run cifar_pad_step "$py" bench/pad_step.py --dataset cifar10 --ipc 10 --syn-steps 80 --device "$device" --steps "$steps"
+    run cifar_pad_step_ipc50 "$py" bench/pad_step.py --dataset cifar10 --ipc 50 --syn-steps 80 --device "$device" --steps 2
+    run cifar_expert_epoch "$py" bench/expert_epoch.py --dataset cifar10 --images 0 --device "$device"
+fi

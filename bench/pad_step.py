@@ -11,6 +11,7 @@ MNIST, ConvNet-3 instance norm, IPC 1 (10 images), syn_steps 10, expert_epochs' 
 fixed random displacement, loss-ranked selection with ratio 0.5, learnable alpha and soft labels.
 
     DD_TUNE_DATA=.data python bench/pad_step.py [--steps 5] [--syn-steps 10] [--ipc 1] [--device cpu|cuda]
+        [--dataset cifar10]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main() -> None:
     p.add_argument("--syn-steps", type=int, default=10)
     a = p.parse_args()
     device = resolve_device(a.device)
-    data = load_data("mnist", resolve_data_root(a.data_root), 0.1, 0, device=device)
+    data = load_data(a.dataset, resolve_data_root(a.data_root), 0.1, 0, device=device)
     gen = torch.Generator(device).manual_seed(0)
     ctx = DistillContext(data.train, data.spec, model_spec_for("convnet", data.spec), a.ipc, gen,
                          data.spec.dsa_strategy)
@@ -87,7 +88,7 @@ def main() -> None:
         loss.backward()
         return float(loss.detach())
 
-    print(f"device {device}, threads {torch.get_num_threads()}, IPC {a.ipc}, syn_steps {a.syn_steps}")
+    print(f"device {device}, threads {torch.get_num_threads()}, {a.dataset}, IPC {a.ipc}, syn_steps {a.syn_steps}")
     time_pair(device, a.steps, ("ours", lambda seed: run("ours", seed)),
               ("naive unrolled", lambda seed: run("naive", seed)))
 
