@@ -177,3 +177,10 @@ def test_the_mhist_rows_say_what_their_numbers_mean():
     full = rows["Full training set on MHIST, ConvNet-7"]
     assert full["reported"] == 92.96 and "far above published from-scratch results" in full["note"]
     assert full["note"] in md
+
+
+def test_a_report_name_ending_in_s_takes_a_plain_apostrophe():
+    from dd_tune.report.reproduction import _possessive
+
+    assert _possessive("The published tables") == "The published tables'"
+    assert _possessive("The seed report") == "The seed report's"

@@ -96,7 +96,7 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
         gap = min(abs(row["reported"] - c) for c in pi)
         place = (f"outside the 95 % prediction interval for one new dd_tune model {format_interval(pi)}, {side} it by "
                  f"{gap:.2f} points")
-    text = f"{report.capitalize()}'s {row['reported']:.2f} % lies {place}, {where}"
+    text = f"{_possessive(report.capitalize())} {row['reported']:.2f} % lies {place}, {where}"
     if row["tuned"] is not None and row["tuned_minus_setting"] is not None:
         text += (f"; tuned ({row['tuned_study']}): {summary(row['tuned'].runs)['mean']:.2f} %, "
                  f"{format_difference(row['tuned_minus_setting'])} against the report's setting")
@@ -111,7 +111,7 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
     if report_protocol and protocol:
         intro = (f"{report.capitalize()} evaluated with {report_protocol}; dd_tune evaluates every cell with its "
                  f"one protocol ({protocol}), so a gap mixes protocol and distillation. ")
-    lines = [f"## {report.capitalize()}'s results, re-run", "",
+    lines = [f"## {_possessive(report.capitalize())} results, re-run", "",
              intro + "Cells: mean ± sample std [95 % interval] over fresh models; \"(scaled)\": the profile ran a "
              "smaller budget than the report (the row's sentence says which keys).", "",
              f"| experiment | model | {report} | dd_tune at its setting | dd_tune tuned | random real |",
@@ -185,3 +185,8 @@ def noise_lines(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
                      f"{'; figures ' + figures if figures else ''}.")
     return lines + ["", "Curves: every report's validation accuracy (TensorBoard has the same scalars per trial). "
                     "Pictures: the best trial's set at iteration 0, half-way and at the end.", ""]
+
+
+def _possessive(name: str) -> str:
+    """"the seed report's", "the published tables'"."""
+    return name + ("'" if name.endswith("s") else "'s")
