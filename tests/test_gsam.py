@@ -110,3 +110,13 @@ def test_gsam_settings_are_in_a_gsam_experts_key_and_sgd_keys_are_unchanged():
     gsam = expert_key(cfg=ExpertConfig(optimizer="gsam"), **base)
     assert gsam != "581e124bed6bb84d0be6f1e9"
     assert gsam != expert_key(cfg=ExpertConfig(optimizer="gsam", gsam=GSAMConfig(alpha=0.1)), **base)
+
+
+def test_an_expert_pool_says_its_recipe_in_words():
+    from dd_tune.experts import describe_experts
+    from dd_tune.methods.configs import load_study
+
+    pad = describe_experts(load_study("pad_cifar10", "default").distill.experts)
+    assert pad == "100-epoch GSAM experts (rho 0.01, alpha 0.3, adaptive), lr 0.01, data schedule over GraNd order"
+    mnist = describe_experts(load_study("pad_mnist", "default").distill.experts)
+    assert mnist == "50-epoch SGD experts, lr 0.01, data schedule over EL2N order"

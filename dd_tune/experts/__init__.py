@@ -6,12 +6,13 @@ from dd_tune.experts.trajectories import (
                                           ExpertCache,
                                           ExpertConfig,
                                           ExpertStore,
+                                          describe_experts,
                                           expert_flops,
                                           expert_key,
                                           flat_params,
                                           train_expert,
 )
 
-__all__ = ["DifficultyConfig", "ExpertCache", "ExpertConfig", "ExpertStore", "ScheduleConfig", "difficulty_scores",
-           "easy_to_hard", "epoch_indices", "expert_flops", "expert_key", "flat_params", "keep_range",
-           "sample_scores", "train_expert"]
+__all__ = ["DifficultyConfig", "ExpertCache", "ExpertConfig", "ExpertStore", "ScheduleConfig", "describe_experts",
+           "difficulty_scores", "easy_to_hard", "epoch_indices", "expert_flops", "expert_key", "flat_params",
+           "keep_range", "sample_scores", "train_expert"]

@@ -100,6 +100,16 @@ def train_expert(
     return torch.stack(trajectory)
 
 
+def describe_experts(cfg: ExpertConfig) -> str:
+    """One pool's recipe in words, for reports: "100-epoch GSAM experts (rho 0.01, alpha 0.3), GraNd-ordered
+    data schedule"."""
+    opt = (f"GSAM experts (rho {cfg.gsam.rho:g}, alpha {cfg.gsam.alpha:g}{', adaptive' if cfg.gsam.adaptive else ''})"
+           if cfg.optimizer == "gsam" else "SGD experts")
+    data = (f"data schedule over {cfg.difficulty.score.upper() if cfg.difficulty.score == 'el2n' else 'GraNd'} order"
+            if cfg.schedule.enabled else "all data every epoch")
+    return f"{cfg.epochs}-epoch {opt}, lr {cfg.lr:g}, {data}"
+
+
 def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[str, int]:
     """Multiply-adds of one expert pool: ``difficulty`` = scoring (``models`` networks trained for
     ``epochs + 1`` passes over the training split, then one scoring pass; only with the scheduler) and

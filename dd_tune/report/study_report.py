@@ -118,8 +118,9 @@ def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:
     flops = stage.get("flops") or {}
     cost = (f"; {fmt_flops(flops['difficulty'])} difficulty scoring + {fmt_flops(flops['training'])} "
             f"expert training" if flops else "")
-    return [f"Expert stage: {stage['experts']} experts ({stage['trained']} trained, {stage['reused']} reused "
-            f"from `{stage['dir']}`), {stage['seconds']:.0f} s{cost}.", ""]
+    recipe = f" ({stage['recipe']})" if stage.get("recipe") else ""  # absent in reports of earlier versions
+    return [f"Expert stage: {stage['experts']} experts{recipe}: {stage['trained']} trained, {stage['reused']} reused "
+            f"from `{stage['dir']}`, {stage['seconds']:.0f} s{cost}.", ""]
 
 
 def render_markdown(report: StudyResult) -> str:

@@ -14,6 +14,7 @@ import torch
 
 from dd_tune.config import StudyConfig, to_dict
 from dd_tune.core.evaluation import model_spec_for
+from dd_tune.experts import describe_experts
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import expert_stage_flops
@@ -61,6 +62,7 @@ def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, 
               f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
     counts = [int(c) for c in setup.data().train.counts]
     return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
+            "recipe": "; ".join(dict.fromkeys(describe_experts(cfg) for cfg in pools)),
             "flops": expert_stage_flops(study, pools, counts),
             "seconds": time.time() - t0, "task_seconds": task_seconds,
             "cpu_seconds": task_seconds * cpu, "gpu_seconds": task_seconds * gpu, "dir": setup.experts_dir}
