@@ -53,7 +53,7 @@ def test_a_built_wheel_finds_its_studies_and_runs_a_study_file_by_path(tmp_path)
     cfg = yaml.safe_load(r.stdout)
     assert cfg["name"] == "my_study" and cfg["search_space"]["lr_img"]["high"] == 10.0
     r = _run(["dd_tune.study", "nope"], work, str(target))
-    assert r.returncode == 2 and "choose from ['datadam_fashionmnist'" in r.stderr
+    assert r.returncode == 2 and "choose from ['datadam_cifar10', 'datadam_cifar100', 'datadam_fashionmnist'" in r.stderr
 
 
 def test_dd_tune_dispatches_the_commands():

@@ -140,7 +140,7 @@ CASES = [
     (STUDY, ["dm_mnist", "--set", "search.num_samples=0"], {}, "'search.num_samples' must be >= 1"),
     (STUDY, ["dm_mnist", "--set", "search.params.foo={type: float, low: 1, high: 2}"], {}, "unknown search key 'foo'"),
     (STUDY, ["dm_mnist", "--profile", "smoke"], {"DD_TUNE_FAULT_AFTER_REPORTS": "x"}, "bad rule 'x'"),
-    ("dd_tune.compare", ["nope"], {}, "unknown suite 'nope'; choose from ['fashionmnist', 'mnist', 'seed_report']"),
+    ("dd_tune.compare", ["nope"], {}, "unknown suite 'nope'; choose from ['cifar10', 'fashionmnist', 'mnist', 'seed_report']"),
     ("dd_tune.compare", ["{t}/suite.yaml"], {"suite": "profiles: [quick]"}, "'profiles' must be a mapping"),
     ("dd_tune.compare", ["{t}/suite.yaml", "--force"], {"suite": "name: ../storage"}, "is not a plain name"),
     ("dd_tune.compare", ["{t}/suite.yaml", "--storage", "{t}", "--force"], {"suite": "name: user_dir"},

@@ -22,13 +22,15 @@ from dd_tune.config.study import (
                                   parse_overrides,
                                   plain_name_problem,
                                   read_study,
+                                  study_profiles,
 )
-from dd_tune.config.suite import SuiteConfig, list_suites, load_suite
+from dd_tune.config.suite import SuiteConfig, list_suites, load_suite, suite_profiles
 
 __all__ = [
     "EXPERTS_DIR", "NAME_RE", "NAME_RULE", "REEVAL_DIR", "RESERVED_NAMES", "SEED_LIMIT", "AshaConfig",
     "ConfirmConfig", "DataConfig", "EvalConfig", "FieldError", "ModelConfig", "ResourcesConfig", "SearchConfig",
     "StudyConfig", "StudyFile", "SuiteConfig", "apply_profile", "build", "deep_merge", "find_file", "find_study",
     "get_dotted", "list_names", "list_studies", "list_suites", "load_suite", "load_yaml", "parse_overrides",
-    "plain_name_problem", "read_study", "require", "search_path", "set_dotted", "to_dict", "user_path",
+    "plain_name_problem", "read_study", "require", "search_path", "set_dotted", "study_profiles", "suite_profiles",
+    "to_dict", "user_path",
 ]

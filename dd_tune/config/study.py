@@ -242,6 +242,11 @@ def load_study_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return _extend(base, raw)
 
 
+def study_profiles(name_or_path: str) -> list[str]:
+    """The profiles a study offers: ``default`` and those of its ``profiles:`` block (inherited too)."""
+    return ["default", *sorted(load_study_file(find_study(name_or_path)).get("profiles") or {})]
+
+
 @dataclass(frozen=True)
 class StudyFile:
     """A study as read from its file, before its method validates the ``distill`` block."""

@@ -143,6 +143,12 @@ def list_suites() -> list[str]:
     return list_names("suites")
 
 
+def suite_profiles(name_or_path: str) -> list[str]:
+    """The profiles a suite offers: ``default`` and those of its ``profiles:`` block."""
+    raw = load_yaml(find_file("suites", name_or_path))
+    return ["default", *sorted((raw.get("profiles") or {}) if isinstance(raw, dict) else {})]
+
+
 def load_suite(name_or_path: str, profile: str = "default") -> SuiteConfig:
     path = find_file("suites", name_or_path)
     base = load_yaml(path)

@@ -3,17 +3,12 @@
 Real download code (torchvision, MD5-checked) for MNIST, FashionMNIST, CIFAR-10/100 and SVHN; MHIST is
 read from its ``images/`` + ``annotations.csv`` layout (it needs a registration form, so no download).
 Every split that is read is checked (:func:`validate_split`) before anything trains on it.
-
-CIFAR's unpacked batches are read here, not by torchvision: its archive is MD5-checked when it is
-downloaded and unpacked, and the batches are then checked by content (:func:`validate_split`: sizes,
-labels, every class present, pixel statistics), which also catches a truncated or foreign file. So any
-copy in torchvision's on-disk layout loads, including generated data of CIFAR's size for tests.
+CIFAR's unpacked batches are read by ``core.cifar`` (checked by content, not by MD5: see there).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -24,6 +19,7 @@ import torch
 from dd_tune.base.errors import DataError
 from dd_tune.base.registry import Registry
 from dd_tune.config.files import user_path
+from dd_tune.core.cifar import cifar_arrays
 from dd_tune.core.mhist import mhist_arrays
 
 Split = Literal["train", "test"]
@@ -153,30 +149,11 @@ def _cifar_loader(cls_name: str) -> Callable[[Path, Split, bool], tuple]:
         if not folder.is_dir():
             return download_once(root, split, download)
         names = [name for name, _md5 in (cls.train_list if split == "train" else cls.test_list)]
-        images, labels = [], []
-        for name in names:
-            entry = _read_batch(folder / name, cls, root)
-            images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
-        return torch.from_numpy(np.concatenate(images)), torch.as_tensor(labels, dtype=torch.long)
+        images, labels = cifar_arrays(folder, names, _offline_hint(cls, root))
+        return torch.from_numpy(images), torch.as_tensor(labels, dtype=torch.long)
 
     load.source = lambda root, split, part: _source(cls_name, root, split, part)  # type: ignore[attr-defined]
     return load
-
-
-def _read_batch(path: Path, cls: type, root: Path) -> dict:
-    """One pickled CIFAR batch (a dict with ``data`` [N, 3072] and ``labels`` or ``fine_labels``)."""
-    fix = f"delete {path.parent} so that the archive is downloaded and unpacked again"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: {fix}.{_offline_hint(cls, root)}")
-    try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")  # the format is a pickle; torchvision reads it the same way
-    except Exception as e:  # noqa: BLE001 - truncated, foreign or not a pickle at all
-        raise DataError(f"{path} is not a readable CIFAR batch ({_reason(e)}): {fix}") from None
-    if not isinstance(entry, dict) or "data" not in entry or not ({"labels", "fine_labels"} & entry.keys()):
-        raise DataError(f"{path} is not a CIFAR batch (no data and labels in it): {fix}")
-    return entry
 
 
 def validate_split(spec: "DatasetSpec", root: Path, split: Split, images: torch.Tensor,

@@ -1,0 +1,43 @@
+"""CIFAR-10/100's unpacked python batches (torchvision's on-disk layout), read without torchvision.
+
+torchvision checks each batch's MD5 before reading it; dd_tune leaves the MD5 to the download (the
+archive is checked when torchvision fetches and unpacks it) and checks what it read by content instead
+(``datasets.validate_split``: split sizes, labels, every class, pixel statistics), which also catches a
+truncated or foreign file. So any copy in this layout loads, generated test data of CIFAR's size too.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from dd_tune.base.errors import DataError
+
+
+def cifar_arrays(folder: Path, names: list[str], offline_hint: str = "") -> tuple[np.ndarray, list[int]]:
+    """The batches ``names`` of ``folder`` as uint8 images ``[N, 3, 32, 32]`` and their labels (CIFAR-100:
+    the fine labels)."""
+    images, labels = [], []
+    for name in names:
+        entry = _read_batch(folder / name, offline_hint)
+        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+    return np.concatenate(images), [int(v) for v in labels]
+
+
+def _read_batch(path: Path, offline_hint: str) -> dict:
+    """One pickled batch: a dict with ``data`` [N, 3072] and ``labels`` or ``fine_labels``."""
+    fix = f"delete {path.parent} so that the archive is downloaded and unpacked again"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {fix}.{offline_hint}")
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")  # the format is a pickle; torchvision reads it the same way
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or not a pickle at all
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DataError(f"{path} is not a readable CIFAR batch ({reason}): {fix}") from None
+    if not isinstance(entry, dict) or "data" not in entry or not ({"labels", "fine_labels"} & entry.keys()):
+        raise DataError(f"{path} is not a CIFAR batch (no data and labels in it): {fix}")
+    return entry
