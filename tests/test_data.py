@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 
 import numpy as np
@@ -179,3 +180,16 @@ def test_a_missing_cifar_archive_says_where_to_get_it_and_where_to_put_it(tmp_pa
     text = str(e.value)
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in text
     assert f"put cifar-10-python.tar.gz in {tmp_path}" in text
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path):
+    folder = write_cifar(tmp_path, "cifar10", train=500, test=100)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("a pickled call",))
+
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({"data": Payload(), "labels": [0]}, f)
+    with pytest.raises(DataError, match="test_batch is not a readable CIFAR batch .*refused global builtins.print"):
+        DATASETS.get("cifar10").loader(tmp_path, "test", False)

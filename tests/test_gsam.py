@@ -3,6 +3,8 @@ expert trained with it (PAD's buffer_CL.py recipe)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,16 @@ def test_an_expert_pool_says_its_recipe_in_words():
     assert pad == "100-epoch GSAM experts (rho 0.01, alpha 0.3, adaptive), lr 0.01, data schedule over GraNd order"
     mnist = describe_experts(load_study("pad_mnist", "default").distill.experts)
     assert mnist == "50-epoch SGD experts, lr 0.01, data schedule over EL2N order"
+
+
+def test_the_perturbed_pass_leaves_batch_norms_running_statistics_alone():
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
+    x, y = torch.randn(8, 4, generator=g), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    ref = copy.deepcopy(net)
+    minibatch_step(ref, torch.optim.SGD(ref.parameters(), lr=0.0), x, y)  # one pass updates the statistics once
+    opt = GSAM(list(net.parameters()), torch.optim.SGD(net.parameters(), lr=0.0), GSAMConfig(), net)
+    minibatch_step(net, opt, x, y)
+    torch.testing.assert_close(net[1].running_mean, ref[1].running_mean)
+    torch.testing.assert_close(net[1].running_var, ref[1].running_var)
+    assert net[1].momentum == 0.1

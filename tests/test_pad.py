@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dd_tune.base.errors import ConfigError, DataError
+from dd_tune.config import to_dict
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.models import ModelSpec
 from dd_tune.core.splits import ClassIndexedData
@@ -78,6 +79,8 @@ def test_config_defaults_are_the_pad_preset():
         if key != "experts":
             assert getattr(cfg, key) == value, key
     assert (cfg.experts.epochs, cfg.experts.schedule.enabled) == (100, True)
+    assert (cfg.experts.optimizer, cfg.experts.difficulty.score) == ("gsam", "grand")  # PAD's expert recipe
+    assert to_dict(cfg) == to_dict(build_method_config("pad", {}, "t"))
 
 
 @pytest.mark.parametrize("preset", ["pad", "datm", "mtt"])

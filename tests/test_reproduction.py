@@ -184,3 +184,23 @@ def test_a_report_name_ending_in_s_takes_a_plain_apostrophe():
 
     assert _possessive("The published tables") == "The published tables'"
     assert _possessive("The seed report") == "The seed report's"
+
+
+def test_a_report_row_reads_the_ipc_its_setting_names():
+    """The cifar10 suite's rows are per IPC: each published number sits beside that IPC's results; an IPC
+    the profile did not run falls back to the first one and the row says the run was scaled."""
+    suite = load_suite("cifar10")
+
+    def at(ipc, default, best):
+        return ipc_result(ipc=ipc, reeval={"default": {"convnet": _entry(default)}, "best": {"convnet": _entry(best)},
+                                           "random_real": {"convnet": _entry([x - 20 for x in default])}},
+                          default_config={"iterations": 10000, "ipc": ipc}, best_config={"ipc": ipc},
+                          trials=[{"val_acc": 1.0}, {"val_acc": 2.0}])
+
+    pad = study_result({"1": at(1, [40.0, 41.0], [42.0, 43.0]), "10": at(10, [60.0, 61.0], [62.0, 63.0])},
+                       study="pad_cifar10", method="pad")
+    rows = {r["title"]: r for r in report_rows(suite, {"pad_cifar10": pad}, {})}
+    assert rows["PAD, IPC 1"]["at_setting"].mean == 40.5 and rows["PAD, IPC 1"]["differs"] == []
+    assert rows["PAD, IPC 10"]["at_setting"].mean == 60.5 and rows["PAD, IPC 10"]["tuned"].mean == 62.5
+    assert rows["PAD, IPC 10"]["differs"] == []
+    assert rows["PAD, IPC 50"]["at_setting"].mean == 40.5 and rows["PAD, IPC 50"]["differs"] == ["ipc 1 (report 50)"]

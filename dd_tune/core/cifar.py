@@ -4,6 +4,10 @@ torchvision checks each batch's MD5 before reading it; dd_tune leaves the MD5 to
 archive is checked when torchvision fetches and unpacks it) and checks what it read by content instead
 (``datasets.validate_split``: split sizes, labels, every class, pixel statistics), which also catches a
 truncated or foreign file. So any copy in this layout loads, generated test data of CIFAR's size too.
+
+The batches are pickles, and unpickling can run code: they are read with an unpickler that builds
+nothing but numpy arrays, dicts, lists, strings and numbers (:class:`_ArraysOnly`), so a foreign file
+in the folder fails to load instead of running.
 """
 
 from __future__ import annotations
@@ -14,6 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from dd_tune.base.errors import DataError
+
+# the globals a CIFAR batch needs: numpy's array reconstruction (numpy 1's and 2's module names), its dtype
+_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}: a CIFAR batch holds only arrays")
+        return super().find_class(module, name)
 
 
 def cifar_arrays(folder: Path, names: list[str], offline_hint: str = "") -> tuple[np.ndarray, list[int]]:
@@ -34,7 +51,7 @@ def _read_batch(path: Path, offline_hint: str) -> dict:
         raise DataError(f"{path} is missing: {fix}.{offline_hint}")
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")  # the format is a pickle; torchvision reads it the same way
+            entry = _ArraysOnly(f, encoding="latin1").load()
     except Exception as e:  # noqa: BLE001 - truncated, foreign or not a pickle at all
         reason = " ".join(str(e).split())[:200] or type(e).__name__
         raise DataError(f"{path} is not a readable CIFAR batch ({reason}): {fix}") from None

@@ -97,7 +97,7 @@ def _offline_hint(cls: type, root: Path) -> str:
     the root; SVHN: one .mat file per split), for a machine that cannot download it."""
     url, filename = getattr(cls, "url", None), getattr(cls, "filename", None)
     if isinstance(url, str) and isinstance(filename, str):
-        return (f" Offline: fetch {url} on a machine with internet and put {filename} in {root} (dd_tune "
+        return (f" Offline: fetch {url} on a machine with internet and put {filename} in {root} (torchvision "
                 f"checks its MD5 and unpacks it there)")
     split_list = getattr(cls, "split_list", None)
     if isinstance(split_list, dict):

@@ -11,8 +11,8 @@ One step, at weights w with loss gradient g = grad L(w) (the released ``gsam`` p
 4. back to w, and the base optimiser (SGD) steps along that direction.
 
 PAD's recipe: rho 0.01 constant (``rho_max = rho_min``, a lr schedule with gamma 1), alpha 0.3, SGD with
-lr 0.01, no momentum, no weight decay. Batch norm's running statistics are not frozen for the second
-pass (the reference does that): dd_tune's experts are ConvNets with instance norm, which keep none.
+lr 0.01, no momentum, no weight decay. As the reference, batch norm's running statistics are left alone
+by the second (perturbed) pass: its momentum is 0 for that pass (instance norm keeps none).
 """
 
 from __future__ import annotations
@@ -44,11 +44,14 @@ class GSAM(torch.optim.Optimizer):
     """Wraps a base optimiser; :meth:`step` needs a closure that zeroes the gradients, computes the
     minibatch loss, back-propagates it and returns it (it is called twice per step)."""
 
-    def __init__(self, params: list[torch.nn.Parameter], base: torch.optim.Optimizer, cfg: GSAMConfig) -> None:
+    def __init__(self, params: list[torch.nn.Parameter], base: torch.optim.Optimizer, cfg: GSAMConfig,
+                 model: torch.nn.Module | None = None) -> None:
         super().__init__(params, {})
         self.base = base
         self.param_groups = base.param_groups  # one set of groups: the base's lr is the step's lr
         self.cfg = cfg
+        self.norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)] \
+            if model is not None else []
 
     def _norm(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> torch.Tensor:
         if self.cfg.adaptive:
@@ -66,8 +69,13 @@ class GSAM(torch.optim.Optimizer):
         scale = self.cfg.rho / (self._norm(g, params) + _EPS)
         e = [gi * scale * p.pow(2) if self.cfg.adaptive else gi * scale for gi, p in zip(g, params)]
         torch._foreach_add_(params, e)
+        momenta = [m.momentum for m in self.norms]
+        for m in self.norms:
+            m.momentum = 0.0  # running statistics unchanged by the perturbed pass
         with torch.enable_grad():
             closure()
+        for m, momentum in zip(self.norms, momenta):
+            m.momentum = momentum
         gp = [p.grad for p in params]
         g_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in g]))
         gp_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in gp]))

@@ -1,5 +1,5 @@
-"""The one training loop: an epoch of SGD on (augmented) images, the protocol's schedule around it,
-soft cross-entropy, and accuracy.
+"""The one training loop: an epoch of optimiser steps (SGD, or GSAM around it) on (augmented) images,
+the protocol's schedule around it, soft cross-entropy, and accuracy.
 
 The evaluation protocol (``dd_tune.core.evaluation``), difficulty scoring (``experts.difficulty``) and expert
 training (``experts.trajectories``) all train through :func:`run_epoch`; :func:`train` is the

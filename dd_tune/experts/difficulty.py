@@ -1,4 +1,5 @@
-"""Difficulty scores for PAD's data scheduler (docs/methods.md §4.1): EL2N (default) or GraNd.
+"""Difficulty scores for PAD's data scheduler (docs/methods.md §4.1): EL2N (the dataclass default, and
+the MNIST studies') or GraNd (the ``pad`` preset's, as PAD's index files).
 
 A few networks are trained briefly on the training split (``dd_tune.core.training.train``, the loop every
 training in dd_tune uses, with the protocol's schedule); each sample's score is averaged over them:

@@ -68,7 +68,7 @@ def flat_params(net: torch.nn.Module) -> torch.Tensor:
 def expert_optimizer(net: torch.nn.Module, cfg: ExpertConfig) -> torch.optim.Optimizer:
     """SGD with the expert's settings, wrapped in GSAM when ``cfg.optimizer`` is ``gsam``."""
     sgd = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return GSAM(list(net.parameters()), sgd, cfg.gsam) if cfg.optimizer == "gsam" else sgd
+    return GSAM(list(net.parameters()), sgd, cfg.gsam, net) if cfg.optimizer == "gsam" else sgd
 
 
 def train_expert(
@@ -101,8 +101,8 @@ def train_expert(
 
 
 def describe_experts(cfg: ExpertConfig) -> str:
-    """One pool's recipe in words, for reports: "100-epoch GSAM experts (rho 0.01, alpha 0.3), GraNd-ordered
-    data schedule"."""
+    """One pool's recipe in words, for reports: "100-epoch GSAM experts (rho 0.01, alpha 0.3, adaptive), lr
+    0.01, data schedule over GraNd order"."""
     opt = (f"GSAM experts (rho {cfg.gsam.rho:g}, alpha {cfg.gsam.alpha:g}{', adaptive' if cfg.gsam.adaptive else ''})"
            if cfg.optimizer == "gsam" else "SGD experts")
     data = (f"data schedule over {cfg.difficulty.score.upper() if cfg.difficulty.score == 'el2n' else 'GraNd'} order"
@@ -123,8 +123,8 @@ def expert_flops(cfg: ExpertConfig, fwd: int, class_counts: list[int]) -> dict[s
         scoring = d.models * (3 * fwd * n * passes + fwd * n)
     used = sum(stop - start for e in range(cfg.epochs)
                for start, stop in (keep_range(c, e, cfg.schedule) for c in class_counts))
-    passes = 2 if cfg.optimizer == "gsam" else 1
-    return {"difficulty": scoring, "training": cfg.num_experts * 3 * passes * fwd * used}
+    gradients = 2 if cfg.optimizer == "gsam" else 1  # per step: GSAM evaluates two
+    return {"difficulty": scoring, "training": cfg.num_experts * 3 * gradients * fwd * used}
 
 
 def expert_key(dataset: str, val_fraction: float, split_seed: int, model: ModelSpec, cfg: ExpertConfig,

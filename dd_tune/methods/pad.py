@@ -11,7 +11,7 @@ selected parameters; skip the update when the loss exceeds ``threshold``; else s
 Presets: ``pad`` (default), ``datm`` (no parameter selection, experts without the scheduler) and
 ``mtt`` (additionally hard labels, random-real init, a fixed start window).
 
-Deliberate deviations, named here: experts use plain SGD (GSAM not implemented); the expert of an
+Deliberate deviations, named here: the expert of an
 iteration and its minibatches are drawn from the trial generator (the reference cycles a shuffled
 list and reshuffles minibatches only when exhausted); ``init: correct`` keeps real images that any
 expert's final checkpoint classifies correctly, labelled with the mean logits of those experts; noise

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from dd_tune.config import deep_merge, require
-from dd_tune.experts import ExpertConfig
+from dd_tune.experts import DifficultyConfig, ExpertConfig
 from dd_tune.methods.pixel import check_strategy
 from dd_tune.methods.selection import SelectionConfig
 
@@ -80,7 +80,9 @@ class PADConfig:
     noise_labels: Literal["real_logits", "self_logits", "hard"] = "real_logits"
     init: Literal["correct", "real", "noise", "herding", "kcenter"] = "correct"
     dsa: bool = True
-    experts: ExpertConfig = field(default_factory=ExpertConfig)
+    # PAD's expert recipe, as the preset (the dataclass defaults of ExpertConfig are MTT's plain SGD)
+    experts: ExpertConfig = field(default_factory=lambda: ExpertConfig(
+        optimizer="gsam", difficulty=DifficultyConfig(score="grand")))
     # design-space levers, off in the reference defaults: the inner loop's DSA operations ("" = the
     # dataset's) and the embedding class-centre initialisations select in
     dsa_strategy: str = ""

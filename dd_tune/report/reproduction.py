@@ -21,19 +21,21 @@ from dd_tune.report.stats import entry_difference, format_difference, format_int
 Results = Mapping[str, StudyResult]  # study name -> its results
 
 
-def _ipc_data(rep: StudyResult) -> IpcResult:
-    return next(iter(rep.by_ipc.values()))
+def _ipc_data(rep: StudyResult, ipc: Any = None) -> IpcResult:
+    """The results at ``ipc`` (a report row's setting names it) where the study ran it, else at its first
+    IPC (a profile that ran another IPC: the row's setting check then says so)."""
+    return rep.by_ipc.get(str(ipc)) or next(iter(rep.by_ipc.values()))
 
 
-def _entry(rep: StudyResult | None, name: str, arch: str) -> SetAccuracy | None:
+def _entry(rep: StudyResult | None, name: str, arch: str, ipc: Any = None) -> SetAccuracy | None:
     if rep is None:
         return None
-    entry = _ipc_data(rep).reeval.get(name, {}).get(arch)
+    entry = _ipc_data(rep, ipc).reeval.get(name, {}).get(arch)
     return entry if entry and entry.runs else None
 
 
-def _config_of(rep: StudyResult, name: str) -> Mapping[str, Any]:
-    data = _ipc_data(rep)
+def _config_of(rep: StudyResult, name: str, ipc: Any = None) -> Mapping[str, Any]:
+    data = _ipc_data(rep, ipc)
     if name == BEST:
         return data.best_config
     if name == DEFAULT:
@@ -60,14 +62,14 @@ def report_rows(suite: SuiteConfig, results: Results, full_data: Mapping[str, An
             row["differs"] = [f"{full_data.get('epochs', 0) + 1} epochs with the protocol's step schedule and "
                               f"DSA{how}"] if full_data else []
         elif spec.study and spec.study in results:
-            rep, tuned_study = results[spec.study], spec.tuned_study or spec.study
-            row["at_setting"] = _entry(rep, spec.set, spec.arch)
-            row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set))
+            rep, tuned_study, ipc = results[spec.study], spec.tuned_study or spec.study, spec.setting.get("ipc")
+            row["at_setting"] = _entry(rep, spec.set, spec.arch, ipc)
+            row["differs"] = setting_check(spec.setting, _config_of(rep, spec.set, ipc))
             # a profile that runs one trial (the defaults) searched nothing: no "tuned" to show
-            searched = tuned_study in results and len(_ipc_data(results[tuned_study]).trials) != 1
-            row["tuned"] = _entry(results.get(tuned_study), BEST, spec.arch) if searched else None
+            searched = tuned_study in results and len(_ipc_data(results[tuned_study], ipc).trials) != 1
+            row["tuned"] = _entry(results.get(tuned_study), BEST, spec.arch, ipc) if searched else None
             row["tuned_study"] = tuned_study
-            row[RANDOM_REAL] = _entry(rep, RANDOM_REAL, spec.arch)
+            row[RANDOM_REAL] = _entry(rep, RANDOM_REAL, spec.arch, ipc)
         elif spec.study in suite.not_run:
             row["elsewhere"] = (f"the `{suite.profile}` profile leaves {spec.study} out; `python -m dd_tune.compare "
                                 f"{suite.name} --profile quick` runs it")
