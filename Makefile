@@ -35,6 +35,8 @@ endif
 # For bench/gpu_checks.sh on a lent GPU machine without internet: MNIST's four .gz files (11 MB) to carry.
 gpu-data: data
 	@src="$${DD_TUNE_DATA:-$(SHARED_DATASETS)}/MNIST/raw"; mkdir -p .gpu_data/MNIST/raw && install -m 0644 "$$src"/*.gz .gpu_data/MNIST/raw/
+	@# CIFAR-10's unpacked batches too, where the data root has them (gpu_checks.sh generates them otherwise)
+	@cifar="$${DD_TUNE_DATA:-$(SHARED_DATASETS)}/cifar-10-batches-py"; if [ -d "$$cifar" ]; then cp -r "$$cifar" .gpu_data/; fi
 
 demo: setup data
 	$(PY) -m dd_tune.study dm_mnist --profile quick --force
