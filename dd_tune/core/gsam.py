@@ -40,6 +40,11 @@ class GSAMConfig:
         require(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
 
 
+def _global_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all ``tensors`` taken as one vector."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
+
+
 class GSAM(torch.optim.Optimizer):
     """Wraps a base optimiser; :meth:`step` needs a closure that zeroes the gradients, computes the
     minibatch loss, back-propagates it and returns it (it is called twice per step)."""
@@ -54,9 +59,8 @@ class GSAM(torch.optim.Optimizer):
             if model is not None else []
 
     def _norm(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> torch.Tensor:
-        if self.cfg.adaptive:
-            grads = [g * p.abs() for g, p in zip(grads, params)]
-        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        """The perturbation's norm: ||g * |w| || when adaptive, else ||g||."""
+        return _global_norm([g * p.abs() for g, p in zip(grads, params)] if self.cfg.adaptive else grads)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:  # type: ignore[override]
@@ -77,8 +81,7 @@ class GSAM(torch.optim.Optimizer):
         for m, momentum in zip(self.norms, momenta):
             m.momentum = momentum
         gp = [p.grad for p in params]
-        g_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in g]))
-        gp_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in gp]))
+        g_norm, gp_norm = _global_norm(g), _global_norm(gp)
         inner = sum((a * b).sum() for a, b in zip(g, gp))
         cosine = inner / (g_norm * gp_norm + _EPS)
         for a, b in zip(g, gp):
