@@ -164,3 +164,21 @@ def test_every_shipped_suite_and_study_builds_its_whole_search(profile):
     assert studies
     for study in studies:
         check_search(study, load_search_space(study))
+
+
+def test_the_comparison_opens_with_one_sentence_on_whether_tuning_beat_the_defaults():
+    from dd_tune.report.comparison import verdict_line
+
+    def row(method, best, default):
+        return {"method": method, "ipc": 1, "accuracy": {"best": {"convnet": acc(best)},
+                                                         "default": {"convnet": acc(default)}}}
+
+    line = verdict_line([row("dm", [93.0, 93.2, 92.9], [87.7, 87.9, 87.8]),
+                         row("datadam", [90.0, 91.0, 89.0], [90.5, 89.5, 90.2]),
+                         row("pad", [80.0, 80.1, 80.2], [80.0, 80.1, 80.2])])
+    assert line.startswith("**Verdict.** Tuning beat the reference defaults clearly")
+    assert "for dm at IPC 1 (+5.23 [" in line
+    assert "made no clear difference for datadam at IPC 1 (-0.07 [" in line
+    assert "pad at IPC 1 (the defaults won the search)" in line and "worse" not in line
+    assert "did clearly worse than the defaults for dm" in verdict_line([row("dm", [80.0, 80.2, 80.1],
+                                                                                 [90.0, 90.1, 90.3])])

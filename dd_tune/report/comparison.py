@@ -56,6 +56,29 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return out
 
 
+def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One sentence: for which methods and IPCs tuning beat the reference defaults on ConvNet (paired 95 %
+    interval above 0), made no clear difference, or did worse."""
+    kinds: dict[str, list[str]] = {"better": [], "unclear": [], "worse": []}
+    for r in rows:
+        d = entry_difference(r["accuracy"].get(BEST, {}).get("convnet"),
+                             r["accuracy"].get(DEFAULT, {}).get("convnet"), paired=True)
+        if d is None:
+            continue
+        where = f"{_name(r)} at IPC {r['ipc']}"
+        if d["kind"] == "same":
+            kinds["unclear"].append(f"{where} (the defaults won the search)")
+        elif d["ci95"] is None or d["covers_zero"]:
+            kinds["unclear"].append(f"{where} ({format_difference(d).split(' (covers')[0]})")
+        else:
+            kinds["better" if d["diff"] > 0 else "worse"].append(f"{where} ({format_difference(d)})")
+    said = {"better": "beat the reference defaults clearly (ConvNet test accuracy, paired 95 % interval above 0)",
+            "unclear": "made no clear difference", "worse": "did clearly worse than the defaults"}
+    parts = [f"tuning {said[k]} for {', '.join(v)}" for k, v in kinds.items() if v]
+    text = "; ".join(parts) if parts else "no method has a tuned and a default row"
+    return f"**Verdict.** {text[0].upper()}{text[1:]}."
+
+
 def _difference_lines(diffs: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
     at = [d for d in diffs if d["ipc"] == ipc]
     if not at:
@@ -118,7 +141,7 @@ def render_comparison(suite: SuiteConfig, rows: Sequence[Mapping[str, Any]], wal
              f"Wall time {wall_time_s:.0f} s. Every method was searched with the same number of trials per IPC "
              f"on a validation split of the training set and re-evaluated once on the **test** set with the "
              f"same protocol (fresh models; cells: mean ± sample std [95 % interval]); random real is the "
-             f"same-IPC baseline, drawn several times.", "", *opening]
+             f"same-IPC baseline, drawn several times.", "", verdict_line(rows), "", *opening]
     for ipc in sorted({r["ipc"] for r in rows}):
         at = [r for r in rows if r["ipc"] == ipc]
         lines += [f"## IPC {ipc}", "",
@@ -223,7 +246,7 @@ def write_comparison(suite: SuiteConfig, results: Sequence[StudyResult], suite_d
                *noise_lines(pairs)]
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
             "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
-            "full_data": full_data or {}, "rows": rows, "differences": diffs,
+            "full_data": full_data or {}, "rows": rows, "differences": diffs, "verdict": verdict_line(rows),
             "summary": [*(f"{a['title']}: {a['sentence']}" for a in answers), *summary_lines(rows)]}
     (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=plain))
     (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs, opening))
