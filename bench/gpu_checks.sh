@@ -7,7 +7,8 @@
 #
 # Knobs (environment): DEVICE (cuda; cpu for a dry run), PYTHON (python3), EPOCHS (evaluation epochs per
 # run, 50), STEPS (timed steps per step benchmark, 10), STACKED (K models at once, 8; 0 skips), CIFAR (1:
-# the CIFAR-10 step at the authors' settings; 0 skips).
+# the CIFAR-10 step at the authors' settings; 0 skips), STUDY (1: a smoke study on the GPU where Ray and Optuna
+# are installed, whose report must name the CUDA device every job ran on; 0 skips).
 # CIFAR-10: the real batches when $src/cifar-10-batches-py holds them, else generated data in the same
 # layout (tests/cifar_files.py): step and epoch times depend on shapes, not pixels, so they hold either way.
 # Each benchmark writes its own file, so a run cut short by its time limit still returns what finished.
@@ -67,4 +68,18 @@ if [ "$cifar" = 1 ]; then  # CIFAR-10 at the studies' default settings (dm/datad
     run cifar_pad_step "$py" bench/pad_step.py --dataset cifar10 --ipc 10 --syn-steps 80 --device "$device" --steps "$steps"
     run cifar_pad_step_ipc50 "$py" bench/pad_step.py --dataset cifar10 --ipc 50 --syn-steps 80 --device "$device" --steps 2
     run cifar_expert_epoch "$py" bench/expert_epoch.py --dataset cifar10 --images 0 --device "$device"
+fi
+
+# The study path on a real GPU, where the machine has dd_tune's dependencies (Ray, Optuna): a smoke study
+# whose trials, expert tasks and evaluation jobs must say "cuda:0 (<GPU>)" where they ran (STUDY=0 skips).
+if [ "${STUDY:-1}" = 1 ] && "$py" -c "import ray, optuna, fvcore" 2>/dev/null; then
+    run smoke_study_gpu "$py" -m dd_tune.study dm_mnist --profile smoke --storage "$root/runs" --data-root "$root"
+    "$py" - "$root/runs/dm_mnist/report.json" <<'PY' 2>&1 | tee "$out/smoke_study_devices.txt"
+import json, sys
+report = json.load(open(sys.argv[1]))
+for ipc, row in report["by_ipc"].items():
+    print("IPC", ipc, "trials:", sorted({(t.get("device"), t.get("gpu_share")) for t in row["trials"]}))
+    print("IPC", ipc, "evaluation jobs:", row.get("job_places"))
+print("expert stage:", (report.get("expert_stage") or {}).get("places"))
+PY
 fi

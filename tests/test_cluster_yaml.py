@@ -70,3 +70,33 @@ def test_validation_rejects_broken_configs(cluster, breakage):
     breakage(broken)
     with pytest.raises(Exception):
         _validate(broken)
+
+
+def _exec_commands(text: str) -> list[str]:
+    """The study commands of every ``ray exec cluster.yaml "..."`` in a text (continuation lines joined)."""
+    import re
+
+    joined = re.sub(r"\\\n[#\s]*", " ", text)
+    return [" ".join(m.split()) for m in re.findall(r'ray exec cluster\.yaml "([^"]+)"', joined)]
+
+
+def test_the_readme_guide_and_cluster_yaml_give_the_same_runnable_command(cluster):
+    """The README's cluster section runs as written: the same command in the README, the guide and
+    cluster.yaml's comments; it enters the checkout file_mounts copies, sends the token, and uses the
+    storage and data folders setup_commands creates on the shared mount."""
+    from dd_tune.commands.study import parse_args
+
+    texts = {name: (ROOT / name).read_text() for name in ("README.md", "docs/guide.md", "cluster.yaml")}
+    commands = {name: _exec_commands(text) for name, text in texts.items()}
+    assert all(commands.values()) and len({c for cs in commands.values() for c in cs}) == 1, commands
+    command = commands["README.md"][0]
+    home = f"/home/{cluster['auth']['ssh_user']}"
+    checkout = next(k for k, v in cluster["file_mounts"].items() if v == ".")
+    assert command.startswith(f"cd {checkout.replace(home, '~')} && RAY_AUTH_MODE=token python3 -m dd_tune.study ")
+    args = command.split("-m dd_tune.study ", 1)[1].split()
+    parsed = parse_args(args)
+    assert parsed.address == "auto" and parsed.study == "pad_mnist"
+    setup = " ".join(cluster["setup_commands"])
+    for folder in (parsed.storage, parsed.data_root):
+        assert folder.startswith("/mnt/dd_tune/") and folder in setup
+    assert "EFS_ID=fs-" in setup and all("ray get-auth-token --generate" in t for t in texts.values())

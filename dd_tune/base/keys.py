@@ -12,6 +12,9 @@ ITERATION = "it"  # distillation iterations done: the x axis of ASHA, TensorBoar
 IMAGES = "images"  # synthetic images (IPC x classes): the second objective when a study searches IPC
 DIVERGED = "diverged"  # 1 when the trial's learned state became non-finite (its METRIC is then 0)
 REACHED_BUDGET = "reached_budget"  # 0 when ASHA stopped the trial before its iterations: Optuna's PRUNED
+DEVICE = "device"  # where the trial ran: "cuda:0 (<GPU name>)", "cpu", "cpu (simulated GPU)"
+GPU_SHARE = "gpu_share"  # the GPU share Ray gave the trial (0.25: four trials per GPU)
+NODE = "node_address"  # the node's address, host name and short id
 
 
 class SetName(str, Enum):

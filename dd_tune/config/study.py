@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Literal, Mapping, Sequence
 
 from dd_tune.base.errors import ConfigError, did_you_mean
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config.files import find_study
 from dd_tune.config.recipes import ipc_recipes
+from dd_tune.config.resources import ResourcesConfig
 from dd_tune.config.schema import build, deep_merge, load_yaml, parse_scalar, require, set_dotted
 from dd_tune.config.search import SearchConfig
 
@@ -114,22 +115,6 @@ class EvalConfig:
         require(all(v > 0 for v in self.lr_grid), "lr_grid", f"learning rates must be > 0, got {list(self.lr_grid)}")
         require(len(set(self.lr_grid)) == len(self.lr_grid), "lr_grid", f"lists a value twice: {list(self.lr_grid)}")
         require(self.lr_select_models >= 1, "lr_select_models", f"must be >= 1, got {self.lr_select_models}")
-
-
-@dataclass(frozen=True)
-class ResourcesConfig:
-    """Per-trial resources. ``gpu: auto`` uses ``auto_gpu_fraction`` where Ray sees GPUs, else CPU."""
-
-    cpu: float = 1.0
-    gpu: Union[Literal["auto"], float] = "auto"
-    auto_gpu_fraction: float = 0.25  # DM/random-real are light: four trials share one GPU
-
-    def __post_init__(self) -> None:
-        require(self.cpu > 0, "cpu", f"must be > 0, got {self.cpu}")
-        if self.gpu != "auto":
-            require(0 <= self.gpu and (self.gpu <= 1 or float(self.gpu).is_integer()), "gpu",
-                    f"must be 'auto', a fraction in [0, 1] or a whole number, got {self.gpu}")
-        require(0 < self.auto_gpu_fraction <= 1, "auto_gpu_fraction", "must be in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ class IpcResult:
     lr_protocol: dict[str, Any] = field(default_factory=dict)
     # each main row's title: its levers and the images per class its evaluation trains on
     titles: dict[str, str] = field(default_factory=dict)
+    # where the evaluation jobs ran: stage -> "device, GPU share on node" -> jobs ("cache": read back)
+    job_places: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Ray nodes that died while a stage ran (its trials resumed, its jobs ran again elsewhere): stage -> nodes
+    nodes_lost: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

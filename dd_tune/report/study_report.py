@@ -27,7 +27,7 @@ from dd_tune.report.tables import (
     search_space_lines,
     trial_lines,
 )
-from dd_tune.report.timing import study_time_line, time_lines
+from dd_tune.report.timing import placement_lines, study_time_line, time_lines
 from dd_tune.report.verdict import banner, verdict
 
 
@@ -94,6 +94,7 @@ def _ipc_section(ipc: str, row: IpcResult, report: StudyResult) -> list[str]:
     lines += trial_lines(row, report.search_space)
     lines += flops_lines(row.flops)
     lines += time_lines(row)
+    lines += placement_lines(row)
     if row.errors:
         lines += ["Failed trials (the study went on without them):", ""] \
             + [f"- `{k}`: {v}" for k, v in row.errors.items()] + [""]
@@ -119,8 +120,13 @@ def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:
     cost = (f"; {fmt_flops(flops['difficulty'])} difficulty scoring + {fmt_flops(flops['training'])} "
             f"expert training" if flops else "")
     recipe = f" ({stage['recipe']})" if stage.get("recipe") else ""  # absent in reports of earlier versions
+    where = stage.get("places") or {}  # absent in reports of earlier versions
+    placed = (" Ran on: " + ", ".join(f"{n} on {w}" for w, n in sorted(where.items())) + ".") if where else ""
+    if stage.get("dead_nodes"):
+        placed += (f" {stage['dead_nodes']} Ray node(s) declared dead during the stage; their tasks ran again "
+                   f"elsewhere (same seeds, same experts).")
     return [f"Expert stage: {stage['experts']} experts{recipe}: {stage['trained']} trained, {stage['reused']} reused "
-            f"from `{stage['dir']}`, {stage['seconds']:.0f} s{cost}.", ""]
+            f"from `{stage['dir']}`, {stage['seconds']:.0f} s{cost}.{placed}", ""]
 
 
 def render_markdown(report: StudyResult) -> str:

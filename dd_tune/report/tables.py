@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import DIVERGED, ITERATION, MAIN_ROWS, METRIC, RANDOM_REAL, trial_label
+from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, ITERATION, MAIN_ROWS, METRIC, NODE, RANDOM_REAL, trial_label
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc, set_title
 from dd_tune.report.stats import format_difference
@@ -145,15 +145,29 @@ def config_lines(row: IpcResult, report: StudyResult) -> list[str]:
     return lines
 
 
+def ran_on(trial: Mapping[str, Any]) -> str:
+    """``cpu (simulated GPU), 0.5 GPU on 10.0.0.7`` (the node's address only); "" for trials of reports
+    written before dd_tune recorded it."""
+    if not trial.get(DEVICE):
+        return ""
+    share = float(trial.get(GPU_SHARE) or 0.0)
+    node = str(trial.get(NODE) or "").split(" ")[0]
+    return f"{trial[DEVICE]}{f', {share:g} GPU' if share else ''}" + (f" on {node}" if node else "")
+
+
 def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
     keys = sorted(space)
-    lines = ["", "| trial | " + " | ".join(keys) + " | iterations run | val acc (%) |",
-             "|---|" + "---|" * (len(keys) + 2)]
+    placed = any(t.get(DEVICE) for t in row.trials)
+    restarted = any(t.get("failures") for t in row.trials)
+    extra = (["ran on"] if placed else []) + (["restarts"] if restarted else [])
+    lines = ["", "| trial | " + " | ".join(keys + extra) + " | iterations run | val acc (%) |",
+             "|---|" + "---|" * (len(keys) + len(extra) + 2)]
     for t in sorted(row.trials, key=lambda t: -(t.get(METRIC) or -1)):
-        values = " | ".join(fmt_value(t["config"].get(k)) for k in keys)
+        cells = [fmt_value(t["config"].get(k)) for k in keys] + ([ran_on(t)] if placed else []) \
+            + ([str(t.get("failures") or 0)] if restarted else [])
         acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
-        lines.append(f"| {name} | {values} | {t.get(ITERATION)} | {acc} |")
+        lines.append(f"| {name} | {' | '.join(cells)} | {t.get(ITERATION)} | {acc} |")
     return lines
 
 

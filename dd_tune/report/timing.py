@@ -69,6 +69,7 @@ def time_lines(row: IpcResult) -> list[str]:
     lines += [f"| {what} | {sec:.0f} | {100 * sec / wall:.1f} % |" for what, sec in rows[:-1]]
     explained = sum(sec for _, sec in rows[:-1])
     lines += [f"| **{rows[-1][0]}** | **{wall:.0f}** | rows add up to {100 * explained / wall:.1f} % |", ""]
+    lines += lost_lines(row)
     per_hour = row.n_trials / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
     overhead = ray_overhead(row)
     lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row.n_trials} trials in "
@@ -76,6 +77,34 @@ def time_lines(row: IpcResult) -> list[str]:
               + (f"; Ray's overhead on a trial: {100 * overhead:.1f} % (trial wall time in Ray vs the work the "
                  f"trial timed itself: set-up, distillation, proxy evaluation)." if overhead is not None else "."),
               ""]
+    return lines
+
+
+def lost_lines(row: IpcResult) -> list[str]:
+    """What crashes and dead nodes cost the IPC: trials restarted from their last checkpoint (and the
+    seconds between that checkpoint and the restart), and the nodes Ray declared dead in each stage (about
+    15 s after a node stops answering, so a death is counted in the stage that noticed it), whose jobs ran
+    again elsewhere with the same seeds; [] when nothing was lost."""
+    restarts = sum(int(t.get("failures") or 0) for t in row.trials)
+    lost = sum(float(t.get("lost_s") or 0.0) for t in row.trials)
+    parts = []
+    if restarts:
+        parts.append(f"{restarts} trial restart(s) from the last checkpoint, {lost:.0f} s of trial time lost "
+                     f"(from that checkpoint to the restart)")
+    if row.nodes_lost:
+        died = ", ".join(f"{n} during the {stage}" for stage, n in row.nodes_lost.items())
+        parts.append(f"Ray nodes declared dead: {died}"
+                     + " (their trials resumed and their jobs ran again elsewhere, with the same seeds)")
+    return ["Crashes and lost nodes: " + "; ".join(parts) + ".", ""] if parts else []
+
+
+def placement_lines(row: IpcResult) -> list[str]:
+    """Where the evaluation jobs ran, per stage (the trials' own column is in the trial table)."""
+    if not row.job_places:
+        return []
+    lines = ["Where the evaluation jobs ran: "
+             + "; ".join(f"{stage}: " + ", ".join(f"{n} {where}" for where, n in sorted(places.items()))
+                         for stage, places in row.job_places.items()) + ".", ""]
     return lines
 
 

@@ -15,7 +15,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.base.keys import IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.base.keys import DEVICE, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE, REACHED_BUDGET
 from dd_tune.report.results import Reeval
 from dd_tune.report.tables import fmt_value
 
@@ -24,7 +24,7 @@ BOOKKEEPING = frozenset({
     ITERATION, "ipc", IMAGES, "reported_at", "elapsed_s", "setup_s", "resumed_from", "node_id", REACHED_BUDGET,
     "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
     "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
-    "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total",
+    "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total", DEVICE, GPU_SHARE, NODE,
 })
 TIMES = frozenset({"distill_s", "eval_s"})
 TEST_RUN = "test"  # <study>/test/: the test pass's accuracies, one scalar per row and architecture
@@ -50,6 +50,7 @@ def trial_board(default: Mapping[str, Any] | None = None) -> Any:
     importing this module must not import Ray, so that help and --print-config stay fast."""
     board = _classes()["TrialBoard"]()
     board.default = dict(default or {})
+    board._placed = set()
     return board
 
 
@@ -57,6 +58,12 @@ def trial_text(config: Mapping[str, Any], default: Mapping[str, Any]) -> str:
     """The Text-tab line of a trial: ``reference defaults: lr_img=1 ...`` or ``lr_img=0.068 ...``."""
     values = " ".join(f"{k}={fmt_value(v)}" for k, v in sorted(config.items()))
     return ("reference defaults: " if default and dict(config) == dict(default) else "") + values
+
+
+def placement_text(result: Mapping[str, Any]) -> str:
+    """The Text-tab line of where a trial ran: ``cpu (simulated GPU), 0.5 GPU on 10.0.0.7 (...)``."""
+    share = float(result.get(GPU_SHARE) or 0.0)
+    return f"{result.get(DEVICE)}{f', {share:g} GPU' if share else ''} on {result.get(NODE)}"
 
 
 def no_board() -> Any:
@@ -73,6 +80,7 @@ def _classes() -> dict[str, type]:
 
     class TrialBoard(TBXLoggerCallback):
         default: dict = {}
+        _placed: set = set()
 
         def log_trial_start(self, trial: Any) -> None:
             super().log_trial_start(trial)
@@ -81,6 +89,9 @@ def _classes() -> dict[str, type]:
         def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
             if trial not in self._trial_writer:
                 self.log_trial_start(trial)
+            if DEVICE in result and trial not in self._placed:  # where it ran, once (a retry says again)
+                self._placed.add(trial)
+                self._trial_writer[trial].add_text("ran on", placement_text(result), global_step=0)
             step = int(result.get(ITERATION, iteration))
             tags = scalar_tags(result)
             for tag, value in tags.items():

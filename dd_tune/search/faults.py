@@ -29,3 +29,25 @@ def fault_rules(spec: str) -> tuple[tuple[int, str, str, bool], ...]:
 
 class InjectedFault(RuntimeError):
     """Raised by the fault-tolerance testing hook (``TrialSetup.should_fault``)."""
+
+
+DELAY_KINDS = ("expert", "eval", "trial")
+
+
+@functools.lru_cache(maxsize=8)
+def delay_rules(spec: str) -> dict[str, float]:
+    """Parse the node-death testing hook (env ``DD_TUNE_TASK_DELAY`` on the driver): ``kind=seconds`` pairs
+    (kinds: expert, eval, trial) make each such job sleep that long when it starts (a trial: after each
+    report), so a test can remove a node while work certainly runs on it. Changes no result."""
+    out: dict[str, float] = {}
+    for rule in filter(None, (r.strip() for r in spec.split(","))):
+        kind, sep, seconds = rule.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not sep or kind not in DELAY_KINDS or not 0 <= value <= 600:
+            raise ConfigError(f"DD_TUNE_TASK_DELAY: bad rule {rule!r}; expected kind=seconds with kind one of "
+                              f"{', '.join(DELAY_KINDS)} and 0 <= seconds <= 600, rules separated by commas")
+        out[kind] = value
+    return out

@@ -3,6 +3,7 @@ the distiller it builds from it."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,7 +20,8 @@ from dd_tune.core.zca import Whitening, dataset_whitening
 from dd_tune.experts import ExpertCache, ExpertStore
 from dd_tune.methods import DistillContext, Distiller, build_distiller
 from dd_tune.methods.configs import with_method_values
-from dd_tune.search.faults import fault_rules
+from dd_tune.search.faults import delay_rules, fault_rules
+from dd_tune.search.placement import Placement, job_device, placement
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,16 @@ class TrialSetup:
     # Testing hook for fault tolerance (env DD_TUNE_FAULT_AFTER_REPORTS on the driver): comma-separated
     # rules "N[:key=value][:always]"; see fault_rules. "" = off.
     fault: str = ""
+    # Testing hook for node deaths (env DD_TUNE_TASK_DELAY on the driver): "kind=seconds" pairs; see
+    # delay_rules. "" = off.
+    delay: str = ""
     tensorboard: bool = True  # the trial writes its image grids for TensorBoard (off in the overhead probe)
+
+    def pause(self, kind: str) -> None:
+        """Sleep as the node-death testing hook asks for jobs of ``kind`` (no-op when it is off)."""
+        seconds = delay_rules(self.delay).get(kind, 0.0) if self.delay else 0.0
+        if seconds:
+            time.sleep(seconds)
 
     def should_fault(self, config: Mapping[str, Any], reports: int, restored: bool) -> bool:
         return any(reports == after and (not key or str(config.get(key)) == value) and (always or not restored)
@@ -44,7 +55,13 @@ class TrialSetup:
 
     @property
     def device(self) -> torch.device:
-        return torch.device("cuda" if self.use_gpu and torch.cuda.is_available() else "cpu")
+        """This job's device: in a Ray worker what Ray granted (a GPU share without CUDA fails, naming the
+        node, unless the study declares its GPUs simulated); elsewhere CUDA where asked and present."""
+        return job_device(self.use_gpu, self.study.resources.simulated_gpus)
+
+    def placement(self) -> Placement:
+        """Where this job runs: node, device, GPU share (recorded by trials, expert tasks, evaluations)."""
+        return placement(self.use_gpu, self.study.resources.simulated_gpus)
 
     def data(self, with_test: bool = False) -> Any:
         """The study's dataset on this worker's device (loaded once per process).

@@ -20,7 +20,7 @@ import torch
 
 from dd_tune.base import seeds
 from dd_tune.base.hashing import content_int
-from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC, REACHED_BUDGET
+from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE, REACHED_BUDGET
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.grids import save_grid
 from dd_tune.core.synset import SynSet
@@ -133,6 +133,8 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     # folder, so a trial is one TensorBoard run (no writer where the study is not searching: the probe)
     writer = SummaryWriter(os.getcwd(), filename_suffix=".images") if setup.tensorboard else None
     node_id = ray.get_runtime_context().get_node_id()  # the report shows where each trial ran
+    where = setup.placement()  # fails here, naming the node, when Ray gave a GPU that CUDA cannot see
+    ran_on = {"node_id": node_id, DEVICE: where.device, GPU_SHARE: where.gpu, NODE: where.node}
     reports = 0
 
     def picture(synset: SynSet, it: int) -> None:
@@ -151,8 +153,9 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, "state.pt"))
             synset.save(os.path.join(d, "synset.pt"))
-            tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report({**metrics, **ran_on}, checkpoint=tune.Checkpoint.from_directory(d))
         reports += 1
+        setup.pause("trial")
         if setup.should_fault(config, reports, restore is not None):
             raise InjectedFault(f"injected fault after report {reports} (DD_TUNE_FAULT_AFTER_REPORTS)")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dd_tune.base.errors import ConfigError, StudyInterrupted
-from dd_tune.base.keys import DIVERGED, IMAGES, ITERATION, METRIC
+from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
 from dd_tune.config import StudyConfig
 from dd_tune.search import optuna_search
 from dd_tune.search.board import trial_board
@@ -225,11 +225,15 @@ def failure(result: Any) -> str | None:
 def trial_rows(grid: Any) -> list[dict[str, Any]]:
     """One plain row per trial of a ResultGrid (what the report lists)."""
     rows = []
+    failures = {t.trial_id: int(getattr(t, "num_failures", 0) or 0) for t in grid._experiment_analysis.trials}
     for r in grid:
         m = r.metrics or {}
         rows.append({"trial": result_name(r), "config": dict(r.config or {}),
                      METRIC: m.get(METRIC), ITERATION: m.get(ITERATION), DIVERGED: m.get(DIVERGED, 0),
                      "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
+                     # where it really ran (device, GPU share) and how often a crash or a lost node restarted it
+                     DEVICE: m.get(DEVICE), GPU_SHARE: m.get(GPU_SHARE), NODE: m.get(NODE),
+                     "failures": failures.get(m.get("trial_id") or "", 0), "lost_s": lost_seconds(r),
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
                      "timing": trial_timing(r),
                      # a method's own counters (PAD's skipped updates): why a trial went nowhere
@@ -245,6 +249,19 @@ def history(result: Any) -> list[list[float]]:
         return []
     points = {int(i): float(a) for i, a in zip(df[ITERATION], df[METRIC]) if i == i and a == a}  # NaN != NaN
     return [[i, points[i]] for i in sorted(points)]
+
+
+def lost_seconds(result: Any) -> float:
+    """Wall time a retried trial lost to crashes or dead nodes: for each restore, from the last report
+    before it (its checkpoint) to the moment the restored attempt started again (the unreported work,
+    noticing the death and placing the trial elsewhere). 0 for a trial that ran in one go."""
+    df = getattr(result, "metrics_dataframe", None)
+    if df is None or any(k not in df for k in ("resumed_from", "reported_at", "elapsed_s")):
+        return 0.0
+    rows = list(zip(df["resumed_from"], df["reported_at"], df["elapsed_s"]))
+    return float(sum(max(0.0, (at - elapsed) - prev_at)
+                     for (prev_from, prev_at, _), (now_from, at, elapsed) in zip(rows, rows[1:])
+                     if now_from != prev_from))
 
 
 def trial_timing(result: Any) -> dict[str, float]:

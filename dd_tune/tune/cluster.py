@@ -38,14 +38,6 @@ def local_resources(num_cpus: int | None) -> tuple[float, float]:
     return float(num_cpus or os.cpu_count() or 1), float(torch.cuda.device_count())
 
 
-def node_resources() -> tuple[float, float]:
-    """(CPUs of the largest alive node: what one trial can get; GPUs of the cluster)."""
-    import ray
-
-    cpus = max((float(n.get("Resources", {}).get("CPU", 0.0)) for n in alive_nodes()), default=0.0)
-    return cpus, float(ray.cluster_resources().get("GPU", 0.0))
-
-
 def check_address_answers(address: str, timeout_s: float = 5.0) -> None:
     """A HOST:PORT nobody answers fails in seconds (Ray itself retries for minutes); ``auto`` needs a
     Ray instance started on this machine (``ray start``)."""
@@ -109,6 +101,13 @@ def connect(address: str | None, num_cpus: int | None) -> float:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ResourceError(f"cannot connect to the Ray cluster at --address {address!r}: {e}") from e
     return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def dead_nodes() -> set[str]:
+    """Ids of the Ray nodes that have died so far (a stage compares before and after)."""
+    import ray
+
+    return {n["NodeID"] for n in ray.nodes() if not n.get("Alive")}
 
 
 def alive_nodes() -> list[dict]:

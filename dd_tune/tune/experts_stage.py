@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from typing import Any
 
 import torch
@@ -18,8 +19,10 @@ from dd_tune.experts import describe_experts
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
 from dd_tune.report.flops import expert_stage_flops
+from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, expert_store
 from dd_tune.search.space import SearchSpace, expert_variants
+from dd_tune.tune.cluster import dead_nodes
 
 
 def expert_pools(study: StudyConfig, space: SearchSpace) -> list[Any]:
@@ -32,14 +35,16 @@ def expert_pools(study: StudyConfig, space: SearchSpace) -> list[Any]:
     return list(pools.values())
 
 
-def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, float]:
-    """Train (or find) expert ``index`` of ``cfg`` in the cache: (index, trained_now, seconds)."""
+def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, float, str]:
+    """Train (or find) expert ``index`` of ``cfg`` in the cache: (index, trained_now, seconds, where it ran)."""
     torch.set_num_threads(setup.threads)
+    where = setup.placement()  # a GPU share without CUDA fails here, naming the node
+    setup.pause("expert")
     study = setup.study
     data = setup.data()
     t0 = time.time()
     _, trained = expert_store(setup, data, model_spec_for(study.model.name, data.spec, study.model)).expert(cfg, index)
-    return index, trained, time.time() - t0
+    return index, trained, time.time() - t0, where.label() + f" on {where.node}"
 
 
 def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, cpu: float,
@@ -50,19 +55,27 @@ def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, 
     pools = expert_pools(study, space)
     if not pools:
         return {}
-    task = ray.remote(num_cpus=cpu, num_gpus=gpu)(_expert_task)
+    # SPREAD: one expert per node before two on one, so every GPU node of the cluster trains; a task
+    # whose node dies is run again elsewhere by Ray (max_retries), and trains the same expert (seeded)
+    task = ray.remote(num_cpus=cpu, num_gpus=gpu, scheduling_strategy="SPREAD", max_retries=TASK_RETRIES)(_expert_task)
+    before = dead_nodes()
     jobs = [task.remote(setup, cfg, i) for cfg in pools for i in range(cfg.num_experts)]
+    print(f"[dd_tune] expert stage: {len(jobs)} task(s) submitted", flush=True)
     t0, trained, pending, task_seconds = time.time(), 0, list(jobs), 0.0
+    where: Counter[str] = Counter()
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        index, fresh, seconds = ray.get(done[0])
+        index, fresh, seconds, ran_on = ray.get(done[0])
         trained += int(fresh)
         task_seconds += seconds
-        print(f"[dd_tune] expert {len(jobs) - len(pending)}/{len(jobs)}: "
-              f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s)", flush=True)
+        where[ran_on] += 1
+        print(f"[dd_tune] expert task {len(jobs) - len(pending)}/{len(jobs)} ({len(pools)} pool(s) of "
+              f"{', '.join(str(c.num_experts) for c in pools)}): "
+              f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s, {ran_on})", flush=True)
     counts = [int(c) for c in setup.data().train.counts]
     return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
             "recipe": "; ".join(dict.fromkeys(describe_experts(cfg) for cfg in pools)),
             "flops": expert_stage_flops(study, pools, counts),
             "seconds": time.time() - t0, "task_seconds": task_seconds,
-            "cpu_seconds": task_seconds * cpu, "gpu_seconds": task_seconds * gpu, "dir": setup.experts_dir}
+            "cpu_seconds": task_seconds * cpu, "gpu_seconds": task_seconds * gpu, "dir": setup.experts_dir,
+            "places": dict(where), "dead_nodes": len(dead_nodes() - before)}

@@ -35,6 +35,7 @@ from dd_tune.config.study import Arch
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.synset import SynSet
 from dd_tune.report.results import Reeval, SetAccuracy
+from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup
 
 
@@ -58,6 +59,7 @@ class EvalOutcome:
     cached: bool
     lr: float  # the step size the model was trained with
     lr_learned: bool  # a method's learned step size (PAD's alpha)
+    ran_on: str = ""  # "cpu (simulated GPU), 0.5 GPU on <node>": where the job ran
 
 
 def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJob | None = None) -> str:
@@ -94,10 +96,14 @@ def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) 
     learned = job.lr is None and synset.lr is not None
     lr = job.lr if job.lr is not None else (synset.lr if learned and synset.lr is not None
                                             else setup.study.final_eval.lr)
+    where = setup.placement()  # a GPU share without CUDA fails here, naming the node
+    ran_on = f"{where.label()} on {where.node}"
+    setup.pause("eval")
     path = Path(cache_dir) / f"{reeval_key(setup, synset, job.arch, job.model, job)}.json" if cache_dir else None
     if path is not None and path.exists():
         cached = json.loads(path.read_text())  # entries of earlier versions have no balanced accuracy
-        return EvalOutcome(float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, learned)
+        return EvalOutcome(float(cached["test_acc"]), float(cached.get("balanced", "nan")), True, lr, learned,
+                           "cache")
     torch.set_num_threads(setup.threads)
     steady_allocator()  # fixed malloc thresholds (dd_tune.base.allocator): a test job loads no training data
     study = setup.study
@@ -111,7 +117,7 @@ def _eval_task(setup: TrialSetup, synset: SynSet, job: EvalJob, cache_dir: str) 
     if path is not None:  # atomic: a reader never sees half a file ("test_acc" names the accuracy of any split)
         atomic_write_text(path, json.dumps({"test_acc": acc, "balanced": balanced, "arch": job.arch,
                                             "model": job.model, "split": job.split}))
-    return EvalOutcome(acc, balanced, False, lr, learned)
+    return EvalOutcome(acc, balanced, False, lr, learned, ran_on)
 
 
 def run_jobs(sets: Mapping[str, Any], jobs: Sequence[EvalJob], setup: TrialSetup, num_cpus: float,
@@ -120,7 +126,8 @@ def run_jobs(sets: Mapping[str, Any], jobs: Sequence[EvalJob], setup: TrialSetup
     progress line per finished job. The same object under two names is trained once per job."""
     import ray
 
-    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_eval_task)
+    # a job whose node dies runs again elsewhere (same seed, same accuracy)
+    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=TASK_RETRIES)(_eval_task)
     refs: dict[int, Any] = {}
     for synset in sets.values():
         if id(synset) not in refs:
@@ -128,6 +135,7 @@ def run_jobs(sets: Mapping[str, Any], jobs: Sequence[EvalJob], setup: TrialSetup
     canonical = {name: next(n for n, s in sets.items() if s is sets[name]) for name in sets}
     unique = list(dict.fromkeys(dataclasses.replace(j, set=canonical[j.set]) for j in jobs))
     pending = {task.remote(setup, refs[id(sets[j.set])], j, str(cache_dir or "")): j for j in unique}
+    print(f"[dd_tune] {stage}: {len(unique)} job(s) submitted", flush=True)
     done_at: dict[EvalJob, EvalOutcome] = {}
     t0, waiting = time.time(), list(pending)
     while waiting:

@@ -5,7 +5,7 @@ split, then one test pass of every row (and of the other finalists, for the prox
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -16,22 +16,34 @@ from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.report.rows import pool_random_real, random_real_group
 from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol
+from dd_tune.tune.cluster import dead_nodes
 from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
 from dd_tune.tune.final_eval import EvalJob, run_jobs, summarise, testing_jobs
 
 
 @dataclass
 class Stage:
-    """What every evaluation after the search runs with."""
+    """What every evaluation after the search runs with; where its jobs ran (``ran_on``: per stage label,
+    jobs per device and node) and the Ray nodes that died while a stage ran (``nodes_lost``)."""
 
     study: StudyConfig
     setup: TrialSetup
     cpu: float
     gpu: float
     cache: Path
+    ran_on: dict[str, dict[str, int]] = field(default_factory=dict)
+    nodes_lost: dict[str, int] = field(default_factory=dict)
 
     def run(self, sets: dict[str, Any], jobs: Sequence[EvalJob], label: str) -> dict:
-        return run_jobs(sets, jobs, self.setup, self.cpu, self.gpu, self.cache, label)
+        before = dead_nodes()
+        out = run_jobs(sets, jobs, self.setup, self.cpu, self.gpu, self.cache, label)
+        lost = len(dead_nodes() - before)
+        if lost:  # its jobs ran again elsewhere (Ray's task retries): the accuracies are the same
+            self.nodes_lost[label] = self.nodes_lost.get(label, 0) + lost
+        tally = self.ran_on.setdefault(label, {})
+        for outcome in out.values():
+            tally[outcome.ran_on] = tally.get(outcome.ran_on, 0) + 1
+        return out
 
 
 def confirmation(stage: Stage, grid: Any, default: dict[str, Any],

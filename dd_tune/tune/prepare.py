@@ -16,15 +16,15 @@ from typing import Protocol
 from dd_tune.base.errors import ConfigError
 from dd_tune.config import user_path
 from dd_tune.core.datasets import prepare_dataset, resolve_data_root
-from dd_tune.search.faults import fault_rules
+from dd_tune.search.faults import delay_rules, fault_rules
 from dd_tune.search.interrupts import sigterm_as_ctrl_c
+from dd_tune.tune.capacity import Capacity, cluster_capacity, describe, local_capacity
 from dd_tune.tune.cluster import (
     check_address_answers,
     check_connect_args,
     check_shared_storage,
     connect,
     local_resources,
-    node_resources,
     require_posix_storage,
 )
 from dd_tune.tune.lock import RunLock, lock_path
@@ -55,10 +55,11 @@ class RunRequest:
 class RunPlace:
     storage: Path  # absolute
     data_root: Path
-    gpus: float  # GPUs visible to Ray
+    gpus: float  # GPUs up when the run starts (after any wait for GPU nodes)
     nodes: int  # alive Ray nodes
     lock: RunLock  # the run's directory lock, held; the caller releases it when the run ends
     resources: list[Resources]  # what each study's trials ask for, as RunChecks.resources resolved it
+    autoscaler: bool = False  # an autoscaler serves the cluster: the run's GPU request is released at its end
 
 
 class RunChecks(Protocol):
@@ -71,8 +72,11 @@ class RunChecks(Protocol):
     def data(self, data_root: Path) -> None:
         """Check the data against the run (e.g. IPC against class sizes)."""
 
-    def resources(self, cpus: float, gpus: float) -> list[Resources]:
-        """What the trials ask for on the largest node (its CPUs, GPUs): one entry per study."""
+    def resources(self, cap: Capacity) -> list[Resources]:
+        """What the trials ask for on a cluster that has and can start ``cap``: one entry per study."""
+
+    def wait(self, resources: list[Resources], cap: Capacity) -> None:
+        """On a cluster, wait for nodes that can take the trials (asking the autoscaler for them)."""
 
 
 def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: RunChecks) -> RunPlace:
@@ -88,15 +92,19 @@ def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: Run
     a refused run leaves no trace; it is given back if Ray fails to start. The caller releases it when
     the run ends."""
     check_connect_args(req.address, req.num_cpus)
-    fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hook, before any directory
+    fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hooks, before any directory
+    delay_rules(os.environ.get("DD_TUNE_TASK_DELAY", ""))
     require_posix_storage(req.storage)
     storage = user_path(req.storage, "--storage")
     check_storage(storage)
     lock = RunLock(lock_path(storage, name), f"{kind} {name}")
+    new_storage = not storage.exists()
     try:
         return _checked_place(req, dataset, storage, lock, checks)
     except BaseException:
         lock.release()
+        if new_storage and storage.is_dir() and not any(storage.iterdir()):
+            storage.rmdir()  # made by this run for its lock, empty again: a refused run leaves no trace
         raise
 
 
@@ -105,7 +113,7 @@ def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, 
     data_root = resolve_data_root(req.data_root)
     prepare_dataset(dataset, data_root)
     checks.data(data_root)
-    resources = checks.resources(*local_resources(req.num_cpus)) if req.address is None else []
+    resources = checks.resources(local_capacity(*local_resources(req.num_cpus))) if req.address is None else []
     if req.address is not None:
         check_address_answers(req.address)
     try:  # every check has passed: the storage may exist now (the lock lives in it)
@@ -115,11 +123,17 @@ def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, 
                           f"--storage") from None
     lock.acquire()
     checks.directory(storage)  # again, under the lock: another run may have changed the directory meanwhile
-    gpus = connect(req.address, req.num_cpus)
+    connect(req.address, req.num_cpus)
     sigterm_as_ctrl_c()  # ray.init replaced it with a handler that aborts (dd_tune.search.interrupts)
-    if req.address is not None:
-        resources = checks.resources(*node_resources())
-    return RunPlace(storage, data_root, gpus, check_shared_storage(storage), lock, resources)
+    autoscaler = False
+    if req.address is not None:  # what the cluster has and can start; the wait for GPU nodes, if any
+        cap = cluster_capacity()
+        autoscaler = cap.autoscaler
+        print(f"[dd_tune] cluster at {req.address}: {describe(cap)}", flush=True)
+        resources = checks.resources(cap)
+        checks.wait(resources, cap)
+    cap = cluster_capacity()
+    return RunPlace(storage, data_root, cap.gpus_now, check_shared_storage(storage), lock, resources, autoscaler)
 
 
 def check_storage(storage: Path) -> None:

@@ -5,9 +5,10 @@ then the run. The commands parse, call one of these, print; they share this path
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from dd_tune.config import StudyConfig, SuiteConfig
 from dd_tune.report.comparison import write_comparison
@@ -16,8 +17,15 @@ from dd_tune.search.progress import set_verbosity
 from dd_tune.search.space import SearchSpace
 from dd_tune.search.tuner import check_search
 from dd_tune.tune import store
-from dd_tune.tune.prepare import RunRequest, prepare_run
-from dd_tune.tune.resources import Resources, check_full_budget_on_cpu, check_ipcs, resolve_resources
+from dd_tune.tune.capacity import Capacity, cluster_capacity, release_request
+from dd_tune.tune.prepare import RunPlace, RunRequest, prepare_run
+from dd_tune.tune.resources import (
+    Resources,
+    check_full_budget_on_cpu,
+    check_ipcs,
+    resolve_resources,
+    wait_for_nodes,
+)
 from dd_tune.tune.runner import StudyRunner
 from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member
 
@@ -52,9 +60,25 @@ class _Checks:
         for study, space in zip(self.studies, self.spaces):
             check_ipcs(study, space, data_root)
 
-    def resources(self, cpus: float, gpus: float) -> list[Resources]:
-        check_full_budget_on_cpu(f"{self.kind} {self.name}", gpus, self.req.profile_given, self.req.yes_cpu)
-        return [resolve_resources(study, gpus, cpus) for study in self.studies]
+    def resources(self, cap: Capacity) -> list[Resources]:
+        check_full_budget_on_cpu(f"{self.kind} {self.name}", cap.can_have_gpus, self.req.profile_given,
+                                 self.req.yes_cpu)
+        return [resolve_resources(study, cap) for study in self.studies]
+
+    def wait(self, resources: list[Resources], cap: Capacity) -> None:
+        for study, res in zip(self.studies, resources):
+            if wait_for_nodes(study, res, cap):
+                cap = cluster_capacity()  # the next member sees the nodes that came up
+
+
+@contextmanager
+def _request_released(place: RunPlace) -> Iterator[None]:
+    """The run's request to the autoscaler (GPU slots) lasts as long as the run: released at its end, so
+    idle GPU nodes may scale down."""
+    try:
+        yield
+    finally:
+        release_request(place.autoscaler)
 
 
 def run_study(study: StudyConfig, space: SearchSpace, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
@@ -62,7 +86,7 @@ def run_study(study: StudyConfig, space: SearchSpace, req: RunRequest, started: 
     check_search(study, space)  # the whole search, built in memory, before anything is replaced
     set_verbosity(req.verbose)
     place = prepare_run(req, study.dataset, "study", study.name, _Checks(req, "study", study.name, [study], [space]))
-    with place.lock:  # one run per study directory, until this one ends
+    with place.lock, _request_released(place):  # one run per study directory, until this one ends
         study_dir = store.locate(place.storage, study.name, "study")
         store.create(study_dir, "study", replace=req.force)  # every check has passed
         started(study_dir)
@@ -81,14 +105,14 @@ def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequen
     set_verbosity(req.verbose)
     checks = _Checks(req, "suite", suite.name, list(studies), list(spaces))
     place = prepare_run(req, studies[0].dataset, "suite", suite.name, checks)
-    with place.lock:  # one run per suite directory, until this one ends
+    with place.lock, _request_released(place):  # one run per suite directory, until this one ends
         outcome = SuiteOutcome(store.locate(place.storage, suite.name, "suite"))
         check_members_idle(outcome.suite_dir, studies)
         store.create(outcome.suite_dir, "suite", replace=req.force)  # every check has passed
         started(outcome.suite_dir)
         t0 = time.time()
-        outcome.results = [run_member(study, space, outcome.suite_dir, place.data_root, place.gpus, req.resume)
-                           for study, space in zip(studies, spaces)]
+        outcome.results = [run_member(study, space, outcome.suite_dir, place.data_root, resources, req.resume)
+                           for study, space, resources in zip(studies, spaces, place.resources)]
         full_data = run_full_data(suite, studies[0], outcome.suite_dir, place.data_root)
         outcome.comparison = write_comparison(suite, outcome.results, outcome.suite_dir, time.time() - t0, full_data)
     return outcome

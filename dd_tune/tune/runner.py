@@ -31,13 +31,15 @@ from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.study_report import write_report
 from dd_tune.search.board import write_test_board
-from dd_tune.search.faults import fault_rules
+from dd_tune.search.faults import delay_rules, fault_rules
 from dd_tune.search.overhead import measure_overhead
 from dd_tune.search.setup import TrialSetup
 from dd_tune.search.space import SearchSpace, default_point, space_as_dict
 from dd_tune.search.trainable import GRIDS, config_index
 from dd_tune.search.trial_names import number_of_dir, result_name
 from dd_tune.search.tuner import Search, optuna_name, optuna_numbers, trial_rows
+from dd_tune.tune.capacity import cluster_capacity
+from dd_tune.tune.cluster import dead_nodes
 from dd_tune.tune.confirm import Candidate, usable, verdict
 from dd_tune.tune.experts_stage import run_expert_stage
 from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
@@ -45,15 +47,11 @@ from dd_tune.tune.resources import Resources
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 
 
-def trial_slots(resources: Resources) -> float:
-    """How many trials the Ray cluster runs at once with this study's per-trial resources."""
-    import ray
-
-    total = ray.cluster_resources()
-    slots = total.get("CPU", 1.0) / max(resources.cpu, 1e-9)
-    if resources.gpu > 0:
-        slots = min(slots, total.get("GPU", 0.0) / resources.gpu)
-    return max(1.0, float(int(slots)))
+def trial_slots(resources: Resources, concurrency: int) -> float:
+    """How many trials run at once: what Ray can place with this study's per-trial resources, node by
+    node (a 2-GPU node holds eight 0.25-GPU trials if its CPUs allow), capped by ``max_concurrent_trials``."""
+    placeable = cluster_capacity().slots(resources.cpu, resources.gpu)
+    return float(max(1, min(concurrency, placeable)))
 
 
 def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
@@ -84,11 +82,14 @@ class StudyRunner:
         self.experts_dir = study_dir.parent / EXPERTS_DIR
         self.method = METHODS.get(study.method).distiller_cls
         self.fault = os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", "")
+        self.delay = os.environ.get("DD_TUNE_TASK_DELAY", "")
         fault_rules(self.fault)  # a malformed testing hook fails here, not inside every trial
+        delay_rules(self.delay)
 
     def setup(self, ipc: int, compute_experts: bool = False) -> TrialSetup:
         return TrialSetup(study_at(self.study, ipc), ipc, str(self.data_root), self.resources.gpu > 0,
-                          self.resources.threads, str(self.experts_dir), compute_experts, fault=self.fault)
+                          self.resources.threads, str(self.experts_dir), compute_experts, fault=self.fault,
+                          delay=self.delay)
 
     def at_ipc(self, ipc: int) -> "StudyRunner":
         """This runner with the study as it runs at ``ipc`` (``distill_by_ipc`` applied)."""
@@ -166,9 +167,13 @@ class StudyRunner:
         the defaults, random real and the extra sets once on the test split."""
         t0 = time.time()
         default = default_point(self.study, self.space, ipc)
+        slots = self._announce_slots(ipc)
+        lost_before = dead_nodes()
         grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
             ipc, default, self.setup(ipc), resume)
-        timing = {"search_s": time.time() - t0, "slots": trial_slots(self.resources)}
+        timing = {"search_s": time.time() - t0, "slots": max(slots, trial_slots(
+            self.resources, self.study.search.max_concurrent_trials))}
+        search_lost = len(dead_nodes() - lost_before)
         rows = trial_rows(grid)
         numbers = optuna_numbers(self.db, optuna_name(self.study, ipc))
         for row in rows:
@@ -207,7 +212,18 @@ class StudyRunner:
         result.lr_protocol = lr_rows
         result.titles = row_titles(self.study, best_cfg, best_ipc, sets)
         result.timing = {**timing, "wall_s": result.wall_time_s}
+        result.job_places = stage.ran_on
+        result.nodes_lost = {**({"search": search_lost} if search_lost else {}), **stage.nodes_lost}
         return result
+
+    def _announce_slots(self, ipc: int) -> float:
+        """Print how many trials run side by side (what Ray can place now, capped by the study's limit)."""
+        r, limit = self.resources, self.study.search.max_concurrent_trials
+        slots = trial_slots(r, limit)
+        share = f"{r.gpu:g} GPU + {r.cpu:g} CPU" if r.gpu else f"{r.cpu:g} CPU"
+        print(f"[dd_tune] IPC {ipc}: {slots:g} trial(s) at once ({share} each: the nodes up now hold "
+              f"{cluster_capacity().slots(r.cpu, r.gpu)}, max_concurrent_trials is {limit})", flush=True)
+        return slots
 
     def _save_best(self, chosen: Candidate, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
         import ray

@@ -19,6 +19,7 @@ from dd_tune.core.synset import SynSet
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
+from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, make_distiller
 from dd_tune.search.trainable import config_index
 
@@ -76,7 +77,8 @@ def named_sets(setup: TrialSetup, cpu: float, gpu: float) -> dict[str, Any]:
         print(f"[dd_tune] distilling named points {', '.join(repr(n) for n in group)} at IPC {setup.ipc} as one "
               f"run of {stops[-1]} iterations read at {', '.join(map(str, stops))} (in parallel with the "
               f"re-evaluation)", flush=True)
-        task = ray.remote(num_cpus=cpu, num_gpus=gpu, num_returns=len(group))(distill_prefixes)
+        task = ray.remote(num_cpus=cpu, num_gpus=gpu, num_returns=len(group),
+                          max_retries=TASK_RETRIES)(distill_prefixes)
         refs: Any = task.remote(setup, longest, config_index(longest), stops)  # num_returns: one ref per stop
         out.update(zip(group, refs))
     return out
@@ -92,7 +94,7 @@ def distill_remote(setup: TrialSetup, values: dict[str, Any], what: str, cpu: fl
     steps = f"{cfg.iterations} iterations" if run else "its initialisation only"
     print(f"[dd_tune] distilling {what} at IPC {setup.ipc} ({steps}, in parallel with the re-evaluation)",
           flush=True)
-    task = ray.remote(num_cpus=cpu, num_gpus=gpu)(distill_task)
+    task = ray.remote(num_cpus=cpu, num_gpus=gpu, max_retries=TASK_RETRIES)(distill_task)
     return task.remote(setup, values, config_index(values) if trial_index is None else trial_index, run)
 
 

@@ -23,7 +23,7 @@ from dd_tune.report.stats import summary
 from dd_tune.search.space import SearchSpace
 from dd_tune.tune import store
 from dd_tune.tune.lock import RunLock, lock_path
-from dd_tune.tune.resources import resolve_resources
+from dd_tune.tune.resources import Resources
 from dd_tune.tune.runner import StudyRunner
 
 SHARED_KEYS = ("dataset", "final_eval", "proxy_eval", "seed", "ipc")
@@ -83,7 +83,7 @@ def check_members_idle(suite_dir: Path, studies: Sequence[StudyConfig]) -> None:
             lock.acquire()
 
 
-def run_member(study: StudyConfig, space: SearchSpace, suite_dir: Path, data_root: Path, gpus: float,
+def run_member(study: StudyConfig, space: SearchSpace, suite_dir: Path, data_root: Path, resources: Resources,
                resume: bool) -> StudyResult:
     """One study of the suite (read back when a resumed suite had already finished it)."""
     study_dir = suite_dir / study.name
@@ -96,7 +96,7 @@ def run_member(study: StudyConfig, space: SearchSpace, suite_dir: Path, data_roo
         lock.acquire()
         store.create(study_dir, "study")
         print(f"[dd_tune] suite: {'resuming' if resuming else 'running'} {study.name}", flush=True)
-        runner = StudyRunner(study, space, study_dir, data_root, resolve_resources(study, gpus))  # checked before Ray
+        runner = StudyRunner(study, space, study_dir, data_root, resources)  # resolved (and waited for) before
         return runner.run(resume=resuming)
 
 
