@@ -11,7 +11,7 @@ export DD_TUNE_DATA ?= $(CURDIR)/.data
 endif
 export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
 
-.PHONY: setup data gpu-data demo compare test test-fast lint bench clean
+.PHONY: setup data gpu-data demo compare test test-fast lint bench clean browser-check
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,12 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest
+
+# report.html built from hostile names, loaded in headless Chromium (Debian's package, installed here if
+# missing): exits 1 if any payload's script ran (tests/browser_check.py)
+browser-check: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) tests/browser_check.py
 
 # ruff (pyflakes, pycodestyle, import order) and mypy, configured in pyproject.toml; the test suite runs
 # both too (tests/test_lint.py)

@@ -182,3 +182,18 @@ def test_the_comparison_opens_with_one_sentence_on_whether_tuning_beat_the_defau
     assert "pad at IPC 1 (the defaults won the search)" in line and "worse" not in line
     assert "did clearly worse than the defaults for dm" in verdict_line([row("dm", [80.0, 80.2, 80.1],
                                                                                  [90.0, 90.1, 90.3])])
+
+
+def test_compare_md_says_what_a_profile_left_out_and_that_smoke_is_not_a_result():
+    import dataclasses
+
+    from factories import study_result
+
+    from dd_tune.report.comparison import scope_lines
+
+    suite = load_suite("mnist", "quick")
+    assert scope_lines(suite, [study_result(profile="quick", protocol="3 fresh models")]) == []
+    partial = dataclasses.replace(suite, studies=("dm_mnist",), not_run=("datadam_mnist", "pad_mnist"))
+    lines = scope_lines(partial, [study_result(profile="smoke")])
+    assert "ran `dm_mnist` only; `datadam_mnist`, `pad_mnist` of the suite were left out" in lines[0]
+    assert lines[1].startswith("> Not a result: smoke budgets")

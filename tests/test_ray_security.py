@@ -161,3 +161,15 @@ def test_an_existing_token_and_its_folder_are_made_private(tmp_path, monkeypatch
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(other / "tok"))
     make_token_private()
     assert (other / "tok").stat().st_mode & 0o777 == 0o600 and other.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_local_study_starts_its_own_ray_and_never_joins_one_it_finds(tmp_path):
+    """RAY_ADDRESS (or /tmp/ray/ray_current_cluster, which any user can write) names someone else's Ray:
+    the local instance is started with address "local" and ignores both (no traceback, no hang)."""
+    probe = ("from dd_tune.tune.cluster import connect\nconnect(None, 1)\nimport ray\n"
+             "print('GCS', ray.get_runtime_context().gcs_address)\n")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}  # nobody answers there
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    gcs = next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("GCS"))
+    assert not gcs.endswith(":9")

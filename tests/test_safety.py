@@ -5,6 +5,7 @@ and nothing created or deleted — checked on the storage, a finished study in i
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -148,14 +149,14 @@ CASES = [
     ("dd_tune.evaluate", ["{t}/empty.pt"], {"pt": "empty"}, "is not a dd_tune synthetic set"),
     ("dd_tune.evaluate", ["{t}/truncated.pt"], {"pt": "truncated"}, "is not a dd_tune synthetic set"),
     ("dd_tune.evaluate", ["{t}/list.pt"], {"pt": "list"}, "is not a dd_tune synthetic set"),
-    ("dd_tune.evaluate", ["{t}/channels.pt"], {"pt": "channels"}, "images must be float [N, 1, 28, 28]"),
+    ("dd_tune.evaluate", ["{t}/channels.pt"], {"pt": "channels"}, "images must be float32 [N, 1, 28, 28]"),
     ("dd_tune.evaluate", ["{t}/labels.pt"], {"pt": "labels"}, "hard labels must be 10 integers in [0, 10)"),
     ("dd_tune.evaluate", ["{t}/labels.pt", "--lr", "nan"], {"pt": "labels"}, "--lr finite and > 0"),
     ("dd_tune.evaluate", ["{t}/labels.pt", "--lr", "inf"], {"pt": "labels"}, "--lr finite and > 0"),
     (STUDY, ["dm_mnist", "--set", "final_eval.archs=[convnet, convnet]"], {}, "names an architecture twice"),
     # no output overwrites an input
-    ("dd_tune.evaluate", ["{t}/labels.pt", "--json", "{t}/labels.pt"], {"pt": "labels"}, "is an input of this command"),
-    ("dd_tune.evaluate", ["{t}/lr.pt"], {"pt": "lr"}, "step size must be a finite number > 0, got -0.5"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/good.pt"], {"pt": "good"}, "is a file this command reads"),
+    ("dd_tune.evaluate", ["{t}/lr.pt"], {"pt": "lr"}, "step size must be a number in (0, 1000], got -0.5"),
     ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/nowhere/out.json"], {"pt": "good"}, "does not exist"),
     ("dd_tune.evaluate", ["{t}/good.pt", "--runs", "0"], {"pt": "good"}, "--runs and --epochs must be >= 1"),
     ("dd_tune.evaluate", ["{t}/missing.pt"], {}, "does not exist"),
@@ -222,6 +223,88 @@ CASES = [
                                                                "zip archive: failed finding central directory)"),
     ("dd_tune.evaluate", ["{t}/obj.pt"], {"pt": "obj"}, "is not a dd_tune synthetic set (UnpicklingError: Weights "
                                                         "only load failed)"),
+    # round three: outputs never land on inputs (by file identity: a hard link, a symlink, a dataset file)
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{d}/MNIST/raw/t10k-labels-idx1-ubyte.gz"], {"pt": "good"},
+     "is a file this command reads (the same file, by its inode)"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/hard.json"], {"pt": "good", "hardlink": "good.pt"},
+     "is a file this command reads"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/soft.json"], {"pt": "good", "symlink": "good.pt"},
+     "is a file this command reads"),
+    ("dd_tune.evaluate", ["{t}/good.pt", "--json", "{t}/sibling"], {"pt": "good"}, "is a directory; name a file"),
+    # ... and a command writes no file nobody named: distill's preview and --also-at sets, checked first
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{t}/o.pt"], {"made": "o.png"},
+     "o.png exists and would be replaced (it is written beside the file you named); pass --force"),
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{t}/o.pt", "--force"], {"made": "o.png/"},
+     "o.png would be written beside it but is a directory"),
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{t}/o.pt", "--also-at", "2"],
+     {"made": "o_it2.pt"}, "o_it2.pt exists and would be replaced"),
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{t}/o.pt", "--also-at", "2"],
+     {"made": "o_it2.png"}, "o_it2.png exists and would be replaced"),
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{t}/o.pt", "--also-at", "2", "--force"],
+     {"made": "o_it2.pt/"}, "o_it2.pt would be written beside it but is a directory"),
+    ("dd_tune.distill", ["dm_mnist", "--profile", "smoke", "--out", "{d}/MNIST/raw/t10k-labels-idx1-ubyte.gz"],
+     {}, "is a file this command reads"),
+    # the lock: never written through a hard link, never hung on a FIFO
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--storage", "{t}/storage", "--force"], {"lock": "hardlink"},
+     "has 2 names (a hard link to another file); dd_tune never writes through it"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--storage", "{t}/storage", "--force"], {"lock": "fifo"},
+     ".dm_mnist.lock is not a regular file"),
+    # the CIFAR reader: foreign contents and oversized files refused before anything is expanded
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "list"},
+     "is not a CIFAR batch (its data is a list, not uint8 [N, 3072])"),
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "string"},
+     "is not a CIFAR batch (its data is a str, not uint8 [N, 3072])"),
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "float"},
+     "is not a CIFAR batch (its data is a float64 array of shape [2, 3072]"),
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "labels"},
+     "is not a CIFAR batch (its labels are not 2 integers)"),
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "huge"},
+     "a CIFAR batch holds about 30 MiB"),
+    (STUDY, ["dm_cifar10", "--profile", "smoke", "--data-root", "{t}/cifar"], {"cifar": "code"},
+     "refused global os.system"),
+    # damaged state on --resume: one line naming the file and the fix, before Ray starts
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "ipc1.json:truncated"},
+     "ipc1.json is not a dd_tune IPC record (JSONDecodeError"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "ipc1.json:list"},
+     "ipc1.json is not a dd_tune IPC record (a JSON list, not an object)"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "ipc1.json:types"},
+     "ipc1.json is not a dd_tune IPC record (TypeError"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "ipc1.json:dir"},
+     "ipc1.json is not a regular file"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "optuna.db:garbage"},
+     "optuna.db is not an SQLite database; --resume cannot continue the search from it"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "optuna.db:sqlite"},
+     "optuna.db holds no Optuna study tables"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "tune:truncated"},
+     "experiment_state-x.json is damaged (JSONDecodeError); delete"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "tune:notrials"},
+     "is not Ray Tune's experiment state (no trial list)"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "mode:777"},
+     "others can write"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--resume"], {"study_json": "", "plant": "pkl:666"},
+     "searcher-state-x.pkl (mode -rw-rw-rw-); resuming unpickles Ray Tune's state"),
+    # results: every bad report one line naming it (the good ones are still listed), never a hang
+    ("dd_tune.results", ["{t}/res"], {"report": "nan"}, "an accuracy that is not a finite number"),
+    ("dd_tune.results", ["{t}/res"], {"report": "deep"}, "is not a dd_tune study report (nested too deeply)"),
+    ("dd_tune.results", ["{t}/res"], {"report": "types"}, "is not a dd_tune study report (AttributeError"),
+    ("dd_tune.results", ["{t}/res"], {"report": "dir"}, "report.json is not a regular file"),
+    ("dd_tune.results", ["{t}/res"], {"report": "fifo"}, "report.json is not a regular file"),
+    ("dd_tune.results", ["{t}/res"], {"report": "array"}, "(a JSON list, not an object)"),
+    ("dd_tune.results", ["{t}/res", "--arch", "bogus"], {}, "argument --arch: invalid choice: 'bogus'"),
+    # set files of the wrong types or sizes: refused before training, never "nan %"
+    ("dd_tune.evaluate", ["{t}/f64.pt"], {"pt": "f64"}, "images must be float32 [N, 1, 28, 28], got torch.float64"),
+    ("dd_tune.evaluate", ["{t}/f16.pt"], {"pt": "f16"}, "images must be float32 [N, 1, 28, 28], got torch.float16"),
+    ("dd_tune.evaluate", ["{t}/i32.pt"], {"pt": "i32"}, "labels must be int64 class indices or float32 logits, got "
+                                                        "torch.int32"),
+    ("dd_tune.evaluate", ["{t}/bool.pt"], {"pt": "bool"}, "labels must be int64 class indices or float32 logits, got "
+                                                          "torch.bool"),
+    ("dd_tune.evaluate", ["{t}/bigl.pt"], {"pt": "bigl"}, "the learned step size must be a number in (0, 1000], got "
+                                                          "1e+300"),
+    ("dd_tune.evaluate", ["{t}/huge.pt"], {"pt": "huge"}, "pixel values up to 1e+30"),
+    ("dd_tune.evaluate", ["{t}/bomb.pt"], {"pt": "bomb"}, "would unpack to 1024 MiB; a synthetic set is at most 512 MiB"),
+    # names are plain: a named point's name is a report row, a table cell and a TensorBoard tag
+    (STUDY, ["{t}/x.yaml"], {"yaml": "pipe"}, "named point 'a|b\\x1b[31m' is not a plain name"),
+    (STUDY, ["{t}/x.yaml"], {"yaml": "script"}, "is not a plain name: use 1-100 characters"),
 ]
 
 
@@ -238,6 +321,24 @@ def _synset_file(tmp: Path, kind: str) -> None:
         SynSet(good.images, torch.arange(10) + 5, "mnist", 1, "dm").save(path)
     elif kind == "lr":
         SynSet(good.images, good.labels, "mnist", 1, "pad", lr=-0.5).save(path)
+    elif kind in ("f64", "f16"):
+        SynSet(good.images.to(torch.float64 if kind == "f64" else torch.float16), good.labels, "mnist", 1,
+               "dm").save(path)
+    elif kind in ("i32", "bool"):
+        labels = good.labels.to(torch.int32) if kind == "i32" else good.labels > 4
+        SynSet(good.images, labels, "mnist", 1, "dm").save(path)
+    elif kind == "bigl":
+        SynSet(good.images, good.labels, "mnist", 1, "pad", lr=1e300).save(path)
+    elif kind == "huge":
+        SynSet(good.images + 1e30, good.labels, "mnist", 1, "dm").save(path)
+    elif kind == "bomb":  # 1 GiB of zeros, deflated into a small file
+        import zipfile
+
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("bomb/data/0", "w",
+                                                                          force_zip64=True) as member:
+            block = bytes(2**20)
+            for _ in range(1024):
+                member.write(block)
     elif kind == "zipjunk":  # a zip signature and nothing of a zip after it
         path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 2)
     elif kind == "obj":  # a pickle torch.load(weights_only=True) refuses
@@ -246,6 +347,104 @@ def _synset_file(tmp: Path, kind: str) -> None:
         good.save(path)
         if kind == "truncated":
             path.write_bytes(path.read_bytes()[:200])
+
+
+def _plant(tmp: Path, env: dict[str, str], data_root: Path) -> None:
+    """Round three's hostile files: links to inputs, files in the way of outputs, a lock that is not a
+    plain file, crafted CIFAR batches, damaged state of a study to resume, bad reports, hostile names."""
+    if "hardlink" in env:
+        os.link(tmp / env["hardlink"], tmp / "hard.json")
+    if "symlink" in env:
+        (tmp / "soft.json").symlink_to(tmp / env["symlink"])
+    if "made" in env:
+        made = tmp / env["made"].rstrip("/")
+        made.mkdir() if env["made"].endswith("/") else made.write_text("a file of the user's")
+    if env.get("lock") == "hardlink":
+        os.link(tmp / "sibling" / "precious.txt", tmp / "storage" / ".dm_mnist.lock")
+    elif env.get("lock") == "fifo":
+        os.mkfifo(tmp / "storage" / ".dm_mnist.lock")
+    if "cifar" in env:
+        _cifar_batch(tmp / "cifar" / "cifar-10-batches-py", env["cifar"])
+    if "plant" in env:
+        _damage(tmp / "storage" / "dm_mnist_x", env["plant"])
+    if "report" in env:
+        _report(tmp / "res" / "x", env["report"])
+    if env.get("yaml") in ("pipe", "script"):
+        name = '"a|b\\e[31m"' if env["yaml"] == "pipe" else "'x\" onerror=\"alert(1)'"
+        (tmp / "x.yaml").write_text(f"extends: dm_mnist\nnamed_points:\n  {name}: {{init: noise}}\n")
+
+
+def _cifar_batch(folder: Path, kind: str) -> None:
+    """CIFAR-10's first training batch, crafted: its data a list sharing references (billions of elements
+    as an array), a string, floats; labels that are not integers; an oversized file; a code-running pickle."""
+    import pickle
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    nested: list = [0] * 3072
+    for _ in range(40):
+        nested = [nested, nested]
+    data = {"list": nested, "string": "x" * 3072, "float": np.zeros((2, 3072)),
+            "labels": np.zeros((2, 3072), dtype=np.uint8)}.get(kind)
+    path = folder / "data_batch_1"
+    if kind == "huge":
+        with path.open("wb") as f:
+            f.truncate(300 * 2**20)  # sparse: no disk used
+        return
+    if kind == "code":
+        path.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+        return
+    labels = ["a", "b"] if kind == "labels" else [0, 1]
+    path.write_bytes(pickle.dumps({"data": data, "labels": labels}))
+
+
+def _damage(study: Path, plant: str) -> None:
+    """One damaged file in a study dd_tune made (as ``--resume`` finds it)."""
+    import sqlite3
+
+    what, how = plant.split(":")
+    if what == "ipc1.json":
+        target = study / "ipc1.json"
+        if how == "dir":
+            target.mkdir()
+        else:
+            target.write_text({"truncated": '{"ipc": 1, "n_tri', "list": "[1, 2]", "types": '{"ipc": 1}'}[how])
+    elif what == "optuna.db":
+        if how == "garbage":
+            (study / "optuna.db").write_bytes(os.urandom(4096))
+        else:
+            with sqlite3.connect(study / "optuna.db") as con:
+                con.execute("CREATE TABLE other (x)")
+    elif what == "tune":
+        (study / "ipc1").mkdir()
+        state = study / "ipc1" / "experiment_state-x.json"
+        state.write_text('{"trial_data": [' if how == "truncated" else '{"runner_data": {}}')
+    elif what == "mode":
+        study.chmod(0o777)
+    elif what == "pkl":
+        (study / "ipc1").mkdir()
+        pkl = study / "ipc1" / "searcher-state-x.pkl"
+        pkl.write_bytes(b"")
+        pkl.chmod(0o666)
+
+
+def _report(study: Path, kind: str) -> None:
+    """A report.json that is not one: NaN accuracies, deep nesting, wrong types, a folder, a FIFO, a list."""
+    study.mkdir(parents=True)
+    path = study / "report.json"
+    if kind == "dir":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        from factories import acc, ipc_result, study_result
+
+        nan = study_result({"1": ipc_result(reeval={"best": {"convnet": acc([float("nan"), 1.0])}})})
+        path.write_text({"nan": json.dumps(nan.to_dict(), default=str),
+                         "deep": '{"a": ' + "[" * 100000 + "]" * 100000 + "}",
+                         "types": '{"by_ipc": {"1": 5}, "study": 3}',
+                         "array": "[1, 2, 3]"}[kind])
 
 
 def _prepare(tmp: Path, env: dict[str, str], data_root: Path) -> dict[str, str]:
@@ -268,9 +467,10 @@ def _prepare(tmp: Path, env: dict[str, str], data_root: Path) -> dict[str, str]:
     if "loop" in env:  # two links pointing at each other
         (tmp / "loopA").symlink_to(tmp / "loopB")
         (tmp / "loopB").symlink_to(tmp / "loopA")
-    if "yaml" in env:
+    if env.get("yaml") in ("binary", "listkey", "deep"):
         (tmp / "x.yaml").write_bytes({"binary": bytes(range(256)) * 4, "listkey": b"? [a, b]\n: 1\nmethod: dm\n",
                                       "deep": b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n"}[env["yaml"]])
+    _plant(tmp, env, data_root)
     if "cache" in env:  # a file where dd_tune keeps a cache
         cache = tmp / "storage2" / env["cache"]
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +498,7 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
             (study_dir / "ipc1").mkdir()
         else:
             (study_dir / "study.json").write_text(env["study_json"])
-    args = [a.replace("{t}", str(place)) for a in argv]
+    args = [a.replace("{t}", str(place)).replace("{d}", str(data_root)) for a in argv]
     message = message.replace("{t}", str(place))
     if command in (STUDY, "dd_tune.compare") and "--storage" not in args and not any("://" in a for a in args):
         # --force is pointed at the storage that holds a finished study: it must survive the refusal
@@ -315,7 +515,7 @@ def test_bad_input_is_refused_before_anything_happens(command, argv, env, messag
 
 
 def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 100
+    assert len(CASES) >= 150
 
 
 def test_read_only_storage_is_refused(tmp_path, capsys):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 import yaml
 
 from dd_tune.base.allocator import steady_allocator
 from dd_tune.base.errors import ConfigError, DDTuneError
-from dd_tune.config import StudyConfig, to_dict, user_path
+from dd_tune.base.printable import printable
+from dd_tune.config import StudyConfig, to_dict
 from dd_tune.methods.configs import study_at
 from dd_tune.report.results import IpcResult
 from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
@@ -50,7 +50,7 @@ def run_cli(body: Callable[[], int], on_interrupt: str | Callable[[], str] = "in
         try:
             return body()
         except DDTuneError as e:
-            print("error: " + " ".join(str(e).split()), file=sys.stderr)
+            print("error: " + printable(" ".join(str(e).split())), file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             message = on_interrupt() if callable(on_interrupt) else on_interrupt
@@ -80,23 +80,6 @@ def add_run_options(p: argparse.ArgumentParser, what: str, resume_help: str) -> 
     mode.add_argument("--force", action="store_true", help=f"replace an existing {what} directory")
 
 
-def check_writable_file(path: str | None, option: str, inputs: Sequence[str | Path] = ()) -> None:
-    """An output file (``--out``, ``--json``) can be written, checked before hours of work, not after,
-    and is none of the command's ``inputs`` (an output never overwrites what was read)."""
-    if path is None:
-        return
-    p = user_path(path, option)
-    for source in inputs:
-        if user_path(source, "input") == p:
-            raise ConfigError(f"{option} {path} is an input of this command; name another file")
-    if p.is_dir():
-        raise ConfigError(f"{option} {path} is a directory; name a file")
-    if not p.parent.is_dir():
-        raise ConfigError(f"{option} {path}: the directory {p.parent} does not exist")
-    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ConfigError(f"{option} {path}: cannot write there (read-only file system or no permission)")
-
-
 def run_request(args: argparse.Namespace) -> RunRequest:
     """The run options of ``add_run_options`` as the Ray side takes them."""
     return RunRequest(storage=args.storage, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus,
@@ -115,10 +98,10 @@ def resolved_yaml(study: StudyConfig, space: SearchSpace) -> str:
 
 def describe(load: Callable[[str], Any], name: str) -> str:
     """The first line of a study's or suite's description, or why it does not load (``--list``)."""
-    try:
-        return load(name).description.strip().splitlines()[0]
+    try:  # a study file is text from anywhere: no terminal control sequence reaches the screen
+        return printable((load(name).description.strip().splitlines() or [""])[0])
     except DDTuneError as e:  # a broken file still gets listed, with its problem
-        text = str(e)
+        text = printable(e)
         return f"(invalid: {text[:200]}{'…' if len(text) > 200 else ''})"
 
 

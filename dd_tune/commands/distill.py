@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from dd_tune.base.errors import ConfigError
-from dd_tune.commands.common import Parser, check_writable_file, run_cli
+from dd_tune.commands.common import Parser, run_cli
+from dd_tune.commands.outputs import check_derived_files, check_writable_file
 from dd_tune.config import parse_overrides, to_dict, user_path
 from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.training import resolve_device
@@ -41,6 +42,8 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.distil
                         "the set an N-iteration run would give")
     p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the files written beside --out (its .png, the --also-at sets) when they exist")
     p.add_argument("--experts-dir", default=None,
                    help="expert-trajectory cache for trajectory matching, trained on demand "
                         "(default: <data root>/../experts)")
@@ -61,12 +64,15 @@ def _main(args: argparse.Namespace) -> int:
         overrides.append(("ipc", [args.ipc]))
     study = load_study(args.study, args.profile, overrides)
     out = Path(args.out)
-    check_writable_file(args.out, "--out")  # before the distillation, not after it
+    data_root = resolve_data_root(args.data_root)
+    # every file this run writes, checked before the distillation: --out (named: replaced), and what is
+    # written beside it (its preview, the --also-at sets and theirs: refused where they exist, unless --force)
+    check_writable_file(args.out, "--out", [data_root])
     if out.suffix != ".pt":
         raise ConfigError(f"--out {args.out}: name a .pt file (a .png preview is written beside it)")
     stops = _stops(args.also_at, study)
+    check_derived_files(_derived(out, stops), "--out", args.force, [data_root])
     device = resolve_device(args.device)
-    data_root = resolve_data_root(args.data_root)
     experts_dir = user_path(args.experts_dir, "--experts-dir") if args.experts_dir else data_root.parent / "experts"
     setup = TrialSetup(study, study.ipc[0], str(data_root), device.type == "cuda",
                        threads=torch.get_num_threads(), experts_dir=str(experts_dir), compute_experts=True)
@@ -87,6 +93,12 @@ def _main(args: argparse.Namespace) -> int:
             synset.save_png(path.with_suffix(".png"), whitening=setup.whitening())
             tqdm.write(f"wrote {path} and {path.with_suffix('.png')} ({time.time() - t0:.0f} s)")
     return 0
+
+
+def _derived(out: Path, stops: Sequence[int]) -> list[Path]:
+    """The files written beside ``--out``: its preview, and each ``--also-at`` set with its preview."""
+    sets = [out.with_name(f"{out.stem}_it{stop}.pt") for stop in stops]
+    return [out.with_suffix(".png"), *sets, *(p.with_suffix(".png") for p in sets)]
 
 
 def _stops(also_at: Sequence[int], study: Any) -> list[int]:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Sequence
 
 from dd_tune.base import seeds
+from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.errors import ConfigError
-from dd_tune.commands.common import Parser, check_writable_file, run_cli
+from dd_tune.commands.common import Parser, run_cli
+from dd_tune.commands.outputs import check_writable_file
 from dd_tune.config import EvalConfig
 from dd_tune.core.datasets import DATASETS, resolve_data_root, user_cache_root
 from dd_tune.core.evaluation import evaluate_synset
@@ -48,10 +50,11 @@ def _main(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.epochs < 1 or not (0 < args.lr < math.inf) or not 0 <= args.seed < 2**32:
         raise ConfigError(f"--runs and --epochs must be >= 1, --lr finite and > 0 and --seed in [0, 2^32); got "
                           f"{args.runs}, {args.epochs}, {args.lr}, {args.seed}")
-    check_writable_file(args.json, "--json", [args.synset])  # before the training, not after it
     synset = SynSet.load(args.synset)
     device = resolve_device(args.device)
     root = resolve_data_root(args.data_root)
+    # before the training, not after it: never the set, a dataset file, or another name of either
+    check_writable_file(args.json, "--json", [args.synset, root])
     # a whitened set (data.zca) is tested on the test split whitened with its dataset's transform, cached in
     # dd_tune's own per-user cache (nothing is written beside the user's data)
     cache = user_cache_root().parent / "zca"
@@ -63,5 +66,6 @@ def _main(args: argparse.Namespace) -> int:
     for arch, r in results.items():
         print(f"{arch}: {r.mean:.2f} ± {r.std:.2f} % over {len(r.runs)} models")
     if args.json:
-        Path(args.json).write_text(json.dumps({arch: r.to_dict() for arch, r in results.items()}, indent=2))
+        # a new file renamed into place: a hard link named --json is replaced, never written through
+        atomic_write_text(Path(args.json), json.dumps({arch: r.to_dict() for arch, r in results.items()}, indent=2))
     return 0

@@ -4,10 +4,11 @@ their ``report.json`` files; nothing is re-run or written."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Sequence
 
 from dd_tune.commands.common import Parser, run_cli
-from dd_tune.report.catalog import FORMATS, load_results, render, summary_rows
+from dd_tune.report.catalog import ARCHS, FORMATS, load_results_checked, render, summary_rows
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.results") -> argparse.Namespace:
@@ -17,7 +18,7 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.result
     p.add_argument("paths", nargs="*", default=["./runs"],
                    help="study directories, suite directories or storages (default ./runs)")
     p.add_argument("--format", choices=FORMATS, default="text", help="text (default), csv or json")
-    p.add_argument("--arch", default="convnet", help="the test architecture of the columns (convnet, lenet)")
+    p.add_argument("--arch", default="convnet", choices=ARCHS, help="the test architecture of the columns")
     return p.parse_args(argv)
 
 
@@ -26,5 +27,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m dd_tune.resul
 
 
 def _main(args: argparse.Namespace) -> int:
-    print(render(summary_rows(load_results(args.paths), args.arch), args.format), end="")
-    return 0
+    """The table of every study that reads back; each report that does not is one ``error:`` line on
+    stderr (the good ones are still shown) and the exit code is 2."""
+    results, problems = load_results_checked(args.paths)
+    if results:
+        print(render(summary_rows(results, args.arch), args.format), end="")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0

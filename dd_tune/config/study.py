@@ -264,6 +264,8 @@ def read_study(name_or_path: str, profile: str = "default",
         raise ConfigError(f"{source}: 'distill' must be a mapping of the method's keys")
     study = build(StudyConfig, {**raw, "distill": dict(distill_raw)}, "", source)
     for name, values in study.named_points.items():
+        if NAME_RE.fullmatch(str(name)) is None:  # it names a report row, a TensorBoard tag, a table cell
+            raise ConfigError(f"{source}: named point {ascii(name)} is not a plain name: use {NAME_RULE}")
         if name in (BEST, DEFAULT) or name.startswith(RANDOM_REAL) or not isinstance(values, Mapping):
             raise ConfigError(f"{source}: 'named_points.{name}' must be a mapping of distill keys and "
                               f"not be called best, default or random_real*")

@@ -26,6 +26,9 @@ _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray"
             ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
 
 
+MAX_BATCH_BYTES = 256 * 2**20  # a CIFAR-10 batch is 31 MiB, CIFAR-100's training file 155 MiB
+
+
 class _ArraysOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in _ALLOWED:
@@ -38,17 +41,25 @@ def cifar_arrays(folder: Path, names: list[str], offline_hint: str = "") -> tupl
     the fine labels)."""
     images, labels = [], []
     for name in names:
-        entry = _read_batch(folder / name, offline_hint)
-        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
-    return np.concatenate(images), [int(v) for v in labels]
+        data, batch_labels = _read_batch(folder / name, offline_hint)
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.extend(batch_labels)
+    return np.concatenate(images), labels
 
 
-def _read_batch(path: Path, offline_hint: str) -> dict:
-    """One pickled batch: a dict with ``data`` [N, 3072] and ``labels`` or ``fine_labels``."""
+def _read_batch(path: Path, offline_hint: str) -> tuple[np.ndarray, list[int]]:
+    """One pickled batch: ``data`` (uint8 [N, 3072]) and its N ``labels`` (or ``fine_labels``).
+
+    Bounded before and after unpickling: the file's size first (the unpickler's work grows with it), then
+    the types of what it built. Nothing is converted that is not already a uint8 array of CIFAR's width:
+    a crafted file whose ``data`` is a list sharing references (tiny on disk, billions of elements once
+    turned into an array) or a string is refused, not expanded."""
     fix = f"delete {path.parent} so that the archive is downloaded and unpacked again"
     if not path.is_file():
         raise DataError(f"{path} is missing: {fix}.{offline_hint}")
+    size = path.stat().st_size
+    if size > MAX_BATCH_BYTES:
+        raise DataError(f"{path} holds {size / 2**20:.0f} MiB; a CIFAR batch holds about 30 MiB: {fix}")
     try:
         with open(path, "rb") as f:
             entry = _ArraysOnly(f, encoding="latin1").load()
@@ -57,4 +68,14 @@ def _read_batch(path: Path, offline_hint: str) -> dict:
         raise DataError(f"{path} is not a readable CIFAR batch ({reason}): {fix}") from None
     if not isinstance(entry, dict) or "data" not in entry or not ({"labels", "fine_labels"} & entry.keys()):
         raise DataError(f"{path} is not a CIFAR batch (no data and labels in it): {fix}")
-    return entry
+    data, labels = entry["data"], entry["labels"] if "labels" in entry else entry["fine_labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        what = f"a {data.dtype} array of shape {list(data.shape)}" if isinstance(data, np.ndarray) \
+            else f"a {type(data).__name__}"
+        raise DataError(f"{path} is not a CIFAR batch (its data is {what}, not uint8 [N, 3072]): {fix}")
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu":
+        labels = labels.tolist()
+    if not isinstance(labels, list) or len(labels) != len(data) or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        raise DataError(f"{path} is not a CIFAR batch (its labels are not {len(data)} integers): {fix}")
+    return data, labels

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dd_tune.base.atomic import atomic_torch_save
 from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, denormalize
 from dd_tune.core.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
 from dd_tune.core.grids import grid_image, save_grid
 from dd_tune.core.zca import Whitening
+
+# bounds of a set file that are never met by a real one, checked before anything downstream trusts it
+MAX_SET_BYTES = 512 * 2**20  # unpacked archive members (CIFAR-100 at IPC 50: 60 MiB)
+MAX_PIXEL = 1e4  # |normalised or whitened pixel|: real sets stay within tens
+MAX_LR = 1e3  # a learned evaluation step size (PAD's alpha starts at 0.01)
 
 
 @dataclass
@@ -87,15 +94,15 @@ class SynSet:
         if self.labels.dim() not in (1, 2) or len(self.labels) != len(self.images):
             raise DataError(f"synthetic set to save as {path}: {len(self.images)} images but labels of shape "
                             f"{list(self.labels.shape)}")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({
+        # written to a new file and renamed into place: a reader never sees half a set, and a hard link
+        # at the path is replaced, not written through
+        atomic_torch_save({
             "images": self.images.detach().cpu(),
             "labels": self.labels.detach().cpu(),
             # metadata as JSON text so the file loads with weights_only=True
             "info": json.dumps({"dataset": self.dataset, "ipc": self.ipc, "method": self.method,
                                 "lr": self.lr, "meta": self.meta, "factor": self.factor, "zca": self.zca}),
-        }, path)
+        }, Path(path))
 
     @classmethod
     def load(cls, path: str | Path) -> "SynSet":
@@ -105,6 +112,7 @@ class SynSet:
         if not path.is_file():
             raise DataError(f"synthetic set {path} does not exist" if not path.exists()
                             else f"synthetic set {path} is not a file")
+        _check_archive(path)
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             info = json.loads(blob["info"])
@@ -124,14 +132,19 @@ class SynSet:
             raise DataError(f"{where}: unknown dataset {self.dataset!r}; choose from {DATASETS.names()}")
         spec = DATASETS.get(self.dataset)
         expect = (spec.channels, *spec.size)
-        if not self.images.is_floating_point() or self.images.dim() != 4 or tuple(self.images.shape[1:]) != expect:
-            raise DataError(f"{where}: {spec.name} images must be float [N, {', '.join(map(str, expect))}], got "
+        if self.images.dtype != torch.float32 or self.images.dim() != 4 or tuple(self.images.shape[1:]) != expect:
+            raise DataError(f"{where}: {spec.name} images must be float32 [N, {', '.join(map(str, expect))}], got "
                             f"{self.images.dtype} {list(self.images.shape)}")
         n = len(self.images)
         if self.ipc < 1 or n != self.ipc * spec.num_classes:
             raise DataError(f"{where}: {n} images is not {spec.num_classes} classes x ipc {self.ipc}")
         if not bool(torch.isfinite(self.images).all()):
             raise DataError(f"{where}: the images contain NaN or inf")
+        if n and float(self.images.abs().max()) > MAX_PIXEL:  # normalised pixels lie within a few units of 0
+            raise DataError(f"{where}: pixel values up to {float(self.images.abs().max()):.3g}; a set's normalised "
+                            f"pixels lie within +-{MAX_PIXEL:g}")
+        if self.labels.dtype not in (torch.int64, torch.float32):
+            raise DataError(f"{where}: labels must be int64 class indices or float32 logits, got {self.labels.dtype}")
         if self.labels.dim() == 1:
             if self.labels.is_floating_point() or len(self.labels) != n or (
                     n and (int(self.labels.min()) < 0 or int(self.labels.max()) >= spec.num_classes)):
@@ -145,8 +158,9 @@ class SynSet:
         if not (isinstance(self.factor, int) and 1 <= self.factor <= MAX_FACTOR):
             raise DataError(f"{where}: the multi-formation factor must be an integer in [1, {MAX_FACTOR}], got "
                             f"{self.factor!r}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise DataError(f"{where}: the learned step size must be a finite number > 0, got {self.lr!r}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool)
+                                        and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise DataError(f"{where}: the learned step size must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
 
     def viewable(self, images: torch.Tensor, whitening: Whitening | None = None) -> torch.Tensor:
         """Images of this set in [0, 1] for a person: un-normalised, or un-whitened with the dataset's
@@ -182,6 +196,22 @@ class SynSet:
 
     def save_png(self, path: str | Path, max_per_class: int = 10, whitening: Whitening | None = None) -> str:
         return save_grid(self.image(max_per_class, whitening), path)
+
+
+def _check_archive(path: Path) -> None:
+    """A set file is a zip archive (torch.save's format): its members' unpacked sizes are read from the
+    archive's directory and bounded before anything is unpacked, so a small compressed file cannot grow
+    into gigabytes first."""
+    if not zipfile.is_zipfile(path):
+        return  # not an archive at all: torch.load refuses it in one line below
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DataError(f"{path} is not a dd_tune synthetic set ({type(e).__name__}: {e})") from None
+    if size > MAX_SET_BYTES:
+        raise DataError(f"{path} would unpack to {size / 2**20:.0f} MiB; a synthetic set is at most "
+                        f"{MAX_SET_BYTES // 2**20} MiB (CIFAR-100 at IPC 50 is 60 MiB): not a dd_tune set")
 
 
 def _first_sentence(e: Exception) -> str:

@@ -18,16 +18,21 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from dd_tune.base.errors import ConfigError
+from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
+from dd_tune.base.printable import printable
 from dd_tune.report.results import SetAccuracy, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stats import summary
+from dd_tune.report.stored import REPORT_FILE, load_study_report
 
 FORMATS = ("text", "csv", "json")
 COLUMNS = ("study", "method", "dataset", "profile", "ipc", "arch", "defaults", "tuned", "random_real",
            "tuned_minus_defaults", "trials", "wall_time_s", "path")
 INTERVAL_COLUMNS = ("defaults", "tuned", "random_real", "tuned_minus_defaults")
+
+
+ARCHS = ("convnet", "lenet")
 
 
 def find_reports(paths: Sequence[str | Path]) -> list[Path]:
@@ -36,10 +41,10 @@ def find_reports(paths: Sequence[str | Path]) -> list[Path]:
     found: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()
-        if path.is_file() and path.name == "report.json":
+        if path.name == REPORT_FILE and path.exists() and not path.is_dir():
             found.append(path)
-        elif (path / "report.json").is_file():
-            found.append(path / "report.json")
+        elif (path / REPORT_FILE).exists():
+            found.append(path / REPORT_FILE)
         elif path.is_dir():
             found += sorted(path.glob("*/report.json")) + sorted(path.glob("*/*/report.json"))
         else:
@@ -50,15 +55,24 @@ def find_reports(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def load_results(paths: Sequence[str | Path]) -> list[StudyResult]:
-    """Every finished study under ``paths``, typed (a file that is not a study report is one error)."""
-    results = []
+    """Every finished study under ``paths``, typed; the first file that is not a study report is one
+    error (:func:`load_results_checked` keeps the good ones and names the bad)."""
+    results, problems = load_results_checked(paths)
+    if problems:
+        raise ConfigError(problems[0])
+    return results
+
+
+def load_results_checked(paths: Sequence[str | Path]) -> tuple[list[StudyResult], list[str]]:
+    """(every study under ``paths`` whose report reads back, one line per report that does not: a
+    directory, a FIFO, broken JSON, NaN accuracies, wrong types...) so one bad file hides no good study."""
+    results, problems = [], []
     for path in find_reports(paths):
         try:
-            results.append(StudyResult.from_dict(json.loads(path.read_text())))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"{path} is not a dd_tune study report ({type(e).__name__}: "
-                              f"{str(e)[:100]})") from None
-    return results
+            results.append(load_study_report(path, "it is not listed (delete it, or re-run that study with --force)"))
+        except DDTuneError as e:
+            problems.append(printable(e))
+    return results, problems
 
 
 def _cell(entry: SetAccuracy | None) -> dict[str, Any] | None:
@@ -119,13 +133,13 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
                     ci = (v or {}).get("ci95") or ["", ""]
                     line += [(v or {}).get("mean", (v or {}).get("diff", "")), *ci]
                 else:
-                    line.append(v)
+                    line.append(printable(v) if isinstance(v, str) else v)
             writer.writerow(line)
         return out.getvalue()
     if fmt != "text":
         raise ConfigError(f"unknown format {fmt!r}; choose from {list(FORMATS)}")
     shown = [c for c in COLUMNS if c != "path"]
-    table = [shown] + [[_text_cell(row[c]) for c in shown] for row in rows]
+    table = [shown] + [[printable(_text_cell(row[c])) for c in shown] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(shown))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table) + "\n"
 

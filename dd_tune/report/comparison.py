@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
 from dd_tune.report.fidelity import pooled_tau
@@ -242,12 +243,27 @@ def write_comparison(suite: SuiteConfig, results: Sequence[StudyResult], suite_d
     pairs = [noise_pair(by_study[real], by_study[noise], suite_dir / "figures")
              for real, noise in suite.noise_pairs]
     protocol = results[0].protocol if results else ""
-    opening = [*(report_table(answers, suite.report_name, suite.report_protocol, protocol) if answers else []),
+    opening = [*scope_lines(suite, results),
+               *(report_table(answers, suite.report_name, suite.report_protocol, protocol) if answers else []),
                *noise_lines(pairs)]
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
             "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
             "full_data": full_data or {}, "rows": rows, "differences": diffs, "verdict": verdict_line(rows),
             "summary": [*(f"{a['title']}: {a['sentence']}" for a in answers), *summary_lines(rows)]}
-    (suite_dir / "compare.json").write_text(json.dumps(data, indent=2, default=plain))
-    (suite_dir / "compare.md").write_text(render_comparison(suite, rows, wall_time_s, diffs, opening))
+    atomic_write_text(suite_dir / "compare.md", render_comparison(suite, rows, wall_time_s, diffs, opening))
+    atomic_write_text(suite_dir / "compare.json", json.dumps(data, indent=2, default=plain))
     return data
+
+
+def scope_lines(suite: SuiteConfig, results: Sequence[StudyResult]) -> list[str]:
+    """What this comparison is not: the suite's studies a profile left out, and a smoke profile's budgets
+    (capped held-out sets: a plumbing check, not a result)."""
+    lines = []
+    if suite.not_run:
+        lines.append(f"> This profile ran {', '.join(f'`{s}`' for s in suite.studies)} only; "
+                     f"{', '.join(f'`{s}`' for s in suite.not_run)} of the suite were left out (their rows "
+                     f"below say which profile measures them).")
+    if any(r.profile == "smoke" or "not a result" in r.protocol for r in results):
+        lines.append("> Not a result: smoke budgets (a few iterations, held-out sets capped to a few hundred "
+                     "images) check that the suite runs end to end; its numbers answer no question.")
+    return [*lines, ""] if lines else []

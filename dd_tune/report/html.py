@@ -84,7 +84,9 @@ def _take(lines: list[str], i: int, keep: object) -> tuple[list[str], int]:
 
 
 def _cells(row: str) -> list[str]:
-    return [c.strip() for c in row.strip().strip("|").split("|")]
+    """A table row's cells: split at ``|`` but not at ``\\|`` (a pipe inside a name, escaped by the
+    report writer), which becomes a plain ``|``."""
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row.strip().strip("|"))]
 
 
 def _table(block: list[str], base: Path) -> str:
@@ -95,27 +97,52 @@ def _table(block: list[str], base: Path) -> str:
 
 
 def _inline(text: str, base: Path) -> str:
-    """Escape, then images (inlined), links, code, bold, italics."""
-    parts = re.split(r"(`[^`]*`)", text)  # code spans are left as they are
+    """Escape everything (quotes included: no text can leave an element or an attribute), then build
+    the markup dd_tune's Markdown uses from the escaped text: images (inlined), links (allowed targets
+    only), code, bold, italics. No markup ever comes from the text itself."""
+    parts = re.split(r"(`[^`]*`)", text)
     out = []
     for part in parts:
         if part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(f"<code>{html.escape(part[1:-1])}</code>")
             continue
-        s = html.escape(part, quote=False)
+        s = html.escape(part)
         s = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", lambda m: _image(m.group(1), m.group(2), base), s)
-        s = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', s)
+        s = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", lambda m: _link(m.group(1), m.group(2)), s)
         s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
         s = re.sub(r"(?<![\w*])_(.+?)_(?![\w*])", r"<em>\1</em>", s)
         out.append(s)
     return "".join(out)
 
 
+SAFE_SCHEMES = ("http", "https")
+
+
+def safe_target(target: str) -> bool:
+    """A link or picture target the page may use: a relative path or an http(s) URL. ``javascript:``,
+    ``data:``, ``file:`` and every other scheme (in any case, with any whitespace or control character
+    a browser would drop) are refused."""
+    squeezed = re.sub(r"[\x00-\x20\x7f]+", "", target)
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", squeezed)
+    return scheme is None or scheme.group(1).lower() in SAFE_SCHEMES
+
+
+def _link(label: str, target: str) -> str:
+    """``label`` and ``target`` arrive escaped; an unsafe target leaves the label as plain text."""
+    if not safe_target(html.unescape(target)):
+        return label
+    return f'<a href="{target}">{label}</a>'
+
+
 def _image(alt: str, src: str, base: Path) -> str:
-    """An ``<img>`` with the picture inside the page when it is a local file of a known type."""
-    path = (base / html.unescape(src)).resolve()
+    """An ``<img>`` with the picture inside the page when it is a local file of a known type under the
+    study folder; another allowed target as a plain reference; anything else as its alt text."""
+    raw = html.unescape(src)
+    path = (base / raw).resolve()
     mime = _MIME.get(path.suffix.lower())
     if mime and path.is_file() and path.is_relative_to(base.resolve()):
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         return f'<img alt="{alt}" src="data:{mime};base64,{data}">'
+    if not safe_target(raw):
+        return alt
     return f'<img alt="{alt}" src="{src}">'

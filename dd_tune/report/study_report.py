@@ -11,12 +11,15 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from dd_tune.base.atomic import atomic_write_text
+from dd_tune.base.errors import StudyStateError
 from dd_tune.base.keys import BEST, METRIC
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
+from dd_tune.report.stored import REPORT_FILE
 from dd_tune.report.tables import (
     accuracy_lines,
     config_lines,
@@ -161,8 +164,16 @@ def render_markdown(report: StudyResult) -> str:
 
 
 def write_report(result: StudyResult, study_dir: Path) -> None:
-    """``report.json`` (the result's plain data) and ``report.md`` rendered from it."""
-    (study_dir / "report.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    """``report.md`` and ``report.html`` rendered from the result, then ``report.json`` (its plain data),
+    each written atomically. ``report.json`` marks a study finished, so it comes last: a failure (a full
+    disk) leaves no file that looks finished, and ``--resume`` writes the report again."""
     markdown = render_markdown(result)
-    (study_dir / "report.md").write_text(markdown)
-    (study_dir / "report.html").write_text(markdown_to_html(markdown, study_dir, f"dd_tune study {result.study}"))
+    page = markdown_to_html(markdown, study_dir, f"dd_tune study {result.study}")
+    data = json.dumps(result.to_dict(), indent=2, default=str)
+    try:
+        for name, text in (("report.md", markdown), ("report.html", page), (REPORT_FILE, data)):
+            atomic_write_text(study_dir / name, text)
+    except OSError as e:
+        raise StudyStateError(f"cannot write the report of study {result.study} into {study_dir} "
+                              f"({e.strerror or e}); nothing there looks finished: free space (or fix the "
+                              f"folder), then run the same command with --resume to write it") from None

@@ -11,6 +11,7 @@ import statistics
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, ITERATION, MAIN_ROWS, METRIC, NODE, RANDOM_REAL, trial_label
+from dd_tune.base.printable import table_cell
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc, set_title
 from dd_tune.report.stats import format_difference
@@ -79,7 +80,8 @@ def row_title(name: str, row: IpcResult) -> str:
     """A row's title with what it promises: the levers of its configuration and the images per class
     its evaluation trains on (``IpcResult.titles``; reports of earlier versions have none)."""
     detail = (row.titles or {}).get(name)
-    return f"{set_title(name)}: {detail}" if detail else set_title(name)
+    # a name from a foreign or older report.json may hold a '|' or control characters: one cell, one line
+    return table_cell(f"{set_title(name)}: {detail}" if detail else set_title(name))
 
 
 def _random_real_spread(rr: Mapping[str, SetAccuracy]) -> list[str]:

@@ -92,7 +92,9 @@ def connect(address: str | None, num_cpus: int | None) -> float:
             # ~/.ray/auth_token) unless RAY_AUTH_MODE says otherwise: dd_tune leaves it on (it used to
             # set "disabled") and starts no dashboard. tests/test_ray_security.py checks the listeners.
             make_token_private()  # the folder first: no moment in which the new token is readable
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
+            # address="local": a new instance of our own, never one found through RAY_ADDRESS or the
+            # world-writable /tmp/ray/ray_current_cluster (another user's Ray on this machine)
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
                      configure_logging=True, logging_level=logging.WARNING)
             make_token_private()
         else:

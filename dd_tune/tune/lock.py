@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -52,12 +53,13 @@ class RunLock:
             if self.path.is_symlink():  # never written through: it could point anywhere
                 raise StudyStateError(f"{self.path} is a symbolic link; dd_tune does not follow links in the "
                                       f"storage: remove it (it is where {self.what}'s lock belongs)")
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:  # O_NONBLOCK: a FIFO planted at the path must not hang the open
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
             except OSError as e:  # the run's first write into the storage: read-only, pseudo file system, full
                 raise StudyStateError(f"cannot create the lock file {self.path} ({e.strerror or e}); the "
                                       f"storage must be a writable directory on a real file system") from None
             try:
+                _check_own_file(fd, self.path, self.what)
                 if not self._lock(fd):
                     raise StudyStateError(self._busy_message(_read_holder(fd)))
                 if not _same_file(fd, self.path):  # deleted by a releasing run between open and lock: retry
@@ -108,6 +110,17 @@ class RunLock:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def _check_own_file(fd: int, path: Path, what: str) -> None:
+    """The lock file is a regular file with no other name: a FIFO, a device or a hard link to a file
+    elsewhere (whose content the holder record would replace) is refused, before anything is written."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise StudyStateError(f"{path} is not a regular file; remove it (it is where {what}'s lock belongs)")
+    if st.st_nlink != 1:
+        raise StudyStateError(f"{path} has {st.st_nlink} names (a hard link to another file); dd_tune never "
+                              f"writes through it: remove it (it is where {what}'s lock belongs)")
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -29,6 +29,7 @@ from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
+from dd_tune.report.stored import load_ipc_result, moved_here
 from dd_tune.report.study_report import write_report
 from dd_tune.search.board import write_test_board
 from dd_tune.search.faults import delay_rules, fault_rules
@@ -157,7 +158,7 @@ class StudyRunner:
         done_file = self.dir / f"ipc{ipc}.json"
         if resume and done_file.exists():
             print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
-            return IpcResult.from_dict(json.loads(done_file.read_text()))
+            return moved_here(load_ipc_result(done_file), self.dir)
         result = self.at_ipc(ipc).run_ipc(ipc, resume)
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result

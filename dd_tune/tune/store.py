@@ -17,6 +17,8 @@ from typing import Literal
 
 from dd_tune.base.errors import ConfigError, StudyStateError
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, build, plain_name_problem, to_dict
+from dd_tune.report.stored import finished
+from dd_tune.tune.resumable import check_resumable
 
 Kind = Literal["study", "suite"]
 MARKERS: dict[str, str] = {"study": ".dd_tune_study", "suite": ".dd_tune_suite"}
@@ -102,12 +104,13 @@ def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bo
                               f"choose another --storage")
     if force or not study_dir.exists() or not owned(study_dir, "study"):
         return
-    if (study_dir / "report.json").exists():
+    if finished(study_dir):  # its report.json reads back (written last): a half-written one is not finished
         raise StudyStateError(f"{study_dir} already holds a finished study; pass --force to run it again "
                               f"or choose another --storage")
     if not resume:
         raise StudyStateError(f"{study_dir} holds an unfinished study; pass --resume to continue it, --force "
                               f"to replace it, or choose another --storage")
+    check_resumable(study_dir)  # its records, Optuna file, Tune state and owner, before Ray starts
     differs = stored_config_diff(study_dir, study)
     if differs:
         raise StudyStateError(f"{study_dir} holds a different study (changed: {', '.join(differs)}); "

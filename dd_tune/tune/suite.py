@@ -20,6 +20,7 @@ from dd_tune.methods import init_of
 from dd_tune.methods.configs import load_study
 from dd_tune.report.results import StudyResult
 from dd_tune.report.stats import summary
+from dd_tune.report.stored import REPORT_FILE, finished, load_study_report
 from dd_tune.search.space import SearchSpace
 from dd_tune.tune import store
 from dd_tune.tune.lock import RunLock, lock_path
@@ -87,9 +88,9 @@ def run_member(study: StudyConfig, space: SearchSpace, suite_dir: Path, data_roo
                resume: bool) -> StudyResult:
     """One study of the suite (read back when a resumed suite had already finished it)."""
     study_dir = suite_dir / study.name
-    if resume and (study_dir / "report.json").exists():
+    if resume and finished(study_dir):
         print(f"[dd_tune] suite: {study.name} finished before the interruption, read back", flush=True)
-        return StudyResult.from_dict(json.loads((study_dir / "report.json").read_text()))
+        return load_study_report(study_dir / REPORT_FILE, "")
     resuming = resume and study_dir.exists()
     # the member's own lock too: a `dd_tune.study --storage <suite dir>` on it meanwhile is refused
     with RunLock(lock_path(suite_dir, study.name), f"study {study.name}") as lock:
