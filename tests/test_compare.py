@@ -178,7 +178,7 @@ def test_the_comparison_opens_with_one_sentence_on_whether_tuning_beat_the_defau
                          row("pad", [80.0, 80.1, 80.2], [80.0, 80.1, 80.2])])
     assert line.startswith("**Verdict.** Tuning beat the reference defaults clearly")
     assert "for dm at IPC 1 (+5.23 [" in line
-    assert "made no clear difference for datadam at IPC 1 (-0.07 [" in line
+    assert "gave no evidence either way (interval covering 0) for datadam at IPC 1 (-0.07 [" in line
     assert "pad at IPC 1 (the defaults won the search)" in line and "worse" not in line
     assert "did clearly worse than the defaults for dm" in verdict_line([row("dm", [80.0, 80.2, 80.1],
                                                                                  [90.0, 90.1, 90.3])])
@@ -197,3 +197,20 @@ def test_compare_md_says_what_a_profile_left_out_and_that_smoke_is_not_a_result(
     lines = scope_lines(partial, [study_result(profile="smoke")])
     assert "ran `dm_mnist` only; `datadam_mnist`, `pad_mnist` of the suite were left out" in lines[0]
     assert lines[1].startswith("> Not a result: smoke budgets")
+
+
+def test_compare_md_sets_a_multi_formation_set_against_random_real_decoded_like_it():
+    from dd_tune.report.comparison import comparison_differences, matched_random_real
+    from dd_tune.report.rows import set_title
+
+    rows = [{"study": "dm_mnist", "method": "dm", "label": "dm", "ipc": 1, "best_config": {"factor": 2},
+             "accuracy": {"best": {"convnet": acc([90.0, 91.0])}, "default": {"convnet": acc([80.0, 81.0])},
+                          "random_real": {"convnet": acc([50.0, 52.0])},
+                          "random_real_x2": {"convnet": acc([70.0, 72.0])}}}]
+    assert matched_random_real(rows[0]) == "random_real_x2"
+    pairs = {(d["a"], d["b"]) for d in comparison_differences(rows)}
+    assert ("dm tuned", "dm random real, multi-formation ×2") in {(a.replace(set_title("best"), "tuned"), b)
+                                                                  for a, b in pairs}, pairs
+    assert not any(b.endswith("random real") for _, b in pairs), pairs
+    rows[0]["best_config"] = {"factor": 1}
+    assert matched_random_real(rows[0]) == "random_real"

@@ -54,3 +54,31 @@ def test_duplicates_are_never_picked_twice_and_k_is_capped():
     assert sorted(herding(x, 9).tolist()) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="herding"):
         select("random", x, 1)
+
+
+def test_the_candidate_pool_keeps_each_class_whole_or_draws_from_all_of_it():
+    """``selection.pool: 0`` is every image of every class (a class larger than the smallest is not cut
+    to its size); a pool between two class sizes takes all of the small class and that many of the others;
+    a pool every class can give is the seeded draw earlier versions made."""
+    import torch
+
+    from dd_tune.config import ModelConfig
+    from dd_tune.core.datasets import DATASETS
+    from dd_tune.core.evaluation import model_spec_for
+    from dd_tune.core.splits import ClassIndexedData
+    from dd_tune.methods.base import DistillContext
+    from dd_tune.methods.selection import SelectionConfig, candidate_pool, class_centres
+
+    spec = DATASETS.get("mnist")
+    sizes = [3, 9, 5, 5, 5, 5, 5, 5, 5, 40]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(sizes)])
+    data = ClassIndexedData(torch.randn(len(labels), 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+                            labels, 10)
+    ctx = DistillContext(data, spec, model_spec_for("convnet", spec, ModelConfig(width=8)), 1, torch.Generator(), "")
+    whole = candidate_pool(ctx, 0)
+    assert [len(p) for p in whole] == sizes and all(bool((data.labels[p] == c).all()) for c, p in enumerate(whole))
+    assert sorted(torch.cat(whole).tolist()) == list(range(len(labels)))
+    assert [len(p) for p in candidate_pool(ctx, 7)] == [min(7, n) for n in sizes]
+    assert [len(p) for p in candidate_pool(ctx, 2)] == [2] * 10
+    picked = class_centres(ctx, "herding", SelectionConfig(pool=0), 2)
+    assert picked.shape == (10, 2) and bool((data.labels[picked[9]] == 9).all())

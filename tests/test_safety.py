@@ -302,6 +302,13 @@ CASES = [
                                                           "1e+300"),
     ("dd_tune.evaluate", ["{t}/huge.pt"], {"pt": "huge"}, "pixel values up to 1e+30"),
     ("dd_tune.evaluate", ["{t}/bomb.pt"], {"pt": "bomb"}, "would unpack to 1024 MiB; a synthetic set is at most 512 MiB"),
+    # GPU clusters: how long a study waits for GPU nodes is bounded; a local machine never waits
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "resources.wait_s=-1"], {},
+     "'resources.wait_s' must be null (1200 s on a cluster) or in [0, 86400.0] seconds, got -1.0"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "resources.wait_s=100000"], {},
+     "'resources.wait_s' must be null (1200 s on a cluster) or in [0, 86400.0] seconds"),
+    (STUDY, ["dm_mnist", "--profile", "smoke", "--set", "resources.gpu=0.5", "--set", "resources.wait_s=600"], {},
+     "requests gpu: 0.5 per trial but no GPU is visible to Ray"),
     # names are plain: a named point's name is a report row, a table cell and a TensorBoard tag
     (STUDY, ["{t}/x.yaml"], {"yaml": "pipe"}, "named point 'a|b\\x1b[31m' is not a plain name"),
     (STUDY, ["{t}/x.yaml"], {"yaml": "script"}, "is not a plain name: use 1-100 characters"),

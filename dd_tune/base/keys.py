@@ -14,6 +14,7 @@ DIVERGED = "diverged"  # 1 when the trial's learned state became non-finite (its
 REACHED_BUDGET = "reached_budget"  # 0 when ASHA stopped the trial before its iterations: Optuna's PRUNED
 DEVICE = "device"  # where the trial ran: "cuda:0 (<GPU name>)", "cpu", "cpu (simulated GPU)"
 GPU_SHARE = "gpu_share"  # the GPU share Ray gave the trial (0.25: four trials per GPU)
+ITERATIONS_RUN = "iterations_run"  # a chosen configuration's iterations when ASHA stopped it before its budget
 NODE = "node_address"  # the node's address, host name and short id
 
 

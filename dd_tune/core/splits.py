@@ -72,6 +72,17 @@ class ClassIndexedData:
         local = keys.argsort(dim=1)[:, :n]
         return local + self.offsets.unsqueeze(1)
 
+    def sample_each_class(self, n: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """``n`` images of every class (all of a class that has fewer), without replacement: global
+        indices, one tensor per class (ragged, unlike :meth:`sample_per_class`)."""
+        keys = torch.rand(self.num_classes, int(self.counts.max()), generator=generator, device=generator.device)
+        out = []
+        for c in range(self.num_classes):
+            size = int(self.counts[c])
+            local = keys[c, :size].to(self.device).argsort()[:min(n, size)]
+            out.append(local + self.offsets[c])
+        return out
+
     def to(self, device: torch.device | str) -> "ClassIndexedData":
         return ClassIndexedData(self.images.to(device), self.labels.to(device), self.num_classes)
 

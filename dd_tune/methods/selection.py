@@ -50,20 +50,27 @@ class SelectionConfig:
 _SELECTED: dict[tuple, torch.Tensor] = {}  # per process: (data, settings) -> chosen indices [C, k]
 
 
-def candidate_pool(ctx: DistillContext, pool: int) -> torch.Tensor:
-    """Global indices ``[C, n]`` of the candidates per class (the whole class when ``pool`` is 0 or at
-    least the smallest class; classes are cut to the smallest class's size)."""
-    n = int(ctx.data.counts.min()) if pool <= 0 else min(pool, int(ctx.data.counts.min()))
+def candidate_pool(ctx: DistillContext, pool: int) -> list[torch.Tensor]:
+    """Global indices of each class's candidates: the whole class when ``pool`` is 0, else ``pool``
+    images drawn from it (all of a class that has fewer). Classes keep their own sizes: a pool is never
+    cut to the smallest class's."""
+    data = ctx.data
+    if pool <= 0:
+        return [torch.arange(int(start), int(start) + int(n), device=data.device)
+                for start, n in zip(data.offsets, data.counts)]
     gen = seeds.generator(seeds.selection_seed(ctx.seed), ctx.device)
-    return ctx.data.sample_per_class(n, gen)
+    if pool <= int(data.counts.min()):  # every class has that many: one vectorised draw
+        return list(data.sample_per_class(pool, gen))
+    return data.sample_each_class(pool, gen)
 
 
-def embedding_network(ctx: DistillContext, cfg: SelectionConfig, pool: torch.Tensor) -> Network:
+def embedding_network(ctx: DistillContext, cfg: SelectionConfig, pool: list[torch.Tensor]) -> Network:
     """The study's network, fresh (seeded by the study seed) or briefly trained on the candidate pool."""
     gen = seeds.generator(seeds.selection_seed(ctx.seed) + 1, ctx.device)
     net = build_model(ctx.model, gen, ctx.device)
     if cfg.embedding == "trained":
-        x, y = ctx.data.images[pool.flatten()], ctx.data.labels[pool.flatten()]
+        flat = torch.cat(pool)
+        x, y = ctx.data.images[flat], ctx.data.labels[flat]
         train(net, x, y, epochs=cfg.train_epochs - 1, lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=256,
               generator=gen, dsa=DSA(ctx.dsa_strategy, ctx.dataset.size))
     return net.eval()
@@ -74,8 +81,8 @@ def class_centres(ctx: DistillContext, kind: str, cfg: SelectionConfig, k: int) 
     key = (id(ctx.data.images), ctx.data.images.data_ptr(), ctx.model, ctx.seed, kind, cfg, k)
     if key not in _SELECTED:
         pool = candidate_pool(ctx, cfg.pool)
-        if k > pool.shape[1]:
-            raise ConfigError(f"init {kind} needs {k} images per class but the pool has {pool.shape[1]}")
+        if k > min(len(p) for p in pool):
+            raise ConfigError(f"init {kind} needs {k} images per class but the pool has {min(len(p) for p in pool)}")
         net = embedding_network(ctx, cfg, pool)
         with torch.no_grad():
             rows = []

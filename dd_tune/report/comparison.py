@@ -46,7 +46,7 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     out = []
     for ipc in sorted({r["ipc"] for r in rows}):
         at = [r for r in rows if r["ipc"] == ipc]
-        pairs = [(r, BEST, r, DEFAULT, True) for r in at] + [(r, BEST, r, RANDOM_REAL, False) for r in at]
+        pairs = [(r, BEST, r, DEFAULT, True) for r in at] + [(r, BEST, r, matched_random_real(r), False) for r in at]
         pairs += [(a, BEST, b, BEST, True) for i, a in enumerate(at) for b in at[i + 1:]]
         for ra, sa, rb, sb, paired in pairs:
             for arch in ARCHS:
@@ -57,9 +57,17 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return out
 
 
+def matched_random_real(row: Mapping[str, Any]) -> str:
+    """The random-real row a method's tuned set is compared with: decoded as the tuned set is (a
+    multi-formation set with factor f trains on f² real images per stored image: ``random_real_xf``)."""
+    factor = int((row.get("best_config") or {}).get("factor", 1) or 1)
+    name = f"{RANDOM_REAL}_x{factor}"
+    return name if factor > 1 and name in row["accuracy"] else RANDOM_REAL
+
+
 def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
     """One sentence: for which methods and IPCs tuning beat the reference defaults on ConvNet (paired 95 %
-    interval above 0), made no clear difference, or did worse."""
+    interval above 0), gave no evidence either way (interval covering 0), or did worse."""
     kinds: dict[str, list[str]] = {"better": [], "unclear": [], "worse": []}
     for r in rows:
         d = entry_difference(r["accuracy"].get(BEST, {}).get("convnet"),
@@ -74,7 +82,8 @@ def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
         else:
             kinds["better" if d["diff"] > 0 else "worse"].append(f"{where} ({format_difference(d)})")
     said = {"better": "beat the reference defaults clearly (ConvNet test accuracy, paired 95 % interval above 0)",
-            "unclear": "made no clear difference", "worse": "did clearly worse than the defaults"}
+            "unclear": "gave no evidence either way (interval covering 0)",
+            "worse": "did clearly worse than the defaults"}
     parts = [f"tuning {said[k]} for {', '.join(v)}" for k, v in kinds.items() if v]
     text = "; ".join(parts) if parts else "no method has a tuned and a default row"
     return f"**Verdict.** {text[0].upper()}{text[1:]}."

@@ -4,7 +4,8 @@ picking by the proxy alone. Plain numbers in, plain numbers out (no Ray, no torc
 
 Kendall's tau-b (ties counted as SciPy's ``kendalltau`` does) with n, the number of sets ranked. Across a
 suite the studies are pooled by counting concordant and discordant pairs *within* each study only (the
-methods' accuracies are on different scales): tau = (C - D) / (C + D) over all within-study pairs.
+methods' accuracies are on different scales) into one tau-b: (C - D) / sqrt((C + D + Tx)(C + D + Ty)) over all
+within-study pairs (Tx, Ty: pairs tied in one ranking only).
 """
 
 from __future__ import annotations
@@ -45,16 +46,19 @@ def kendall_tau(xs: Sequence[float | None], ys: Sequence[float | None]) -> dict[
 
 
 def pooled_tau(groups: Sequence[tuple[Sequence[float], Sequence[float]]]) -> dict[str, Any]:
-    """Within-group pairs of several (xs, ys) groups pooled: ``{"tau", "pairs", "n", "groups"}``."""
-    c = d = n = used = 0
+    """Within-group pairs of several (xs, ys) groups pooled into one tau-b (ties in one ranking count in
+    the denominator, as in :func:`kendall_tau`; without ties it is (C - D) / (C + D)):
+    ``{"tau", "pairs", "n", "groups"}``."""
+    c = d = tx = ty = n = used = 0
     for xs, ys in groups:
         pts = [(float(x), float(y)) for x, y in zip(xs, ys) if x is not None and y is not None
                and math.isfinite(float(x)) and math.isfinite(float(y))]
         if len(pts) < 2:
             continue
-        gc, gd, _, _ = _pairs([p[0] for p in pts], [p[1] for p in pts])
-        c, d, n, used = c + gc, d + gd, n + len(pts), used + 1
-    return {"tau": (c - d) / (c + d) if c + d else None, "pairs": c + d, "n": n, "groups": used}
+        gc, gd, gtx, gty = _pairs([p[0] for p in pts], [p[1] for p in pts])
+        c, d, tx, ty, n, used = c + gc, d + gd, tx + gtx, ty + gty, n + len(pts), used + 1
+    denom = math.sqrt((c + d + tx) * (c + d + ty))
+    return {"tau": (c - d) / denom if denom else None, "pairs": c + d + tx + ty, "n": n, "groups": used}
 
 
 def fidelity(rows: Sequence[Mapping[str, Any]], test: Mapping[str, float | None]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dd_tune.core.evaluation import model_spec_for
 from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.experts import ExpertConfig, expert_flops
 from dd_tune.methods import METHODS
+from dd_tune.methods.pixel import distill_network
 
 
 def forward_flops(spec: ModelSpec) -> int:
@@ -45,15 +46,22 @@ def study_flops(study: StudyConfig, best_cfg: Any, ipc: int) -> dict[str, Any]:
     spec = DATASETS.get(study.dataset)
     e = study.final_eval
     fwd = {arch: forward_flops(model_spec_for(arch, spec, study.model)) for arch in e.archs}
-    distill_fwd = fwd.get(study.model.name) or forward_flops(model_spec_for(study.model.name, spec, study.model))
     method = METHODS.get(study.method).distiller_cls
     n_syn = spec.num_classes * ipc
     return {
         "forward_per_image": fwd,
-        "distillation_best": method.flops(best_cfg, distill_fwd, spec.num_classes, ipc),
-        "distillation_default": method.flops(study.distill, distill_fwd, spec.num_classes, ipc),
+        # each configuration distils with its own network (its net_* levers: width, depth, norm, pooling)
+        "distillation_best": method.flops(best_cfg, _distill_forward(study, best_cfg), spec.num_classes, ipc),
+        "distillation_default": method.flops(study.distill, _distill_forward(study, study.distill), spec.num_classes,
+                                             ipc),
         "evaluation_one_run": {a: evaluation_flops(f, n_syn, e.epochs, spec.test_images) for a, f in fwd.items()},
     }
+
+
+def _distill_forward(study: StudyConfig, cfg: Any) -> int:
+    """Forward FLOPs per image of the network ``cfg`` distils with (the study's, with its ``net_*`` levers)."""
+    base = model_spec_for(study.model.name, DATASETS.get(study.dataset), study.model)
+    return forward_flops(distill_network(base, cfg) if hasattr(cfg, "net_width") else base)
 
 
 def expert_stage_flops(study: StudyConfig, pools: list[ExpertConfig], class_counts: list[int]) -> dict[str, int]:

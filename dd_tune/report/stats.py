@@ -128,5 +128,5 @@ def format_difference(d: Mapping[str, Any]) -> str:
         return "0 (the same set: it won the search)"
     text = f"{d['diff']:+.2f} {format_interval(d['ci95'])}"
     if d["covers_zero"]:
-        text += " (covers 0: no clear difference)"
+        text += " (covers 0: no evidence either way)"
     return text

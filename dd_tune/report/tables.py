@@ -10,7 +10,18 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, ITERATION, MAIN_ROWS, METRIC, NODE, RANDOM_REAL, trial_label
+from dd_tune.base.keys import (
+    DEVICE,
+    DIVERGED,
+    GPU_SHARE,
+    ITERATION,
+    ITERATIONS_RUN,
+    MAIN_ROWS,
+    METRIC,
+    NODE,
+    RANDOM_REAL,
+    trial_label,
+)
 from dd_tune.base.printable import table_cell
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc, set_title
@@ -134,17 +145,41 @@ def config_lines(row: IpcResult, report: StudyResult) -> list[str]:
     reference = report.reference_defaults
     lines += ["", "| hyperparameter | tuned | reference defaults (this profile) | the method's published value |",
               "|---|---|---|---|"]
-    for key in sorted(set(row.best_config) | set(row.default_config)):
-        published = fmt_value(reference[key]) if key in reference else ""
-        lines.append(f"| {key} | {fmt_value(row.best_config.get(key))} | "
-                     f"{fmt_value(row.default_config.get(key))} | {published} |")
-    # net_* keys are 0 / "" in the reference: "the study's network", filled in when the study is loaded
-    edited = [k for k, v in reference.items() if row.default_config.get(k, v) != v
-              and not (k.startswith("net_") and v in (0, ""))]
+    for key in sorted((set(row.best_config) | set(row.default_config)) - {ITERATIONS_RUN}):
+        tuned = shown_value(key, row.best_config.get(key))
+        if key == "iterations" and ITERATIONS_RUN in row.best_config:  # ASHA stopped the chosen trial early
+            tuned = f"{row.best_config[ITERATIONS_RUN]} of {tuned} (stopped early by ASHA; its set is that of " \
+                    f"iteration {row.best_config[ITERATIONS_RUN]})"
+        lines.append(f"| {key} | {tuned} | "
+                     f"{shown_value(key, row.default_config.get(key))} | {published_value(key, reference)} |")
+    edited = [k for k, v in reference.items() if row.default_config.get(k, v) != v and not _study_network(k, v)]
     if edited:
         lines += ["", "The reference-defaults row is the method's published configuration with the study's changes to "
                   + ", ".join(f"`{k}`" for k in edited) + " (budget of this profile)."]
     return lines
+
+
+def _study_network(key: str, value: Any) -> bool:
+    """``net_*`` keys are 0 / "" in a method's reference: "the study's network", filled in when the study
+    is loaded; the method publishes no value of its own for them."""
+    return key.startswith("net_") and value in (0, "")
+
+
+def published_value(key: str, reference: Mapping[str, Any]) -> str:
+    """The method's published value of ``key``, or what stands in its place."""
+    if key not in reference:
+        return "—"
+    if _study_network(key, reference[key]):
+        return "— (the study's network)"
+    return shown_value(key, reference[key])
+
+
+def shown_value(key: str, value: Any) -> str:
+    """A configuration value as a reader understands it: ``dsa_strategy ""`` is the dataset's own DSA
+    strategy (MNIST's has no flip), not "no augmentation"."""
+    if key == "dsa_strategy" and value == "":
+        return '"" (the dataset\'s DSA strategy)'
+    return fmt_value(value)
 
 
 def ran_on(trial: Mapping[str, Any]) -> str:
@@ -170,6 +205,9 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
         acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
         lines.append(f"| {name} | {' | '.join(cells)} | {t.get(ITERATION)} | {acc} |")
+    if "dsa_strategy" in keys:
+        lines += ["", '`dsa_strategy` `""` is the dataset\'s own DSA strategy (on MNIST: colour, crop, cutout, scale, '
+                  "rotate; no flip); other values name the operations used."]
     return lines
 
 

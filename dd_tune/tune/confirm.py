@@ -4,7 +4,11 @@ tuned set chosen by that confirmation.
 
 The proxy that ranked the trials is short and noisy, and the maximum of many noisy scores is biased
 upwards: the trial that looks best is partly the luckiest. Re-measuring a few finalists with fresh
-models (their own seed stream, paired across candidates) removes that bias from the choice. Nothing here
+models (their own seed stream, paired across candidates) removes the part of that luck that came from the
+proxy's model seeds. It does not remove the part that came from the images: the confirmation tests on the
+same fixed shuffle of the validation split, and the proxy's images (its first ``proxy_eval.max_eval_images``)
+are the first of the confirmation's, so a trial that happened to suit those images keeps that advantage;
+the test column measures what is left. Nothing here
 reads the test split: :func:`confirm` asks its evaluator for validation jobs only, and the test pass runs
 after :func:`choose` has returned (``tests/test_confirm.py`` fails if either changes).
 """

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.config import StudyConfig
+from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.levers import title
 from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.report.rows import pool_random_real, random_real_group
@@ -133,6 +134,12 @@ def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]
         if group and group != RANDOM_REAL:
             f = int(group[len("random_real_x"):])
             out[group] = f"{f * f} real images tiled into each stored image; {trains_on(ipc * f * f)}"
+        elif name.startswith(("best_hard", "best_init_")):  # the tuned set relabelled, or re-initialised
+            out[name] = trains_on(ipc * factor ** 2)
+        elif name in study.named_points:
+            named = with_method_values(study, dict(study.named_points[name]), name)
+            out[name] = f"{title(study.method, named, study.model)}; " \
+                        f"{trains_on(ipc * getattr(named, 'factor', 1) ** 2)}"
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from dd_tune.base.errors import StudyFailed
-from dd_tune.base.keys import BEST, DEFAULT, DIVERGED
+from dd_tune.base.keys import BEST, DEFAULT, DIVERGED, ITERATIONS_RUN
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.splits import load_test
@@ -53,6 +53,22 @@ def trial_slots(resources: Resources, concurrency: int) -> float:
     node (a 2-GPU node holds eight 0.25-GPU trials if its CPUs allow), capped by ``max_concurrent_trials``."""
     placeable = cluster_capacity().slots(resources.cpu, resources.gpu)
     return float(max(1, min(concurrency, placeable)))
+
+
+def as_run(cfg: Any, chosen: Candidate) -> Any:
+    """The chosen configuration with the iterations its set actually ran (ASHA may have stopped the trial
+    before its sampled budget): what its FLOPs count."""
+    total = int(getattr(cfg, "iterations", -1))
+    if 0 <= chosen.iterations < total:
+        return dataclasses.replace(cfg, iterations=chosen.iterations)
+    return cfg
+
+
+def budget_run(cfg: Any, chosen: Candidate) -> dict[str, Any]:
+    """``{ITERATIONS_RUN: n}`` when the chosen set ran fewer iterations than its configuration's budget
+    (ASHA stopped its trial early): the report then says "n of N (stopped early)"; {} otherwise."""
+    ran = int(getattr(as_run(cfg, chosen), "iterations", -1))
+    return {ITERATIONS_RUN: ran} if ran != int(getattr(cfg, "iterations", -1)) else {}
 
 
 def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
@@ -247,14 +263,14 @@ class StudyRunner:
             n_diverged=sum(int(row.get(DIVERGED, 0)) for row in rows),
             errors={row["trial"]: row["error"] for row in rows if row["error"]},
             best_val_acc=float("nan") if best.proxy is None else best.proxy,
-            best_config={**to_dict(best_cfg), "ipc": best_ipc},
+            best_config={**to_dict(best_cfg), "ipc": best_ipc, **budget_run(best_cfg, best)},
             default_config={**to_dict(study.distill), "ipc": ipc},
             named_configs={n: {**to_dict(with_method_values(study, v, n)), "ipc": ipc}
                            for n, v in study.named_points.items()},
             reeval=reeval, differences=differences(reeval),
             config_notes={DEFAULT: self.method.config_notes(study.distill, ipc),
                           BEST: self.method.config_notes(best_cfg, best_ipc)},
-            flops=study_flops(study, best_cfg, best_ipc),
+            flops=study_flops(study, as_run(best_cfg, best), best_ipc),
             best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
             plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
                                study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True),
