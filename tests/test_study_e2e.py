@@ -170,7 +170,7 @@ def test_datadam_smoke_study_reports_named_points(tmp_path, data_root, ray_sessi
     named = report["by_ipc"]["1"]["named_configs"]
     assert named["seed_report_noise"]["init"] == "noise" and named["seed_report_noise"]["iterations"] == 2
     md = (storage / "datadam_mnist" / "report.md").read_text()
-    assert "| named point `seed_report_noise` |" in md
+    assert "| named point `seed_report_noise`: " in md and "trains on 1 image per class" in md  # the row says what it trains on
 
 
 @pytest.mark.slow
