@@ -20,6 +20,7 @@ from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import Reeval, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.rows import matched_random_real as matched_row
 from dd_tune.report.stats import entry_difference, format_difference
 from dd_tune.report.tables import fmt_flops
 
@@ -58,11 +59,8 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 
 
 def matched_random_real(row: Mapping[str, Any]) -> str:
-    """The random-real row a method's tuned set is compared with: decoded as the tuned set is (a
-    multi-formation set with factor f trains on f² real images per stored image: ``random_real_xf``)."""
-    factor = int((row.get("best_config") or {}).get("factor", 1) or 1)
-    name = f"{RANDOM_REAL}_x{factor}"
-    return name if factor > 1 and name in row["accuracy"] else RANDOM_REAL
+    """The random-real row a comparison row's tuned set is set against (:func:`rows.matched_random_real`)."""
+    return matched_row(row.get("best_config") or {}, row["accuracy"])
 
 
 def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:

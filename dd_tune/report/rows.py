@@ -4,7 +4,7 @@ between rows with their intervals, and how one accuracy cell is written."""
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.report.results import Reeval, SetAccuracy
@@ -30,6 +30,14 @@ def random_real_group(name: str) -> str | None:
         return None
     group, _, draw = name.rpartition("_draw")
     return group if draw.isdigit() else None
+
+
+def matched_random_real(best_config: Mapping[str, Any], rows: Iterable[str]) -> str:
+    """The random-real row a tuned set is compared with: decoded as the tuned set is (a multi-formation
+    set with factor f trains on f² real images per stored image: ``random_real_xf``, where that row exists)."""
+    factor = int(best_config.get("factor", 1) or 1)
+    name = f"{RANDOM_REAL}_x{factor}"
+    return name if factor > 1 and name in rows else RANDOM_REAL
 
 
 def pool_random_real(reeval: Reeval) -> Reeval:

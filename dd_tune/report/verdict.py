@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.report.results import IpcResult, StudyResult
-from dd_tune.report.rows import differences
+from dd_tune.report.rows import differences, matched_random_real
 from dd_tune.report.stats import format_difference, format_interval, summary
 
 
@@ -33,10 +33,15 @@ def _against_defaults(d: Mapping[str, Any], method: str) -> str:
         return f"on {d['arch']} tuned − defaults is {d['diff']:+.2f} points (no interval: one model)"
     if d["covers_zero"]:
         return (f"on {d['arch']} the test gives no evidence either way between the tuned configuration and "
-                f"{method}'s reference defaults ({format_difference(d).split(' (covers')[0]}, covers 0)")
+                f"{method}'s reference defaults ({_bare(d)}, covers 0)")
     word = "better" if d["diff"] > 0 else "worse"
     return (f"on {d['arch']} the tuned configuration is {word} than {method}'s reference defaults by "
             f"{abs(d['diff']):.2f} points (paired 95 % interval {format_interval(d['ci95'])})")
+
+
+def _bare(d: Mapping[str, Any]) -> str:
+    """``+0.50 [-1.20, 2.20]``: the difference without its "covers 0" remark (the sentence says it)."""
+    return format_difference(d).split(" (covers")[0]
 
 
 def _random_real(row: IpcResult) -> str:
@@ -45,7 +50,7 @@ def _random_real(row: IpcResult) -> str:
     tuned = (row.reeval.get(BEST) or {}).get("convnet")
     factor = int(row.best_config.get("factor", 1) or 1)
     plain = (row.reeval.get(RANDOM_REAL) or {}).get("convnet")
-    matched = (row.reeval.get(f"{RANDOM_REAL}_x{factor}") or {}).get("convnet") if factor > 1 else plain
+    matched = (row.reeval.get(matched_random_real(row.best_config, row.reeval)) or {}).get("convnet")
     if not (tuned and tuned.runs and matched and matched.runs):
         return ""
     if factor > 1:
@@ -65,7 +70,7 @@ def _distillation_gain(diffs: Sequence[Mapping[str, Any]]) -> str:
         return ""
     if d["covers_zero"]:
         return (f" Whether its distillation steps added anything to the images it started from cannot be told "
-                f"on convnet ({format_difference(d).split(' (covers')[0]}, covers 0: no evidence either way).")
+                f"on convnet ({_bare(d)}, covers 0: no evidence either way).")
     word = "added" if d["diff"] > 0 else "lost"
     return (f" Its distillation steps {word} {abs(d['diff']):.2f} points over the images it started from on convnet "
             f"(paired 95 % interval {format_interval(d['ci95'])}).")

@@ -236,10 +236,11 @@ class StudyRunner:
     def _announce_slots(self, ipc: int) -> float:
         """Print how many trials run side by side (what Ray can place now, capped by the study's limit)."""
         r, limit = self.resources, self.study.search.max_concurrent_trials
-        slots = trial_slots(r, limit)
+        placeable = cluster_capacity().slots(r.cpu, r.gpu)
+        slots = float(max(1, min(limit, placeable)))
         share = f"{r.gpu:g} GPU + {r.cpu:g} CPU" if r.gpu else f"{r.cpu:g} CPU"
         print(f"[dd_tune] IPC {ipc}: {slots:g} trial(s) at once ({share} each: the nodes up now hold "
-              f"{cluster_capacity().slots(r.cpu, r.gpu)}, max_concurrent_trials is {limit})", flush=True)
+              f"{placeable}, max_concurrent_trials is {limit})", flush=True)
         return slots
 
     def _save_best(self, chosen: Candidate, best_cfg: Any, ipc: int) -> tuple[SynSet, Path]:
