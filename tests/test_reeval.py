@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from dd_tune import __version__
+from dd_tune.config.schema import to_dict
 from dd_tune.core.synset import SynSet
 from dd_tune.methods.configs import load_study
 from dd_tune.search.setup import TrialSetup
@@ -35,10 +37,20 @@ def test_key_depends_on_content_protocol_and_model_index(data_root: Path) -> Non
         reeval_key(setup, a, "convnet", 0),
         reeval_key(setup, a, "lenet", 1),
         reeval_key(_setup(data_root, epochs=4), a, "lenet", 0),
+        reeval_key(_setup(data_root, epochs=3, protocol="dc"), a, "lenet", 0),  # the authors' evaluate_synset
         reeval_key(setup, dataclasses.replace(a, lr=0.02), "lenet", 0),
         reeval_key(setup, dataclasses.replace(a, labels=torch.eye(10)), "lenet", 0),
     ]
     assert len(set(different) | {reeval_key(setup, a, "lenet", 0)}) == len(different) + 1
+    # dd_tune's protocol keeps the key of the versions that named no protocol: their entries are still read
+    from dd_tune.base.hashing import content_key
+
+    study = setup.study
+    old = {"lr": a.lr, "dataset": "mnist", "final_eval": {k: v for k, v in to_dict(study.final_eval).items()
+                                                          if k != "protocol"},
+           "model": to_dict(study.model), "seed": study.seed, "arch": "lenet", "k": 0, "device": "cpu",
+           "version": __version__}
+    assert reeval_key(setup, a, "lenet", 0) == content_key(old, tensors=(a.images, a.labels))
 
 
 def test_refs_dedup_and_cache(ray_session, data_root: Path, tmp_path: Path, capsys) -> None:

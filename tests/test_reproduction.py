@@ -11,7 +11,9 @@ from factories import ipc_result, study_result
 from PIL import Image
 
 from dd_tune.base.errors import ConfigError
-from dd_tune.config import load_suite
+from dd_tune.config import EvalConfig, load_suite
+from dd_tune.core.datasets import DATASETS
+from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table, row_sentence, setting_check
 from dd_tune.tune.suite import suite_studies
 
@@ -84,6 +86,11 @@ def test_report_table_places_the_reported_number_against_the_interval():
     assert rows["Full training set, ConvNet-3, 20 epochs"]["at_setting"].mean == 98.25
     md = "\n".join(report_table(list(rows.values()), suite.report_name))
     assert "| DM, noise init, 1000 iterations | convnet | 97.30 | 91.00 ± 1.00 [88.52, 93.48] (n=3) (scaled) |" in md
+    # every dd_tune cell carries the protocol that produced it and how it differs from the authors'
+    line = describe_protocol(EvalConfig(epochs=200, models=3), DATASETS.get("mnist"))
+    md = "\n".join(report_table(list(rows.values()), suite.report_name, suite.report_protocol, line))
+    assert f"Every dd_tune cell (†) was evaluated with {line};" in md and "dd_tune at its setting †" in md
+    assert "differs from the authors' evaluate_synset (DC/DSA/DM): the lr drops one epoch earlier" in md
 
 
 def test_report_profile_runs_the_reports_dm_and_datadam_settings_unscaled():

@@ -98,8 +98,37 @@ def test_the_chosen_row_shows_the_budget_that_ran_and_counts_the_flops_of_its_ne
     assert study_flops(study, wide, 1)["distillation_best"] > 2 * study_flops(study, cfg, 1)["distillation_best"]
     row = ipc_result(best_config={"iterations": 6, "iterations_run": 2}, default_config={"iterations": 4})
     text = "\n".join(config_lines(row, study_result({"1": row}, reference_defaults={"iterations": 20000})))
-    assert "| iterations | 2 of 6 (stopped early by ASHA; its set is that of iteration 2) | 4 | 20000 |" in text
+    assert ("| iterations | 6: ran 2 of 6 iterations (stopped early by ASHA; its set is that of iteration 2) | 4 | "
+            "20000 |") in text
     assert "iterations_run" not in text
+
+
+def test_compare_results_and_tensorboard_say_when_the_chosen_trial_was_stopped_early(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from dd_tune.report.catalog import render, summary_rows
+    from dd_tune.report.rows import configuration_text, ran_text
+    from dd_tune.search.board import write_test_board
+
+    stopped = {"lr_img": 0.51234, "iterations": 6, "iterations_run": 2}
+    assert configuration_text(stopped) == ("lr_img 0.5123, iterations 6 (ran 2 of 6 iterations (stopped early by "
+                                           "ASHA; its set is that of iteration 2))")
+    assert configuration_text({"lr_img": 1.0, "iterations": 6}) == "lr_img 1.0, iterations 6"
+    assert ran_text(stopped) == "2 of 6, stopped early by ASHA" and ran_text({"iterations": 6}) == "6"
+    assert ran_text({"ipc": 1}) == ""  # random real: no iterations
+    # results: the column, and the protocol the numbers were measured with
+    row = ipc_result(best_config=stopped)
+    rows = summary_rows([study_result({"1": row}, protocol="protocol dc (the authors' evaluate_synset): ...")])
+    assert rows[0]["tuned_iterations"] == "2 of 6, stopped early by ASHA" and rows[0]["protocol"] == "dc"
+    assert "2 of 6, stopped early by ASHA" in render(rows, "text")
+    assert summary_rows([study_result({"1": ipc_result()}, protocol="5 fresh models ...")])[0]["protocol"] == "dd_tune"
+    # TensorBoard's Text tab of the test run
+    write_test_board(tmp_path, 1, {"best": {"convnet": acc([91.0])}}, stopped, "protocol dd_tune: ...")
+    events = EventAccumulator(str(tmp_path / "test"))
+    events.Reload()
+    texts = {tag: events.Tensors(tag)[0].tensor_proto.string_val[0].decode() for tag in events.Tags()["tensors"]}
+    assert "ran 2 of 6 iterations (stopped early by ASHA" in texts["chosen_configuration/text_summary"]
+    assert texts["evaluation_protocol/text_summary"] == "protocol dd_tune: ..."
 
 
 def test_every_row_says_how_many_images_its_evaluation_trains_on():

@@ -17,6 +17,8 @@ from dd_tune.commands.outputs import check_writable_file
 from dd_tune.config import EvalConfig
 from dd_tune.core.datasets import DATASETS, resolve_data_root, user_cache_root
 from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.protocols import PROTOCOLS
+from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import resolve_device
@@ -34,6 +36,9 @@ def parse_args(argv: Sequence[str] | None, prog: str = "python -m dd_tune.evalua
     p.add_argument("--runs", type=int, default=5, help="fresh models per architecture (default 5)")
     p.add_argument("--epochs", type=int, default=1000, help="training epochs (default 1000)")
     p.add_argument("--lr", type=float, default=0.01, help="lr when the set has no learned one (0.01)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="dd_tune",
+                   help="dd_tune (default: lr x0.1 before epoch E//2+1, no flip on digits) or dc (the DC/DSA/DM "
+                        "authors' evaluate_synset: x0.1 after it, DSA with flip on every dataset)")
     p.add_argument("--ignore-learned-lr", action="store_true", help="always use --lr")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation generator")
     p.add_argument("--data-root", default=None, help="dataset root (default: $DD_TUNE_DATA or cache)")
@@ -60,7 +65,9 @@ def _main(args: argparse.Namespace) -> int:
     cache = user_cache_root().parent / "zca"
     whitening = dataset_whitening(DATASETS.get(synset.dataset), root, cache) if synset.zca else None
     test = load_test(synset.dataset, root, device, whitening)
-    cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models))
+    cfg = EvalConfig(epochs=args.epochs, models=args.runs, lr=args.lr, archs=tuple(args.models),
+                     protocol=args.protocol)
+    print(describe_protocol(cfg, DATASETS.get(synset.dataset), synset.zca), flush=True)
     results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),
                               use_learned_lr=not args.ignore_learned_lr, progress=lambda m: print(m, flush=True))
     for arch, r in results.items():

@@ -100,6 +100,8 @@ class EvalConfig:
     # then tested beside the fixed-lr row. Empty: off.
     lr_grid: tuple[float, ...] = ()
     lr_select_models: int = 2
+    # dd_tune (the package's own) or dc (the DC/DSA/DM authors' evaluate_synset): dd_tune.core.protocols
+    protocol: Literal["dd_tune", "dc"] = "dd_tune"
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")

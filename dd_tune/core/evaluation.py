@@ -1,10 +1,11 @@
-"""The one evaluation protocol: train fresh networks on a synthetic set, test on held-out real data.
+"""The evaluation: train fresh networks on a synthetic set, test on held-out real data.
 
 Used with different :class:`EvalConfig` s by the trials' proxy evaluation (validation split, few
 epochs) and by the final re-evaluation (test set, full epochs, K fresh models per architecture).
 Protocol (docs/methods.md, "Evaluation protocol"): SGD momentum 0.9, weight decay 5e-4, lr x0.1 once at
 epoch E//2+1 with the optimiser re-created (momentum reset), E+1 epochs, shuffled batches, per-sample DSA
 on every batch, accuracy measured once after the last epoch. No early stopping, no checkpoint selection.
+``EvalConfig.protocol`` names the schedule and augmentation: dd_tune's own or the authors' (dd_tune.core.protocols).
 The command is ``dd_tune.commands.evaluate`` (``python -m dd_tune.evaluate``).
 """
 
@@ -21,6 +22,7 @@ from dd_tune.config import EvalConfig, ModelConfig
 from dd_tune.core.augment import DSA
 from dd_tune.core.datasets import DATASETS, DatasetSpec
 from dd_tune.core.models import ModelSpec, build_model
+from dd_tune.core.protocols import decay_epoch, dsa_strategy
 from dd_tune.core.splits import ClassIndexedData
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import accuracies, accuracy, train
@@ -63,7 +65,13 @@ def train_on_synset(net: torch.nn.Module, synset: SynSet, cfg: EvalConfig, gener
     last epoch's mean loss."""
     images, labels = synset.training_set()
     return train(net, images, labels, epochs=cfg.epochs, lr=lr, momentum=cfg.momentum,
-                 weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa)
+                 weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa,
+                 decay_epoch=decay_epoch(cfg.protocol, cfg.epochs))
+
+
+def protocol_dsa(cfg: EvalConfig, spec: DatasetSpec) -> DSA | None:
+    """The augmentation of an evaluation with ``cfg`` on ``spec``'s images (None: off)."""
+    return DSA(dsa_strategy(cfg.protocol, spec), spec.size) if cfg.dsa else None
 
 
 def evaluate_synset(
@@ -81,7 +89,7 @@ def evaluate_synset(
     re-evaluation. A learned step size (PAD) replaces ``cfg.lr`` when ``use_learned_lr``.
     """
     spec = DATASETS.get(synset.dataset)
-    dsa = DSA(spec.dsa_strategy, spec.size) if cfg.dsa else None
+    dsa = protocol_dsa(cfg, spec)
     lr = synset.lr if (use_learned_lr and synset.lr is not None) else cfg.lr
     device = heldout.device
     results: dict[str, ArchResult] = {}
@@ -110,11 +118,12 @@ def full_data_accuracy(train_data: ClassIndexedData, test: ClassIndexedData, dat
     distilled set is measured against) with the protocol's optimiser, schedule and augmentation for
     ``epochs`` (+1, as the protocol) epochs."""
     spec = DATASETS.get(dataset)
-    dsa = DSA(spec.dsa_strategy, spec.size) if cfg.dsa else None
+    dsa = protocol_dsa(cfg, spec)
     net = build_model(model_spec_for("convnet", spec, model), generator, train_data.device)
     t0 = time.time()
     train(net, train_data.images, train_data.labels, epochs=epochs, lr=cfg.lr, momentum=cfg.momentum,
-          weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa)
+          weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, generator=generator, dsa=dsa,
+          decay_epoch=decay_epoch(cfg.protocol, epochs))
     acc = accuracy(net, test)
     if progress is not None:
         progress(f"full data: ConvNet {acc:.2f}% after {epochs + 1} epochs on {len(train_data)} images "

@@ -92,16 +92,17 @@ def run_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Te
 
 def train(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, lr: float,
           momentum: float, weight_decay: float, batch_size: int, generator: torch.Generator,
-          dsa: DSA | None, micro: int | None = None) -> float:
+          dsa: DSA | None, micro: int | None = None, decay_epoch: int | None = None) -> float:
     """Train ``net`` in place with the protocol's schedule; returns the last epoch's mean loss.
 
-    ``micro``: see :func:`run_epoch` (0 forces whole minibatches, the plain loop).
+    ``micro``: see :func:`run_epoch` (0 forces whole minibatches, the plain loop). ``decay_epoch``: the
+    first epoch at lr x0.1 (None: E // 2 + 1; the authors' protocol passes E // 2 + 2, dd_tune.core.protocols).
     """
     device = next(net.parameters()).device
     x, y = images.to(device), labels.to(device)
     micro = micro_batch_for(net, device) if micro is None else micro
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    decay_epoch = epochs // 2 + 1
+    decay_epoch = epochs // 2 + 1 if decay_epoch is None else decay_epoch
     last = float("nan")
     net.train()
     for epoch in range(epochs + 1):

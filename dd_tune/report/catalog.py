@@ -21,14 +21,15 @@ from typing import Any, Sequence
 from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
 from dd_tune.base.printable import printable
+from dd_tune.core.protocols import CONFIG_KEY, protocol_name
 from dd_tune.report.results import SetAccuracy, StudyResult
-from dd_tune.report.rows import differences
+from dd_tune.report.rows import differences, ran_text
 from dd_tune.report.stats import summary
 from dd_tune.report.stored import REPORT_FILE, load_study_report
 
 FORMATS = ("text", "csv", "json")
-COLUMNS = ("study", "method", "dataset", "profile", "ipc", "arch", "defaults", "tuned", "random_real",
-           "tuned_minus_defaults", "trials", "wall_time_s", "path")
+COLUMNS = ("study", "method", "dataset", "profile", "ipc", "arch", CONFIG_KEY, "defaults", "tuned",
+           "tuned_iterations", "random_real", "tuned_minus_defaults", "trials", "wall_time_s", "path")
 INTERVAL_COLUMNS = ("defaults", "tuned", "random_real", "tuned_minus_defaults")
 
 
@@ -86,7 +87,9 @@ def _cell(entry: SetAccuracy | None) -> dict[str, Any] | None:
 
 def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[dict[str, Any]]:
     """One row per study and IPC: the reference defaults, the tuned set and random real on ``arch``
-    (mean, 95 % interval, n), the paired tuned − defaults difference, the trials and the wall time."""
+    (mean, 95 % interval, n), the paired tuned − defaults difference, the trials and the wall time; which
+    evaluation protocol measured them, and the iterations the tuned set ran ("2 of 6, stopped early by ASHA"
+    when its trial was stopped before its budget)."""
     rows = []
     for r in results:
         for ipc, row in r.by_ipc.items():
@@ -94,8 +97,9 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
                          if (d["a"], d["b"], d["arch"]) == (BEST, DEFAULT, arch)), None)
             rows.append({
                 "study": r.study, "method": r.method, "dataset": r.dataset, "profile": r.profile, "ipc": int(ipc),
-                "arch": arch, "defaults": _cell(row.reeval.get(DEFAULT, {}).get(arch)),
-                "tuned": _cell(row.reeval.get(BEST, {}).get(arch)),
+                "arch": arch, CONFIG_KEY: protocol_name(r.protocol),
+                "defaults": _cell(row.reeval.get(DEFAULT, {}).get(arch)),
+                "tuned": _cell(row.reeval.get(BEST, {}).get(arch)), "tuned_iterations": ran_text(row.best_config),
                 RANDOM_REAL: _cell(row.reeval.get(RANDOM_REAL, {}).get(arch)),
                 "tuned_minus_defaults": None if diff is None else {
                     "diff": round(diff["diff"], 2),

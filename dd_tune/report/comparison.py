@@ -19,7 +19,7 @@ from dd_tune.config import SuiteConfig
 from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.results import Reeval, SetAccuracy, StudyResult
-from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.rows import configuration_text, fmt_acc, set_title
 from dd_tune.report.rows import matched_random_real as matched_row
 from dd_tune.report.stats import entry_difference, format_difference
 from dd_tune.report.tables import fmt_flops
@@ -170,7 +170,7 @@ def render_comparison(suite: SuiteConfig, rows: Sequence[Mapping[str, Any]], wal
             experts = r.get("expert_flops") or {}
             cost = (f"; expert stage {fmt_flops(experts['difficulty'])} scoring + "
                     f"{fmt_flops(experts['training'])} training" if experts else "")
-            lines.append(f"- {_name(r)}: tuned configuration {json.dumps(_short(r['best_config']))}{alpha}"
+            lines.append(f"- {_name(r)}: tuned configuration: {configuration_text(r['best_config'])}{alpha}"
                          f"{cost}; full report `{r['report']}`")
         lines.append("")
     lines += ["CPU-s / GPU-s: trial seconds x the per-trial request (search and expert stage; re-evaluation "
@@ -224,11 +224,6 @@ def _random_real_lines(at: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
         return [f"Random real at IPC {ipc}: ConvNet {convnet}, LeNet {lenet}."]
     return [f"Random real at IPC {ipc}, drawn from each study's training set:", ""] + [
         f"- {method}: ConvNet {convnet}, LeNet {lenet}" for method, (convnet, lenet) in cells.items()]
-
-
-def _short(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in config.items()
-            if not isinstance(v, dict)}  # 4 significant digits: lr_lr 1e-05 must not print as 0.0
 
 
 def summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:

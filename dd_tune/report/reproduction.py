@@ -109,14 +109,18 @@ def row_sentence(row: Mapping[str, Any], report: str) -> str:
 
 def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol: str = "",
                  protocol: str = "") -> list[str]:
+    """The published numbers beside dd_tune's; every dd_tune cell is labelled with the evaluation protocol
+    that produced it and how that protocol differs from the authors' (``protocol``: the study's line)."""
     intro = ""
-    if report_protocol and protocol:
-        intro = (f"{report.capitalize()} evaluated with {report_protocol}; dd_tune evaluates every cell with its "
-                 f"one protocol ({protocol}), so a gap mixes protocol and distillation. ")
+    if report_protocol:
+        intro = f"{report.capitalize()} evaluated with {report_protocol}. "
+    if protocol:
+        intro += (f"Every dd_tune cell (†) was evaluated with {protocol}; where that is not the report's own "
+                  f"protocol, a gap mixes protocol and distillation. ")
     lines = [f"## {_possessive(report.capitalize())} results, re-run", "",
              intro + "Cells: mean ± sample std [95 % interval] over fresh models; \"(scaled)\": the profile ran a "
              "smaller budget than the report (the row's sentence says which keys).", "",
-             f"| experiment | model | {report} | dd_tune at its setting | dd_tune tuned | random real |",
+             f"| experiment | model | {report} | dd_tune at its setting † | dd_tune tuned † | random real † |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         at = fmt_acc(r["at_setting"], with_n=True) if r["at_setting"] else "not run here"

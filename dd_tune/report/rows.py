@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
+from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, RANDOM_REAL, START
 from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.report.stats import format_interval, paired_difference, summary, welch_difference
 
@@ -21,6 +21,32 @@ def set_title(name: str) -> str:
     if name.startswith("random_real_x"):
         return f"random real, multi-formation ×{name[len('random_real_x'):]}"
     return SET_TITLES.get(name, f"named point `{name}`")
+
+
+def budget_note(config: Mapping[str, Any]) -> str:
+    """What a chosen configuration ran when ASHA stopped its trial before the sampled budget ("" when it ran
+    it all): "ran 2 of 6 iterations (stopped early by ASHA; its set is that of iteration 2)"."""
+    if ITERATIONS_RUN not in config:
+        return ""
+    ran = config[ITERATIONS_RUN]
+    return (f"ran {ran} of {config.get('iterations', '?')} iterations (stopped early by ASHA; its set is that of "
+            f"iteration {ran})")
+
+
+def ran_text(config: Mapping[str, Any]) -> str:
+    """The iterations a chosen configuration ran, short: "100", "2 of 6, stopped early by ASHA", or ""
+    for a method without iterations (random real)."""
+    if ITERATIONS_RUN in config:
+        return f"{config[ITERATIONS_RUN]} of {config.get('iterations', '?')}, stopped early by ASHA"
+    return str(config.get("iterations", ""))
+
+
+def configuration_text(config: Mapping[str, Any]) -> str:
+    """A configuration on one line (4 significant digits; nested blocks left out), with what it ran."""
+    shown = {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in config.items()
+             if not isinstance(v, dict) and k != ITERATIONS_RUN}  # 4 digits: lr_lr 1e-05 must not print as 0.0
+    note = budget_note(config)
+    return ", ".join(f"{k} {v}" for k, v in shown.items()) + (f" ({note})" if note else "")
 
 
 def random_real_group(name: str) -> str | None:

@@ -24,7 +24,7 @@ from dd_tune.base.keys import (
 )
 from dd_tune.base.printable import table_cell
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
-from dd_tune.report.rows import fmt_acc, set_title
+from dd_tune.report.rows import budget_note, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
 
 
@@ -147,9 +147,8 @@ def config_lines(row: IpcResult, report: StudyResult) -> list[str]:
               "|---|---|---|---|"]
     for key in sorted((set(row.best_config) | set(row.default_config)) - {ITERATIONS_RUN}):
         tuned = shown_value(key, row.best_config.get(key))
-        if key == "iterations" and ITERATIONS_RUN in row.best_config:  # ASHA stopped the chosen trial early
-            tuned = f"{row.best_config[ITERATIONS_RUN]} of {tuned} (stopped early by ASHA; its set is that of " \
-                    f"iteration {row.best_config[ITERATIONS_RUN]})"
+        if key == "iterations" and budget_note(row.best_config):  # ASHA stopped the chosen trial early
+            tuned = f"{tuned}: {budget_note(row.best_config)}"
         lines.append(f"| {key} | {tuned} | "
                      f"{shown_value(key, row.default_config.get(key))} | {published_value(key, reference)} |")
     edited = [k for k, v in reference.items() if row.default_config.get(k, v) != v and not _study_network(k, v)]

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from dd_tune.base.keys import DEVICE, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE, REACHED_BUDGET
 from dd_tune.report.results import Reeval
+from dd_tune.report.rows import configuration_text
 from dd_tune.report.tables import fmt_value
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
@@ -124,13 +125,20 @@ def _classes() -> dict[str, type]:
     return _CLASSES
 
 
-def write_test_board(study_dir: Path, ipc: int, reeval: Reeval) -> None:
+def write_test_board(study_dir: Path, ipc: int, reeval: Reeval, chosen: Mapping[str, Any] | None = None,
+                     protocol: str = "") -> None:
     """The test pass in TensorBoard: ``test_acc/<arch>/<row>`` (the mean over fresh models) at step IPC,
-    in the run ``test/`` beside the trials, so the search's curves and the final answer sit together."""
+    in the run ``test/`` beside the trials, so the search's curves and the final answer sit together; the
+    Text tab holds the chosen configuration (with the iterations it ran, when ASHA stopped it early) and the
+    evaluation protocol."""
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(study_dir / TEST_RUN))
     try:
+        if chosen is not None:
+            writer.add_text("chosen_configuration", configuration_text(chosen), global_step=ipc)
+        if protocol:
+            writer.add_text("evaluation_protocol", protocol, global_step=ipc)
         for row, by_arch in reeval.items():
             for arch, entry in by_arch.items():
                 if math.isfinite(entry.mean):

@@ -33,6 +33,7 @@ from dd_tune.base.hashing import content_key
 from dd_tune.config import to_dict
 from dd_tune.config.study import Arch
 from dd_tune.core.evaluation import evaluate_synset
+from dd_tune.core.protocols import CONFIG_KEY
 from dd_tune.core.synset import SynSet
 from dd_tune.report.results import Reeval, SetAccuracy
 from dd_tune.search.placement import TASK_RETRIES
@@ -78,8 +79,11 @@ def reeval_key(setup: TrialSetup, synset: SynSet, arch: str, k: int, job: EvalJo
         extra["factor"] = synset.factor
     if synset.zca:  # tested on the whitened test split
         extra["zca"] = True
+    protocol = to_dict(study.final_eval)
+    if study.final_eval.protocol == "dd_tune":  # the key earlier versions wrote (they knew no other protocol)
+        protocol.pop(CONFIG_KEY)
     return content_key({
-        "lr": synset.lr, "dataset": study.dataset, "final_eval": to_dict(study.final_eval),
+        "lr": synset.lr, "dataset": study.dataset, "final_eval": protocol,
         "model": to_dict(study.model), "seed": study.seed, "arch": arch, "k": k,
         "device": setup.device.type, "version": __version__, **extra,  # a new release may change training
     }, tensors=(synset.images, synset.labels))

@@ -20,6 +20,7 @@ from dd_tune.base.errors import StudyFailed
 from dd_tune.base.keys import BEST, DEFAULT, DIVERGED, ITERATIONS_RUN
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS
+from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
@@ -160,14 +161,7 @@ class StudyRunner:
         return probe
 
     def _protocol(self) -> str:
-        e = self.study.final_eval
-        return (f"{e.models} fresh models per architecture, SGD lr {e.lr} (x0.1 at epoch {e.epochs // 2 + 1}),"
-                f" momentum {e.momentum}, wd {e.weight_decay}, {e.epochs} epochs, batch {e.batch_size}"
-                + (f", DSA ({DATASETS.get(self.study.dataset).dsa_strategy})" if e.dsa else "")
-                + ("; every split ZCA-whitened (eps 0.1, fitted on the training split)" if self.study.data.zca else "")
-                # smoke profiles test on a fixed subset: the report must not read as a full test pass
-                + (f"; held-out sets capped at {e.max_eval_images} images (a fixed shuffle): not a result"
-                   if e.max_eval_images else ""))
+        return describe_protocol(self.study.final_eval, DATASETS.get(self.study.dataset), self.study.data.zca)
 
     def _ipc(self, ipc: int, resume: bool) -> IpcResult:
         """One IPC, or its result read back when a resumed study had already finished it."""
@@ -218,8 +212,8 @@ class StudyRunner:
         t_final = time.time()
         reeval, candidate_tests, lr_rows = run_test_pass(stage, sets, candidates, chosen)
         timing["final_eval_s"] = time.time() - t_final
-        write_test_board(self.dir, best_ipc, reeval)
         result = self._ipc_result(ipc, best_ipc, grid, rows, chosen, best_cfg, reeval, out_dir, t0)
+        write_test_board(self.dir, best_ipc, reeval, result.best_config, self._protocol())
         c = self.study.search.confirm
         result.confirmation = {"rows": confirmed, "verdict": verdict(confirmed), "models": c.models,
                                "top_k": c.top_k, "arch": self.study.proxy_eval.archs[0],
