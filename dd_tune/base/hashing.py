@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -26,3 +27,28 @@ def content_key(blob: Any, tensors: Iterable[torch.Tensor] = (), length: int = 2
 def content_int(blob: Any, bits: int = 48) -> int:
     """A stable integer for ``blob`` (e.g. a trial's config), from the same hash."""
     return int(content_key(blob, length=bits // 4), 16)
+
+
+def package_digest() -> str:
+    """The code of the dd_tune package: a hash of every module's path and bytes (a study's fingerprint says
+    whether two runs ran the same code, whatever the version string)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries a study's numbers depend on."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "ray", "optuna"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions

@@ -41,6 +41,16 @@ RANDOM_REAL_DRAW = "random_real_draw"  # one draw (random_real_draw3), pooled in
 MAIN_ROWS = (BEST, DEFAULT, RANDOM_REAL)
 
 
+ENDED_AT = "ended_at"  # a trial row's wall clock at its last report (the batch wait of the time table)
+BATCH = "batch"  # the time table: trials per batch of the deterministic search (0: not batched)
+
+
 def trial_label(number: int) -> str:
     """``t03``: a trial as every file and line names it (its Optuna trial number)."""
     return f"t{number:02d}"
+
+
+def trial_number(label: str) -> int | None:
+    """The Optuna number in a trial's name or folder (``t03``, ``t03_lr_img=...`` -> 3); None otherwise."""
+    head = label.split("_", 1)[0]
+    return int(head[1:]) if head[:1] == "t" and head[1:].isdigit() else None

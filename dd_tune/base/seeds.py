@@ -17,6 +17,8 @@ TRIAL_DISTILL, TRIAL_PROXY_EVAL, FINAL_EVAL = 0, 1, 3
 # the confirmation of the top trials on the validation split and the evaluation-lr choice: their own
 # models (not the test pass's), paired across the sets they compare
 CONFIRM_EVAL, LR_SELECT = 4, 5
+# the search's sampler, reseeded per trial (search.deterministic): a suggestion is a function of its number
+SAMPLER = 6
 # trial index of random-real draw d (d = 0, 1, ...): draw 0 is the single draw of earlier reports
 RANDOM_REAL_INDEX = 10_000
 FULL_DATA_INDEX = 20_000  # model k of the full-data reference is trial FULL_DATA_INDEX + k
@@ -37,6 +39,11 @@ def final_eval_seed(study_seed: int, arch: str, model: int, stream: int = FINAL_
     if arch not in ARCH_CODES:
         raise KeyError(f"no seed code for architecture {arch!r}; add one to dd_tune.base.seeds.ARCH_CODES")
     return trial_seed(study_seed, 1000 * model + ARCH_CODES[arch], stream)
+
+
+def sampler_seed(study_seed: int, trial_number: int) -> int:
+    """TPE's random state for the suggestion of trial ``trial_number`` (numpy takes 32-bit seeds)."""
+    return trial_seed(study_seed, trial_number, SAMPLER) % 2**32
 
 
 def selection_seed(study_seed: int) -> int:

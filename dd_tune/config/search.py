@@ -55,6 +55,10 @@ class SearchConfig:
     asha: AshaConfig = AshaConfig()
     confirm: ConfirmConfig = ConfirmConfig()
     max_failures: int = 1  # retries of a crashed trial from its last checkpoint
+    # trials in batches of max_concurrent_trials, TPE reseeded per trial number, early stopping against
+    # earlier batches only: the same trials whatever order they finish in (dd_tune.search.ordered).
+    # False: Ray's ASHA and a free-running TPE, which fill idle slots sooner but fork with timing.
+    deterministic: bool = True
     # once per study, a short trial in-process and in Ray Tune: Ray's overhead in the report's time table
     overhead_probe: bool = True
     # the space grows to hold the defaults where they lie outside it (a categorical gains the value, a

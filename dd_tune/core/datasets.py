@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dd_tune.base.errors import DataError
+from dd_tune.base.hashing import content_key
 from dd_tune.base.registry import Registry
 from dd_tune.config.files import user_path
 from dd_tune.core.cifar import cifar_arrays
@@ -269,6 +270,15 @@ def load_split(spec: DatasetSpec, root: Path, split: Split) -> tuple[torch.Tenso
     images, labels = spec.loader(Path(root), split, True)
     validate_split(spec, Path(root), split, images, labels)
     return images, labels
+
+
+def data_digest(name: str, root: Path) -> str:
+    """The dataset as loaded (both splits' uint8 images and labels), hashed: a study's fingerprint says
+    whether two runs saw the same data, whatever the files' layout."""
+    spec = DATASETS.get(name)
+    splits: tuple[Split, ...] = ("train", "test")
+    tensors = [t for split in splits for t in load_split(spec, Path(root), split)]
+    return content_key({"dataset": name}, tensors=tensors)
 
 
 def prepare_dataset(name: str, root: Path) -> None:

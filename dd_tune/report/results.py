@@ -147,6 +147,8 @@ class StudyResult:
     # seconds} or
     # {iterations, error}; {} when the study did not measure it (search.overhead_probe: false)
     overhead_probe: dict[str, Any] = field(default_factory=dict)
+    # hashes of the inputs and of the outcome (dd_tune.report.fingerprint); {} in reports of earlier versions
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def first(self) -> IpcResult:

@@ -9,6 +9,7 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 
 from __future__ import annotations
 
+from dd_tune.base.keys import BATCH, ENDED_AT, trial_number
 from dd_tune.report.results import IpcResult, StudyResult
 
 WORK_KEYS = ("setup_s", "distill_s", "eval_s")  # what a trial times itself: its work without Ray
@@ -69,7 +70,7 @@ def time_lines(row: IpcResult) -> list[str]:
     lines += [f"| {what} | {sec:.0f} | {100 * sec / wall:.1f} % |" for what, sec in rows[:-1]]
     explained = sum(sec for _, sec in rows[:-1])
     lines += [f"| **{rows[-1][0]}** | **{wall:.0f}** | rows add up to {100 * explained / wall:.1f} % |", ""]
-    lines += lost_lines(row)
+    lines += lost_lines(row) + batch_lines(row)
     per_hour = row.n_trials / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
     overhead = ray_overhead(row)
     lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row.n_trials} trials in "
@@ -78,6 +79,35 @@ def time_lines(row: IpcResult) -> list[str]:
                  f"trial timed itself: set-up, distillation, proxy evaluation)." if overhead is not None else "."),
               ""]
     return lines
+
+
+def batch_wait(row: IpcResult) -> float | None:
+    """Slot-seconds the deterministic search's batches cost: for each batch, every trial's slot idle from
+    the trial's end to the end of the slowest trial of its batch. None when the search was not batched or
+    the trials did not record their ends (reports of earlier versions)."""
+    width = int((row.timing or {}).get(BATCH, 0))
+    ends: dict[int, list[float]] = {}
+    for t in row.trials:
+        number, ended = trial_number(str(t.get("trial", ""))), t.get(ENDED_AT)
+        if number is None or ended is None:
+            return None
+        ends.setdefault(number // width if width else 0, []).append(float(ended))
+    if not width or not ends:
+        return None
+    return sum(max(batch) - end for batch in ends.values() for end in batch)
+
+
+def batch_lines(row: IpcResult) -> list[str]:
+    """The cost of the deterministic search: idle slot time while batches waited for their slowest trial."""
+    wait = batch_wait(row)
+    if wait is None:
+        return []
+    timing = row.timing
+    capacity = float(timing["slots"]) * float(timing["search_s"])
+    share = f" ({100 * wait / capacity:.1f} % of the search's {capacity:.0f} slot-seconds)" if capacity > 0 else ""
+    return [f"Deterministic search (batches of {int(timing[BATCH])} trials, search.deterministic): trial slots "
+            f"waited {wait:.0f} slot-seconds in all for the slowest trial of their batch{share}; part of the "
+            f"\"Ray scheduling and idle slots\" row.", ""]
 
 
 def lost_lines(row: IpcResult) -> list[str]:

@@ -6,14 +6,16 @@ leaves a trial that Optuna has finished but the restored Tune state still calls 
 resumes it from its checkpoint and its next result makes ``Trial.report`` raise
 ``UpdateFinishedTrialError``, which kills the resumed study. Here such a trial is recognised from
 the storage and its late results are ignored: Optuna keeps the value it was told first, no trial is
-added or duplicated. Intermediate values are stored at the distillation iteration, and every Optuna
-trial records its Ray trial id (user attribute ``ray_trial_id``: the ``trial_<id>`` folder and the id in
-the report's trial table); a trial that ASHA stopped before its budget is PRUNED, not COMPLETE.
+added or duplicated. A trial Optuna handed out after Tune's last snapshot (it never ran) is handed out again
+on resume instead of a new one, so the trial numbers stay those of an uninterrupted run. Intermediate values
+are stored at the distillation iteration, and every Optuna trial records its Ray trial id (user attribute
+``ray_trial_id``: the ``trial_<id>`` folder and the id in the report's trial table); a trial that ASHA
+stopped before its budget is PRUNED, not COMPLETE.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from dd_tune.base.keys import DIVERGED, ITERATION, REACHED_BUDGET
 from dd_tune.search import trial_names
@@ -22,16 +24,16 @@ _CLASSES: dict[str, type] = {}
 
 
 def _build() -> type:
-    """The class, defined on first use: importing this module must not import Ray (commands that only
-    print help or a configuration stay fast); Ray is imported when a search is built."""
+    """The class, defined on first use: importing this module must not import Ray (fast --help)."""
     from ray.tune.search.optuna import OptunaSearch
 
     class ResumableOptunaSearch(OptunaSearch):
         def suggest(self, trial_id: str) -> Any:
+            if trial_id not in self._ot_trials and self._ot_study is not None:  # after a kill: its orphan first
+                self._ot_trials.update(orphan_trial(self._ot_study, trial_id, self._ot_trials))
             config = super().suggest(trial_id)
             ot_trial = self._ot_trials.get(trial_id)
-            if isinstance(config, dict) and ot_trial is not None:
-                # known before Tune names the trial's folder: folder, console and report say t03
+            if isinstance(config, dict) and ot_trial is not None:  # before Tune names its folder: t03 everywhere
                 trial_names.record(trial_id, ot_trial.number)
                 ot_trial.set_user_attr("ray_trial_id", trial_id)
             return config
@@ -81,6 +83,20 @@ def _build() -> type:
     ResumableOptunaSearch.__module__ = __name__
     ResumableOptunaSearch.__qualname__ = "ResumableOptunaSearch"
     return ResumableOptunaSearch
+
+
+def orphan_trial(ot_study: Any, trial_id: str, trials: Mapping[str, Any]) -> dict[str, Any]:
+    """``{trial_id: the lowest-numbered trial Optuna holds as RUNNING that none of ``trials`` owns}``: one
+    asked just before a kill, after Tune's last snapshot, so it never ran. Handed out again (its number, its
+    values) it keeps the numbering of an uninterrupted run; {} when there is none."""
+    import optuna
+
+    owned = {t._trial_id for t in trials.values()}
+    running = [t for t in ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+               if t._trial_id not in owned]
+    if not running:
+        return {}
+    return {trial_id: optuna.trial.Trial(ot_study, min(running, key=lambda t: t.number)._trial_id)}
 
 
 def stopped_early(result: dict[str, Any] | None, error: bool, multi_objective: bool = False) -> bool:

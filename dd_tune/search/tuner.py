@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from dd_tune.base.errors import ConfigError, StudyInterrupted
-from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
+from dd_tune.base.keys import DEVICE, DIVERGED, ENDED_AT, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
 from dd_tune.config import StudyConfig
-from dd_tune.search import optuna_search
+from dd_tune.search import optuna_search, ordered, trial_names
 from dd_tune.search.board import trial_board
 from dd_tune.search.interrupts import handlers_restored
 from dd_tune.search.progress import progress_callback, tune_console, tune_verbosity
@@ -64,6 +64,9 @@ class Search:
             # ones stay failed (they already used their retries); the searcher state comes back too
             tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
+            # the restored trials' numbers, for their names and the batch order (dd_tune.search.ordered)
+            for folder, number in optuna_numbers(self.db, optuna_name(self.study, ipc)).items():
+                trial_names.record(folder.removeprefix("trial_"), number)
         else:
             if resume:  # interrupted before Tune saved any state: drop the half-made Optuna study
                 self._delete_optuna_study(ipc)
@@ -111,13 +114,15 @@ class Search:
         from ray import tune
 
         s = self.study.search
-        searcher = make_searcher(self.study, self.space, ipc, default, f"sqlite:///{self.db}")
-        scheduler = make_scheduler(self.study, self.space)
+        url = f"sqlite:///{self.db}"
+        searcher = make_searcher(self.study, self.space, ipc, default, url)
+        scheduler = make_scheduler(self.study, self.space, url, optuna_name(self.study, ipc))
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
-                max_concurrent_trials=s.max_concurrent_trials,
+                # a deterministic search limits itself (its batches): Tune's own limiter would only warn
+                max_concurrent_trials=None if s.deterministic else s.max_concurrent_trials,
                 # t03_lr_img=0.51_batch_real=64: TensorBoard's run name, the report's and the console's t03
                 trial_dirname_creator=dirname_creator(sorted(self.space)),
                 # a finished trial's actor runs the next one: no process start, torch import or data
@@ -140,7 +145,8 @@ class Search:
 
 def make_searcher(study: StudyConfig, space: SearchSpace, ipc: int, default: dict[str, Any],
                   storage_url: str | None) -> Any:
-    """The search's Optuna searcher (seeded TPE; ``storage_url`` None keeps the study in memory)."""
+    """The search's Optuna searcher (seeded TPE; ``storage_url`` None keeps the study in memory); with
+    ``search.deterministic``, TPE reseeded per trial number behind a batch limiter (dd_tune.search.ordered)."""
     import optuna
 
     if tune_verbosity() == 0:  # "A new study created in RDB ...": the start line already names the study
@@ -149,24 +155,35 @@ def make_searcher(study: StudyConfig, space: SearchSpace, ipc: int, default: dic
     # Searching IPC makes it a two-objective study: accuracy up, synthetic images down (the report
     # shows the Pareto front). ASHA compares one metric across rungs, so it is off then.
     multi = "ipc" in space
-    return optuna_search.ResumableOptunaSearch(
+    s = study.search
+    sampler = (ordered.NumberSeededTPE(study.seed, n_startup_trials=n_startup) if s.deterministic
+               else optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=n_startup))
+    searcher = optuna_search.ResumableOptunaSearch(
         space=to_optuna(space), metric=[METRIC, IMAGES] if multi else METRIC,
         mode=["max", "min"] if multi else "max",
         points_to_evaluate=[default],
-        sampler=optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=n_startup),
+        sampler=sampler,
         storage=optuna.storages.RDBStorage(storage_url) if storage_url else None,
         study_name=optuna_name(study, ipc),
     )
+    if not s.deterministic:
+        return searcher
+    return ordered.NumberOrderLimiter(searcher, max_concurrent=s.max_concurrent_trials, batch=True)
 
 
-def make_scheduler(study: StudyConfig, space: SearchSpace) -> Any:
+def make_scheduler(study: StudyConfig, space: SearchSpace, storage_url: str = "", study_name: str = "") -> Any:
     """ASHA on the distillation iteration (FIFO when ASHA is off, the trial length is not known, or the
-    study has two objectives)."""
+    study has two objectives); with ``search.deterministic`` ASHA's rungs decided against earlier batches
+    only, read from the Optuna study at ``storage_url`` (dd_tune.search.ordered)."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     s = study.search
     max_it = max_iterations(study, space)
     if s.asha.enabled and max_it > 0 and "ipc" not in space:
+        if s.deterministic and storage_url:
+            rungs = ordered.milestones(s.asha.grace_period * s.report_every, max_it, s.asha.reduction_factor)
+            return ordered.OrderFreeHalving(ITERATION, METRIC, rungs, s.max_concurrent_trials,
+                                            s.asha.reduction_factor, storage_url, study_name)
         return ASHAScheduler(time_attr=ITERATION, metric=METRIC, mode="max", max_t=max_it,
                              grace_period=s.asha.grace_period * s.report_every,
                              reduction_factor=s.asha.reduction_factor)
@@ -195,8 +212,10 @@ def _dry_run(study: StudyConfig, space: SearchSpace, ipc: int) -> None:
     """One IPC's searcher and scheduler built in memory; its first two suggestions drawn."""
     what = f"study {study.name}, IPC {ipc}"
     try:
-        searcher = make_searcher(study, space, ipc, default_point(study, space, ipc), None)
-        make_scheduler(study, space)
+        # the searcher itself, not the batch limiter around it (a batch of one would refuse the second)
+        built = make_searcher(study, space, ipc, default_point(study, space, ipc), None)
+        searcher = getattr(built, "searcher", built)
+        make_scheduler(study, space, "sqlite://", "dry_run")
         first, second = searcher.suggest("dry_run_0"), searcher.suggest("dry_run_1")
     except ConfigError:
         raise
@@ -235,6 +254,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
                      DEVICE: m.get(DEVICE), GPU_SHARE: m.get(GPU_SHARE), NODE: m.get(NODE),
                      "failures": failures.get(m.get("trial_id") or "", 0), "lost_s": lost_seconds(r),
                      "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
+                     ENDED_AT: m.get("reported_at"),  # wall clock of its last report: when its slot freed
                      "timing": trial_timing(r),
                      # a method's own counters (PAD's skipped updates): why a trial went nowhere
                      "counters": {k: v for k, v in m.items() if k.startswith(("skipped", "matching_"))}})

@@ -17,15 +17,17 @@ from typing import Any
 import torch
 
 from dd_tune.base.errors import StudyFailed
-from dd_tune.base.keys import BEST, DEFAULT, DIVERGED, ITERATIONS_RUN
+from dd_tune.base.hashing import content_key, library_versions, package_digest
+from dd_tune.base.keys import BATCH, BEST, DEFAULT, DIVERGED, ITERATIONS_RUN
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
-from dd_tune.core.datasets import DATASETS
+from dd_tune.core.datasets import DATASETS, data_digest
 from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
 from dd_tune.report.fidelity import fidelity
+from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
 from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.results import IpcResult, StudyResult
@@ -141,9 +143,16 @@ class StudyRunner:
             by_ipc=by_ipc, wall_time_s=time.time() - t0, expert_stage=stage, protocol=self._protocol(),
             final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
             resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
-            method_notes=list(self.method.report_notes), overhead_probe=probe)
+            method_notes=list(self.method.report_notes), overhead_probe=probe, fingerprint=self._inputs())
+        result.fingerprint["outcome"] = outcome_digest(result)
         write_report(result, self.dir)
         return result
+
+    def _inputs(self) -> dict[str, Any]:
+        """The inputs' fingerprint: configuration, code, data and libraries (dd_tune.report.fingerprint)."""
+        return inputs_fingerprint({"config": content_key(to_dict(self.study)), "code": package_digest(),
+                                   "data": data_digest(self.study.dataset, self.data_root),
+                                   "libraries": library_versions()})
 
     def overhead_probe(self, resume: bool) -> dict[str, Any]:
         """Ray's overhead on a trial, measured once per study (kept across a resume); {} when switched off."""
@@ -182,8 +191,10 @@ class StudyRunner:
         lost_before = dead_nodes()
         grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
             ipc, default, self.setup(ipc), resume)
-        timing = {"search_s": time.time() - t0, "slots": max(slots, trial_slots(
-            self.resources, self.study.search.max_concurrent_trials))}
+        s = self.study.search
+        timing = {"search_s": time.time() - t0,
+                  "slots": max(slots, trial_slots(self.resources, s.max_concurrent_trials)),
+                  BATCH: s.max_concurrent_trials if s.deterministic else 0}
         search_lost = len(dead_nodes() - lost_before)
         rows = trial_rows(grid)
         numbers = optuna_numbers(self.db, optuna_name(self.study, ipc))
