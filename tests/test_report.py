@@ -206,3 +206,20 @@ def test_a_smoke_report_says_it_is_not_a_result_before_any_number():
     assert _banner(study_result(profile="quick", protocol="E=5; held-out sets capped at 500 images (a fixed shuffle): "
                                                           "not a result"))
     assert _banner(study_result(profile="quick", protocol="E=200, 3 models")) == []
+
+
+def test_where_to_look_names_each_ipcs_optuna_study_and_the_closing_lines_say_one_model(capsys):
+    from factories import acc, ipc_result, study_result
+
+    from dd_tune.commands.common import print_reeval
+
+    reeval = {"best": {"convnet": acc([90.0, 91.0])}, "default": {"convnet": acc([89.0, 90.0])}}
+    rows = {str(i): ipc_result(ipc=i, reeval=reeval, differences=differences(reeval), best_config={"lr_img": 1.0},
+                               default_config={"lr_img": 1.0}) for i in (1, 10)}
+    report = study_result(rows, study="dm_mnist")
+    md = render_markdown(report)
+    assert "--study-name dm_mnist-ipc1`" in md and "--study-name dm_mnist-ipc10`" in md and "<IPC>" not in md
+    assert "pip install -e '.[dashboard]'" in md and "is the best proxy score, not the confirmed choice" in md
+    print_reeval({"1": ipc_result(reeval={"best": {"convnet": acc([91.0]), "lenet": acc([80.0, 82.0])}})})
+    out = capsys.readouterr().out
+    assert "convnet 91.00 (n=1)" in out and "lenet 81.00±1.41" in out and "±0.00" not in out

@@ -128,10 +128,12 @@ def test_a_suggestion_is_a_function_of_its_number_and_the_finished_history():
     assert not ordered.NumberSeededTPE(7)._constant_liar  # running trials never enter the model
 
 
-def test_the_limiter_tells_a_batch_in_trial_number_order():
+def test_the_limiter_tells_a_batch_in_trial_number_order(monkeypatch):
     from ray.tune.search import Searcher
 
     from dd_tune.search import trial_names
+
+    monkeypatch.setattr(trial_names, "NUMBERS", {})  # this test's trial ids stay out of other tests' names
 
     told: list[str] = []
 

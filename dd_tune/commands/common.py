@@ -15,7 +15,7 @@ from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.base.printable import printable
 from dd_tune.config import StudyConfig, to_dict
 from dd_tune.methods.configs import study_at
-from dd_tune.report.results import IpcResult
+from dd_tune.report.results import IpcResult, SetAccuracy
 from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.search.space import SearchSpace, space_as_dict
 from dd_tune.tune.prepare import RunRequest
@@ -109,5 +109,9 @@ def print_reeval(by_ipc: Mapping[str, IpcResult]) -> None:
     """One line per re-evaluated set: mean ± std per architecture."""
     for ipc, row in by_ipc.items():
         for name, accs in row.reeval.items():
-            print(f"ipc {ipc} {name:12s} " + "  ".join(
-                f"{arch} {a.mean:.2f}±{a.std:.2f}" for arch, a in accs.items()))
+            print(f"ipc {ipc} {name:12s} " + "  ".join(f"{arch} {_cell(a)}" for arch, a in accs.items()))
+
+
+def _cell(entry: SetAccuracy) -> str:
+    """mean ± std over fresh models; one model has no spread to show ("(n=1)", as the report writes it)."""
+    return f"{entry.mean:.2f}±{entry.std:.2f}" if len(entry.runs) > 1 else f"{entry.mean:.2f} (n=1)"

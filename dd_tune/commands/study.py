@@ -80,6 +80,7 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         print(resolved_yaml(study, space), end="")
         return 0
     study_dir, result = run_study(study, space, run_request(args), started.append)
-    print(f"\nreport: {study_dir / 'report.md'}\ntensorboard --logdir {study_dir}")
+    print(f"\nreport: {study_dir / 'report.md'} (in a browser: {study_dir / 'report.html'})\n"
+          f"tensorboard --logdir {study_dir}")
     print_reeval(result.by_ipc)
     return 0

@@ -156,9 +156,11 @@ def render_markdown(report: StudyResult) -> str:
               "",
               "- TensorBoard: `tensorboard --logdir .` (one run per trial, curves against the distillation "
               "iteration, image grids, HParams; the run `test` holds the test pass)",
-              f"- Optuna study: `optuna trials --storage sqlite:///optuna.db --study-name {report.study}-ipc<IPC>` "
-              f"(each Optuna trial's user attribute `ray_trial_id` is the trial id used above; "
-              f"`pip install 'dd_tune[dashboard]'` and `optuna-dashboard sqlite:///optuna.db` for its dashboard)",
+              "- Optuna study: " + ", ".join(f"`optuna trials --storage sqlite:///optuna.db --study-name "
+                                             f"{report.study}-ipc{ipc}`" for ipc in report.by_ipc)
+              + " (each Optuna trial's user attribute `ray_trial_id` is the trial id used above; "
+              "`pip install -e '.[dashboard]'` in dd_tune's folder, then `optuna-dashboard sqlite:///optuna.db` for "
+              "its dashboard, whose \"Best Trial\" is the best proxy score, not the confirmed choice)",
               ""]
     return "\n".join(lines)
 
