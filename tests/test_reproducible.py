@@ -252,7 +252,7 @@ def _outcome(storage: Path) -> dict:
 @pytest.mark.slow
 def test_the_same_study_whatever_order_its_trials_finish_in_and_across_a_kill(tmp_path, data_root):
     runs = {}
-    for name, delay in (("even_slow", "trial_even=4"), ("odd_slow", "trial_odd=4")):
+    for name, delay in (("even_slow", "trial_even=12"), ("odd_slow", "trial_odd=12")):
         _study(tmp_path / name, data_root, delay)
         runs[name] = _outcome(tmp_path / name)
     a, b = runs["even_slow"], runs["odd_slow"]
@@ -268,7 +268,7 @@ def test_the_same_study_whatever_order_its_trials_finish_in_and_across_a_kill(tm
     # kill -9 in the middle of the search, then --resume: the same study again
     killed = tmp_path / "killed"
     killed.mkdir()
-    proc = _study(killed, data_root, "trial_even=4", wait=False)
+    proc = _study(killed, data_root, "trial_even=12", wait=False)
     exp = killed / "dm_mnist" / "ipc1"
     deadline = time.time() + 600
     try:
@@ -280,7 +280,7 @@ def test_the_same_study_whatever_order_its_trials_finish_in_and_across_a_kill(tm
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL and not (killed / "dm_mnist" / "report.json").exists()
-    _study(killed, data_root, "trial_odd=4", "--resume")
+    _study(killed, data_root, "trial_odd=12", "--resume")
     resumed = _outcome(killed)
     assert resumed["trials"] == a["trials"] and resumed["chosen"] == a["chosen"] and resumed["test"] == a["test"]
     assert resumed["fingerprint"]["outcome"] == a["fingerprint"]["outcome"]

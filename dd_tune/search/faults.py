@@ -37,9 +37,10 @@ DELAY_KINDS = ("expert", "eval", "trial", "trial_even", "trial_odd")
 @functools.lru_cache(maxsize=8)
 def delay_rules(spec: str) -> dict[str, float]:
     """Parse the timing testing hook (env ``DD_TUNE_TASK_DELAY`` on the driver): ``kind=seconds`` pairs
-    (kinds: expert, eval, trial, and trial_even / trial_odd for the trials whose configuration index is
-    even / odd) make each such job sleep that long when it starts (a trial: after each report), so a test
-    can remove a node while work certainly runs on it, or change the order in which trials finish.
+    (kinds: expert, eval, trial) make each such job sleep that long when it starts (a trial: after each
+    report), so a test can remove a node while work certainly runs on it; trial_even / trial_odd make the
+    trials whose configuration index is even / odd sleep once, after their first report, so a test can
+    change the order in which trials that run side by side finish.
     Changes no result."""
     out: dict[str, float] = {}
     for rule in filter(None, (r.strip() for r in spec.split(","))):

@@ -126,6 +126,7 @@ class StudyRunner:
         """The whole study. With ``resume``, finished IPCs are read back, an interrupted search is
         restored from Ray Tune's experiment state, and the expert stage finds its experts cached."""
         t0 = time.time()
+        inputs = self._inputs()  # at the start: the code and data this run read, not what is there at its end
         for ipc in self.study.ipc:
             for note in self.method.config_notes(study_at(self.study, ipc).distill, ipc):
                 if note.startswith("Warning"):
@@ -143,7 +144,7 @@ class StudyRunner:
             by_ipc=by_ipc, wall_time_s=time.time() - t0, expert_stage=stage, protocol=self._protocol(),
             final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
             resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
-            method_notes=list(self.method.report_notes), overhead_probe=probe, fingerprint=self._inputs())
+            method_notes=list(self.method.report_notes), overhead_probe=probe, fingerprint=inputs)
         result.fingerprint["outcome"] = outcome_digest(result)
         write_report(result, self.dir)
         return result
