@@ -10,24 +10,19 @@ the first test row where they part.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Mapping
 
+from dd_tune.base.hashing import content_key
 from dd_tune.base.keys import ITERATION, METRIC, trial_number
 from dd_tune.report.results import IpcResult, StudyResult
 
 INPUT_PARTS = ("config", "code", "data", "libraries")  # what the inputs hash is made of, in this order
 
 
-def digest(blob: Any) -> str:
-    """SHA-256 (24 hex digits) of a JSON-able value, keys sorted."""
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
 def inputs_fingerprint(parts: Mapping[str, Any]) -> dict[str, Any]:
     """``parts`` (config, code and data hashes, library versions) with ``inputs``: the hash of them all."""
-    return {**{k: parts[k] for k in INPUT_PARTS}, "inputs": digest({k: parts[k] for k in INPUT_PARTS})}
+    return {**{k: parts[k] for k in INPUT_PARTS}, "inputs": content_key({k: parts[k] for k in INPUT_PARTS})}
 
 
 def _trials(row: IpcResult) -> list[dict[str, Any]]:
@@ -49,7 +44,7 @@ def outcome(result: StudyResult) -> dict[str, Any]:
 
 
 def outcome_digest(result: StudyResult) -> str:
-    return digest(outcome(result))
+    return content_key(outcome(result))
 
 
 def differences(a: StudyResult, b: StudyResult) -> list[str]:

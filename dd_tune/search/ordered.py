@@ -28,6 +28,8 @@ import functools
 import math
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from dd_tune.base.seeds import sampler_seed
 from dd_tune.search import trial_names
 
@@ -55,15 +57,10 @@ def rung_value(curve: Mapping[int, float], milestone: int) -> float | None:
 
 
 def cutoff(values: list[float], reduction_factor: int) -> float | None:
-    """The rung's cut: the ``1 - 1/rf`` quantile of the earlier batches' values (None: nothing to compare)."""
-    finite = sorted(v for v in values if not math.isnan(v))
-    if not finite:
-        return None
-    # numpy's default (linear) percentile, as Ray's ASHA computes it
-    pos = (1 - 1 / reduction_factor) * (len(finite) - 1)
-    low = math.floor(pos)
-    high = min(low + 1, len(finite) - 1)
-    return finite[low] + (finite[high] - finite[low]) * (pos - low)
+    """The rung's cut: the ``1 - 1/rf`` quantile of the earlier batches' values, as Ray's ASHA computes it
+    (None: nothing to compare)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.percentile(finite, (1 - 1 / reduction_factor) * 100)) if finite else None
 
 
 def decide(number: int, step: int, value: float, curves: Callable[[int], Mapping[int, Mapping[int, float]]],
