@@ -54,3 +54,17 @@ def delay_rules(spec: str) -> dict[str, float]:
                               f"{', '.join(DELAY_KINDS)} and 0 <= seconds <= 600, rules separated by commas")
         out[kind] = value
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def ask_kill_rule(spec: str) -> tuple[int, int] | None:
+    """Parse the kill-in-ask testing hook (env ``DD_TUNE_KILL_IN_ASK`` on the driver): ``N:K`` makes the
+    driver SIGKILL itself in the middle of asking Optuna for trial N, after K of its parameters are stored,
+    the state a ``kill -9`` at that moment leaves, so a test can resume from it every time. "" = off."""
+    if not spec:
+        return None
+    number, sep, kept = spec.partition(":")
+    if not (sep and number.isdigit() and kept.isdigit()):
+        raise ConfigError(f"DD_TUNE_KILL_IN_ASK: bad rule {spec!r}; expected N:K (trial number N, K parameters "
+                          f"stored before the kill), both whole numbers")
+    return int(number), int(kept)

@@ -16,7 +16,7 @@ from typing import Protocol
 from dd_tune.base.errors import ConfigError
 from dd_tune.config import user_path
 from dd_tune.core.datasets import prepare_dataset, resolve_data_root
-from dd_tune.search.faults import delay_rules, fault_rules
+from dd_tune.search.faults import ask_kill_rule, delay_rules, fault_rules
 from dd_tune.search.interrupts import sigterm_as_ctrl_c
 from dd_tune.tune.capacity import Capacity, cluster_capacity, describe, local_capacity
 from dd_tune.tune.cluster import (
@@ -94,6 +94,7 @@ def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: Run
     check_connect_args(req.address, req.num_cpus)
     fault_rules(os.environ.get("DD_TUNE_FAULT_AFTER_REPORTS", ""))  # the testing hooks, before any directory
     delay_rules(os.environ.get("DD_TUNE_TASK_DELAY", ""))
+    ask_kill_rule(os.environ.get("DD_TUNE_KILL_IN_ASK", ""))
     require_posix_storage(req.storage)
     storage = user_path(req.storage, "--storage")
     check_storage(storage)
