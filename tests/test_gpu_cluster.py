@@ -123,7 +123,7 @@ def _pad_run(tmp: Path, data_root: Path, name: str, disturb: bool) -> dict:
             time.sleep(2)
             assert study.proc.poll() is None  # still waiting, not refused
             first = [sim.add_worker(cpus=1, gpus=1), sim.add_worker(cpus=1, gpus=1)]
-            study.wait_for("expert stage: 2 task(s) submitted")  # SPREAD: one per worker, each in its 5 s pause
+            study.wait_for("expert stage: 2 expert(s) in")  # SPREAD: one per worker, each in its 5 s pause
             time.sleep(2)
             sim.kill(first[0])
             spare = sim.add_worker(cpus=1, gpus=1)

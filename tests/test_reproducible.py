@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -272,6 +273,20 @@ def _study(storage: Path, data_root: Path, delay: str, *extra: str, wait: bool =
     return proc
 
 
+SUMMARY = re.compile(r"\[dd_tune\] |report: |tensorboard --logdir |ipc \d+ +\w+ +convnet |$")
+
+
+def _foreign_lines(console: str) -> list[str]:
+    """The lines of a study's console that dd_tune did not print (warnings and notices of the libraries)."""
+    return [line for line in console.splitlines() if not SUMMARY.match(line)]
+
+
+def test_the_console_check_sees_a_library_warning():
+    console = "[dd_tune] study dm_mnist: starting\nreport: r.md\nipc 1 best         convnet 50.50±8.63  lenet 8.5\n"
+    assert not _foreign_lines(console)
+    assert _foreign_lines(console + "2026-12-07 WARNING authentication_token_setup.py:85 -- Token authentication")
+
+
 def _outcome(storage: Path) -> dict:
     """What must not depend on timing: every Optuna trial, the chosen trial, the test rows."""
     import optuna
@@ -298,6 +313,8 @@ def test_the_same_study_whatever_order_its_trials_finish_in_and_across_a_kill(tm
     assert a["order"] != b["order"]  # the delays did change which trials finished first
     assert a["trials"] == b["trials"] and a["chosen"] == b["chosen"] and a["test"] == b["test"]
     assert a["fingerprint"] == b["fingerprint"]  # inputs and outcome: one command compares two runs
+    # the console at verbosity 0: dd_tune's lines and its closing summary, nothing from Ray, torch or Optuna
+    assert not _foreign_lines((tmp_path / "even_slow.log").read_text())
     from dd_tune.commands.results import main
 
     assert main([str(tmp_path / "even_slow" / "dm_mnist"), str(tmp_path / "odd_slow" / "dm_mnist"), "--diff"]) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -24,7 +25,9 @@ from dd_tune.methods.pixel import distill_network
 
 def forward_flops(spec: ModelSpec) -> int:
     """FLOPs of one forward pass of one image through a freshly built model (classifier included)."""
-    from fvcore.nn import FlopCountAnalysis  # heavy optional import, only where FLOPs are counted
+    with warnings.catch_warnings():  # fvcore.nn scripts a loss with torch.jit at import, which torch deprecates
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
+        from fvcore.nn import FlopCountAnalysis  # heavy optional import, only where FLOPs are counted
 
     net = build_model(spec, torch.Generator().manual_seed(0)).eval()
     x = torch.zeros(1, spec.channels, *spec.size)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from dd_tune.base.errors import ConfigError, ResourceError
+from dd_tune.search.progress import tune_verbosity
 
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, S3://, memory://, file://, ...
 
@@ -95,14 +96,20 @@ def connect(address: str | None, num_cpus: int | None) -> float:
             # address="local": a new instance of our own, never one found through RAY_ADDRESS or the
             # world-writable /tmp/ray/ray_current_cluster (another user's Ray on this machine)
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                     configure_logging=True, logging_level=logging.WARNING)
+                     configure_logging=True, logging_level=_ray_log_level())
             make_token_private()
         else:
             try:
-                ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
+                ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level=_ray_log_level())
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ResourceError(f"cannot connect to the Ray cluster at --address {address!r}: {e}") from e
     return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def _ray_log_level() -> int:
+    """Ray's own log lines: errors only unless ``--verbose`` (its warnings, such as the token-authentication
+    notice or Tune's snapshot timings, are about Ray's internals; dd_tune prints what the user must know)."""
+    return logging.WARNING if tune_verbosity() > 0 else logging.ERROR
 
 
 def dead_nodes() -> set[str]:

@@ -60,7 +60,9 @@ def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, 
     task = ray.remote(num_cpus=cpu, num_gpus=gpu, scheduling_strategy="SPREAD", max_retries=TASK_RETRIES)(_expert_task)
     before = dead_nodes()
     jobs = [task.remote(setup, cfg, i) for cfg in pools for i in range(cfg.num_experts)]
-    print(f"[dd_tune] expert stage: {len(jobs)} task(s) submitted", flush=True)
+    print(f"[dd_tune] expert stage: {len(jobs)} expert(s) in {len(pools)} pool(s) of "
+          f"{', '.join(str(c.num_experts) for c in pools)} (one pool per expert recipe the search can pick; "
+          f"each trial reads the pool of its own recipe)", flush=True)
     t0, trained, pending, task_seconds = time.time(), 0, list(jobs), 0.0
     where: Counter[str] = Counter()
     while pending:
