@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,23 @@ def test_bad_input_fails_early_with_one_message(tmp_path, args, message):
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+PROBE = ("import sys, time; t0 = time.time(); from dd_tune.commands.study import main; rc = main(sys.argv[1:]); "
+         "print(rc, round(time.time() - t0, 2), any(m in sys.modules for m in ('ray.tune', 'optuna')))")
+
+
+@pytest.mark.parametrize("args", [["dm_mnistt"], ["dm_mnist", "--set", "search.num_sample=3"],
+                                  ["dm_mnist", "--profile", "quik"], ["dm_mnist", "--data-root", "/nonexistent/dd"],
+                                  ["dm_mnist", "--profile", "smoke", "--resume"]])
+def test_bad_arguments_are_refused_before_ray_tune_and_optuna_are_imported(tmp_path, args):
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-c", PROBE, *args, "--storage", str(tmp_path / "runs")],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    wall = time.time() - t0
+    rc, _, imported = r.stdout.split()
+    assert rc == "2" and r.stderr.startswith("error: ") and imported == "False", r.stdout + r.stderr
+    assert wall < 3.0, f"{wall:.1f} s"  # the whole process, from its start: torch's import included
 
 
 def test_malformed_fault_hook_fails_before_anything_is_written(tmp_path):

@@ -69,6 +69,9 @@ class RunChecks(Protocol):
     def directory(self, storage: Path) -> None:
         """Refuse what would be overwritten or mixed up under ``storage`` (a ConfigError)."""
 
+    def search(self) -> None:
+        """Build the run's searches in memory (imports Ray Tune and Optuna: after the cheap checks)."""
+
     def data(self, data_root: Path) -> None:
         """Check the data against the run (e.g. IPC against class sizes)."""
 
@@ -81,10 +84,10 @@ class RunChecks(Protocol):
 
 def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: RunChecks) -> RunPlace:
     """The checks before a run, cheapest first, and nothing written until they pass: command line,
-    storage (usable, and ``checks.directory`` refuses what would be overwritten), the dataset
-    (downloaded/verified; ``checks.data``), the resources a trial asks for (``checks.resources`` with the
-    largest node's CPUs and GPUs: before a local Ray starts, after joining a cluster), then Ray and, on
-    more than one node, that every node sees the storage.
+    storage (usable, and ``checks.directory`` refuses what would be overwritten), the data root, the
+    search (``checks.search``), the dataset (downloaded/verified; ``checks.data``), the resources a trial
+    asks for (``checks.resources`` with the largest node's CPUs and GPUs: before a local Ray starts, after
+    joining a cluster), then Ray and, on more than one node, that every node sees the storage.
 
     ``kind`` ("study", "suite") and ``name`` name the run's directory: its lock (:mod:`dd_tune.tune.lock`)
     is taken after the checks and before Ray starts (the storage is created then, if it is new, and the
@@ -112,6 +115,7 @@ def prepare_run(req: RunRequest, dataset: str, kind: str, name: str, checks: Run
 def _checked_place(req: RunRequest, dataset: str, storage: Path, lock: RunLock, checks: RunChecks) -> RunPlace:
     checks.directory(storage)
     data_root = resolve_data_root(req.data_root)
+    checks.search()  # before the dataset is downloaded: a search Ray or Optuna would reject costs nothing
     prepare_dataset(dataset, data_root)
     checks.data(data_root)
     resources = checks.resources(local_capacity(*local_resources(req.num_cpus))) if req.address is None else []

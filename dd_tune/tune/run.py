@@ -56,6 +56,10 @@ class _Checks:
         else:
             check_suite_dir(where, self.studies, self.req.force, self.req.resume)
 
+    def search(self) -> None:
+        for study, space in zip(self.studies, self.spaces):
+            check_search(study, space)
+
     def data(self, data_root: Path) -> None:
         for study, space in zip(self.studies, self.spaces):
             check_ipcs(study, space, data_root)
@@ -83,7 +87,6 @@ def _request_released(place: RunPlace) -> Iterator[None]:
 
 def run_study(study: StudyConfig, space: SearchSpace, req: RunRequest, started: Started) -> tuple[Path, StudyResult]:
     """Run ``study`` over ``space`` as ``req`` asks; (its directory, its results)."""
-    check_search(study, space)  # the whole search, built in memory, before anything is replaced
     set_verbosity(req.verbose)
     place = prepare_run(req, study.dataset, "study", study.name, _Checks(req, "study", study.name, [study], [space]))
     with place.lock, _request_released(place):  # one run per study directory, until this one ends
@@ -100,8 +103,6 @@ def run_suite(suite: SuiteConfig, studies: Sequence[StudyConfig], spaces: Sequen
               started: Started) -> SuiteOutcome:
     """Run the studies of ``suite`` (as :func:`dd_tune.tune.suite.suite_studies` resolves them, with their
     search spaces, in order) and write the comparison."""
-    for study, space in zip(studies, spaces):
-        check_search(study, space)
     set_verbosity(req.verbose)
     checks = _Checks(req, "suite", suite.name, list(studies), list(spaces))
     place = prepare_run(req, studies[0].dataset, "suite", suite.name, checks)
