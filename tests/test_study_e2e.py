@@ -69,9 +69,10 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trials = sorted(params.parent for params in (study_dir / "ipc1").glob("*/params.json"))
-    # each trial's folder (TensorBoard's run) is named by its Optuna number and its values
-    assert [t.name.split("_")[0] for t in trials] == ["t00", "t01", "t02"] and "lr_img=1_" in trials[0].name + "_"
-    runs = sorted({f.parent.relative_to(study_dir).as_posix() for f in study_dir.rglob("events.out.tfevents.*")})
+    # each trial's folder (TensorBoard's run) is named by its Optuna number and how it differs from the defaults
+    assert [t.name.split("_")[0] for t in trials] == ["t00", "t01", "t02"] and trials[0].name == "t00_defaults"
+    runs = sorted({f.parent.relative_to(study_dir).as_posix() for f in study_dir.rglob("events.out.tfevents.*")
+                   if not f.parent.relative_to(study_dir).as_posix().startswith("board")})
     assert runs == ["ipc1/" + t.name for t in trials] + ["test"], runs
     acc = EventAccumulator(str(trials[0])).Reload()
     tags = acc.Tags()
@@ -100,9 +101,18 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     from tb_server import served
 
     page = served(study_dir, expect_runs=4)
-    assert page["runs"] == ["ipc1/" + t.name for t in trials] + ["test"]
+    assert [r for r in page["runs"] if not r.startswith("board")] == ["ipc1/" + t.name for t in trials] + ["test"]
     assert all("val_acc" in page["scalars"][f"ipc1/{t.name}"] and page["images"][f"ipc1/{t.name}"] == ["synset"]
                for t in trials)
+    # board/: the trials compared once the study chose, each run named by its number and roles
+    board = served(study_dir / "board", expect_runs=5)
+    named = [r for r in board["runs"] if r.startswith("ipc1/")]
+    assert [r.split()[0] for r in named] == ["ipc1/t00", "ipc1/t01", "ipc1/t02"]
+    assert named[0].startswith("ipc1/t00 defaults") and sum(" chosen" in r for r in named) == 1
+    assert board["hparams"][0] == "00 role" and "test" in board["runs"]
+    chosen_run = next(r for r in named if " chosen" in r)
+    assert board["sessions"][chosen_run]["metrics"]["test_acc/convnet"] == pytest.approx(
+        report["reeval"]["best"]["convnet"]["mean"])
 
     md = (study_dir / "report.md").read_text()
     chosen = next(line for line in md.splitlines() if line.startswith("| tuned: DM"))  # the chosen trial's row

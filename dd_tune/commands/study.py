@@ -81,6 +81,6 @@ def _main(args: argparse.Namespace, started: list[Path]) -> int:
         return 0
     study_dir, result = run_study(study, space, run_request(args), started.append)
     print(f"\nreport: {study_dir / 'report.md'} (in a browser: {study_dir / 'report.html'})\n"
-          f"tensorboard --logdir {study_dir}")
+          f"tensorboard --logdir {study_dir / 'board'}  (the trials compared: defaults, chosen, finalists)")
     print_reeval(result.by_ipc)
     return 0

@@ -43,6 +43,35 @@ def grid_image(grid: torch.Tensor, class_names: list[str], cell: tuple[int, int]
     return out
 
 
+CLASSES_PER_LINE = 10  # TensorBoard's grid: at most this many class columns side by side
+LABEL_HEIGHT = 16  # pixels of a line's class-name strip
+
+
+def class_columns(grid: torch.Tensor, class_names: list[str], cell: tuple[int, int],
+                  per_line: int = CLASSES_PER_LINE) -> "Image.Image":
+    """The same images as :func:`grid_image`, one *column* per class (its name above it) and at most
+    ``per_line`` classes side by side, further classes on the next line: a set of 10 classes at 1 image per
+    class is one row a screen wide, not a column ten images tall (TensorBoard shows images at their size)."""
+    from PIL import Image, ImageDraw
+
+    h, w = cell
+    n_cls, cols = grid.shape[1] // h, grid.shape[2] // w
+    blocks = grid.reshape(grid.shape[0], n_cls, h, cols, w).permute(1, 3, 0, 2, 4)  # [class, image, C, h, w]
+    scale = upscale_factor(h, w)
+    per_line = max(1, min(per_line, n_cls))
+    lines = math.ceil(n_cls / per_line)
+    line_h = LABEL_HEIGHT + cols * h * scale
+    out = Image.new("RGB", (per_line * w * scale, lines * line_h), "white")
+    draw = ImageDraw.Draw(out)
+    for c in range(n_cls):
+        x, y = (c % per_line) * w * scale, (c // per_line) * line_h
+        draw.text((x + 2, y + 2), class_names[c][:max(4, w * scale // 7)], fill="black")
+        column = blocks[c].permute(1, 0, 2, 3).reshape(grid.shape[0], cols * h, w)  # its images, top to bottom
+        out.paste(grid_image(column, [], (h, w)).crop((LABEL_WIDTH, 0, LABEL_WIDTH + w * scale, cols * h * scale)),
+                  (x, y + LABEL_HEIGHT))
+    return out
+
+
 def save_grid(image: "Image.Image", path: str | Path) -> str:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     image.save(path)

@@ -15,7 +15,7 @@ from dd_tune.base.atomic import atomic_torch_save
 from dd_tune.base.errors import DataError
 from dd_tune.core.datasets import DATASETS, denormalize
 from dd_tune.core.formation import MAX_FACTOR, decode_grouped, decode_labels_grouped
-from dd_tune.core.grids import grid_image, save_grid
+from dd_tune.core.grids import class_columns, grid_image, save_grid
 from dd_tune.core.zca import Whitening
 
 # bounds of a set file that are never met by a real one, checked before anything downstream trusts it
@@ -193,6 +193,13 @@ class SynSet:
         spec = DATASETS.get(self.dataset)
         names = list(spec.classes) or [f"class {c}" for c in range(spec.num_classes)]
         return grid_image(self.grid(max_per_class, whitening), names, spec.size)
+
+    def board_image(self, max_per_class: int = 10, whitening: Whitening | None = None) -> "Any":
+        """The grid as TensorBoard shows it: one column per class, ten classes to a line
+        (:func:`dd_tune.core.grids.class_columns`)."""
+        spec = DATASETS.get(self.dataset)
+        names = list(spec.classes) or [f"class {c}" for c in range(spec.num_classes)]
+        return class_columns(self.grid(max_per_class, whitening), names, spec.size)
 
     def save_png(self, path: str | Path, max_per_class: int = 10, whitening: Whitening | None = None) -> str:
         return save_grid(self.image(max_per_class, whitening), path)

@@ -154,8 +154,11 @@ def render_markdown(report: StudyResult) -> str:
               "## Where to look", "",
               "Commands to run in this study's folder (the paths are relative, so they work in a copy of it too):",
               "",
-              "- TensorBoard: `tensorboard --logdir .` (one run per trial, curves against the distillation "
-              "iteration, image grids, HParams; the run `test` holds the test pass)",
+              "- TensorBoard: `tensorboard --logdir board` compares the trials: one run per trial named by its "
+              "number, its role (defaults, chosen, finalist) and the values that vary, most important first; "
+              "curves against the distillation iteration, the set's images, HParams with the confirmation and "
+              "test accuracies; the run `test` holds the test pass (its Text tab: every row in one table). "
+              "`tensorboard --logdir .` shows the trials as they ran (the trial folders).",
               "- Optuna study: " + ", ".join(f"`optuna trials --storage sqlite:///optuna.db --study-name "
                                              f"{report.study}-ipc{ipc}`" for ipc in report.by_ipc)
               + " (each Optuna trial's user attribute `ray_trial_id` is the trial id used above; "

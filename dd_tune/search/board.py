@@ -15,10 +15,11 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.base.keys import DEVICE, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE, REACHED_BUDGET
+from dd_tune.base.keys import DEVICE, GPU_SHARE, IMAGES, ITERATION, NODE, REACHED_BUDGET
 from dd_tune.report.results import Reeval
 from dd_tune.report.rows import configuration_text
 from dd_tune.report.tables import fmt_value
+from dd_tune.search.board_view import SESSION_SUFFIX, shown
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
@@ -101,15 +102,10 @@ def _classes() -> dict[str, type]:
             self._trial_writer[trial].flush()
 
         def _try_log_hparams(self, trial: Any, result: dict) -> None:
-            # the sampled values only (flattened ``selection.embedding`` etc.; None as "off" since TBX
-            # refuses None), against the curves the report ranks by
-            params = {k: "off" if v is None else v for k, v in flatten_dict(trial.evaluated_params).items()}
-            metrics = {k: v for k, v in result.items() if k in (METRIC, "loss")}
-            trial.evaluated_params, original = params, trial.evaluated_params
-            try:
-                super()._try_log_hparams(trial, metrics)
-            finally:
-                trial.evaluated_params = original
+            # the sampled values with their types (``selection.embedding`` flattened; "off" for None, the
+            # dataset's DSA for ""), in a file of their own: the board view (board_view.py) links the
+            # trial's curves without this session and writes the final one, with the trial's role
+            write_session(Path(trial.local_path), flatten_dict(trial.evaluated_params))
 
     class NoBoard(TBXLoggerCallback):
         def log_trial_start(self, trial: Any) -> None:
@@ -123,6 +119,33 @@ def _classes() -> dict[str, type]:
 
     _CLASSES.update(TrialBoard=TrialBoard, NoBoard=NoBoard)
     return _CLASSES
+
+
+def write_session(folder: Path, params: Mapping[str, Any]) -> None:
+    """A trial's HParams session (its values, typed; no experiment: TensorBoard gathers the columns from
+    every trial's session) in ``folder``'s ``*.hparams`` event file."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    _, start, end = hparams({k: shown(k, v) for k, v in params.items()}, {})
+    writer = SummaryWriter(str(folder), filename_suffix=SESSION_SUFFIX)
+    try:
+        writer._get_file_writer().add_summary(start)
+        writer._get_file_writer().add_summary(end)
+    finally:
+        writer.close()
+
+
+def test_table(reeval: Reeval) -> str:
+    """The test pass as one Markdown table (TensorBoard's Text tab renders it): a row per set and
+    architecture, mean ± std over its units, n and the 95 % interval."""
+    lines = ["| set | architecture | test accuracy (%) | n | 95 % interval |", "|---|---|---|---|---|"]
+    for row, by_arch in reeval.items():
+        for arch, e in by_arch.items():
+            ci = f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]" if e.ci95 else "-"
+            spread = f" ± {e.std:.2f}" if e.n > 1 else ""
+            lines.append(f"| {row} | {arch} | {e.mean:.2f}{spread} | {e.n} | {ci} |")
+    return "\n".join(lines)
 
 
 def write_test_board(study_dir: Path, ipc: int, reeval: Reeval, chosen: Mapping[str, Any] | None = None,
@@ -139,6 +162,7 @@ def write_test_board(study_dir: Path, ipc: int, reeval: Reeval, chosen: Mapping[
             writer.add_text("chosen_configuration", configuration_text(chosen), global_step=ipc)
         if protocol:
             writer.add_text("evaluation_protocol", protocol, global_step=ipc)
+        writer.add_text("test_rows", test_table(reeval), global_step=ipc)  # every row in one view
         for row, by_arch in reeval.items():
             for arch, entry in by_arch.items():
                 if math.isfinite(entry.mean):

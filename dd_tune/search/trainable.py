@@ -140,10 +140,10 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     def picture(synset: SynSet, it: int) -> None:
         # readable grid in TensorBoard and as a trial artifact (grids/it<N>.png): the study report picks
         # the best trial's first, middle and last for its progress figure
-        image = synset.image(whitening=setup.whitening())
-        if writer is not None:
-            writer.add_image("synset", np.asarray(image), it, dataformats="HWC")
-        save_grid(image, os.path.join(os.getcwd(), GRIDS, f"it{it:07d}.png"))
+        if writer is not None:  # one column per class, ten classes to a line: a screen shows the whole set
+            writer.add_image("synset", np.asarray(synset.board_image(whitening=setup.whitening())), it,
+                             dataformats="HWC")
+        save_grid(synset.image(whitening=setup.whitening()), os.path.join(os.getcwd(), GRIDS, f"it{it:07d}.png"))
 
     def report(metrics: dict[str, float], state: dict[str, Any], synset: SynSet) -> None:
         nonlocal reports

@@ -123,8 +123,9 @@ class Search:
                 search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples,
                 # a deterministic search limits itself (its batches): Tune's own limiter would only warn
                 max_concurrent_trials=None if s.deterministic else s.max_concurrent_trials,
-                # t03_lr_img=0.51_batch_real=64: TensorBoard's run name, the report's and the console's t03
-                trial_dirname_creator=dirname_creator(sorted(self.space)),
+                # t03_lr_img=0.51_factor=2 (how it differs from the defaults, t00_defaults): TensorBoard's run
+                # name, the report's and the console's t03
+                trial_dirname_creator=dirname_creator(list(self.space), default),
                 # a finished trial's actor runs the next one: no process start, torch import or data
                 # load per trial (the overhead probe measured ~4 s of those per trial on 2 cores); Ray
                 # moves the working directory to each new trial's folder, so artifacts stay per trial

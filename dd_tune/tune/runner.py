@@ -35,6 +35,7 @@ from dd_tune.report.rows import differences
 from dd_tune.report.stored import load_ipc_result, moved_here
 from dd_tune.report.study_report import write_report
 from dd_tune.search.board import write_test_board
+from dd_tune.search.board_view import write_board_view
 from dd_tune.search.faults import delay_rules, fault_rules
 from dd_tune.search.overhead import measure_overhead
 from dd_tune.search.setup import TrialSetup
@@ -180,6 +181,7 @@ class StudyRunner:
             print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
             return moved_here(load_ipc_result(done_file), self.dir)
         result = self.at_ipc(ipc).run_ipc(ipc, resume)
+        write_board_view(self.dir, ipc, result, result.plots.get("importances") or {})
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result
 
