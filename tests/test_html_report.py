@@ -96,3 +96,72 @@ def test_no_text_of_a_report_becomes_markup(tmp_path: Path):
 def test_a_pipe_escaped_in_a_cell_stays_in_its_cell(tmp_path: Path):
     page = markdown_to_html("| a | b |\n|---|---|\n| x\\|y | 2 |\n", tmp_path, "t")
     assert "<td>x|y</td><td>2</td>" in page
+
+
+class Blocks(HTMLParser):
+    """The page's top-level blocks in order: ("h2", text), ("p", text), ("table", columns), ..."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[tuple[str, object]] = []
+        self._open: str | None = None
+        self._columns = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h1", "h2", "p", "blockquote") and self._open is None:
+            self._open = tag
+            self.blocks.append((tag, ""))
+        elif tag == "table":
+            self._open, self._columns = "table", 0
+        elif tag == "th" and self._open == "table":
+            self._columns += 1
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.blocks.append(("table", self._columns))
+        if tag == self._open:
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open in ("h1", "h2", "p", "blockquote") and self.blocks:
+            kind, text = self.blocks[-1]
+            self.blocks[-1] = (kind, f"{text}{data}")
+
+
+def test_the_first_screen_is_the_verdict_and_the_test_table_and_the_trial_table_fits(tmp_path: Path):
+    """The order a reader meets: title, the not-a-result banner, one line of how, then IPC 1's verdict and
+    test table before anything about the search; the protocol under "How it was measured"; the trial
+    table has five columns whatever the search space (the configuration wraps in one cell) and the page's
+    tables may wrap their cells."""
+    from factories import acc, ipc_result, study_result
+
+    from dd_tune.report.study_report import write_report
+
+    space = {k: {"type": "categorical", "choices": [1, 2]} for k in ("a_long_parameter_name", "b", "c", "d", "e")}
+    default = {k: 1 for k in space}
+    trials = [{"trial": f"t0{i}", "optuna": i, "config": {**default, "b": 1 + i % 2, "c": 2}, "val_acc": 50.0 + i,
+               "it": 4, "error": None, "device": "cpu", "node": "10.0.0.1 (n)"} for i in range(3)]
+    row = ipc_result(trials=trials, default_config=default, best_config=default,
+                     reeval={"best": {"convnet": acc([60.0, 61.0])}, "default": {"convnet": acc([59.0, 58.0])}})
+    report = study_result(by_ipc={"1": row}, profile="smoke", search_space=space,
+                          protocol="protocol dd_tune: 2 fresh models (the long line)")
+    (tmp_path / "s").mkdir()
+    write_report(report, tmp_path / "s")
+    page = Blocks()
+    page.feed((tmp_path / "s" / "report.html").read_text())
+    kinds = [k for k, _ in page.blocks]
+    assert kinds[:4] == ["h1", "blockquote", "p", "h2"] and page.blocks[3][1] == "IPC 1"
+    assert "table" in kinds[4:7] and "Verdict" in page.blocks[4][1]  # the verdict, then the test table
+    first_table = kinds.index("table")
+    assert all("trials (" not in str(text) for _, text in page.blocks[:first_table])
+    measured = kinds.index("h2", 4)
+    assert page.blocks[measured][1] == "How it was measured" and "protocol dd_tune" in page.blocks[measured + 1][1]
+    trial_table = next(i for i, (k, _) in enumerate(page.blocks) if k == "p" and "same in every trial" in str(_))
+    assert page.blocks[trial_table - 1] == ("table", 5)  # trial, val acc, iterations, configuration, ran on
+    assert str(page.blocks[trial_table][1]).startswith("The same in every trial: a_long_parameter_name=1, c=2, d=1")
+    assert "b=" not in str(page.blocks[trial_table][1])  # b varies: in the table
+    html_text = (tmp_path / "s" / "report.html").read_text()
+    assert "overflow-wrap" in html_text and "max-width: 100%" in html_text
+    md = (tmp_path / "s" / "report.md").read_text()
+    # b varies (its non-default values in the cell); c=2 in every trial, said once; no row claims the defaults
+    assert "| t02 | 52.00 | 4 | — |" in md and "| t01 | 51.00 | 4 | b=2 |" in md and "the reference defaults |" not in md

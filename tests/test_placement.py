@@ -26,12 +26,14 @@ def _trial(name: str, acc: float, **extra: object) -> dict:
 def test_the_trial_table_says_where_each_trial_ran_and_how_often_it_restarted():
     row = ipc_result(trials=[_trial("t00", 50.0, **SIM, failures=1), _trial("t01", 40.0, **SIM, failures=0)])
     lines = trial_lines(row, {"lr_img": {}})
-    assert lines[1] == "| trial | lr_img | ran on | restarts | iterations run | val acc (%) |"
-    assert "| t00 | 1 | cpu (simulated GPU), 0.5 GPU on 10.0.0.7 | 1 | 4 | 50.00 |" in lines
+    head = "| trial | val acc (%) | iterations run | configuration (how it differs from the reference defaults)"
+    assert lines[1] == head + " | ran on | restarts |"
+    assert "| t00 | 50.00 | 4 | — | cpu (simulated GPU), 0.5 GPU on 10.0.0.7 | 1 |" in lines
+    assert "The same in every trial: lr_img=1." in lines
     assert ran_on({"device": "cuda:0 (NVIDIA A10G)", "gpu_share": 0.25, "node_address": "10.0.0.9 (x)"}) == \
         "cuda:0 (NVIDIA A10G), 0.25 GPU on 10.0.0.9"
     old = trial_lines(ipc_result(trials=[_trial("t00", 50.0)]), {"lr_img": {}})  # a report of an earlier version
-    assert old[1] == "| trial | lr_img | iterations run | val acc (%) |"
+    assert old[1] == head + " |"
 
 
 def test_the_time_table_says_what_dead_nodes_cost_and_where_jobs_ran():

@@ -34,8 +34,10 @@ document.querySelectorAll('table').forEach(function (table) {
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
+td code { overflow-wrap: anywhere; }
 th { background: #f3f3f3; cursor: pointer; }
 img { max-width: 100%; }
 blockquote { border-left: 4px solid #c33; margin: 1rem 0; padding: 0.25rem 1rem; background: #fff4f4; }

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.errors import StudyStateError
 from dd_tune.base.keys import BEST, METRIC
+from dd_tune.core.protocols import protocol_name
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
@@ -83,13 +84,13 @@ def _proxy_line(row: IpcResult) -> str:
 def _ipc_section(ipc: str, row: IpcResult, report: StudyResult) -> list[str]:
     method = str(report.method)
     answer = verdict(row, METHOD_NAMES.get(method, method or "the method"))
-    lines = [f"## IPC {ipc}", "", *([answer, ""] if answer else []),
+    # the answer first: the verdict and the test table, then how the search got there
+    lines = [f"## IPC {ipc}", "", *([answer, ""] if answer else []), *accuracy_lines(row), "",
              f"{row.n_trials} trials ({row.n_errors + row.n_diverged} failed: {row.n_errors} raised, "
              f"{row.n_diverged} diverged); {_proxy_line(row)}", ""]
     for which, notes in (row.config_notes or {}).items():
         lines += [f"- {'Tuned' if which == BEST else 'Default'} configuration: {n}" for n in notes]
     lines += [""] if row.config_notes else []
-    lines += accuracy_lines(row)
     lines += [""] + lr_protocol_lines(row, lambda name: row_title(name, row))
     lines += confirmation_lines(row)
     lines += difference_lines(row.differences or differences(row.reeval))
@@ -137,19 +138,20 @@ def render_markdown(report: StudyResult) -> str:
     lines = [
         f"# Study `{report.study}` ({report.method} on {report.dataset}, profile `{report.profile}`)",
         "",
-        f"Seed {report.seed}; wall time {report.wall_time_s:.0f} s. Trials were tuned on a validation "
-        f"split carved from the training set; every accuracy below was measured once, at the end, on the "
-        f"**test** set with the same protocol for all rows ({report.protocol}). Cells: mean ± sample "
-        f"std [95 % t-interval] (n = fresh models; random real: n = draws, each the mean of its models, "
-        f"because a new draw of real images varies more than a new model).",
+        *banner(report),
+        f"Seed {report.seed}; wall time {report.wall_time_s:.0f} s. Trials were tuned on a validation split "
+        f"carved from the training set; every accuracy below was measured once, at the end, on the **test** "
+        f"set with the same protocol for all rows (protocol `{protocol_name(report.protocol)}`, under \"How it "
+        f"was measured\"). Cells: mean ± sample std [95 % t-interval] (n = fresh models; random real: n = "
+        f"draws, each the mean of its models, because a new draw of real images varies more than a new model).",
         "",
     ]
-    lines += banner(report)
+    for ipc, row in report.by_ipc.items():
+        lines += _ipc_section(ipc, row, report)
+    lines += ["## How it was measured", "", f"Evaluation: {report.protocol}.", ""]
     lines += [f"_{note}_" for note in report.method_notes] + ([""] if report.method_notes else [])
     lines += _expert_stage_lines(report.expert_stage)
     lines += study_time_line(report)
-    for ipc, row in report.by_ipc.items():
-        lines += _ipc_section(ipc, row, report)
     lines += ["## Search space", "", *search_space_lines(report.search_space), "",
               "## Where to look", "",
               "Commands to run in this study's folder (the paths are relative, so they work in a copy of it too):",

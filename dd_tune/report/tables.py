@@ -31,8 +31,12 @@ from dd_tune.report.stats import format_difference
 def fmt_value(v: Any, digits: int = 4) -> str:
     """``digits`` significant digits for floats, ``""`` shown as such (an empty string is a value: "the
     default"); the report's tables and the console's trial lines write values alike."""
-    if v == "":
+    if isinstance(v, str) and v == "":
         return '""'
+    if isinstance(v, Mapping):  # a nested block (PAD's experts): one line of key=value, not a dict's repr
+        return "(" + ", ".join(f"{k}={fmt_value(x, digits)}" for k, x in v.items()) + ")"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt_value(x, digits) for x in v) + "]"
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
@@ -192,22 +196,43 @@ def ran_on(trial: Mapping[str, Any]) -> str:
 
 
 def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
+    """The trial table, best first: each trial's configuration as the values in which it differs from the
+    reference defaults (one cell that wraps, so the table fits a screen whatever the space's size); the
+    values every trial shares are said once below it."""
     keys = sorted(space)
     placed = any(t.get(DEVICE) for t in row.trials)
     restarted = any(t.get("failures") for t in row.trials)
     extra = (["ran on"] if placed else []) + (["restarts"] if restarted else [])
-    lines = ["", "| trial | " + " | ".join(keys + extra) + " | iterations run | val acc (%) |",
-             "|---|" + "---|" * (len(keys) + len(extra) + 2)]
+    configs = [t["config"] for t in row.trials if t.get("config")]
+    shared = [k for k in keys if configs and len({repr(c.get(k)) for c in configs}) == 1]
+    header = ["trial", "val acc (%)", "iterations run", "configuration (how it differs from the reference defaults)",
+              *extra]
+    lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for t in sorted(row.trials, key=lambda t: -(t.get(METRIC) or -1)):
-        cells = [fmt_value(t["config"].get(k)) for k in keys] + ([ran_on(t)] if placed else []) \
-            + ([str(t.get("failures") or 0)] if restarted else [])
+        cells = ([ran_on(t)] if placed else []) + ([str(t.get("failures") or 0)] if restarted else [])
         acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
-        lines.append(f"| {name} | {' | '.join(cells)} | {t.get(ITERATION)} | {acc} |")
+        changed = " ".join(f"{k}={shown_value(k, t['config'].get(k))}" for k in keys if k not in shared
+                           and _dotted(row.default_config, k) != t["config"].get(k))
+        is_default = all(_dotted(row.default_config, k) == t["config"].get(k) for k in keys if k in t["config"])
+        changed = changed or ("the reference defaults" if is_default else "—")
+        lines.append(f"| {name} | {acc} | {t.get(ITERATION)} | {changed} |"
+                     + "".join(f" {c} |" for c in cells))
+    if shared:
+        lines += ["", "The same in every trial: " + ", ".join(
+            f"{k}={shown_value(k, configs[0].get(k))}" for k in shared) + "."]
     if "dsa_strategy" in keys:
         lines += ["", '`dsa_strategy` `""` is the dataset\'s own DSA strategy (on MNIST: colour, crop, cutout, scale, '
                   "rotate; no flip); other values name the operations used."]
     return lines
+
+
+def _dotted(config: Mapping[str, Any], key: str) -> Any:
+    """``config["selection"]["embedding"]`` for the flattened search key ``selection.embedding``."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def flops_lines(flops: Mapping[str, Any]) -> list[str]:
