@@ -110,3 +110,29 @@ def test_a_slice_plot_of_the_most_important_parameters(tmp_path):
     assert out["slice"] and (tmp_path / "plots" / "slice.png").read_bytes()[:4] == b"\x89PNG"
     # and the plane of the two most important ones
     assert out["contour"] and (tmp_path / "plots" / "contour.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_curves_show_the_chosen_and_the_defaults_as_one_line_when_they_coincide_and_mark_diverged(monkeypatch,
+                                                                                                 tmp_path):
+    from dd_tune.report import curves
+
+    drawn = {}
+    monkeypatch.setattr(curves, "curves_plot", lambda series, faint, path, title, diverged: drawn.update(
+        series=series, faint=faint, diverged=diverged) or str(path))
+    rows = [{"trial": "t00", "history": [[2, 50.0], [4, 60.0]]}, {"trial": "t01", "history": [[2, 40.0]]},
+            {"trial": "t02", "history": [], "diverged": 1, "it": 2}]
+    curves.search_curves(rows, {"chosen": "t00", "reference defaults": "t00"}, tmp_path / "c.png", "s")
+    assert list(drawn["series"]) == ["chosen = reference defaults"] and drawn["diverged"] == [(2, 0.0)]
+    assert drawn["faint"]["chosen = reference defaults"] == [[[2, 40.0]]]  # the one-report trial is kept
+    curves.search_curves(rows, {"chosen": "t01", "reference defaults": "t00"}, tmp_path / "c.png", "s")
+    assert list(drawn["series"]) == ["chosen", "reference defaults"]
+
+
+def test_no_contour_from_fewer_points_than_it_needs(tmp_path):
+    from dd_tune.report.plots import CONTOUR_POINTS, contour_plot, study_plots
+
+    study = make_study(tmp_path / "o.db", 3)
+    with pytest.raises(ValueError, match=f"needs at least {CONTOUR_POINTS} distinct points; this study has 3"):
+        contour_plot(study, ["lr", "batch"], tmp_path / "contour.png")
+    plots = study_plots(tmp_path / "o.db", "s", tmp_path / "plots")
+    assert plots.get("contour") is None and any(n.startswith("no contour plot: ") for n in plots["notes"])

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dd_tune.base.keys import DIVERGED, ITERATION
+
 
 def pyplot() -> Any:
     """matplotlib's pyplot on the headless Agg backend (cluster nodes and CI have no display), imported
@@ -21,23 +23,29 @@ def pyplot() -> Any:
 
 def search_curves(rows: list[dict[str, Any]], marked: dict[str, str], path: Path, title: str) -> str | None:
     """Every trial's proxy accuracy against the distillation iteration (thin), the ``marked`` trials
-    (e.g. the chosen one and the reference defaults) in bold."""
+    (e.g. the chosen one and the reference defaults) in bold; two labels of one trial become one line
+    (``chosen = reference defaults``), so neither hides the other."""
     by_trial = {r["trial"]: r.get("history") or [] for r in rows}
-    series = {label: by_trial.get(trial, []) for label, trial in marked.items()}
+    labels: dict[str, list[str]] = {}
+    for label, trial in marked.items():
+        labels.setdefault(trial, []).append(label)
+    series = {" = ".join(names): by_trial.get(trial, []) for trial, names in labels.items()}
     rest = [h for t, h in by_trial.items() if h and t not in marked.values()]
     faint = {label: (rest if k == 0 else []) for k, label in enumerate(series)}
     if not series:
         series, faint = {"trials": []}, {"trials": rest}
     if not any(series.values()) and not rest:
         return None
-    return curves_plot(series, faint, path, title)
+    diverged = [(r.get(ITERATION) or 0, 0.0) for r in rows if r.get(DIVERGED)]
+    return curves_plot(series, faint, path, title, diverged)
 
 
 def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list[list[float]]]], path: Path,
-                title: str) -> str | None:
+                title: str, diverged: list[tuple[float, float]] | None = None) -> str | None:
     """Validation accuracy vs distillation iteration: one bold line per entry of ``series`` (e.g. the best
-    trial from real init and from noise), the other trials of each as thin lines of the same colour.
-    None when there is nothing to draw (best-effort, like every figure)."""
+    trial from real init and from noise), the other trials of each as thin lines of the same colour (a
+    trial stopped after one report as a dot: a line of one point draws nothing); ``diverged`` trials as
+    red crosses at (iteration, 0). None when there is nothing to draw (best-effort, like every figure)."""
     if not any(series.values()) and not any(any(v) for v in faint.values()):
         return None
     plt = pyplot()
@@ -46,7 +54,11 @@ def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list
         line = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=2,
                        label=label if points else None)[0]
         for other in others:
-            ax.plot([p[0] for p in other], [p[1] for p in other], lw=0.8, alpha=0.35, color=line.get_color())
+            ax.plot([p[0] for p in other], [p[1] for p in other], lw=0.8, alpha=0.35, color=line.get_color(),
+                    marker="." if len(other) == 1 else None)
+    if diverged:
+        ax.scatter([d[0] for d in diverged], [d[1] for d in diverged], marker="x", color="tab:red",
+                   label=f"diverged ({len(diverged)})", zorder=3)
     ax.set_xlabel("distillation iteration")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # optuna is imported where a plot is drawn
     from optuna import Study
 
 
+CONTOUR_POINTS = 6  # distinct (x, y) points below which no contour is drawn
+
+
 def _completed(study: Study) -> list[Any]:
     """Every trial with a result: run to its budget (COMPLETE) or stopped early by ASHA (PRUNED, valued at
     the accuracy it had when stopped, as Optuna records a pruned trial)."""
@@ -81,6 +84,9 @@ def history_plot(study: Study, path: Path, stopped_early: set[int] | None = None
         ax.scatter([x for x in xs if x in early], [y for x, y in zip(xs, ys) if x in early],
                    label="stopped early by ASHA", color="tab:gray", marker="x")
     ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers: no t2.5
     return _save_accuracy_plot(fig, ax, study, "trial (Optuna number)", path)
 
 
@@ -163,6 +169,10 @@ def contour_plot(study: Study, params: list[str], path: Path) -> str | None:
 
     if len(params) < 2 or len(study.directions) != 1:
         return None
+    points = {(repr(t.params.get(params[0])), repr(t.params.get(params[1]))) for t in _completed(study)}
+    if len(points) < CONTOUR_POINTS:  # an interpolated surface through fewer points only draws the interpolation
+        raise ValueError(f"the contour over {params[0]} and {params[1]} needs at least {CONTOUR_POINTS} distinct "
+                         f"points; this study has {len(points)}")
     with warnings.catch_warnings():  # experimental plots; its interpolation warns on few trials
         warnings.simplefilter("ignore")
         ax = optuna.visualization.matplotlib.plot_contour(_all_as_complete(study), params=params[:2],
@@ -206,9 +216,13 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
         out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
         top = sorted(importances, key=lambda k: -importances[k])
         out["slice"] = slice_plot(study, top[:3], out_dir / "slice.png")
-        out["contour"] = contour_plot(study, top[:2], out_dir / "contour.png")
     except Exception as e:
         out["notes"].append(f"no hyperparameter importance: {e}")
+    try:
+        ranked = sorted(out["importances"], key=lambda k: -out["importances"][k])
+        out["contour"] = contour_plot(study, ranked[:2], out_dir / "contour.png")
+    except ValueError as e:
+        out["notes"].append(f"no contour plot: {e}")
     if len(study.directions) == 2:  # IPC searched: accuracy up, images down
         out["pareto"] = pareto_front(study)
         try:
