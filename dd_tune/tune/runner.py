@@ -34,6 +34,7 @@ from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stored import load_ipc_result, moved_here
 from dd_tune.report.study_report import write_report
+from dd_tune.search.annotate import annotate_optuna
 from dd_tune.search.board import write_test_board
 from dd_tune.search.board_view import write_board_view
 from dd_tune.search.faults import delay_rules, fault_rules
@@ -182,6 +183,7 @@ class StudyRunner:
             return moved_here(load_ipc_result(done_file), self.dir)
         result = self.at_ipc(ipc).run_ipc(ipc, resume)
         write_board_view(self.dir, ipc, result, result.plots.get("importances") or {})
+        annotate_optuna(self.db, optuna_name(self.study, ipc), result)
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result
 
