@@ -69,3 +69,34 @@ def test_bad_paths_are_one_error(argv, message, tmp_path, capsys):
     assert main([a.replace("{t}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_the_top_level_api_returns_typed_results_with_a_flat_frame_and_the_choice(tmp_path):
+    """``dd_tune.load_results(path)``: typed StudyResult objects; ``.to_frame()``: one row per study and IPC,
+    a column per number (no dict cells); the chosen trial, its confirmation and its configuration."""
+    import subprocess
+    import sys
+
+    from factories import acc, ipc_result, study_result
+
+    import dd_tune
+    from dd_tune.report.results import StudyResult
+
+    default = {"lr_img": 1.0, "iterations": 100, "ipc": 1}
+    row = ipc_result(best_config={**default, "lr_img": 0.5}, default_config=default,
+                     confirmation={"rows": [{"name": "t03", "mean": 71.234, "chosen": True, "is_default": False}],
+                                   "verdict": "t03 is chosen"},
+                     reeval={"best": {"convnet": acc([70.0, 72.0])}, "default": {"convnet": acc([66.0, 67.0])}})
+    (tmp_path / "s").mkdir()
+    report = study_result(by_ipc={"1": row}, study_dir=str(tmp_path / "s"))
+    (tmp_path / "s" / "report.json").write_text(json.dumps(report.to_dict(), default=str))
+    results = dd_tune.load_results(tmp_path / "s")
+    assert isinstance(results[0], StudyResult)
+    frame = results.to_frame()
+    first = frame.iloc[0].to_dict()
+    assert first["tuned"] == 71.0 and first["tuned_n"] == 2 and first["tuned_ci_low"] < 71.0
+    assert first["chosen"] == "t03" and first["confirmation"] == 71.23 and first["chosen_config"] == "lr_img=0.5"
+    assert not any(isinstance(v, dict) for v in first.values())
+    light = subprocess.run([sys.executable, "-c", "import sys, dd_tune; print('torch' in sys.modules)"],
+                           capture_output=True, text=True)
+    assert light.stdout.strip() == "False"  # the names are imported on first use

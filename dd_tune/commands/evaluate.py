@@ -71,7 +71,8 @@ def _main(args: argparse.Namespace) -> int:
     results = evaluate_synset(synset, cfg, test, seeds.generator(args.seed, device),
                               use_learned_lr=not args.ignore_learned_lr, progress=lambda m: print(m, flush=True))
     for arch, r in results.items():
-        print(f"{arch}: {r.mean:.2f} ± {r.std:.2f} % over {len(r.runs)} models")
+        spread = f" ± {r.std:.2f} % over {len(r.runs)} models" if len(r.runs) > 1 else " % (one model: no spread)"
+        print(f"{arch}: {r.mean:.2f}{spread}")
     if args.json:
         # a new file renamed into place: a hard link named --json is replaced, never written through
         atomic_write_text(Path(args.json), json.dumps({arch: r.to_dict() for arch, r in results.items()}, indent=2))

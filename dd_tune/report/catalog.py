@@ -4,10 +4,10 @@ DataFrame.
 
 Python use::
 
-    from dd_tune.report.catalog import load_results, summary_rows, trials_frame
-    results = load_results(["runs"])            # every study under ./runs (suites included)
-    rows = summary_rows(results)                # one dict per study and IPC
-    df = trials_frame(results[0])               # the first study's trials: config, proxy accuracy, ...
+    import dd_tune
+    results = dd_tune.load_results("runs")      # every study under ./runs (suites included), typed
+    df = results.to_frame()                     # one row per study and IPC, one column per number
+    trials = dd_tune.trials_frame(results[0])   # the first study's trials: config, proxy accuracy, ...
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dd_tune.base.errors import ConfigError, DDTuneError
-from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
+from dd_tune.base.keys import BEST, DEFAULT, ITERATION, ITERATIONS_RUN, METRIC, RANDOM_REAL
 from dd_tune.base.printable import printable
 from dd_tune.core.protocols import CONFIG_KEY, protocol_name
-from dd_tune.report.results import SetAccuracy, StudyResult
+from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import differences, ran_text
 from dd_tune.report.stats import summary
 from dd_tune.report.stored import REPORT_FILE, load_study_report
+from dd_tune.report.tables import fmt_value
 
 FORMATS = ("text", "csv", "json")
 COLUMNS = ("study", "method", "dataset", "profile", "ipc", "arch", CONFIG_KEY, "defaults", "tuned",
-           "tuned_iterations", "random_real", "tuned_minus_defaults", "trials", "wall_time_s", "path")
+           "tuned_iterations", "random_real", "tuned_minus_defaults", "trials", "chosen", "confirmation",
+           "wall_time_s", "chosen_config", "path")
 INTERVAL_COLUMNS = ("defaults", "tuned", "random_real", "tuned_minus_defaults")
 
 
@@ -55,13 +57,13 @@ def find_reports(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def load_results(paths: Sequence[str | Path]) -> list[StudyResult]:
-    """Every finished study under ``paths``, typed; the first file that is not a study report is one
-    error (:func:`load_results_checked` keeps the good ones and names the bad)."""
-    results, problems = load_results_checked(paths)
+def load_results(paths: str | Path | Sequence[str | Path]) -> Results:
+    """Every finished study under ``paths`` (one path or several), typed; the first file that is not a
+    study report is one error (:func:`load_results_checked` keeps the good ones and names the bad)."""
+    results, problems = load_results_checked([paths] if isinstance(paths, (str, Path)) else paths)
     if problems:
         raise ConfigError(problems[0])
-    return results
+    return Results(results)
 
 
 def load_results_checked(paths: Sequence[str | Path]) -> tuple[list[StudyResult], list[str]]:
@@ -104,8 +106,54 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
                 "tuned_minus_defaults": None if diff is None else {
                     "diff": round(diff["diff"], 2),
                     "ci95": [round(v, 2) for v in diff["ci95"]] if diff["ci95"] else None},
-                "trials": row.n_trials, "wall_time_s": round(row.wall_time_s), "path": r.study_dir})
+                "trials": row.n_trials, **_choice(row), "wall_time_s": round(row.wall_time_s),
+                "path": r.study_dir})
     return rows
+
+
+def _choice(row: IpcResult) -> dict[str, Any]:
+    """The chosen trial (``t03``, ``t00 = defaults`` when the reference defaults won), its confirmation
+    accuracy on validation, and its configuration as the values that differ from the reference defaults."""
+    confirmed = (row.confirmation or {}).get("rows", [])
+    chosen = next((c for c in confirmed if c.get("chosen")), None)
+    name = "" if chosen is None else str(chosen["name"]) + (" = defaults" if chosen.get("is_default") else "")
+    changed = {k: v for k, v in row.best_config.items()
+               if k not in (ITERATIONS_RUN, "ipc") and row.default_config.get(k) != v}
+    return {"chosen": name, "confirmation": None if chosen is None else round(float(chosen["mean"]), 2),
+            "chosen_config": " ".join(f"{k}={fmt_value(v)}" for k, v in changed.items()) or "the reference defaults"}
+
+
+def flat_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with one column per number: ``tuned`` -> ``tuned``, ``tuned_ci_low``, ``tuned_ci_high``,
+    ``tuned_n`` (the CSV's columns; a DataFrame's)."""
+    out = []
+    for row in rows:
+        flat: dict[str, Any] = {}
+        for c in COLUMNS:
+            v = row[c]
+            if c in INTERVAL_COLUMNS:
+                ci = (v or {}).get("ci95") or [None, None]
+                flat.update({c: (v or {}).get("mean", (v or {}).get("diff")), f"{c}_ci_low": ci[0],
+                             f"{c}_ci_high": ci[1], **({f"{c}_n": (v or {}).get("n")} if c != "tuned_minus_defaults"
+                                                      else {})})
+            else:
+                flat[c] = v
+        out.append(flat)
+    return out
+
+
+class Results(list):  # list[StudyResult]
+    """Finished studies (typed :class:`StudyResult` objects) with the summary as a table."""
+
+    def rows(self, arch: str = "convnet") -> list[dict[str, Any]]:
+        """One flat dict per study and IPC (:func:`flat_rows` of :func:`summary_rows`)."""
+        return flat_rows(summary_rows(self, arch))
+
+    def to_frame(self, arch: str = "convnet") -> Any:
+        """The summary as a pandas DataFrame, one row per study and IPC, one column per number."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(arch))
 
 
 def _text_cell(v: Any) -> str:
@@ -124,21 +172,11 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
         return json.dumps(_no_nan(list(rows)), indent=2, allow_nan=False)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out)
-        header = []
-        for c in COLUMNS:
-            header += [c, f"{c}_ci_low", f"{c}_ci_high"] if c in INTERVAL_COLUMNS else [c]
-        writer.writerow(header)
-        for row in rows:
-            line = []
-            for c in COLUMNS:
-                v = row[c]
-                if isinstance(v, dict) or (v is None and c in INTERVAL_COLUMNS):
-                    ci = (v or {}).get("ci95") or ["", ""]
-                    line += [(v or {}).get("mean", (v or {}).get("diff", "")), *ci]
-                else:
-                    line.append(printable(v) if isinstance(v, str) else v)
-            writer.writerow(line)
+        flat = flat_rows(rows)
+        writer = csv.DictWriter(out, fieldnames=list(flat[0]) if flat else list(COLUMNS))
+        writer.writeheader()
+        for line in flat:
+            writer.writerow({k: printable(v) if isinstance(v, str) else v for k, v in line.items()})
         return out.getvalue()
     if fmt != "text":
         raise ConfigError(f"unknown format {fmt!r}; choose from {list(FORMATS)}")
