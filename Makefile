@@ -38,12 +38,14 @@ gpu-data: data
 	@# CIFAR-10's unpacked batches too, where the data root has them (gpu_checks.sh generates them otherwise)
 	@cifar="$${DD_TUNE_DATA:-$(SHARED_DATASETS)}/cifar-10-batches-py"; if [ -d "$$cifar" ]; then cp -r "$$cifar" .gpu_data/; fi
 
+# never replaces an earlier result by itself: `make demo FORCE=1` runs it again, `make demo RESUME=1` continues
+# an interrupted one
 demo: setup data
-	$(PY) -m dd_tune.study dm_mnist --profile quick --force
+	$(PY) -m dd_tune.study dm_mnist --profile quick $(if $(FORCE),--force) $(if $(RESUME),--resume)
 
 # DM vs DataDAM vs PAD on MNIST under one protocol (quick profile: about 85 min on 2 CPU cores)
 compare: setup data
-	$(PY) -m dd_tune.compare mnist --profile quick --force
+	$(PY) -m dd_tune.compare mnist --profile quick $(if $(FORCE),--force) $(if $(RESUME),--resume)
 
 test: setup
 	$(PY) -m pytest -m "slow or not slow"

@@ -104,6 +104,10 @@ def test_resume_and_force_are_exclusive(tmp_path):
 @pytest.mark.parametrize("stored, flags, message", [
     (None, [], "holds an unfinished study; pass --resume to continue it, --force"),
     ({"seed": 12345}, ["--resume"], "holds a different study (changed: "),
+    # profiles of one study never share a folder, finished or not, and the way out is named
+    ({"profile": "quick"}, [], "holds this study's 'quick' profile; this run is the 'smoke' profile. Give it a "
+                               "folder of its own (e.g. --storage "),
+    ({"profile": "quick"}, ["--resume"], "holds this study's 'quick' profile"),
 ])
 def test_unfinished_or_different_study_is_refused(tmp_path, data_root, stored, flags, message):
     from dd_tune.tune.store import create

@@ -104,6 +104,7 @@ def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bo
                               f"choose another --storage")
     if force or not study_dir.exists() or not owned(study_dir, "study"):
         return
+    check_same_profile(study_dir, study)
     if finished(study_dir):  # its report.json reads back (written last): a half-written one is not finished
         raise StudyStateError(f"{study_dir} already holds a finished study; pass --force to run it again "
                               f"or choose another --storage")
@@ -122,6 +123,20 @@ def check_study_dir(study_dir: Path, study: StudyConfig, force: bool, resume: bo
         raise StudyStateError(f"{study_dir}: the search of {', '.join(searching)} was under way but its Optuna "
                               f"study (optuna.db) is gone, so the search cannot continue where it stopped; pass "
                               f"--force to start the study again")
+
+
+def check_same_profile(study_dir: Path, study: StudyConfig) -> None:
+    """Profiles of one study never share a folder: a ``quick`` run where a ``smoke`` one lies is refused
+    with the way out (its own --storage), whether the other is finished or not."""
+    try:
+        stored = json.loads((study_dir / "study.json").read_text()).get("profile")
+    except (OSError, ValueError, AttributeError):
+        return  # no readable record: the other checks say what the folder holds
+    if isinstance(stored, str) and stored != study.profile:
+        raise StudyStateError(
+            f"{study_dir} holds this study's {stored!r} profile; this run is the {study.profile!r} profile. Give it "
+            f"a folder of its own (e.g. --storage {study_dir.parent / study.profile}) or pass --force to "
+            f"replace the {stored!r} results")
 
 
 def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
