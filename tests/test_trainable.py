@@ -50,7 +50,21 @@ def test_resume_from_a_report_state_reproduces_the_uninterrupted_trial(data_root
 def test_divergence_is_reported_not_raised(data_root):
     reports = collect(setup_for(data_root), {"lr_img": 1e30, "iterations": 4})
     last = reports[-1][0]
-    assert last["diverged"] == 1 and last[METRIC] == 0.0
+    assert last["diverged"] in (1, 2) and last[METRIC] == 0.0  # its cause's code (base.keys.DIVERGED_CAUSES)
+
+
+def test_a_diverged_trials_reason_names_the_one_cause_that_happened():
+    from types import SimpleNamespace
+
+    from dd_tune.search.tuner import failure
+
+    def reason(code: int) -> str | None:
+        return failure(SimpleNamespace(error=None, metrics={"diverged": code, "it": 40, "loss": float("nan")}))
+
+    assert reason(1) == "diverged at iteration 40: no finite loss in a report interval (loss nan)"
+    assert reason(2).startswith("diverged at iteration 40: the learned state (synthetic set, learned step size)")
+    assert reason(3) == "diverged at iteration 40: the proxy evaluation's accuracy was not finite (loss nan)"
+    assert reason(0) is None and all(" or " not in reason(c) for c in (1, 2, 3))
 
 
 def test_config_index_is_stable():

@@ -10,7 +10,10 @@ from enum import Enum
 METRIC = "val_acc"  # the proxy's validation accuracy (%): what the search maximises and ASHA ranks
 ITERATION = "it"  # distillation iterations done: the x axis of ASHA, TensorBoard and Optuna
 IMAGES = "images"  # synthetic images (IPC x classes): the second objective when a study searches IPC
-DIVERGED = "diverged"  # 1 when the trial's learned state became non-finite (its METRIC is then 0)
+DIVERGED = "diverged"  # non-zero when the trial diverged (its METRIC is then 0): the cause's code below
+DIVERGED_CAUSES = {1: "no finite loss in a report interval",
+                   2: "the learned state (synthetic set, learned step size) became non-finite",
+                   3: "the proxy evaluation's accuracy was not finite"}
 REACHED_BUDGET = "reached_budget"  # 0 when ASHA stopped the trial before its iterations: Optuna's PRUNED
 DEVICE = "device"  # where the trial ran: "cuda:0 (<GPU name>)", "cpu", "cpu (simulated GPU)"
 GPU_SHARE = "gpu_share"  # the GPU share Ray gave the trial (0.25: four trials per GPU)

@@ -72,7 +72,8 @@ def run_trial(
         distill_s, loss = distill_s - t0, metrics.get("loss", 0.0)
         # Divergence rule: the learned state became non-finite (nothing can recover it) or no iteration
         # of this report interval had a finite loss. A method that skips a bad update (PAD) goes on.
-        diverged = not math.isfinite(loss) or not distiller.state_is_finite()
+        # (the cause as a code, DIVERGED_CAUSES: the report names the one that happened)
+        diverged = 2 if not distiller.state_is_finite() else 1 if not math.isfinite(loss) else 0
         synset = distiller.synset()
         t0 = time.time()
         if diverged:
@@ -81,7 +82,7 @@ def run_trial(
             res = evaluate_synset(synset, setup.study.proxy_eval, data.val, eval_gen, setup.study.model)
             arch = res[setup.study.proxy_eval.archs[0]]
             acc, acc_std = arch.mean, arch.std
-            diverged = not math.isfinite(acc)
+            diverged = 0 if math.isfinite(acc) else 3
             acc = 0.0 if diverged else acc
         out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, ITERATION: distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dd_tune.base.errors import ConfigError, StudyInterrupted
-from dd_tune.base.keys import DEVICE, DIVERGED, ENDED_AT, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
+from dd_tune.base.keys import DEVICE, DIVERGED, DIVERGED_CAUSES, ENDED_AT, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
 from dd_tune.config import StudyConfig
 from dd_tune.search import optuna_search, ordered, trial_names
 from dd_tune.search.board import trial_board
@@ -237,8 +237,8 @@ def failure(result: Any) -> str | None:
         return str(result.error).strip().splitlines()[-1][:300]
     m = result.metrics or {}
     if m.get(DIVERGED):
-        return (f"diverged at iteration {m.get(ITERATION)}: non-finite synthetic set, no finite loss in a report "
-                f"interval or non-finite accuracy (loss {m.get('loss')})")
+        cause = DIVERGED_CAUSES.get(int(m[DIVERGED]), "non-finite values")
+        return f"diverged at iteration {m.get(ITERATION)}: {cause} (loss {m.get('loss')})"
     return None
 
 
