@@ -11,7 +11,7 @@ export DD_TUNE_DATA ?= $(CURDIR)/.data
 endif
 export DD_TUNE_SHARED_DATASETS := $(SHARED_DATASETS)
 
-.PHONY: setup data gpu-data demo compare test test-fast lint bench clean browser-check
+.PHONY: setup data gpu-data demo compare test test-fast lint bench clean browser-check screenshots
 
 setup: $(VENV)/.installed
 
@@ -58,6 +58,12 @@ test-fast: setup
 browser-check: setup
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) tests/browser_check.py
+
+# TensorBoard's board (scalars, HParams, images, text) and report.html of a smoke study, as a headless
+# Chromium shows them, in ./screenshots (tests/screenshots.py; STUDY=runs/dm_mnist to picture that study)
+screenshots: setup data
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) tests/screenshots.py $(if $(STUDY),--study $(STUDY))
 
 # ruff (pyflakes, pycodestyle, import order) and mypy, configured in pyproject.toml; the test suite runs
 # both too (tests/test_lint.py)

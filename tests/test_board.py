@@ -16,8 +16,7 @@ def test_curves_are_the_reported_metrics_under_plain_names():
               "resumed_from": 0, "node_id": "abc", "training_iteration": 2, "time_total_s": 9.1, "done": False,
               "trial_id": "x1", "pid": 42, "config": {"lr_img": 1.0}, "should_checkpoint": True}
     assert scalar_tags(result) == {"val_acc": 81.5, "val_acc_std": 0.4, "loss": 2.5, "skipped_threshold": 3.0,
-                                   "matching_loss_min": 0.97, "time/distill_s": 4.0, "time/eval_s": 1.5,
-                                   "diverged": 0.0}
+                                   "matching_loss_min": 0.97, "time/distill_s": 4.0, "time/eval_s": 1.5}
 
 
 def test_non_finite_and_non_numeric_values_are_left_out():
@@ -99,14 +98,14 @@ def test_the_board_view_names_runs_by_role_and_varying_values_and_shows_typed_hp
     assert page["hparams"] == ["00 role", "01 lr_img", "02 batch_real", "03 dsa_strategy"]  # net_width: constant
     assert page["types"] == {"00 role": "DATA_TYPE_STRING", "01 lr_img": "DATA_TYPE_FLOAT64",
                              "02 batch_real": "DATA_TYPE_STRING", "03 dsa_strategy": "DATA_TYPE_STRING"}
-    assert page["metrics"] == ["val_acc", "confirm_acc", "test_acc/convnet", "test_acc/lenet"]
+    assert page["metrics"] == ["val_acc", "final/confirm_acc", "final/test_acc/convnet", "final/test_acc/lenet"]
     chosen = page["sessions"][t01 + " dsa_strategy=dataset"]
     assert chosen["hparams"] == {"00 role": "chosen", "01 lr_img": 0.5128, "02 batch_real": "128",
                                  "03 dsa_strategy": "dataset"}
-    assert chosen["metrics"] == {"val_acc": 61.0, "confirm_acc": 70.0, "test_acc/convnet": 71.0,
-                                 "test_acc/lenet": 50.0}
+    assert chosen["metrics"] == {"val_acc": 61.0, "final/confirm_acc": 70.0, "final/test_acc/convnet": 71.0,
+                                 "final/test_acc/lenet": 50.0}
     assert page["sessions"][t00]["metrics"] == {
-        "val_acc": 60.0, "confirm_acc": 65.0, "test_acc/convnet": 66.0}
+        "val_acc": 60.0, "final/confirm_acc": 65.0, "final/test_acc/convnet": 66.0}
     assert page["sessions"][t02]["metrics"] == {"val_acc": 62.0}
     assert page["images"][t00] == ["synset"]  # the trial's own events, linked
     # written again (a resumed study): replaced, not doubled

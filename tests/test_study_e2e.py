@@ -111,7 +111,7 @@ def test_smoke_study_writes_a_complete_report(tmp_path, data_root, ray_session):
     assert named[0].startswith("ipc1/t00 defaults") and sum(" chosen" in r for r in named) == 1
     assert board["hparams"][0] == "00 role" and "test" in board["runs"]
     chosen_run = next(r for r in named if " chosen" in r)
-    assert board["sessions"][chosen_run]["metrics"]["test_acc/convnet"] == pytest.approx(
+    assert board["sessions"][chosen_run]["metrics"]["final/test_acc/convnet"] == pytest.approx(
         report["reeval"]["best"]["convnet"]["mean"])
 
     md = (study_dir / "report.md").read_text()

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from dd_tune.report.results import IpcResult
-from dd_tune.search.board_view import final_metrics, roles_of
+from dd_tune.search.board_view import FINAL, final_metrics, roles_of
 from dd_tune.search.trial_names import number_of_dir
 
 METRIC_NAMES = ["proxy validation accuracy (%)", "synthetic images"]  # the second when IPC is searched
@@ -38,8 +38,9 @@ def annotate_optuna(db: Path, name: str, result: IpcResult) -> None:
     for label, roles in roles_of(result).items():
         number = number_of_dir(label)
         if number in ids:
-            marks[ids[number]] = {ROLE_ATTR: " ".join(roles), **{
-                "dd_tune_" + tag.replace("/", "_"): round(value, 4) for tag, value in metrics.get(label, {}).items()}}
+            values = {"dd_tune_" + tag.removeprefix(FINAL).replace("/", "_"): round(value, 4)
+                      for tag, value in metrics.get(label, {}).items()}  # dd_tune_confirm_acc, dd_tune_test_acc_convnet
+            marks[ids[number]] = {ROLE_ATTR: " ".join(roles), **values}
             if "chosen" in roles:
                 study.set_user_attr(CHOSEN_ATTR, label)
     _set_finished_trial_attrs(db, marks)

@@ -15,7 +15,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.base.keys import DEVICE, GPU_SHARE, IMAGES, ITERATION, NODE, REACHED_BUDGET
+from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, NODE, REACHED_BUDGET
 from dd_tune.report.results import Reeval
 from dd_tune.report.rows import configuration_text
 from dd_tune.report.tables import fmt_value
@@ -27,6 +27,7 @@ BOOKKEEPING = frozenset({
     "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
     "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
     "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total", DEVICE, GPU_SHARE, NODE,
+    DIVERGED,  # a cause code, 0 until the trial's last report: the report names a diverged trial's cause
 })
 TIMES = frozenset({"distill_s", "eval_s"})
 TEST_RUN = "test"  # <study>/test/: the test pass's accuracies, one scalar per row and architecture

@@ -35,8 +35,9 @@ from dd_tune.search.trial_names import short_name
 BOARD = "board"
 MAX_NAME = 60  # characters of a run name TensorBoard's run list shows
 ROLES = ("defaults", "chosen", "finalist")
-CONFIRM_TAG = "confirm_acc"  # the finalists' confirmation accuracy (the proxy architecture, fresh models)
-TEST_TAG = "test_acc"  # test_acc/<arch>: the test pass's accuracy (mean over fresh models)
+FINAL = "final/"  # TensorBoard's card group of the one-point final accuracies, apart from the curves
+CONFIRM_TAG = FINAL + "confirm_acc"  # the finalists' confirmation accuracy (the proxy architecture, fresh models)
+TEST_TAG = FINAL + "test_acc"  # final/test_acc/<arch>: the test pass's accuracy (mean over fresh models)
 COLUMNS_FILE = "columns.json"  # board/: parameter -> its HParams column, the same for every IPC
 EXPERIMENT_SUFFIX = ".experiment"  # board/'s event file with the HParams experiment (columns and metrics)
 ROLE = "00 role"  # the HParams column of a trial's roles, first

@@ -72,8 +72,7 @@ def run_trial(
         distill_s, loss = distill_s - t0, metrics.get("loss", 0.0)
         # Divergence rule: the learned state became non-finite (nothing can recover it) or no iteration
         # of this report interval had a finite loss. A method that skips a bad update (PAD) goes on.
-        # (the cause as a code, DIVERGED_CAUSES: the report names the one that happened)
-        diverged = 2 if not distiller.state_is_finite() else 1 if not math.isfinite(loss) else 0
+        diverged = 2 if not distiller.state_is_finite() else 1 if not math.isfinite(loss) else 0  # DIVERGED_CAUSES
         synset = distiller.synset()
         t0 = time.time()
         if diverged:
