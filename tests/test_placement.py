@@ -13,7 +13,7 @@ from dd_tune.report.timing import lost_lines, placement_lines
 from dd_tune.search import placement as placement_mod
 from dd_tune.search.board import placement_text
 from dd_tune.search.faults import delay_rules
-from dd_tune.search.tuner import lost_seconds
+from dd_tune.search.trial_rows import lost_seconds
 
 SIM = {"device": "cpu (simulated GPU)", "gpu_share": 0.5, "node_address": "10.0.0.7 (gpu-1, node 1a2b3c4d)"}
 

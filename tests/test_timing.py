@@ -9,7 +9,7 @@ import pytest
 from factories import ipc_result, study_result
 
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
-from dd_tune.search.tuner import trial_timing
+from dd_tune.search.trial_rows import trial_timing
 
 
 def _row(trial_s=(100.0, 80.0), slots=2.0):

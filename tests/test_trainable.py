@@ -56,7 +56,7 @@ def test_divergence_is_reported_not_raised(data_root):
 def test_a_diverged_trials_reason_names_the_one_cause_that_happened():
     from types import SimpleNamespace
 
-    from dd_tune.search.tuner import failure
+    from dd_tune.search.trial_rows import failure
 
     def reason(code: int) -> str | None:
         return failure(SimpleNamespace(error=None, metrics={"diverged": code, "it": 40, "loss": float("nan")}))

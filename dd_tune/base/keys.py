@@ -19,6 +19,16 @@ DEVICE = "device"  # where the trial ran: "cuda:0 (<GPU name>)", "cpu", "cpu (si
 GPU_SHARE = "gpu_share"  # the GPU share Ray gave the trial (0.25: four trials per GPU)
 ITERATIONS_RUN = "iterations_run"  # a chosen configuration's iterations when ASHA stopped it before its budget
 NODE = "node_address"  # the node's address, host name and short id
+METRIC_STD = "val_acc_std"  # the spread of METRIC over the proxy's models
+LOSS = "loss"  # the method's matching loss (a method's step returns it; the mean over a report interval)
+NONFINITE_STEPS = "nonfinite_steps"  # steps of the report interval whose loss was not finite
+DISTILL_S = "distill_s"  # seconds of distillation in the report interval
+EVAL_S = "eval_s"  # seconds of the proxy evaluation of the report
+SETUP_S = "setup_s"  # seconds of the trial's set-up (data, initial set), with its first report
+REPORTED_AT = "reported_at"  # wall clock of the report
+ELAPSED_S = "elapsed_s"  # seconds since the trial (or its restart) began
+RESUMED_FROM = "resumed_from"  # the iteration a restarted trial continued from (0: a fresh start)
+TRIAL_S = "trial_s"  # a trial row's timing: the trial's own seconds
 
 
 class SetName(str, Enum):

@@ -16,6 +16,7 @@ from typing import Any, Callable, ClassVar, Literal
 import torch
 
 from dd_tune.base.errors import ConfigError
+from dd_tune.base.keys import LOSS, NONFINITE_STEPS
 from dd_tune.base.registry import Registry
 from dd_tune.core.augment import DSA
 from dd_tune.core.datasets import DatasetSpec
@@ -101,7 +102,7 @@ class Distiller(ABC):
         for _ in range(steps):
             metrics = self.step()
             self.iteration += 1
-            nonfinite += int(not math.isfinite(metrics.get("loss", 0.0)))
+            nonfinite += int(not math.isfinite(metrics.get(LOSS, 0.0)))
             for k, v in metrics.items():
                 if math.isfinite(v):
                     sums[k] = sums.get(k, 0.0) + v
@@ -111,8 +112,8 @@ class Distiller(ABC):
         if not steps:
             return {}
         out = {k: v / counts[k] for k, v in sums.items()}
-        out.setdefault("loss", float("nan"))
-        out["nonfinite_steps"] = float(nonfinite)
+        out.setdefault(LOSS, float("nan"))
+        out[NONFINITE_STEPS] = float(nonfinite)
         return out
 
     @classmethod

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.base.errors import ConfigError
+from dd_tune.base.keys import LOSS
 from dd_tune.config import require
 from dd_tune.methods.base import DistillContext, register_method
 from dd_tune.methods.dm import class_mean_distance
@@ -125,4 +126,4 @@ class DataDAMDistiller(PixelDistiller):
         syn_feats = attention_features(*net.feature_maps(syn), cfg.power)
         loss, sam, mmd = datadam_loss(real_feats, syn_feats, self.ctx.num_classes, cfg.lambda_mmd, cfg.loss_scale)
         self.update(loss)
-        return {"loss": float(loss.detach()), "loss_sam": float(sam.detach()), "loss_mmd": float(mmd.detach())}
+        return {LOSS: float(loss.detach()), "loss_sam": float(sam.detach()), "loss_mmd": float(mmd.detach())}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dd_tune.base.keys import LOSS
 from dd_tune.methods.base import DistillContext, register_method
 from dd_tune.methods.pixel import PixelConfig, PixelDistiller, class_batches, no_grad_chunked
 
@@ -47,4 +48,4 @@ class DMDistiller(PixelDistiller):
         real_emb = no_grad_chunked(net, net.embed, real, self.cfg.real_chunk)
         loss = class_mean_distance(real_emb, net.embed(syn), self.ctx.num_classes)
         self.update(loss)
-        return {"loss": float(loss.detach())}
+        return {LOSS: float(loss.detach())}

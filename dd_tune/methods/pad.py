@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from dd_tune.base.errors import ConfigError
+from dd_tune.base.keys import LOSS
 from dd_tune.core.models import build_model
 from dd_tune.core.synset import SynSet
 from dd_tune.core.training import soft_cross_entropy
@@ -176,7 +177,7 @@ class PADDistiller(Distiller):
         if not nonfinite:
             self.loss_seen["min"] = min(self.loss_seen["min"], value)
             self.loss_seen["under"] += int(not over)
-        return {"loss": value, "syn_lr": float(self.syn_lr.detach()), "start_epoch": float(t),
+        return {LOSS: value, "syn_lr": float(self.syn_lr.detach()), "start_epoch": float(t),
                 "skipped": float(nonfinite or over)}
 
     def counters(self) -> dict[str, float]:

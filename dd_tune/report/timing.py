@@ -9,10 +9,10 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 
 from __future__ import annotations
 
-from dd_tune.base.keys import BATCH, ENDED_AT, trial_number
+from dd_tune.base.keys import BATCH, DISTILL_S, ENDED_AT, EVAL_S, SETUP_S, TRIAL_S, trial_number
 from dd_tune.report.results import IpcResult, StudyResult
 
-WORK_KEYS = ("setup_s", "distill_s", "eval_s")  # what a trial times itself: its work without Ray
+WORK_KEYS = (SETUP_S, DISTILL_S, EVAL_S)  # what a trial times itself: its work without Ray
 
 
 def _summed(row: IpcResult) -> dict[str, float]:
@@ -20,7 +20,7 @@ def _summed(row: IpcResult) -> dict[str, float]:
     trials = [t.get("timing") or {} for t in row.trials]
     if not any(trials):
         return {}
-    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in (*WORK_KEYS, "trial_s")}
+    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in (*WORK_KEYS, TRIAL_S)}
 
 
 def time_rows(row: IpcResult) -> list[tuple[str, float]]:
@@ -30,7 +30,7 @@ def time_rows(row: IpcResult) -> list[tuple[str, float]]:
     if not timing or not sums:
         return []
     slots = max(1.0, float(timing.get("slots", 1.0)))
-    setup, distill, proxy, trial = sums["setup_s"], sums["distill_s"], sums["eval_s"], sums["trial_s"]
+    setup, distill, proxy, trial = sums[SETUP_S], sums[DISTILL_S], sums[EVAL_S], sums[TRIAL_S]
     ray_inside = max(0.0, trial - setup - distill - proxy)
     search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
     confirm = float(timing.get("confirm_s", 0.0))  # absent in reports written before the confirmation
@@ -54,7 +54,7 @@ def ray_overhead(row: IpcResult) -> float | None:
     work = sum(sums.get(k, 0.0) for k in WORK_KEYS)
     if work <= 0:
         return None
-    return max(0.0, sums["trial_s"] - work) / work
+    return max(0.0, sums[TRIAL_S] - work) / work
 
 
 def time_lines(row: IpcResult) -> list[str]:

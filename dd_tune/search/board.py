@@ -15,7 +15,21 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Mapping
 
-from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, NODE, REACHED_BUDGET
+from dd_tune.base.keys import (
+    DEVICE,
+    DISTILL_S,
+    DIVERGED,
+    ELAPSED_S,
+    EVAL_S,
+    GPU_SHARE,
+    IMAGES,
+    ITERATION,
+    NODE,
+    REACHED_BUDGET,
+    REPORTED_AT,
+    RESUMED_FROM,
+    SETUP_S,
+)
 from dd_tune.report.results import Reeval
 from dd_tune.report.rows import configuration_text
 from dd_tune.report.tables import fmt_value
@@ -23,13 +37,13 @@ from dd_tune.search.board_view import SESSION_SUFFIX, shown
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
-    ITERATION, "ipc", IMAGES, "reported_at", "elapsed_s", "setup_s", "resumed_from", "node_id", REACHED_BUDGET,
+    ITERATION, "ipc", IMAGES, REPORTED_AT, ELAPSED_S, SETUP_S, RESUMED_FROM, "node_id", REACHED_BUDGET,
     "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
     "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
     "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total", DEVICE, GPU_SHARE, NODE,
     DIVERGED,  # a cause code, 0 until the trial's last report: the report names a diverged trial's cause
 })
-TIMES = frozenset({"distill_s", "eval_s"})
+TIMES = frozenset({DISTILL_S, EVAL_S})
 TEST_RUN = "test"  # <study>/test/: the test pass's accuracies, one scalar per row and architecture
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from dd_tune.base.keys import REPORTED_AT
 from dd_tune.search.board import no_board
 from dd_tune.search.interrupts import handlers_restored
 from dd_tune.search.progress import tune_console
@@ -87,7 +88,7 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
         raise KeyboardInterrupt  # the probe was stopped (Ctrl-C or SIGTERM), not failed: the run stops
     if grid.errors:
         raise RuntimeError(str(grid.errors[0]).strip().splitlines()[-1])
-    first, second = sorted(float((grid[i].metrics or {})["reported_at"]) for i in range(len(grid)))
+    first, second = sorted(float((grid[i].metrics or {})[REPORTED_AT]) for i in range(len(grid)))
     return first - t0, second - first
 
 

@@ -20,7 +20,25 @@ import torch
 
 from dd_tune.base import seeds
 from dd_tune.base.hashing import content_int
-from dd_tune.base.keys import DEVICE, DIVERGED, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE, REACHED_BUDGET
+from dd_tune.base.keys import (
+    DEVICE,
+    DISTILL_S,
+    DIVERGED,
+    ELAPSED_S,
+    EVAL_S,
+    GPU_SHARE,
+    IMAGES,
+    ITERATION,
+    LOSS,
+    METRIC,
+    METRIC_STD,
+    NODE,
+    NONFINITE_STEPS,
+    REACHED_BUDGET,
+    REPORTED_AT,
+    RESUMED_FROM,
+    SETUP_S,
+)
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.grids import save_grid
 from dd_tune.core.synset import SynSet
@@ -69,7 +87,7 @@ def run_trial(
     while True:
         t0 = time.time()
         metrics, distill_s = distiller.run(every), time.time()
-        distill_s, loss = distill_s - t0, metrics.get("loss", 0.0)
+        distill_s, loss = distill_s - t0, metrics.get(LOSS, 0.0)
         # Divergence rule: the learned state became non-finite (nothing can recover it) or no iteration
         # of this report interval had a finite loss. A method that skips a bad update (PAD) goes on.
         diverged = 2 if not distiller.state_is_finite() else 1 if not math.isfinite(loss) else 0  # DIVERGED_CAUSES
@@ -83,12 +101,12 @@ def run_trial(
             acc, acc_std = arch.mean, arch.std
             diverged = 0 if math.isfinite(acc) else 3
             acc = 0.0 if diverged else acc
-        out = {METRIC: acc, "val_acc_std": acc_std, "loss": loss, ITERATION: distiller.iteration,
+        out = {METRIC: acc, METRIC_STD: acc_std, LOSS: loss, ITERATION: distiller.iteration,
                "ipc": distiller.ctx.ipc, IMAGES: distiller.ctx.ipc * distiller.ctx.num_classes,
-               "distill_s": distill_s, "eval_s": time.time() - t0, "setup_s": setup_s, "reported_at": time.time(),
-               "elapsed_s": time.time() - t_start, DIVERGED: int(diverged), "resumed_from": resumed_from,
+               DISTILL_S: distill_s, EVAL_S: time.time() - t0, SETUP_S: setup_s, REPORTED_AT: time.time(),
+               ELAPSED_S: time.time() - t_start, DIVERGED: int(diverged), RESUMED_FROM: resumed_from,
                REACHED_BUDGET: int(distiller.iteration >= total), **distiller.counters(),
-               "nonfinite_steps": metrics.get("nonfinite_steps", 0.0)}
+               NONFINITE_STEPS: metrics.get(NONFINITE_STEPS, 0.0)}
         state = {"distiller": distiller.state_dict(), "eval_generator": eval_gen.get_state(), "metrics": out}
         report(out, state, synset)
         setup_s = 0.0  # counted once, with the first report
@@ -101,8 +119,8 @@ def _reported_again(last: dict[str, Any], resumed_from: int, setup_s: float, t_s
     distillation and evaluation were timed in the first report (the time table sums reports), so this
     one counts only the set-up it spent now."""
     now = time.time()
-    return {**last, "resumed_from": resumed_from, "distill_s": 0.0, "eval_s": 0.0, "setup_s": setup_s,
-            "reported_at": now, "elapsed_s": now - t_start}
+    return {**last, RESUMED_FROM: resumed_from, DISTILL_S: 0.0, EVAL_S: 0.0, SETUP_S: setup_s,
+            REPORTED_AT: now, ELAPSED_S: now - t_start}
 
 
 def config_index(config: Mapping[str, Any]) -> int:

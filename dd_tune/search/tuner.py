@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dd_tune.base.errors import ConfigError, StudyInterrupted
-from dd_tune.base.keys import DEVICE, DIVERGED, DIVERGED_CAUSES, ENDED_AT, GPU_SHARE, IMAGES, ITERATION, METRIC, NODE
+from dd_tune.base.keys import IMAGES, ITERATION, METRIC
 from dd_tune.config import StudyConfig
 from dd_tune.search import optuna_search, ordered, trial_names
 from dd_tune.search.board import trial_board
@@ -19,7 +19,7 @@ from dd_tune.search.progress import progress_callback, tune_console, tune_verbos
 from dd_tune.search.setup import TrialSetup
 from dd_tune.search.space import SearchSpace, default_point, max_iterations, to_optuna
 from dd_tune.search.trainable import dd_trainable
-from dd_tune.search.trial_names import dirname_creator, result_name
+from dd_tune.search.trial_names import dirname_creator
 
 
 def optuna_name(study: StudyConfig, ipc: int) -> str:
@@ -225,76 +225,3 @@ def _dry_run(study: StudyConfig, space: SearchSpace, ipc: int) -> None:
         raise ConfigError(f"{what}: the search cannot be built: {type(e).__name__}: {detail}") from None
     if not isinstance(first, dict) or not isinstance(second, dict):
         raise ConfigError(f"{what}: the search could not suggest a configuration ({second!r})")
-
-
-def failure(result: Any) -> str | None:
-    """Why a trial failed: its exception's last line, or the divergence it reported; None if it did not.
-
-    A diverged trial reports val_acc 0 to Optuna (so TPE learns to avoid the region; a FAIL state
-    would be invisible to it) but is a failed trial in the report, with the reason.
-    """
-    if result.error is not None:
-        return str(result.error).strip().splitlines()[-1][:300]
-    m = result.metrics or {}
-    if m.get(DIVERGED):
-        cause = DIVERGED_CAUSES.get(int(m[DIVERGED]), "non-finite values")
-        return f"diverged at iteration {m.get(ITERATION)}: {cause} (loss {m.get('loss')})"
-    return None
-
-
-def trial_rows(grid: Any) -> list[dict[str, Any]]:
-    """One plain row per trial of a ResultGrid (what the report lists)."""
-    rows = []
-    failures = {t.trial_id: int(getattr(t, "num_failures", 0) or 0) for t in grid._experiment_analysis.trials}
-    for r in grid:
-        m = r.metrics or {}
-        rows.append({"trial": result_name(r), "config": dict(r.config or {}),
-                     METRIC: m.get(METRIC), ITERATION: m.get(ITERATION), DIVERGED: m.get(DIVERGED, 0),
-                     "node": m.get("node_id"), "resumed_from": m.get("resumed_from"),
-                     # where it really ran (device, GPU share) and how often a crash or a lost node restarted it
-                     DEVICE: m.get(DEVICE), GPU_SHARE: m.get(GPU_SHARE), NODE: m.get(NODE),
-                     "failures": failures.get(m.get("trial_id") or "", 0), "lost_s": lost_seconds(r),
-                     "elapsed_s": m.get("elapsed_s"), "error": failure(r), "history": history(r),
-                     ENDED_AT: m.get("reported_at"),  # wall clock of its last report: when its slot freed
-                     "timing": trial_timing(r),
-                     # a method's own counters (PAD's skipped updates): why a trial went nowhere
-                     "counters": {k: v for k, v in m.items() if k.startswith(("skipped", "matching_"))}})
-    return rows
-
-
-def history(result: Any) -> list[list[float]]:
-    """``[[iteration, val_acc], ...]`` of every report of a trial (the last report of an iteration wins,
-    so a trial retried from a checkpoint is not counted twice): the accuracy-vs-iteration curves."""
-    df = getattr(result, "metrics_dataframe", None)
-    if df is None or ITERATION not in df or METRIC not in df:
-        return []
-    points = {int(i): float(a) for i, a in zip(df[ITERATION], df[METRIC]) if i == i and a == a}  # NaN != NaN
-    return [[i, points[i]] for i in sorted(points)]
-
-
-def lost_seconds(result: Any) -> float:
-    """Wall time a retried trial lost to crashes or dead nodes: for each restore, from the last report
-    before it (its checkpoint) to the moment the restored attempt started again (the unreported work,
-    noticing the death and placing the trial elsewhere). 0 for a trial that ran in one go."""
-    df = getattr(result, "metrics_dataframe", None)
-    if df is None or any(k not in df for k in ("resumed_from", "reported_at", "elapsed_s")):
-        return 0.0
-    rows = list(zip(df["resumed_from"], df["reported_at"], df["elapsed_s"]))
-    return float(sum(max(0.0, (at - elapsed) - prev_at)
-                     for (prev_from, prev_at, _), (now_from, at, elapsed) in zip(rows, rows[1:])
-                     if now_from != prev_from))
-
-
-def trial_timing(result: Any) -> dict[str, float]:
-    """Where one trial's time went, summed over all its reports (a retried trial's repeated work too: it
-    was spent): set-up, distillation and proxy evaluation timed inside the trial, and ``trial_s``, Ray's
-    ``time_total_s`` (the trainable's wall time, checkpoints and reporting included)."""
-    df = getattr(result, "metrics_dataframe", None)
-    if df is None or "time_total_s" not in df:
-        return {}
-
-    def total(column: str) -> float:
-        return float(df[column].fillna(0.0).sum()) if column in df else 0.0
-
-    return {"setup_s": total("setup_s"), "distill_s": total("distill_s"), "eval_s": total("eval_s"),
-            "trial_s": float(df["time_total_s"].max())}

@@ -18,7 +18,7 @@ import torch
 
 from dd_tune.base.errors import StudyFailed
 from dd_tune.base.hashing import content_key, library_versions, package_digest
-from dd_tune.base.keys import BATCH, BEST, DEFAULT, DIVERGED, ITERATIONS_RUN
+from dd_tune.base.keys import BATCH, BEST, DEFAULT, DIVERGED, ELAPSED_S, ITERATIONS_RUN
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS, data_digest
 from dd_tune.core.protocols import describe as describe_protocol
@@ -43,7 +43,8 @@ from dd_tune.search.setup import TrialSetup
 from dd_tune.search.space import SearchSpace, default_point, space_as_dict
 from dd_tune.search.trainable import GRIDS, config_index
 from dd_tune.search.trial_names import number_of_dir, result_name
-from dd_tune.search.tuner import Search, optuna_name, optuna_numbers, trial_rows
+from dd_tune.search.trial_rows import trial_rows
+from dd_tune.search.tuner import Search, optuna_name, optuna_numbers
 from dd_tune.tune.capacity import cluster_capacity
 from dd_tune.tune.cluster import dead_nodes
 from dd_tune.tune.confirm import Candidate, usable, verdict
@@ -267,7 +268,7 @@ class StudyRunner:
 
     def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Candidate, best_cfg: Any,
                     reeval: dict, out_dir: Path, t0: float) -> IpcResult:
-        seconds = sum(float(row.get("elapsed_s") or 0.0) for row in rows)
+        seconds = sum(float(row.get(ELAPSED_S) or 0.0) for row in rows)
         study = self.study
         return IpcResult(
             ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
