@@ -29,11 +29,12 @@ class Parser(argparse.ArgumentParser):
     command's ``--help``) and exit 2 through :func:`run_cli`, not argparse's usage block and ``sys.exit``
     inside library code; a string where a list of arguments belongs is refused, not split into letters."""
 
-    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
         if isinstance(args, (str, bytes)):
             raise ConfigError(f"{self.prog}: arguments must be a list of strings, e.g. [{str(args)[:40]!r}], "
                               f"not one string")
-        return super().parse_args(args, namespace)
+        parsed: argparse.Namespace = super().parse_args(args, namespace)
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")

@@ -36,4 +36,4 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{list(COMMANDS)} (dd-tune <command> --help)", file=sys.stderr)
         return 2
     command = importlib.import_module(COMMANDS[args[0]])
-    return command.main(args[1:], prog=f"dd-tune {args[0]}")
+    return int(command.main(args[1:], prog=f"dd-tune {args[0]}"))

@@ -2,6 +2,7 @@
 torch): a method's own block is validated by ``dd_tune.methods.configs``."""
 
 from dd_tune.config.files import find_file, find_study, list_names, list_studies, search_path, user_path
+from dd_tune.config.resources import ResourcesConfig
 from dd_tune.config.schema import FieldError, build, deep_merge, load_yaml, require, set_dotted, to_dict
 from dd_tune.config.search import AshaConfig, ConfirmConfig, SearchConfig
 from dd_tune.config.study import (
@@ -14,7 +15,6 @@ from dd_tune.config.study import (
                                   DataConfig,
                                   EvalConfig,
                                   ModelConfig,
-                                  ResourcesConfig,
                                   StudyConfig,
                                   StudyFile,
                                   apply_profile,

@@ -18,7 +18,7 @@ from dd_tune.base.errors import ConfigError, did_you_mean
 _CHECKOUT = Path(__file__).resolve().parents[2]  # dd_tune/config/files.py -> the repository
 
 
-def user_path(value: str | os.PathLike, what: str) -> Path:
+def user_path(value: str | os.PathLike[str], what: str) -> Path:
     """A path the user named (``what``: "--storage", "DD_TUNE_DATA", ...): ``~`` expanded, made absolute,
     links resolved; an empty value, an unknown ``~user``, a symbolic-link loop or an unreadable path is one
     :class:`ConfigError` naming ``what`` (an empty ``--data-root`` must not silently mean the working

@@ -54,7 +54,7 @@ class _StrictLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML, unannotated
                 raise ConfigError(f"{self.name}: nested deeper than {MAX_DEPTH} levels (line {mark.line + 1})")
             return super().compose_node(parent, index)
         finally:
@@ -86,9 +86,9 @@ def expanded_size(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
     return size(node)
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     loader.flatten_mapping(node)
-    out: dict = {}
+    out: dict[Any, Any] = {}  # YAML keys: strings, numbers (the caller checks what it expects)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -105,7 +105,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_yaml(path: Path) -> dict:
+def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with duplicate-key detection (safe constructors only), bounded in size, depth
     and expansion."""
     try:
@@ -263,7 +263,7 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def deep_merge(base: Mapping, override: Mapping) -> dict:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Recursive dict merge: mappings merge key by key, everything else is replaced; an empty mapping
     empties (``named_points: {}`` in a profile drops the study's named points, as ``--set`` does)."""
     out = dict(base)
@@ -275,7 +275,7 @@ def deep_merge(base: Mapping, override: Mapping) -> dict:
     return out
 
 
-def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
+def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> dict[str, Any]:
     """Return a copy of ``data`` with ``a.b.c = value`` (intermediate mappings created).
 
     The leaf is replaced, not merged: ``named_points={}`` empties the mapping.
@@ -283,7 +283,7 @@ def set_dotted(data: dict, dotted: str, value: Any, source: str) -> dict:
     keys = dotted.split(".")
     if not all(keys):
         raise ConfigError(f"{source}: invalid key {dotted!r}")
-    override: dict = {}
+    override: dict[str, Any] = {}
     node = override
     for key in keys[:-1]:
         node[key] = {}

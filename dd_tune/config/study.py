@@ -174,7 +174,7 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def apply_profile(raw: dict, profile: str, path: Path) -> dict:
+def apply_profile(raw: dict[str, Any], profile: str, path: Path) -> dict[str, Any]:
     """``raw`` (a study or suite file) with its ``profiles.<profile>`` block merged in."""
     profiles = raw.pop("profiles", {}) or {}
     if not isinstance(profiles, Mapping) or not all(isinstance(v, Mapping) for v in profiles.values()):
@@ -192,7 +192,7 @@ def apply_profile(raw: dict, profile: str, path: Path) -> dict:
 _REPLACED = ("named_points",)
 
 
-def _extend(base: Mapping, child: Mapping, under: str = "") -> dict:
+def _extend(base: Mapping[str, Any], child: Mapping[str, Any], under: str = "") -> dict[str, Any]:
     out = dict(base)
     for key, value in child.items():
         whole = key in _REPLACED or under == "params"
@@ -203,7 +203,7 @@ def _extend(base: Mapping, child: Mapping, under: str = "") -> dict:
     return out
 
 
-def load_study_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+def load_study_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A study file's mapping with ``extends: <study>`` resolved.
 
     The named study (a name on the search path, or a path relative to this file) is read first and

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -112,7 +112,7 @@ def _mhist_loader(root: Path, split: Split, download: bool) -> tuple[torch.Tenso
     return _to_nchw_uint8(images, "NHWC"), labels
 
 
-def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bool], tuple]:
+def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bool], tuple[Any, ...]]:
     def load(root: Path, split: Split, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
         import torchvision.datasets as tvd
 
@@ -137,7 +137,7 @@ def _torchvision_loader(cls_name: str, layout: str) -> Callable[[Path, Split, bo
     return load
 
 
-def _cifar_loader(cls_name: str) -> Callable[[Path, Split, bool], tuple]:
+def _cifar_loader(cls_name: str) -> Callable[[Path, Split, bool], tuple[Any, ...]]:
     """CIFAR-10/100 from torchvision's layout (``<root>/cifar-10-batches-py/data_batch_1`` ...): the
     archive is fetched and unpacked by torchvision when the folder is missing, the batches read here."""
     download_once = _torchvision_loader(cls_name, "NHWC")
@@ -229,7 +229,7 @@ def default_data_root() -> Path:
     return user_path(env, "DD_TUNE_DATA") if env else user_cache_root()
 
 
-def resolve_data_root(path: str | os.PathLike | None) -> Path:
+def resolve_data_root(path: str | os.PathLike[str] | None) -> Path:
     """An explicit root (``--data-root`` or ``DD_TUNE_DATA``) must be an existing directory (a typo should
     not silently trigger a fresh download); the default per-user cache is created on demand."""
     if path is None and not os.environ.get("DD_TUNE_DATA"):

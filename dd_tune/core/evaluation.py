@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -47,7 +47,7 @@ class ArchResult:
         # population std, which is smaller for the few models an evaluation trains
         return statistics.stdev(self.runs) if len(self.runs) > 1 else 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "std": self.std, "runs": list(self.runs), "seconds": self.seconds,
                 "balanced": list(self.balanced)}
 

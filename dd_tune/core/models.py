@@ -8,7 +8,7 @@ without forward hooks. Networks are initialised from an explicit ``torch.Generat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, TypeVar, cast
+from typing import Any, Callable, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -143,7 +143,8 @@ class ConvNet(Network):
         return self.classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.embed(x))
+        out: torch.Tensor = self.classifier(self.embed(x))
+        return out
 
 
 class LeNet(Network):
@@ -167,18 +168,21 @@ class LeNet(Network):
         )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(1)
+        out: torch.Tensor = self.features(x).flatten(1)
+        return out
 
     def penultimate(self, x: torch.Tensor) -> torch.Tensor:
         """The input of the last layer (GraNd's h): the 84-d output of the second hidden layer."""
-        return self.head[:-1](self.embed(x))
+        out: torch.Tensor = self.head[:-1](self.embed(x))
+        return out
 
     @property
     def last_layer(self) -> nn.Linear:
         return cast(nn.Linear, self.head[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+        out: torch.Tensor = self.head(self.embed(x))
+        return out
 
 
 def channels_last_input(x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +215,7 @@ class ModelSpec:
     pooling: str = "avg"
 
 
-MODELS: Registry = Registry("model")
+MODELS: Registry[Any] = Registry("model")
 MODELS.add("convnet", lambda s: ConvNet(s.channels, s.num_classes, s.size, s.width, s.depth, s.norm, s.pooling))
 MODELS.add("lenet", lambda s: LeNet(s.channels, s.num_classes, s.size))
 
@@ -245,4 +249,5 @@ def build_model(spec: ModelSpec, generator: torch.Generator, device: torch.devic
     factory = MODELS.get(spec.name)
     with torch.random.fork_rng(devices=[]):  # module constructors draw an init we overwrite anyway
         net = factory(spec)
-    return reinit_(net.to(device), generator)
+    built: Network = reinit_(net.to(device), generator)
+    return built

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -103,7 +104,7 @@ def pixels(images_uint8: torch.Tensor, spec: DatasetSpec, whitening: Whitening |
     return normalize(images_uint8, spec) if whitening is None else whitening.whiten(unit_pixels(images_uint8))
 
 
-_CACHE: dict[tuple, LoadedData] = {}
+_CACHE: dict[tuple[Any, ...], LoadedData] = {}
 
 
 def load_data(
@@ -157,7 +158,7 @@ def train_class_counts(name: str, root: Path, val_fraction: float, split_seed: i
     return [min(c, max_train_per_class) if max_train_per_class > 0 else c for c in counts]
 
 
-_TEST_CACHE: dict[tuple, ClassIndexedData] = {}
+_TEST_CACHE: dict[tuple[Any, ...], ClassIndexedData] = {}
 
 
 def load_test(name: str, root: Path, device: torch.device | str = "cpu",

@@ -159,7 +159,8 @@ class ExpertCache:
         return self.path(key).exists()
 
     def load(self, key: str) -> torch.Tensor:
-        return torch.load(self.path(key), map_location="cpu", weights_only=True)
+        loaded: torch.Tensor = torch.load(self.path(key), map_location="cpu", weights_only=True)
+        return loaded
 
     def get_or_compute(self, key: str, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, bool]:
         """(trajectory, computed_now). Concurrent callers of the same key wait for the first one."""

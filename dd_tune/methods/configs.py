@@ -25,7 +25,7 @@ def config_class(method: str) -> type:
     return METHODS.get(method).config_cls
 
 
-def _lookup(block: Mapping, dotted: str) -> Any:
+def _lookup(block: Mapping[str, Any], dotted: str) -> Any:
     """``block["a"]["b"]`` for ``"a.b"``, or ``_MISSING``."""
     node: Any = block
     for part in dotted.split("."):
@@ -35,7 +35,8 @@ def _lookup(block: Mapping, dotted: str) -> Any:
     return node
 
 
-def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any], source: str) -> dict:
+def resolve_method_values(method: str, block: Mapping[str, Any], values: Mapping[str, Any],
+                          source: str) -> dict[str, Any]:
     """A distill block with ``values`` (dotted keys) applied, presets resolved. Later wins:
 
     1. the preset ``block`` names (or the method's default preset);
@@ -47,7 +48,7 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
     4. ``values`` (``--set distill.*``, a named point, a trial's sampled values).
     """
     cls = config_class(method)
-    presets: Mapping[str, Mapping] = getattr(cls, "PRESETS", {})
+    presets: Mapping[str, Mapping[str, Any]] = getattr(cls, "PRESETS", {})
     out = dict(block)
     if presets:
         have = block.get("preset", _default_preset(cls))
@@ -66,7 +67,7 @@ def resolve_method_values(method: str, block: Mapping, values: Mapping[str, Any]
     return out
 
 
-def preset_identity(old: Mapping, new: Mapping, prefix: str = "") -> dict[str, Any]:
+def preset_identity(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted keys on which preset ``new`` differs from ``old``, with ``new``'s values."""
     out: dict[str, Any] = {}
     for key in new:
@@ -78,7 +79,7 @@ def preset_identity(old: Mapping, new: Mapping, prefix: str = "") -> dict[str, A
     return out
 
 
-def build_method_config(method: str, data: Mapping, source: str) -> Any:
+def build_method_config(method: str, data: Mapping[str, Any], source: str) -> Any:
     """Validate a ``distill:`` block as written in a study file against the method's config dataclass."""
     return build(config_class(method), resolve_method_values(method, data, {}, source), "distill", source)
 
@@ -166,7 +167,7 @@ def _switches_preset(study: StudyConfig, distill_sets: Mapping[str, Any]) -> boo
     cls = config_class(study.method)
     if not getattr(cls, "PRESETS", None) or "preset" not in distill_sets:
         return False
-    return distill_sets["preset"] != study.distill.get("preset", _default_preset(cls))
+    return bool(distill_sets["preset"] != study.distill.get("preset", _default_preset(cls)))
 
 
 def check_depth(study: StudyConfig, key: str, depth: int, source: str) -> None:

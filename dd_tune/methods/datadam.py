@@ -18,7 +18,7 @@ spaces cover both 1 and 100.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,7 @@ class DataDAMConfig(PixelConfig):
     """Defaults = the released code (``main_DataDAM.py``, docs/methods.md §3.2): what the authors ran;
     every design-space lever of :class:`PixelConfig` off (``net_norm`` is the code's batch norm)."""
 
-    PRESETS: ClassVar[dict[str, dict]] = {
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "code": {"iterations": 20000, "power": 1, "loss_scale": 100.0, "net_norm": "batch", "lr_img": 1.0},
         "paper": {"iterations": 8000, "power": 4, "loss_scale": 1.0, "net_norm": "instance", "lr_img": 1.0},
     }

@@ -37,7 +37,7 @@ class PADConfig:
     value, so ``--set distill.preset=mtt`` on a PAD study runs MTT (explicit ``--set`` keys still win).
     """
 
-    PRESETS: ClassVar[dict[str, dict]] = {
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "pad": _trajectory_recipe(),
         # DATM (configs/CIFAR-10/ConvIN/IPC10.yaml): PAD without parameter selection or data scheduler,
         # minibatches of 100 synthetic images; FTD's GSAM experts (buffer_FTD.py) as PAD's

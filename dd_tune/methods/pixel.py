@@ -125,13 +125,13 @@ class PixelDistiller(Distiller):
         frozen, so the backward computes input gradients only (about one forward, not two). DataDAM's
         attention maps are elementwise (no multiply-adds worth counting next to the convolutions)."""
         per_iteration = fwd * num_classes * cfg.batch_real + 2 * fwd * num_classes * ipc * cfg.factor ** 2
-        return int(cfg.iterations) * per_iteration
+        return int(cfg.iterations) * int(per_iteration)
 
     @classmethod
     def budget_free(cls, cfg: Any) -> bool:
         # the cosine schedule is the one thing that looks at the budget (its step size at iteration t is a
         # function of t / iterations); DM's and DataDAM's sampling and networks do not
-        return cfg.lr_schedule != "cosine"
+        return bool(cfg.lr_schedule != "cosine")
 
     def training_images(self) -> torch.Tensor:
         """The set networks are matched on (differentiable in the stored images), grouped by class."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dd_tune.config import require
 from dd_tune.core.formation import MAX_FACTOR
@@ -42,9 +43,9 @@ class RandomRealDistiller(Distiller):
         return SynSet(self.images.cpu().clone(), self.labels.cpu().clone(), self.ctx.dataset.name,
                       self.ctx.ipc, "random_real", factor=self.cfg.factor, zca=self.ctx.zca)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "images": self.images.cpu().clone()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.images = state["images"].to(self.ctx.device)

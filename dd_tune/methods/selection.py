@@ -11,7 +11,7 @@ reused for the next trial finds them in memory).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -47,7 +47,7 @@ class SelectionConfig:
         require(self.pool >= 0, "pool", f"must be >= 0 (0 = the whole class), got {self.pool}")
 
 
-_SELECTED: dict[tuple, torch.Tensor] = {}  # per process: (data, settings) -> chosen indices [C, k]
+_SELECTED: dict[tuple[Any, ...], torch.Tensor] = {}  # per process: (data, settings) -> chosen indices [C, k]
 
 
 def candidate_pool(ctx: DistillContext, pool: int) -> list[torch.Tensor]:

@@ -64,4 +64,5 @@ class FlatModel:
         return {n: chunk.view(s) for n, chunk, s in zip(self.names, flat.split(self.numels), self.shapes)}
 
     def __call__(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(self.net, self.unflatten(flat), (x,))
+        out: torch.Tensor = torch.func.functional_call(self.net, self.unflatten(flat), (x,))
+        return out

@@ -142,7 +142,7 @@ def flat_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-class Results(list):  # list[StudyResult]
+class Results(list[StudyResult]):
     """Finished studies (typed :class:`StudyResult` objects) with the summary as a table."""
 
     def rows(self, arch: str = "convnet") -> list[dict[str, Any]]:

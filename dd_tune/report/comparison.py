@@ -34,7 +34,7 @@ def _acc(reeval: Reeval, name: str, arch: str) -> SetAccuracy | None:
 
 def _name(row: Mapping[str, Any]) -> str:
     """The method, or the study where the suite runs the method twice (``label``)."""
-    return row.get("label", row["method"])
+    return str(row.get("label", row["method"]))
 
 
 def _cell(entry: SetAccuracy | None) -> str:

@@ -97,7 +97,7 @@ def clip_accuracy(ci: Any) -> Any:
     return None if ci is None else [max(0.0, float(ci[0])), min(100.0, float(ci[1]))]
 
 
-def _lr_grid_lines(rows: dict, archs: list[str], title: Any) -> list[str]:
+def _lr_grid_lines(rows: dict[str, Any], archs: list[str], title: Any) -> list[str]:
     """The grid: each row's mean validation accuracy (%) per evaluation lr (random real: over its draws);
     the chosen lr in bold."""
     grid: dict[float, None] = {}
@@ -126,7 +126,7 @@ def _lr_grid_lines(rows: dict, archs: list[str], title: Any) -> list[str]:
     return out + [""]
 
 
-def _test_models(conf: dict) -> str:
+def _test_models(conf: dict[str, Any]) -> str:
     """How many models measured the other finalists' test column, when fewer than the chosen row's."""
     n = conf.get("test_models")
     return f" (the chosen set and the defaults: the rows' models; the other finalists: {n} model" \

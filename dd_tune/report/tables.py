@@ -8,7 +8,7 @@ A new report table goes here as such a function; ``dd_tune.report.study_report``
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from dd_tune.base.keys import (
     DEVICE,
@@ -133,7 +133,7 @@ def search_space_lines(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if kind == "categorical":
             values = ", ".join(fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
         else:
-            num = (lambda v: str(int(v))) if kind == "int" else fmt_value
+            num: Callable[[Any], str] = (lambda v: str(int(v))) if kind == "int" else fmt_value
             values = f"{num(spec['low'])} to {num(spec['high'])}"
             values += " (log scale)" if spec.get("log") else ""
             values += f", step {num(spec['step'])}" if spec.get("step") else ""

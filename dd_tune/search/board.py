@@ -96,14 +96,14 @@ def _classes() -> dict[str, type]:
     from ray.tune.utils import flatten_dict
 
     class TrialBoard(TBXLoggerCallback):
-        default: dict = {}
-        _placed: set = set()
+        default: dict[str, Any] = {}
+        _placed: set[Any] = set()
 
         def log_trial_start(self, trial: Any) -> None:
             super().log_trial_start(trial)
             self._trial_writer[trial].add_text("trial", trial_text(trial.config, self.default), global_step=0)
 
-        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
             if trial not in self._trial_writer:
                 self.log_trial_start(trial)
             if DEVICE in result and trial not in self._placed:  # where it ran, once (a retry says again)
@@ -116,7 +116,7 @@ def _classes() -> dict[str, type]:
             self._trial_result[trial] = tags  # what the HParams tab shows at the trial's end
             self._trial_writer[trial].flush()
 
-        def _try_log_hparams(self, trial: Any, result: dict) -> None:
+        def _try_log_hparams(self, trial: Any, result: dict[str, Any]) -> None:
             # the sampled values with their types (``selection.embedding`` flattened; "off" for None, the
             # dataset's DSA for ""), in a file of their own: the board view (board_view.py) links the
             # trial's curves without this session and writes the final one, with the trial's role
@@ -126,7 +126,7 @@ def _classes() -> dict[str, type]:
         def log_trial_start(self, trial: Any) -> None:
             pass
 
-        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
             pass
 
         def log_trial_end(self, trial: Any, failed: bool = False) -> None:

@@ -186,7 +186,7 @@ def _kind(values: Sequence[Any], key: str) -> Any:
     return lambda v: fmt_value(shown(key, v)) if not isinstance(shown(key, v), str) else shown(key, v)
 
 
-def _natural(text: str) -> tuple:
+def _natural(text: str) -> tuple[Any, ...]:
     """Sort key that puts "8" before "16" and text after numbers."""
     try:
         return (0, float(text), "")

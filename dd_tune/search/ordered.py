@@ -107,13 +107,13 @@ def _build_scheduler() -> type:
 
         def __init__(self, time_attr: str, metric: str, rungs: list[int], width: int, reduction_factor: int,
                      storage_url: str, study_name: str) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]  # Ray's FIFOScheduler, unannotated
             self._time_attr, self._metric_name = time_attr, metric
             self._rungs, self._width, self._rf = rungs, width, reduction_factor
             self._storage_url, self._study_name = storage_url, study_name
             self._decided: set[tuple[str, int]] = set()  # (trial id, rung): a rung decides a trial once
 
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
             step, value = result.get(self._time_attr), result.get(self._metric_name)
             number = trial_names.NUMBERS.get(trial.trial_id)
             if step is None or value is None or number is None:
@@ -137,7 +137,7 @@ def _build_limiter() -> type:
     class NumberOrderLimiter(ConcurrencyLimiter):
         """Ray's batch concurrency limiter, telling the searcher a batch's results in trial-number order."""
 
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
             if trial_id not in self.live_trials:
                 return
             self.cached_results[trial_id] = (result, error)

@@ -103,14 +103,14 @@ def progress_callback(num_samples: int, keys: Sequence[str], ipc: int, max_it: i
                   **info: Any) -> None:  # a restored search starts its clock again
             lines.t0, lines.finished_here = time.time(), 0
 
-        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             print(lines.started(trial.trial_id, dict(trial.config or {})), flush=True)
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             result = dict(trial.last_result or {})
             print(lines.finished(trial.trial_id, result, done(trials, trial), max_it), flush=True)
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             why = str(getattr(trial, "error_msg", "") or "raised").strip().splitlines()[-1][:120] or "raised"
             print(lines.finished(trial.trial_id, {}, done(trials, trial), max_it, error=why), flush=True)
 

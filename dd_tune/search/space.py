@@ -69,7 +69,7 @@ class ParamSpec:
         if self.type == "categorical":
             return value in self.choices
         low, high = self.bounds
-        return low <= value <= high
+        return bool(low <= value <= high)
 
     def describe(self) -> str:
         if self.type == "categorical":
@@ -191,7 +191,7 @@ def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
     return int(study.distill.iterations)
 
 
-def space_as_dict(space: SearchSpace) -> dict[str, dict]:
+def space_as_dict(space: SearchSpace) -> dict[str, dict[str, Any]]:
     return {k: {kk: vv for kk, vv in to_dict(v).items() if vv not in (None, (), [], False) or kk == "type"}
             for k, v in space.items()}
 

@@ -21,7 +21,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from dd_tune.base.errors import ResourceError
 
@@ -170,7 +170,7 @@ def node_types_of(config: Path) -> tuple[NodeShape, ...] | None:
 
     try:
         data = yaml.safe_load(config.read_text())
-        types: Mapping[str, Mapping] = data["available_node_types"]
+        types: Mapping[str, Mapping[str, Any]] = data["available_node_types"]
         head = data.get("head_node_type")
         return tuple(NodeShape(float(t.get(RESOURCES, {}).get("CPU", 0)), float(t.get(RESOURCES, {}).get("GPU", 0)),
                                int(t.get("max_workers", data.get("max_workers", 0))))
@@ -264,7 +264,7 @@ def describe(cap: Capacity) -> str:
     return gpus + f"; the autoscaler may start {types or 'nothing'}"
 
 
-def shapes_of(nodes: Sequence[Mapping]) -> tuple[NodeShape, ...]:
+def shapes_of(nodes: Sequence[Mapping[str, Any]]) -> tuple[NodeShape, ...]:
     """Node shapes of ``ray.nodes()`` entries (alive ones)."""
     return tuple(NodeShape(float(n.get("Resources", {}).get("CPU", 0.0)),
                            float(n.get("Resources", {}).get("GPU", 0.0))) for n in nodes if n.get("Alive"))

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from dd_tune.base.errors import ConfigError, ResourceError
 from dd_tune.search.progress import tune_verbosity
@@ -119,7 +119,7 @@ def dead_nodes() -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if not n.get("Alive")}
 
 
-def alive_nodes() -> list[dict]:
+def alive_nodes() -> list[dict[str, Any]]:
     import ray
 
     return [n for n in ray.nodes() if n.get("Alive")]
@@ -129,7 +129,8 @@ def _probe(path: str) -> bool:
     return os.path.exists(path)
 
 
-def nodes_missing(storage: Path, nodes: Sequence[dict], probe: Callable[[str], bool] | None = None) -> list[str]:
+def nodes_missing(storage: Path, nodes: Sequence[dict[str, Any]],
+                  probe: Callable[[str], bool] | None = None) -> list[str]:
     """Addresses of the nodes that cannot see a marker file written here into ``storage``."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

@@ -111,9 +111,9 @@ def choose(rows: Sequence[Mapping[str, Any]]) -> str:
     then the higher proxy score). Reads nothing but the confirmation rows."""
     finite = [r for r in rows if math.isfinite(r["mean"])]
     if not finite:
-        return next(r["name"] for r in rows if r["is_default"])
-    return max(finite, key=lambda r: (r["mean"], r["is_default"],
-                                      r["proxy"] if r["proxy"] is not None else -1.0))["name"]
+        return str(next(r["name"] for r in rows if r["is_default"]))
+    return str(max(finite, key=lambda r: (r["mean"], r["is_default"],
+                                          r["proxy"] if r["proxy"] is not None else -1.0))["name"])
 
 
 def proxy_pick(rows: Sequence[Mapping[str, Any]]) -> str | None:

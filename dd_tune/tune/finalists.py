@@ -19,7 +19,7 @@ from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.cluster import dead_nodes
 from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
-from dd_tune.tune.final_eval import EvalJob, run_jobs, summarise, testing_jobs
+from dd_tune.tune.final_eval import EvalJob, EvalOutcome, run_jobs, summarise, testing_jobs
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Stage:
     ran_on: dict[str, dict[str, int]] = field(default_factory=dict)
     nodes_lost: dict[str, int] = field(default_factory=dict)
 
-    def run(self, sets: dict[str, Any], jobs: Sequence[EvalJob], label: str) -> dict:
+    def run(self, sets: dict[str, Any], jobs: Sequence[EvalJob], label: str) -> dict[EvalJob, EvalOutcome]:
         before = dead_nodes()
         out = run_jobs(sets, jobs, self.setup, self.cpu, self.gpu, self.cache, label)
         lost = len(dead_nodes() - before)
@@ -68,7 +68,7 @@ def confirmation(stage: Stage, grid: Any, default: dict[str, Any],
     return candidates, rows
 
 
-def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> dict:
+def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> lr_protocol.Choice:
     """Each row's evaluation lr, chosen on the validation split (``{}`` when the protocol has no grid)."""
     e = stage.study.final_eval
     if not e.lr_grid:
@@ -82,7 +82,7 @@ def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> dict:
 
 
 def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate],
-              chosen: Candidate) -> tuple[dict, dict[str, float | None], dict]:
+              chosen: Candidate) -> tuple[dict[str, Any], dict[str, float | None], dict[str, Any]]:
     """(the rows' test accuracies, each finalist's test mean on the confirmation's architecture, the
     chosen-lr rows). Every validation-split choice is made before the first test job is submitted."""
     e, arch = stage.study.final_eval, stage.study.proxy_eval.archs[0]
@@ -105,10 +105,10 @@ def _mean(by_arch: Mapping[str, SetAccuracy], arch: str) -> float | None:
     return by_arch[arch].mean if arch in by_arch else None
 
 
-def _lr_rows(chosen_lr: Reeval, lr_choice: dict) -> dict:
+def _lr_rows(chosen_lr: Reeval, lr_choice: lr_protocol.Choice) -> dict[str, Any]:
     """The chosen-lr rows with what was chosen: ``lr`` and the validation means per lr (random real: per
     draw, ``choices``)."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for name, by_arch in chosen_lr.items():
         for arch, entry in by_arch.items():
             if name in lr_choice:

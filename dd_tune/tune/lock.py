@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from dd_tune.base.errors import StudyStateError
 
@@ -97,7 +98,7 @@ class RunLock:
         holder = _read_holder(fd)  # no flock on this file system: the record decides
         return not holder or _stale(holder)
 
-    def _busy_message(self, holder: dict) -> str:
+    def _busy_message(self, holder: dict[str, Any]) -> str:
         who = (f"PID {holder.get('pid')} on {holder.get('host')}, running {holder.get('command')!r} since "
                f"{holder.get('started')}") if holder else "another run (no record of which)"
         return (f"{self.what} is in use by {who}; wait for it to finish or stop it, then run again (a run "
@@ -130,7 +131,7 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _read_holder(fd: int) -> dict:
+def _read_holder(fd: int) -> dict[str, Any]:
     try:
         raw = os.pread(fd, 4096, 0)
         holder = json.loads(raw.decode("utf-8")) if raw else {}
@@ -147,7 +148,7 @@ def _write_holder(fd: int) -> None:
     os.pwrite(fd, data, 0)
 
 
-def _stale(holder: dict) -> bool:
+def _stale(holder: dict[str, Any]) -> bool:
     """A holder on this host whose process is gone (another host's holder cannot be checked)."""
     if holder.get("host") != socket.gethostname():
         return False

@@ -82,7 +82,7 @@ def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
     return (torch.bincount(labels).double() / len(labels)).tolist()
 
 
-def _marked_trials(rows: list[dict], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
+def _marked_trials(rows: list[dict[str, Any]], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
     """The trials drawn in bold on the curves: the chosen one and the reference defaults' own trial."""
     out = {}
     if chosen.result is not None:
@@ -164,7 +164,7 @@ class StudyRunner:
             return {}
         done = self.dir / "overhead_probe.json"
         if resume and done.exists():
-            return json.loads(done.read_text())
+            return dict(json.loads(done.read_text()))
         t0 = time.time()
         ipc = self.study.ipc[0]
         default = default_point(self.study, self.space, ipc)
@@ -266,8 +266,8 @@ class StudyRunner:
             shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
 
-    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict], best: Candidate, best_cfg: Any,
-                    reeval: dict, out_dir: Path, t0: float) -> IpcResult:
+    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict[str, Any]], best: Candidate,
+                    best_cfg: Any, reeval: dict[str, Any], out_dir: Path, t0: float) -> IpcResult:
         seconds = sum(float(row.get(ELAPSED_S) or 0.0) for row in rows)
         study = self.study
         return IpcResult(

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dd_tune.base.errors import ConfigError, StudyStateError
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, build, plain_name_problem, to_dict
@@ -161,6 +161,6 @@ def stored_config_diff(study_dir: Path, study: StudyConfig) -> list[str]:
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
 
-def _as_stored(study: StudyConfig) -> dict:
+def _as_stored(study: StudyConfig) -> dict[str, Any]:
     """``study`` as plain JSON data, as study.json holds it (tuples become lists)."""
-    return json.loads(json.dumps(to_dict(study)))
+    return dict(json.loads(json.dumps(to_dict(study))))

@@ -109,7 +109,7 @@ def run_full_data(suite: SuiteConfig, study: StudyConfig, suite_dir: Path, data_
         return {}
     path = suite_dir / "full_data.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return dict(json.loads(path.read_text()))
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     data = load_data(study.dataset, data_root, study.data.val_fraction, study.data.split_seed, zca=study.data.zca,
                      zca_dir=suite_dir / EXPERTS_DIR)
