@@ -230,6 +230,7 @@ def test_sigterm_in_the_search_and_ctrl_c_in_the_test_pass_stop_with_the_resume_
     # Tune stops the search gracefully: the message says how far it got
     assert rc == 2 and len(errors) == 1 and "--resume" in errors[0] and "Traceback" not in driver_lines(out), \
         out[-3000:]
+    assert "Tuner.restore" not in out  # one resume hint, dd_tune's: Ray's own is not printed at verbosity 0
     assert not (storage / ".dm_mnist.lock").exists()
     rc, out = _stop_at(storage, data_root, "[dd_tune] test pass", signal.SIGINT, tmp_path / "int.log", "--resume")
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
