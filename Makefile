@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	PIP_FIND_LINKS= $(VENV)/bin/pip install --upgrade pip
 	PIP_FIND_LINKS= $(VENV)/bin/pip install -e '.[test]'
+	@# the checkout on sys.path as a plain path entry: run from the folder above a clone named dd_tune,
+	@# `python -m dd_tune.study` would otherwise import that folder (no __init__.py: a namespace package)
+	$(VENV)/bin/python -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'dd_tune_checkout.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
 	touch $@
 
 # Offline machines: copy the original MNIST/FashionMNIST files (never write into ../shared).

@@ -286,3 +286,13 @@ def test_datm_keeps_the_mnist_halving_and_mtt_joins_the_space(capsys):
     # without a switch the study's space is its own: a default outside it stays an error
     assert main(["pad_mnist", "--set", "distill.syn_steps=30", "--print-config"]) == 2
     assert "lies outside the search space" in capsys.readouterr().err
+
+
+def test_the_commands_work_from_the_folder_above_a_clone_named_dd_tune(tmp_path):
+    """`git clone ... dd_tune && python -m dd_tune.study` from the folder above: that folder (no __init__.py)
+    must not shadow the package. make setup puts the checkout on sys.path as a plain path entry
+    (dd_tune_checkout.pth), which Python prefers to a namespace package."""
+    (tmp_path / "dd_tune").symlink_to(REPO)
+    r = run("dd_tune.study", "--list", cwd=tmp_path)
+    assert r.returncode == 0 and "dm_mnist" in r.stdout, \
+        r.stderr[-2000:] + "\n(set up with `make setup`: it writes the venv's dd_tune_checkout.pth)"
