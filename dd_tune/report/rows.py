@@ -46,7 +46,8 @@ def configuration_text(config: Mapping[str, Any]) -> str:
     shown = {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in config.items()
              if not isinstance(v, dict) and k != ITERATIONS_RUN}  # 4 digits: lr_lr 1e-05 must not print as 0.0
     note = budget_note(config)
-    return ", ".join(f"{k} {v}" for k, v in shown.items()) + (f" ({note})" if note else "")
+    text = {k: ('"" (the dataset\'s DSA strategy)' if k == "dsa_strategy" and v == "" else v) for k, v in shown.items()}
+    return ", ".join(f"{k} {v}" for k, v in text.items()) + (f" ({note})" if note else "")
 
 
 def random_real_group(name: str) -> str | None:
