@@ -56,8 +56,8 @@ def test_tensorboards_page_lists_one_run_per_trial_by_number_and_the_test_pass(t
         writer.close()
     write_test_board(tmp_path, 1, {"best": {"convnet": acc([91.0])}, "default": {"convnet": acc([88.0])}})
     page = served(tmp_path, expect_runs=3)
-    assert page["runs"] == ["ipc1/t00_batch_real=64_lr_img=1", "ipc1/t01_batch_real=64_lr_img=0.51", "test"]
-    assert page["scalars"]["ipc1/t01_batch_real=64_lr_img=0.51"] == ["time/distill_s", "val_acc"]
+    assert page["runs"] == ["ipc1/t00_batch_real=64_lr_img=1", "ipc1/t01_batch_real=64_lr_img=0.513", "test"]
+    assert page["scalars"]["ipc1/t01_batch_real=64_lr_img=0.513"] == ["time/distill_s", "val_acc"]
     assert page["scalars"]["test"] == ["test_acc/convnet/best", "test_acc/convnet/default"]
 
 
@@ -91,7 +91,7 @@ def test_the_board_view_names_runs_by_role_and_varying_values_and_shows_typed_hp
                                 "default": {"convnet": acc([66.0])}})
     write_board_view(tmp_path, 1, result, {"batch_real": 0.2, "lr_img": 0.7, "dsa_strategy": 0.1})
     page = served(tmp_path / "board", expect_runs=4)
-    t00, t01 = "ipc1/t00 defaults finalist lr_img=1 batch_real=64", "ipc1/t01 chosen lr_img=0.51 batch_real=128"
+    t00, t01 = "ipc1/t00 defaults finalist lr_img=1 batch_real=64", "ipc1/t01 chosen lr_img=0.513 batch_real=128"
     t02 = "ipc1/t02 lr_img=3.3 batch_real=64 dsa_strategy=color_crop"
     assert page["runs"] == [".", t00, t01 + " dsa_strategy=dataset", t02]  # t00: the next part would pass 60
     assert all(len(run.split("/", 1)[-1]) <= MAX_NAME for run in page["runs"])

@@ -80,18 +80,18 @@ def test_one_name_per_trial_from_its_optuna_number():
     trial_names.record("abc_00003", 3)
     config = {"lr_img": 0.51281053, "batch_real": 64, "selection": {"pool": 2}, "init": "k/centre"}
     name = trial_names.dir_name("abc_00003", config, ["batch_real", "init", "lr_img", "selection"])
-    assert name == "t03_batch_real=64_init=k-centre_lr_img=0.51"
+    assert name == "t03_batch_real=64_init=k-centre_lr_img=0.513"
     assert trial_names.number_of_dir(name) == 3 and trial_names.number_of_dir("trial_abc_00004") is None
     assert trial_names.dir_name("zzz_00009", config, ["lr_img"]) == "trial_zzz_00009"
     assert trial_names.console_name("abc_00003") == "t03" and trial_names.console_name("zzz") == "trial zzz"
     assert trial_names.dir_name("abc_00003", {"k": "x" * 500}, ["k"]) == "t03"  # whole parts only
     long = {f"key{i}": 0.123456 * i for i in range(20)}
     name = trial_names.dir_name("abc_00003", long, list(long))
-    assert len(name) <= trial_names.MAX_DIR_CHARS == 60 and name.startswith("t03_key0=0_key1=0.12_")
+    assert len(name) <= trial_names.MAX_DIR_CHARS == 60 and name.startswith("t03_key0=0_key1=0.123_")
     # with the reference defaults: only how the trial differs, in the space's order; the defaults' own trial
     default = {"lr_img": 1.0, "factor": 1, "init": "real", "batch_real": 64}
     differs = {**default, "lr_img": 0.51281053, "factor": 2}
-    assert trial_names.dir_name("abc_00003", differs, list(default), default) == "t03_lr_img=0.51_factor=2"
+    assert trial_names.dir_name("abc_00003", differs, list(default), default) == "t03_lr_img=0.513_factor=2"
     assert trial_names.dir_name("abc_00003", dict(default), list(default), default) == "t03_defaults"
     assert trial_names.dir_name("abc_00003", {"dsa_strategy": ""}, ["dsa_strategy"]) == "t03_dsa_strategy="
     assert trial_names.short_name(name) == "t03" and trial_names.short_name("trial_abc_00004") == "trial_abc_00004"

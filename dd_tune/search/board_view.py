@@ -79,7 +79,7 @@ def run_name(label: str, roles: Sequence[str], config: Mapping[str, Any], keys: 
     for key in keys:
         if key not in config or isinstance(config[key], Mapping):
             continue
-        part = f"{key}={fmt_value(shown(key, config[key]), 2)}"
+        part = f"{key}={fmt_value(shown(key, config[key]), 3)}"
         if len(name) + 1 + len(part) > MAX_NAME:
             break
         name += " " + part

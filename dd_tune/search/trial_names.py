@@ -32,12 +32,12 @@ def dir_name(trial_id: str, config: Mapping[str, Any], keys: Sequence[str],
              default: Mapping[str, Any] | None = None) -> str:
     """The trial's folder: ``t03_lr_img=0.51_factor=2``: its number, then the values of ``keys`` in that
     order (the search space's, most important first) that differ from ``default`` (the reference defaults;
-    every value when None), 2 significant digits, as many whole ``key=value`` parts as fit in
+    every value when None), 3 significant digits (100, not 1e+02), as many whole ``key=value`` parts as fit in
     ``MAX_DIR_CHARS``; ``t00_defaults`` for the defaults' trial; ``trial_<id>`` without a number."""
     number = NUMBERS.get(trial_id)
     if number is None:
         return f"trial_{trial_id}"
-    parts = [f"{k}={'' if config[k] == '' else fmt_value(config[k], 2)}" for k in keys
+    parts = [f"{k}={'' if config[k] == '' else fmt_value(config[k], 3)}" for k in keys
              if k in config and not isinstance(config[k], Mapping)
              and (default is None or k not in default or config[k] != default[k])]
     if default is not None and not parts:
