@@ -279,3 +279,12 @@ def get_dotted(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def dotted_value(data: Mapping[str, Any], dotted: str) -> Any:
+    """``data["selection"]["embedding"]`` for the flattened key ``selection.embedding`` (a search space's
+    names); None where it is not set."""
+    value: Any = data
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value

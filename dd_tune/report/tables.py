@@ -23,6 +23,7 @@ from dd_tune.base.keys import (
     trial_label,
 )
 from dd_tune.base.printable import table_cell
+from dd_tune.config import dotted_value
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import budget_note, fmt_acc, set_title
 from dd_tune.report.stats import format_difference
@@ -213,8 +214,8 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
         acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
         name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
         changed = " ".join(f"{k}={shown_value(k, t['config'].get(k))}" for k in keys if k not in shared
-                           and _dotted(row.default_config, k) != t["config"].get(k))
-        is_default = all(_dotted(row.default_config, k) == t["config"].get(k) for k in keys if k in t["config"])
+                           and dotted_value(row.default_config, k) != t["config"].get(k))
+        is_default = all(dotted_value(row.default_config, k) == t["config"].get(k) for k in keys if k in t["config"])
         changed = changed or ("the reference defaults" if is_default else "—")
         lines.append(f"| {name} | {acc} | {t.get(ITERATION)} | {changed} |"
                      + "".join(f" {c} |" for c in cells))
@@ -225,14 +226,6 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
         lines += ["", '`dsa_strategy` `""` is the dataset\'s own DSA strategy (on MNIST: colour, crop, cutout, scale, '
                   "rotate; no flip); other values name the operations used."]
     return lines
-
-
-def _dotted(config: Mapping[str, Any], key: str) -> Any:
-    """``config["selection"]["embedding"]`` for the flattened search key ``selection.embedding``."""
-    value: Any = config
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def flops_lines(flops: Mapping[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC
+from dd_tune.config import dotted_value
 from dd_tune.report.results import IpcResult
 from dd_tune.report.tables import fmt_value
 from dd_tune.search.trial_names import short_name
@@ -90,7 +91,7 @@ def roles_of(result: IpcResult) -> dict[str, list[str]]:
     """Trial label -> its roles: the reference defaults' trial, the chosen one, the other finalists."""
     out: dict[str, list[str]] = {}
     for row in result.trials:
-        if row.get("config") and all(_dotted(result.default_config, k) == v for k, v in row["config"].items()):
+        if row.get("config") and all(dotted_value(result.default_config, k) == v for k, v in row["config"].items()):
             out.setdefault(row["trial"], []).append("defaults")
     for row in result.confirmation.get("rows", []):
         out.setdefault(row["name"], []).append("chosen" if row.get("chosen") else "finalist")
@@ -154,14 +155,6 @@ def write_board_view(study_dir: Path, ipc: int, result: IpcResult, importances: 
     if (study_dir / "test").is_dir() and not (board / "test").exists():
         os.symlink(os.path.relpath(study_dir / "test", board), board / "test")
     return board
-
-
-def _dotted(config: Mapping[str, Any], key: str) -> Any:
-    """``config["selection"]["embedding"]`` for ``selection.embedding``; None where it is not set."""
-    value: Any = config
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def _columns(board: Path, keys: Sequence[str]) -> dict[str, str]:
