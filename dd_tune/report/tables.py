@@ -22,7 +22,7 @@ from dd_tune.base.keys import (
     RANDOM_REAL,
     trial_label,
 )
-from dd_tune.base.printable import table_cell
+from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
 from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import budget_note, fmt_acc, set_title
@@ -217,11 +217,11 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
                            and dotted_value(row.default_config, k) != t["config"].get(k))
         is_default = all(dotted_value(row.default_config, k) == t["config"].get(k) for k in keys if k in t["config"])
         changed = changed or ("the reference defaults" if is_default else "—")
-        lines.append(f"| {name} | {acc} | {t.get(ITERATION)} | {changed} |"
+        lines.append(f"| {name} | {acc} | {t.get(ITERATION)} | {table_cell(changed)} |"
                      + "".join(f" {c} |" for c in cells))
     if shared:
-        lines += ["", "The same in every trial: " + ", ".join(
-            f"{k}={shown_value(k, configs[0].get(k))}" for k in shared) + "."]
+        lines += ["", "The same in every trial: " + printable(", ".join(
+            f"{k}={shown_value(k, configs[0].get(k))}" for k in shared)) + "."]
     if "dsa_strategy" in keys:
         lines += ["", '`dsa_strategy` `""` is the dataset\'s own DSA strategy (on MNIST: colour, crop, cutout, scale, '
                   "rotate; no flip); other values name the operations used."]
