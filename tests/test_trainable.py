@@ -187,3 +187,39 @@ def test_the_initial_images_row_is_the_tuned_trials_own_start(data_root):
     assert (other.images - start.images).abs().max() > 0.1  # another random real draw
     distilled = distill_task(setup, {**config, "lr_img": 1.0}, config_index(config))
     assert (distilled.images - start.images).abs().max() > 1e-3
+
+
+_UNRAISABLE = """
+import sys
+from dd_tune.base.exit_notice import quiet_exit_on_sigterm
+
+class Dies:
+    def __init__(self, error):
+        self.error = error
+
+    def __del__(self):
+        raise self.error
+
+quiet_exit_on_sigterm()
+quiet_exit_on_sigterm()  # a reused worker installs it once, not a chain of hooks
+Dies(SystemExit("The process receives a SIGTERM."))
+Dies(ValueError("a real fault"))
+"""
+
+
+def test_a_worker_stopped_by_sigterm_prints_no_notice_but_other_unraisable_errors_still_show():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _UNRAISABLE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "SIGTERM" not in done.stderr and "SystemExit" not in done.stderr
+    assert done.stderr.count("Exception ignored in") == 1 and "ValueError: a real fault" in done.stderr
+
+
+def test_every_task_of_a_study_installs_the_filter_where_it_loads_its_data(data_root, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
+    setup_for(data_root).data()
+    assert getattr(sys.unraisablehook, "dd_tune_quiet_exit", False)

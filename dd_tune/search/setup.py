@@ -12,6 +12,7 @@ import torch
 
 from dd_tune.base import seeds
 from dd_tune.base.allocator import steady_allocator
+from dd_tune.base.exit_notice import quiet_exit_on_sigterm
 from dd_tune.config import StudyConfig
 from dd_tune.core.datasets import DATASETS
 from dd_tune.core.evaluation import model_spec_for
@@ -67,9 +68,11 @@ class TrialSetup:
         """The study's dataset on this worker's device (loaded once per process).
 
         Every task of a study (trial, expert, distillation, re-evaluation) starts here, so this is
-        also where the worker process gets fixed malloc thresholds (:mod:`dd_tune.base.allocator`).
+        also where the worker process gets fixed malloc thresholds (:mod:`dd_tune.base.allocator`) and
+        exits without a notice when Ray stops it (:mod:`dd_tune.base.exit_notice`).
         """
         steady_allocator()
+        quiet_exit_on_sigterm()
         study = self.study
         return load_data(study.dataset, Path(self.data_root), study.data.val_fraction, study.data.split_seed,
                          with_test=with_test, device=self.device,
