@@ -25,7 +25,7 @@ from dd_tune.base import seeds
 from dd_tune.core.datasets import resolve_data_root
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.methods.configs import load_study
-from dd_tune.report.stats import format_interval, paired_difference, summary
+from dd_tune.records.stats import format_interval, paired_difference, summary
 from dd_tune.search.setup import TrialSetup
 from dd_tune.tune.sets import random_real_sets
 

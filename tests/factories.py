@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.study import IpcResult, StudyResult
 
 FLOPS = {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9, "distillation_default": 1e9,
          "evaluation_one_run": {"convnet": 1e9}}

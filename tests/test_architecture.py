@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dd_tune"
 ROOMS: list[tuple[str, str]] = [
     ("base", "dd_tune.base"),
     ("config", "dd_tune.config"),
+    ("records", "dd_tune.records"),
     ("core", "dd_tune.core"),
     ("experts", "dd_tune.experts"),
     ("methods", "dd_tune.methods"),
@@ -116,7 +117,7 @@ def test_only_the_ray_room_imports_ray_and_only_commands_import_argparse():
             if top == "optuna":
                 assert room in ("search", "tune") or module == "dd_tune.report.plots", f"{module}:{line} imports optuna"
             if top in ("ray", "optuna", "matplotlib", "tensorboard", "tensorboardX"):
-                assert room not in ("base", "config", "core", "experts", "methods"), \
+                assert room not in ("base", "config", "records", "core", "experts", "methods"), \
                     f"{module}:{line} imports {top}: the rooms below report work on tensors and files only"
             if top == "argparse" or name.startswith("dd_tune.commands"):
                 assert room in ("commands", "entry"), f"{module}:{line} imports {name} outside the commands"
@@ -134,8 +135,8 @@ def _closure(module: str) -> set[str]:
     return seen
 
 
-def test_the_config_room_never_imports_torch():
-    for module in (m for m in MODULES if room_of(m) == "config"):
+def test_the_config_and_records_rooms_never_import_torch():
+    for module in (m for m in MODULES if room_of(m) in ("config", "records")):
         for dependency in _closure(module):
             for name, _, line in imports(MODULES[dependency]):
                 assert name.split(".")[0] != "torch", f"{module} imports torch through {dependency}:{line}"
@@ -202,16 +203,17 @@ SHARED_SPELLINGS = {"study", "method", "ipc", "n_trials", "best_config", "best_v
 
 def test_result_fields_are_attributes_outside_the_results_module():
     """The renderers take typed results: a field of IpcResult / StudyResult / SetAccuracy is read as an
-    attribute (mypy checks its name), and only dd_tune.report.results spells it as a string (its JSON
+    attribute (mypy checks its name), and only the records room spells it as a string (its JSON
     layout). A renamed field read as ``row["old_name"]`` anywhere else fails here."""
     import dataclasses
 
-    from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+    from dd_tune.records.accuracy import SetAccuracy
+    from dd_tune.records.study import IpcResult, StudyResult
 
     fields = {f.name for cls in (IpcResult, StudyResult, SetAccuracy) for f in dataclasses.fields(cls)}
     assert SHARED_SPELLINGS < fields  # nothing listed that is not a field
     checked = fields - SHARED_SPELLINGS
-    found = [f"{module}:{line}" for module, path in MODULES.items() if module != "dd_tune.report.results"
+    found = [f"{module}:{line}" for module, path in MODULES.items() if room_of(module) != "records"
              for line in result_key_literals(ast.parse(path.read_text()), checked)]
     assert not found, f"result fields spelled as strings (read them as attributes of the typed results): {found}"
 

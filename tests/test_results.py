@@ -11,7 +11,7 @@ import pytest
 from factories import acc as _entry
 
 from dd_tune.commands.results import main
-from dd_tune.report.results import IpcResult, StudyResult
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import differences, pool_random_real
 
 
@@ -80,7 +80,7 @@ def test_the_top_level_api_returns_typed_results_with_a_flat_frame_and_the_choic
     from factories import acc, ipc_result, study_result
 
     import dd_tune
-    from dd_tune.report.results import StudyResult
+    from dd_tune.records.study import StudyResult
 
     default = {"lr_img": 1.0, "iterations": 100, "ipc": 1}
     row = ipc_result(best_config={**default, "lr_img": 0.5}, default_config=default,

@@ -50,7 +50,6 @@ class SetName(str, Enum):
 
 
 BEST, DEFAULT, RANDOM_REAL, START = SetName.BEST, SetName.DEFAULT, SetName.RANDOM_REAL, SetName.START
-RANDOM_REAL_DRAW = "random_real_draw"  # one draw (random_real_draw3), pooled into RANDOM_REAL
 MAIN_ROWS = (BEST, DEFAULT, RANDOM_REAL)
 
 

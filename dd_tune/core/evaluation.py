@@ -43,7 +43,7 @@ class ArchResult:
 
     @property
     def std(self) -> float:
-        # sample std (n - 1), as in the reports' intervals (dd_tune.report.stats); DC's code printed numpy's
+        # sample std (n - 1), as in the reports' intervals (dd_tune.records.stats); DC's code printed numpy's
         # population std, which is smaller for the few models an evaluation trains
         return statistics.stdev(self.runs) if len(self.runs) > 1 else 0.0
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from dd_tune.base.keys import DEFAULT
-from dd_tune.report.results import IpcResult
-from dd_tune.report.stats import format_difference, format_interval, summary
+from dd_tune.records.stats import format_difference, format_interval, summary
+from dd_tune.records.study import IpcResult
 
 
 def _tau(entry: Mapping[str, Any] | None) -> str:

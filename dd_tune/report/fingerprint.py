@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from dd_tune.base.hashing import content_key
 from dd_tune.base.keys import ITERATION, METRIC, trial_number
-from dd_tune.report.results import IpcResult, StudyResult
+from dd_tune.records.study import IpcResult, StudyResult
 
 INPUT_PARTS = ("config", "code", "data", "libraries")  # what the inputs hash is made of, in this order
 

@@ -13,10 +13,11 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
 from dd_tune.config import SuiteConfig
+from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.curves import curves_plot, progress_figure
-from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
 from dd_tune.report.rows import fmt_acc
-from dd_tune.report.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 
 Results = Mapping[str, StudyResult]  # study name -> its results
 

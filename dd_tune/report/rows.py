@@ -7,8 +7,9 @@ import statistics
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, RANDOM_REAL, START
-from dd_tune.report.results import Reeval, SetAccuracy
-from dd_tune.report.stats import format_interval, paired_difference, summary, welch_difference
+from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.set_id import SetId, is_random_real
+from dd_tune.records.stats import format_interval, paired_difference, summary, welch_difference
 
 SET_TITLES = {BEST: "tuned", DEFAULT: "reference defaults", RANDOM_REAL: "random real",
               "best_hard_lr0.01": "tuned, hard labels, lr 0.01",
@@ -50,20 +51,11 @@ def configuration_text(config: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in text.items()) + (f" ({note})" if note else "")
 
 
-def random_real_group(name: str) -> str | None:
-    """``random_real`` for ``random_real_draw3``, ``random_real_x2`` for ``random_real_x2_draw1`` (the
-    multi-formation baseline), None for any other set."""
-    if not name.startswith(RANDOM_REAL) or "_draw" not in name:
-        return None
-    group, _, draw = name.rpartition("_draw")
-    return group if draw.isdigit() else None
-
-
 def matched_random_real(best_config: Mapping[str, Any], rows: Iterable[str]) -> str:
     """The random-real row a tuned set is compared with: decoded as the tuned set is (a multi-formation
     set with factor f trains on f² real images per stored image: ``random_real_xf``, where that row exists)."""
     factor = int(best_config.get("factor", 1) or 1)
-    name = f"{RANDOM_REAL}_x{factor}"
+    name = str(SetId.random_real(factor))
     return name if factor > 1 and name in rows else RANDOM_REAL
 
 
@@ -75,10 +67,10 @@ def pool_random_real(reeval: Reeval) -> Reeval:
     ``models`` keeps every model's accuracy, ``draws`` each draw's."""
     groups: dict[str, list[str]] = {}
     for name in reeval:
-        group = random_real_group(name)
-        if group is not None:
-            groups.setdefault(group, []).append(name)
-    out: Reeval = {n: v for n, v in reeval.items() if random_real_group(n) is None}
+        set_id = SetId.parse(name)
+        if set_id.is_draw:
+            groups.setdefault(str(set_id.pooled), []).append(name)
+    out: Reeval = {n: v for n, v in reeval.items() if not SetId.parse(n).is_draw}
     for group, draws in groups.items():
         pooled: dict[str, SetAccuracy] = {}
         for arch in reeval[draws[0]]:
@@ -96,9 +88,9 @@ def differences(reeval: Reeval) -> list[dict[str, Any]]:
     out = []
     pairs: list[tuple[str, str, Callable[[Sequence[float], Sequence[float]], dict[str, Any]]]]
     pairs = [(BEST, DEFAULT, paired_difference), (BEST, START, paired_difference)] + [
-        (name, RANDOM_REAL, welch_difference) for name in reeval if not name.startswith(RANDOM_REAL)]
+        (name, RANDOM_REAL, welch_difference) for name in reeval if not is_random_real(name)]
     # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
-    pairs += [(name, mf, welch_difference) for mf in reeval if mf.startswith("random_real_x")
+    pairs += [(name, mf, welch_difference) for mf in reeval if SetId.parse(mf).factor > 1
               for name in (BEST, DEFAULT)]
     for a, b, fn in pairs:
         if a not in reeval or b not in reeval:

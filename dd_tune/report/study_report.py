@@ -2,7 +2,7 @@
 ``report.md`` / ``report.html``, one section per IPC (its tables: :mod:`dd_tune.report.tables`).
 
 Every accuracy row carries mean, sample std, n and a 95 % interval; every "tuned vs default" and
-"set vs random real" comparison carries the difference with its interval (:mod:`dd_tune.report.stats`).
+"set vs random real" comparison carries the difference with its interval (:mod:`dd_tune.records.stats`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dd_tune.base.errors import StudyStateError
 from dd_tune.base.keys import BEST, METRIC
 from dd_tune.core.protocols import protocol_name
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
-from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stored import REPORT_FILE
 from dd_tune.report.tables import (

@@ -24,9 +24,11 @@ from dd_tune.base.keys import (
 )
 from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
-from dd_tune.report.results import IpcResult, SetAccuracy, StudyResult
+from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.set_id import is_random_real
+from dd_tune.records.stats import format_difference
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import budget_note, fmt_acc, set_title
-from dd_tune.report.stats import format_difference
 
 
 def fmt_value(v: Any, digits: int = 4) -> str:
@@ -75,7 +77,7 @@ def accuracy_lines(row: IpcResult) -> list[str]:
         accs = reeval[name]
         title = row_title(name, row)
         first = next(iter(accs.values()))
-        if name.startswith(RANDOM_REAL) and first.draws:
+        if is_random_real(name) and first.draws:
             title += f" ({len(first.draws)} draws)"
         cells = " | ".join(fmt_acc(accs.get(a)) + (f" | {_balanced_cell(accs.get(a))}" if bal else "")
                            for a in archs)

@@ -10,7 +10,7 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 from __future__ import annotations
 
 from dd_tune.base.keys import BATCH, DISTILL_S, ENDED_AT, EVAL_S, SETUP_S, TRIAL_S, trial_number
-from dd_tune.report.results import IpcResult, StudyResult
+from dd_tune.records.study import IpcResult, StudyResult
 
 WORK_KEYS = (SETUP_S, DISTILL_S, EVAL_S)  # what a trial times itself: its work without Ray
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
-from dd_tune.report.results import IpcResult, StudyResult
+from dd_tune.records.stats import format_difference, format_interval, summary
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import differences, matched_random_real
-from dd_tune.report.stats import format_difference, format_interval, summary
 
 
 def verdict(row: IpcResult, method: str) -> str:

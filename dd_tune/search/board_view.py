@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC
 from dd_tune.config import dotted_value
-from dd_tune.report.results import IpcResult
+from dd_tune.records.study import IpcResult
 from dd_tune.report.tables import fmt_value
 from dd_tune.search.trial_names import short_name
 

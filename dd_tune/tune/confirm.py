@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dd_tune.base import seeds
 from dd_tune.base.keys import DEFAULT, ITERATION, METRIC
 from dd_tune.core.synset import SynSet
-from dd_tune.report.stats import paired_difference
+from dd_tune.records.stats import paired_difference
 from dd_tune.search.trial_names import result_name
 from dd_tune.search.trial_rows import failure
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, summarise

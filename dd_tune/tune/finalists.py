@@ -13,8 +13,9 @@ from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.config import StudyConfig
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.levers import title
-from dd_tune.report.results import Reeval, SetAccuracy
-from dd_tune.report.rows import pool_random_real, random_real_group
+from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.set_id import SetId
+from dd_tune.report.rows import pool_random_real
 from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.cluster import dead_nodes
@@ -73,7 +74,7 @@ def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> lr_protocol.Choice:
     e = stage.study.final_eval
     if not e.lr_grid:
         return {}
-    rows = [n for n in sets if n in (BEST, DEFAULT) or random_real_group(n)]
+    rows = [n for n in sets if n in (BEST, DEFAULT) or SetId.parse(n).is_draw]
     jobs = lr_protocol.selection_jobs(rows, e.archs, e.lr_grid, e.lr_select_models,
                                       stage.study.search.confirm.max_eval_images)
     picked = stage.run(sets, jobs,
@@ -114,9 +115,15 @@ def _lr_rows(chosen_lr: Reeval, lr_choice: lr_protocol.Choice) -> dict[str, Any]
             if name in lr_choice:
                 info = lr_choice[name][arch]
             else:
-                info = {"choices": [lr_choice[d][arch] for d in lr_choice if random_real_group(d) == name]}
+                info = {"choices": [lr_choice[d][arch] for d in lr_choice if _pooled_into(d, name)]}
             out.setdefault(name, {})[arch] = {**dataclasses.asdict(entry), **info}
     return out
+
+
+def _pooled_into(draw: str, row: str) -> bool:
+    """Whether ``draw`` (``random_real_x2_draw1``) is one of the draws of ``row`` (``random_real_x2``)."""
+    set_id = SetId.parse(draw)
+    return set_id.is_draw and str(set_id.pooled) == row
 
 
 def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]) -> dict[str, str]:
@@ -130,10 +137,10 @@ def row_titles(study: StudyConfig, best_cfg: Any, ipc: int, sets: dict[str, Any]
     if START in sets:
         out[START] = f"{title(study.method, best_cfg, study.model)}, not distilled; {trains_on(ipc * factor ** 2)}"
     for name in sets:
-        group = random_real_group(name)
-        if group and group != RANDOM_REAL:
-            f = int(group[len("random_real_x"):])
-            out[group] = f"{f * f} real images tiled into each stored image; {trains_on(ipc * f * f)}"
+        set_id = SetId.parse(name)
+        if set_id.is_draw and set_id.factor > 1:
+            f = set_id.factor
+            out[str(set_id.pooled)] = f"{f * f} real images tiled into each stored image; {trains_on(ipc * f * f)}"
         elif name.startswith(("best_hard", "best_init_")):  # the tuned set relabelled, or re-initialised
             out[name] = trains_on(ipc * factor ** 2)
         elif name in study.named_points:

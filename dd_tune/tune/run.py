@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 from dd_tune.config import StudyConfig, SuiteConfig
+from dd_tune.records.study import StudyResult
 from dd_tune.report.comparison import write_comparison
-from dd_tune.report.results import StudyResult
 from dd_tune.search.progress import set_verbosity
 from dd_tune.search.space import SearchSpace
 from dd_tune.search.tuner import check_search

@@ -26,11 +26,11 @@ from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
+from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.fidelity import fidelity
 from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
 from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
-from dd_tune.report.results import IpcResult, StudyResult
 from dd_tune.report.rows import differences
 from dd_tune.report.stored import load_ipc_result, moved_here
 from dd_tune.report.study_report import write_report

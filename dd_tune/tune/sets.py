@@ -14,11 +14,12 @@ from typing import Any, Callable
 import torch
 
 from dd_tune.base import seeds
-from dd_tune.base.keys import ITERATION, RANDOM_REAL_DRAW, START
+from dd_tune.base.keys import ITERATION, START
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
+from dd_tune.records.set_id import SetId
 from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, make_distiller
 from dd_tune.search.trainable import config_index
@@ -105,8 +106,7 @@ def random_real_sets(setup: TrialSetup, factor: int = 1) -> dict[str, SynSet]:
     random-real comparison). Factor 1 asked for as the baseline of a factor-1 set gives nothing more."""
     study = dataclasses.replace(setup.study, method="random_real", distill=RandomRealConfig(factor=factor))
     rr = dataclasses.replace(setup, study=study)
-    prefix = RANDOM_REAL_DRAW if factor == 1 else f"random_real_x{factor}_draw"
-    return {f"{prefix}{d + 1}": distill_task(rr, {}, seeds.random_real_index(d))
+    return {str(SetId.random_real(factor, d + 1)): distill_task(rr, {}, seeds.random_real_index(d))
             for d in range(setup.study.final_eval.random_real_draws)}
 
 

@@ -18,8 +18,8 @@ from dd_tune.core.evaluation import full_data_accuracy
 from dd_tune.core.splits import ClassIndexedData, load_data, load_test
 from dd_tune.methods import init_of
 from dd_tune.methods.configs import load_study
-from dd_tune.report.results import StudyResult
-from dd_tune.report.stats import summary
+from dd_tune.records.stats import summary
+from dd_tune.records.study import StudyResult
 from dd_tune.report.stored import REPORT_FILE, finished, load_study_report
 from dd_tune.search.space import SearchSpace
 from dd_tune.tune import store

@@ -100,7 +100,7 @@ def welch_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
 
 
 class Measured(Protocol):
-    """A re-evaluated row: its accuracies, one per statistical unit (dd_tune.report.results.SetAccuracy)."""
+    """A re-evaluated row: its accuracies, one per statistical unit (dd_tune.records.study.SetAccuracy)."""
 
     @property
     def runs(self) -> Sequence[float]: ...
