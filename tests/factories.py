@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from dd_tune.records.accuracy import SetAccuracy
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialRecord
 
 FLOPS = {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9, "distillation_default": 1e9,
          "evaluation_one_run": {"convnet": 1e9}}
@@ -17,7 +18,15 @@ def acc(runs: Sequence[float], lr: float | None = 0.01, **extra: Any) -> SetAccu
     return SetAccuracy.of_runs(runs, lr=lr, lr_learned=lr is not None and lr != 0.01, **extra)
 
 
+def trial(**row: Any) -> TrialRecord:
+    """A trial record from its row as ipc<N>.json writes it (``val_acc``, ``it``, ...: the keys tests read)."""
+    return TrialRecord.from_json(row)
+
+
 def ipc_result(**fields: Any) -> IpcResult:
+    """``trials`` may be given as rows of ipc<N>.json (dicts); they become records as a stored report's do."""
+    if "trials" in fields:
+        fields["trials"] = [t if isinstance(t, TrialRecord) else TrialRecord.from_json(t) for t in fields["trials"]]
     values: dict[str, Any] = dict(
         ipc=1, n_trials=1, n_errors=0, n_diverged=0, errors={}, best_val_acc=float("nan"), best_config={},
         default_config={}, named_configs={}, reeval={}, differences=[], config_notes={}, flops=FLOPS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from factories import ipc_result
+from factories import ipc_result, trial
 
 from dd_tune.base.errors import ConfigError
 from dd_tune.report.tables import ran_on, trial_lines
@@ -30,7 +30,7 @@ def test_the_trial_table_says_where_each_trial_ran_and_how_often_it_restarted():
     assert lines[1] == head + " | ran on | restarts |"
     assert "| t00 | 50.00 | 4 | — | cpu (simulated GPU), 0.5 GPU on 10.0.0.7 | 1 |" in lines
     assert "The same in every trial: lr_img=1." in lines
-    assert ran_on({"device": "cuda:0 (NVIDIA A10G)", "gpu_share": 0.25, "node_address": "10.0.0.9 (x)"}) == \
+    assert ran_on(trial(trial="t", device="cuda:0 (NVIDIA A10G)", gpu_share=0.25, node_address="10.0.0.9 (x)")) == \
         "cuda:0 (NVIDIA A10G), 0.25 GPU on 10.0.0.9"
     old = trial_lines(ipc_result(trials=[_trial("t00", 50.0)]), {"lr_img": {}})  # a report of an earlier version
     assert old[1] == head + " |"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.plots import param_importances, study_plots
 
 
@@ -96,12 +97,12 @@ def test_which_trials_optuna_records_as_pruned(result, error, pruned):
 def test_accuracy_vs_iteration_curves_mark_the_chosen_trial_and_the_defaults(tmp_path):
     from dd_tune.report.curves import search_curves
 
-    rows = [{"trial": "trial_a", "history": [[50, 80.0], [100, 85.0]]},
+    rows = [TrialRecord.from_json(r) for r in ({"trial": "trial_a", "history": [[50, 80.0], [100, 85.0]]},
             {"trial": "trial_b", "history": [[50, 70.0]]},  # stopped by ASHA
-            {"trial": "trial_c", "history": [[50, 75.0], [100, 88.0]]}]
+            {"trial": "trial_c", "history": [[50, 75.0], [100, 88.0]]})]
     path = search_curves(rows, {"chosen": "trial_c", "reference defaults": "trial_a"}, tmp_path / "c.png", "s")
     assert path and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
-    assert search_curves([{"trial": "t", "history": []}], {}, tmp_path / "none.png", "s") is None
+    assert search_curves([TrialRecord("t")], {}, tmp_path / "none.png", "s") is None
 
 
 def test_a_slice_plot_of_the_most_important_parameters(tmp_path):
@@ -119,11 +120,12 @@ def test_curves_show_the_chosen_and_the_defaults_as_one_line_when_they_coincide_
     drawn = {}
     monkeypatch.setattr(curves, "curves_plot", lambda series, faint, path, title, diverged: drawn.update(
         series=series, faint=faint, diverged=diverged) or str(path))
-    rows = [{"trial": "t00", "history": [[2, 50.0], [4, 60.0]]}, {"trial": "t01", "history": [[2, 40.0]]},
-            {"trial": "t02", "history": [], "diverged": 1, "it": 2}]
+    rows = [TrialRecord.from_json(r) for r in ({"trial": "t00", "history": [[2, 50.0], [4, 60.0]]},
+                                                {"trial": "t01", "history": [[2, 40.0]]},
+                                                {"trial": "t02", "history": [], "diverged": 1, "it": 2})]
     curves.search_curves(rows, {"chosen": "t00", "reference defaults": "t00"}, tmp_path / "c.png", "s")
     assert list(drawn["series"]) == ["chosen = reference defaults"] and drawn["diverged"] == [(2, 0.0)]
-    assert drawn["faint"]["chosen = reference defaults"] == [[[2, 40.0]]]  # the one-report trial is kept
+    assert drawn["faint"]["chosen = reference defaults"] == [((2, 40.0),)]  # the one-report trial is kept
     curves.search_curves(rows, {"chosen": "t01", "reference defaults": "t00"}, tmp_path / "c.png", "s")
     assert list(drawn["series"]) == ["chosen", "reference defaults"]
 

@@ -12,6 +12,7 @@ from factories import acc as _entry
 
 from dd_tune.commands.results import main
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.rows import differences, pool_random_real
 
 
@@ -22,7 +23,7 @@ def _study(name: str, best, default) -> dict:
     ipc = IpcResult(ipc=1, n_trials=4, n_errors=0, n_diverged=0, errors={}, best_val_acc=90.0, best_config={},
                     default_config={}, named_configs={}, reeval=reeval, differences=differences(reeval),
                     config_notes={}, flops={}, best_synset="", best_png="",
-                    trials=[{"trial": "trial_a", "config": {"lr_img": 0.5}, "val_acc": 90.0, "it": 100}],
+                    trials=[TrialRecord(trial="trial_a", config={"lr_img": 0.5}, val_acc=90.0, iteration=100)],
                     plots={}, compute={}, wall_time_s=61.4)
     return StudyResult(study=name, method="dm", dataset="mnist", profile="quick", seed=0, ipc=1, search_space={},
                        reference_defaults={}, by_ipc={"1": ipc}, wall_time_s=62.0, expert_stage={}, protocol="p",

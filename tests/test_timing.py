@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from factories import ipc_result, study_result
 
+from dd_tune.records.trial import TrialTiming
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
 from dd_tune.search.trial_rows import trial_timing
 
@@ -78,8 +79,8 @@ class _Result:
 def test_trial_timing_sums_every_report_and_takes_rays_total():
     df = pd.DataFrame({"setup_s": [3.0, 0.0], "distill_s": [10.0, 12.0], "eval_s": [5.0, None],
                        "time_total_s": [20.0, 41.0]})
-    assert trial_timing(_Result(df)) == {"setup_s": 3.0, "distill_s": 22.0, "eval_s": 5.0, "trial_s": 41.0}
-    assert trial_timing(_Result(None)) == {}
+    assert trial_timing(_Result(df)) == TrialTiming(setup_s=3.0, distill_s=22.0, eval_s=5.0, trial_s=41.0)
+    assert trial_timing(_Result(None)) is None
 
 
 def test_probe_is_the_study_cut_to_a_short_trial(data_root):

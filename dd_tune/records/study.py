@@ -7,12 +7,14 @@ resumed suite, ``dd_tune.load_results``). Only the records room spells the field
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dd_tune.base.keys import DEFAULT
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.trial import TrialRecord
 
 
 @dataclass
@@ -34,7 +36,7 @@ class IpcResult:
     flops: dict[str, Any]
     best_synset: str
     best_png: str
-    trials: list[dict[str, Any]]
+    trials: list[TrialRecord]
     plots: dict[str, Any]
     compute: dict[str, float]
     wall_time_s: float
@@ -61,12 +63,17 @@ class IpcResult:
     nodes_lost: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["trials"] = [t.to_json() for t in self.trials]
+        d["reeval"] = {name: {arch: dataclasses.asdict(e) for arch, e in accs.items()}
+                       for name, accs in self.reeval.items()}
+        return copy.deepcopy(d)  # plain data, sharing nothing with the record
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IpcResult":
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in d.items() if k in names}
+        values["trials"] = [TrialRecord.from_json(t) for t in values.get("trials") or []]
         if "reeval" in values:
             values["reeval"] = {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()}
                                 for name, accs in values["reeval"].items()}

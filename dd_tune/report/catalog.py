@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dd_tune.base.errors import ConfigError, DDTuneError
-from dd_tune.base.keys import BEST, DEFAULT, ITERATION, ITERATIONS_RUN, METRIC, RANDOM_REAL
+from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, METRIC, RANDOM_REAL
 from dd_tune.base.printable import printable
 from dd_tune.core.protocols import CONFIG_KEY, protocol_name
 from dd_tune.records.accuracy import SetAccuracy
@@ -203,6 +203,6 @@ def trials_frame(result: StudyResult, ipc: int | None = None) -> Any:
     import pandas as pd
 
     row = result.by_ipc[str(ipc)] if ipc is not None else result.first
-    return pd.DataFrame([{"trial": t["trial"], **{f"config.{k}": v for k, v in (t.get("config") or {}).items()},
-                          METRIC: t.get(METRIC), "iterations": t.get(ITERATION), "error": t.get("error")}
+    return pd.DataFrame([{"trial": t.trial, **{f"config.{k}": v for k, v in t.config.items()},
+                          METRIC: t.val_acc, "iterations": t.iteration, "error": t.error}
                          for t in row.trials])

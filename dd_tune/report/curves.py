@@ -5,9 +5,9 @@ end of a run. Best-effort, like every figure: None when there is nothing to draw
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import DIVERGED, ITERATION
+from dd_tune.records.trial import TrialRecord
 
 
 def pyplot() -> Any:
@@ -21,11 +21,14 @@ def pyplot() -> Any:
     return plt
 
 
-def search_curves(rows: list[dict[str, Any]], marked: dict[str, str], path: Path, title: str) -> str | None:
+Curve = Sequence[Sequence[float]]  # [(iteration, accuracy), ...]
+
+
+def search_curves(rows: Sequence[TrialRecord], marked: dict[str, str], path: Path, title: str) -> str | None:
     """Every trial's proxy accuracy against the distillation iteration (thin), the ``marked`` trials
     (e.g. the chosen one and the reference defaults) in bold; two labels of one trial become one line
     (``chosen = reference defaults``), so neither hides the other."""
-    by_trial = {r["trial"]: r.get("history") or [] for r in rows}
+    by_trial: dict[str, Curve] = {r.trial: r.history for r in rows}
     labels: dict[str, list[str]] = {}
     for label, trial in marked.items():
         labels.setdefault(trial, []).append(label)
@@ -36,11 +39,11 @@ def search_curves(rows: list[dict[str, Any]], marked: dict[str, str], path: Path
         series, faint = {"trials": []}, {"trials": rest}
     if not any(series.values()) and not rest:
         return None
-    diverged = [(r.get(ITERATION) or 0, 0.0) for r in rows if r.get(DIVERGED)]
+    diverged = [(float(r.iteration or 0), 0.0) for r in rows if r.diverged]
     return curves_plot(series, faint, path, title, diverged)
 
 
-def curves_plot(series: dict[str, list[list[float]]], faint: dict[str, list[list[list[float]]]], path: Path,
+def curves_plot(series: Mapping[str, Curve], faint: Mapping[str, Sequence[Curve]], path: Path,
                 title: str, diverged: list[tuple[float, float]] | None = None) -> str | None:
     """Validation accuracy vs distillation iteration: one bold line per entry of ``series`` (e.g. the best
     trial from real init and from noise), the other trials of each as thin lines of the same colour (a

@@ -28,8 +28,8 @@ def inputs_fingerprint(parts: Mapping[str, Any]) -> dict[str, Any]:
 def _trials(row: IpcResult) -> list[dict[str, Any]]:
     """What a trial's outcome is: its configuration, score, iterations reached and error (no timing, node or
     path, which differ between runs of the same study), in trial-number order."""
-    out = [{"trial": t.get("trial"), "config": t.get("config"), METRIC: t.get(METRIC), ITERATION: t.get(ITERATION),
-            "error": t.get("error")} for t in row.trials]
+    out = [{"trial": t.trial, "config": t.config, METRIC: t.val_acc, ITERATION: t.iteration, "error": t.error}
+           for t in row.trials]
     return sorted(out, key=lambda t: (trial_number(str(t["trial"])) or 0, str(t["trial"])))
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from dd_tune.base.keys import ITERATION, METRIC
+from dd_tune.base.keys import METRIC
+from dd_tune.records.document import integer
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.curves import pyplot, search_curves
 
 if TYPE_CHECKING:  # optuna is imported where a plot is drawn
@@ -232,7 +234,7 @@ def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int
     return out
 
 
-def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, Any]], full_iterations: int,
+def search_plots(db: Path, study_name: str, out_dir: Path, rows: Sequence[TrialRecord], full_iterations: int,
                  note: Callable[[str], None], marked: dict[str, str] | None = None) -> dict[str, Any]:
     """:func:`study_plots` of one IPC's search, with the trials ASHA stopped early marked (``rows``: the
     report's trial rows; a trial with fewer iterations than its budget was stopped), and the
@@ -240,9 +242,9 @@ def search_plots(db: Path, study_name: str, out_dir: Path, rows: list[dict[str, 
     import optuna
 
     # Optuna trial numbers follow creation order, as do Ray's rows sorted by start; match by params
-    stopped = {json.dumps(r["config"], sort_keys=True, default=str) for r in rows
-               if r["error"] is None and r[ITERATION] is not None
-               and r[ITERATION] < int(r["config"].get("iterations", full_iterations))}
+    stopped = {json.dumps(r.config, sort_keys=True, default=str) for r in rows
+               if r.error is None and r.iteration is not None
+               and r.iteration < integer(r.config.get("iterations"), full_iterations)}
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
     early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
     plots = study_plots(db, study_name, out_dir, early)

@@ -11,11 +11,12 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL
+from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
 from dd_tune.records.accuracy import SetAccuracy
 from dd_tune.records.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.curves import curves_plot, progress_figure
 from dd_tune.report.rows import fmt_acc
 
@@ -134,10 +135,9 @@ def report_table(rows: Sequence[Mapping[str, Any]], report: str, report_protocol
     return lines
 
 
-def _best_trial(rep: StudyResult) -> Mapping[str, Any] | None:
-    ok = [t for t in _ipc_data(rep).trials if not t.get("error") and t.get(METRIC) is not None
-          and math.isfinite(t[METRIC])]
-    return max(ok, key=lambda t: (t[METRIC], t.get(ITERATION) or 0)) if ok else None
+def _best_trial(rep: StudyResult) -> TrialRecord | None:
+    ok = [t for t in _ipc_data(rep).trials if t.scored and math.isfinite(t.val_acc or math.nan)]
+    return max(ok, key=lambda t: (t.val_acc or 0.0, t.iteration or 0)) if ok else None
 
 
 def noise_pair(real: StudyResult, noise: StudyResult, out_dir: Path) -> dict[str, Any]:
@@ -147,9 +147,9 @@ def noise_pair(real: StudyResult, noise: StudyResult, out_dir: Path) -> dict[str
         a, b = _entry(noise, BEST, arch), _entry(real, BEST, arch)
         out[arch] = {"noise": a, "real": b, "noise_minus_real": entry_difference(a, b, paired=True)}
     best = {"real": _best_trial(real), "noise": _best_trial(noise)}
-    series = {f"{init} init, best trial": (t or {}).get("history", []) for init, t in best.items()}
-    others = {f"{init} init, other trials": [t.get("history", []) for t in _ipc_data(rep).trials
-                                             if t is not best[init] and t.get("history")]
+    series = {f"{init} init, best trial": t.history if t else () for init, t in best.items()}
+    others = {f"{init} init, other trials": [t.history for t in _ipc_data(rep).trials
+                                             if t is not best[init] and t.history]
               for init, rep in (("real", real), ("noise", noise))}
     stem = f"{real.study}_vs_{noise.study}"
     out["curves"] = curves_plot(series, others, out_dir / f"curves_{stem}.png",
@@ -157,8 +157,8 @@ def noise_pair(real: StudyResult, noise: StudyResult, out_dir: Path) -> dict[str
     out["progress"] = progress_figure({"real init": _ipc_data(real).progress, "noise init": _ipc_data(noise).progress},
                                       out_dir / f"progress_{stem}.png")
     out["best_noise_config"] = _ipc_data(noise).best_config
-    out["best_noise_counters"] = (best["noise"] or {}).get("counters", {})
-    out["best_noise_it"] = (best["noise"] or {}).get(ITERATION)
+    out["best_noise_counters"] = best["noise"].counters if best["noise"] else {}
+    out["best_noise_it"] = best["noise"].iteration if best["noise"] else None
     return out
 
 

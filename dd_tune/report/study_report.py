@@ -73,7 +73,7 @@ def _plot_lines(plots: Mapping[str, Any], report: StudyResult, ipc: str) -> list
 def _proxy_line(row: IpcResult) -> str:
     """The search's best proxy score and the chosen set's, which differ when the confirmation chose
     another finalist (``best_val_acc`` is the chosen set's proxy score, NaN for re-distilled defaults)."""
-    scores = [t[METRIC] for t in row.trials if t.get(METRIC) is not None and not t.get("error")]
+    scores = [t.val_acc for t in row.trials if t.val_acc is not None and not t.error]
     best = f"best proxy validation accuracy {max(scores):.2f} %" if scores else "no proxy score"
     chosen = row.best_val_acc
     if chosen != chosen or not scores or abs(chosen - max(scores)) < 1e-9:

@@ -11,16 +11,9 @@ import statistics
 from typing import Any, Callable, Mapping, Sequence
 
 from dd_tune.base.keys import (
-    DEVICE,
-    DIVERGED,
-    GPU_SHARE,
-    ITERATION,
     ITERATIONS_RUN,
     MAIN_ROWS,
-    METRIC,
-    NODE,
     RANDOM_REAL,
-    trial_label,
 )
 from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
@@ -28,6 +21,7 @@ from dd_tune.records.accuracy import SetAccuracy
 from dd_tune.records.set_id import is_random_real
 from dd_tune.records.stats import format_difference
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.rows import budget_note, fmt_acc, set_title
 
 
@@ -188,14 +182,14 @@ def shown_value(key: str, value: Any) -> str:
     return fmt_value(value)
 
 
-def ran_on(trial: Mapping[str, Any]) -> str:
+def ran_on(trial: TrialRecord) -> str:
     """``cpu (simulated GPU), 0.5 GPU on 10.0.0.7`` (the node's address only); "" for trials of reports
     written before dd_tune recorded it."""
-    if not trial.get(DEVICE):
+    if not trial.device:
         return ""
-    share = float(trial.get(GPU_SHARE) or 0.0)
-    node = str(trial.get(NODE) or "").split(" ")[0]
-    return f"{trial[DEVICE]}{f', {share:g} GPU' if share else ''}" + (f" on {node}" if node else "")
+    share = trial.gpu_share or 0.0
+    node = (trial.node_address or "").split(" ")[0]
+    return f"{trial.device}{f', {share:g} GPU' if share else ''}" + (f" on {node}" if node else "")
 
 
 def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
@@ -203,23 +197,21 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
     reference defaults (one cell that wraps, so the table fits a screen whatever the space's size); the
     values every trial shares are said once below it."""
     keys = sorted(space)
-    placed = any(t.get(DEVICE) for t in row.trials)
-    restarted = any(t.get("failures") for t in row.trials)
+    placed = any(t.device for t in row.trials)
+    restarted = any(t.failures for t in row.trials)
     extra = (["ran on"] if placed else []) + (["restarts"] if restarted else [])
-    configs = [t["config"] for t in row.trials if t.get("config")]
+    configs = [t.config for t in row.trials if t.config]
     shared = [k for k in keys if configs and len({repr(c.get(k)) for c in configs}) == 1]
     header = ["trial", "val acc (%)", "iterations run", "configuration (how it differs from the reference defaults)",
               *extra]
     lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for t in sorted(row.trials, key=lambda t: -(t.get(METRIC) or -1)):
-        cells = ([ran_on(t)] if placed else []) + ([str(t.get("failures") or 0)] if restarted else [])
-        acc = ("diverged" if t.get(DIVERGED) else "failed") if t.get("error") else f"{t[METRIC]:.2f}"
-        name = trial_label(t["optuna"]) if t.get("optuna") is not None else t["trial"]  # t03 = Optuna's number 3
-        changed = " ".join(f"{k}={shown_value(k, t['config'].get(k))}" for k in keys if k not in shared
-                           and dotted_value(row.default_config, k) != t["config"].get(k))
-        is_default = all(dotted_value(row.default_config, k) == t["config"].get(k) for k in keys if k in t["config"])
-        changed = changed or ("the reference defaults" if is_default else "—")
-        lines.append(f"| {name} | {acc} | {t.get(ITERATION)} | {table_cell(changed)} |"
+    for t in sorted(row.trials, key=lambda t: -(t.val_acc or -1)):
+        cells = ([ran_on(t)] if placed else []) + ([str(t.failures)] if restarted else [])
+        acc = ("diverged" if t.diverged else "failed") if t.error else f"{t.val_acc:.2f}"
+        changed = " ".join(f"{k}={shown_value(k, t.config.get(k))}" for k in keys if k not in shared
+                           and dotted_value(row.default_config, k) != t.config.get(k))
+        changed = changed or ("the reference defaults" if t.is_defaults_of(row.default_config) else "—")
+        lines.append(f"| {t.label} | {acc} | {t.iteration} | {table_cell(changed)} |"
                      + "".join(f" {c} |" for c in cells))
     if shared:
         lines += ["", "The same in every trial: " + printable(", ".join(

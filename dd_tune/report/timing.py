@@ -9,28 +9,25 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 
 from __future__ import annotations
 
-from dd_tune.base.keys import BATCH, DISTILL_S, ENDED_AT, EVAL_S, SETUP_S, TRIAL_S, trial_number
+from dd_tune.base.keys import BATCH, trial_number
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialTiming
 
-WORK_KEYS = (SETUP_S, DISTILL_S, EVAL_S)  # what a trial times itself: its work without Ray
 
-
-def _summed(row: IpcResult) -> dict[str, float]:
-    """Each timing key summed over the IPC's trials ({} when no trial recorded timings)."""
-    trials = [t.get("timing") or {} for t in row.trials]
-    if not any(trials):
-        return {}
-    return {k: sum(float(t.get(k, 0.0)) for t in trials) for k in (*WORK_KEYS, TRIAL_S)}
+def _summed(row: IpcResult) -> TrialTiming | None:
+    """The trials' timings added up (None when no trial recorded timings)."""
+    timings = [t.timing for t in row.trials if t.timing is not None]
+    return TrialTiming.total(timings) if timings else None
 
 
 def time_rows(row: IpcResult) -> list[tuple[str, float]]:
     """``[(what, wall seconds), ...]`` of one IPC, ending with its wall time; [] for results without timings
     (reports written before dd_tune recorded them)."""
     timing, sums = row.timing or {}, _summed(row)
-    if not timing or not sums:
+    if not timing or sums is None:
         return []
     slots = max(1.0, float(timing.get("slots", 1.0)))
-    setup, distill, proxy, trial = sums[SETUP_S], sums[DISTILL_S], sums[EVAL_S], sums[TRIAL_S]
+    setup, distill, proxy, trial = sums.setup_s, sums.distill_s, sums.eval_s, sums.trial_s
     ray_inside = max(0.0, trial - setup - distill - proxy)
     search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
     confirm = float(timing.get("confirm_s", 0.0))  # absent in reports written before the confirmation
@@ -51,10 +48,9 @@ def ray_overhead(row: IpcResult) -> float | None:
     """Ray's cost as a fraction of the trials' own work: (Σ trial wall time in Ray − Σ work timed inside the
     trial, i.e. what the same trial costs in-process) / Σ work. None without timings."""
     sums = _summed(row)
-    work = sum(sums.get(k, 0.0) for k in WORK_KEYS)
-    if work <= 0:
+    if sums is None or sums.work_s <= 0:
         return None
-    return max(0.0, sums[TRIAL_S] - work) / work
+    return max(0.0, sums.trial_s - sums.work_s) / sums.work_s
 
 
 def time_lines(row: IpcResult) -> list[str]:
@@ -88,7 +84,7 @@ def batch_wait(row: IpcResult) -> float | None:
     width = int((row.timing or {}).get(BATCH, 0))
     ends: dict[int, list[float]] = {}
     for t in row.trials:
-        number, ended = trial_number(str(t.get("trial", ""))), t.get(ENDED_AT)
+        number, ended = trial_number(t.trial), t.ended_at
         if number is None or ended is None:
             return None
         ends.setdefault(number // width if width else 0, []).append(float(ended))
@@ -115,8 +111,8 @@ def lost_lines(row: IpcResult) -> list[str]:
     seconds between that checkpoint and the restart), and the nodes Ray declared dead in each stage (about
     15 s after a node stops answering, so a death is counted in the stage that noticed it), whose jobs ran
     again elsewhere with the same seeds; [] when nothing was lost."""
-    restarts = sum(int(t.get("failures") or 0) for t in row.trials)
-    lost = sum(float(t.get("lost_s") or 0.0) for t in row.trials)
+    restarts = sum(t.failures for t in row.trials)
+    lost = sum(t.lost_s for t in row.trials)
     parts = []
     if restarts:
         parts.append(f"{restarts} trial restart(s) from the last checkpoint, {lost:.0f} s of trial time lost "
@@ -157,8 +153,7 @@ def study_time_line(report: StudyResult) -> list[str]:
 
 def mean_trial_work(report: StudyResult) -> float | None:
     """Mean seconds of work per trial (set-up, distillation, proxy evaluation), all IPCs; None without timings."""
-    trials = [t.get("timing") or {} for row in report.by_ipc.values() for t in row.trials]
-    works = [sum(float(t.get(k, 0.0)) for k in WORK_KEYS) for t in trials if t]
+    works = [t.timing.work_s for row in report.by_ipc.values() for t in row.trials if t.timing is not None]
     return sum(works) / len(works) if works else None
 
 

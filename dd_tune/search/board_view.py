@@ -27,8 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC
-from dd_tune.config import dotted_value
+from dd_tune.base.keys import BEST, DEFAULT, METRIC
 from dd_tune.records.study import IpcResult
 from dd_tune.report.tables import fmt_value
 from dd_tune.search.trial_names import short_name
@@ -91,8 +90,8 @@ def roles_of(result: IpcResult) -> dict[str, list[str]]:
     """Trial label -> its roles: the reference defaults' trial, the chosen one, the other finalists."""
     out: dict[str, list[str]] = {}
     for row in result.trials:
-        if row.get("config") and all(dotted_value(result.default_config, k) == v for k, v in row["config"].items()):
-            out.setdefault(row["trial"], []).append("defaults")
+        if row.is_defaults_of(result.default_config):
+            out.setdefault(row.trial, []).append("defaults")
     for row in result.confirmation.get("rows", []):
         out.setdefault(row["name"], []).append("chosen" if row.get("chosen") else "finalist")
     return out
@@ -128,25 +127,25 @@ def write_board_view(study_dir: Path, ipc: int, result: IpcResult, importances: 
         shutil.rmtree(view)  # this study's own view of this IPC, from an earlier run (a resume)
     view.mkdir(parents=True)
     folders = {short_name(p.name): p for p in (study_dir / f"ipc{ipc}").iterdir() if p.is_dir()}
-    rows = [r for r in result.trials if r["trial"] in folders and r.get("config")]
-    keys = by_importance(varying([r["config"] for r in rows]), importances)
+    rows = [r for r in result.trials if r.trial in folders and r.config]
+    keys = by_importance(varying([r.config for r in rows]), importances)
     roles, metrics = roles_of(result), final_metrics(result)
     metric_tags = [METRIC, CONFIRM_TAG] + sorted({t for m in metrics.values() for t in m if t != CONFIRM_TAG})
     columns = _columns(board, keys)
-    typed = {k: _kind([r["config"].get(k) for r in rows], k) for k in keys}
+    typed = {k: _kind([r.config.get(k) for r in rows], k) for k in keys}
     for row in rows:
-        label = row["trial"]
-        run = view / run_name(label, roles.get(label, []), row["config"], keys)
+        label = row.trial
+        run = view / run_name(label, roles.get(label, []), row.config, keys)
         run.mkdir()
         for events in sorted(folders[label].glob("events.out.tfevents.*")):
             if not events.name.endswith(SESSION_SUFFIX):
                 os.symlink(os.path.relpath(events, run), run / events.name)
         values = {ROLE: " ".join(roles.get(label, [])) or "trial",
-                  **{columns[k]: typed[k](row["config"].get(k)) for k in keys}}
+                  **{columns[k]: typed[k](row.config.get(k)) for k in keys}}
         _, start, end = hparams(values, {t: 0.0 for t in metric_tags})
-        _write(run, [start, end], metrics.get(label, {}), int(row.get(ITERATION) or 0))
-    first = {ROLE: "trial", **{columns[k]: typed[k](rows[0]["config"].get(k)) for k in keys}} if rows else {}
-    domains = {columns[k]: sorted({typed[k](r["config"].get(k)) for r in rows}, key=_natural) for k in keys
+        _write(run, [start, end], metrics.get(label, {}), row.iteration or 0)
+    first = {ROLE: "trial", **{columns[k]: typed[k](rows[0].config.get(k)) for k in keys}} if rows else {}
+    domains = {columns[k]: sorted({typed[k](r.config.get(k)) for r in rows}, key=_natural) for k in keys
                if isinstance(first[columns[k]], str)}
     experiment, _, _ = hparams(first, {t: 0.0 for t in metric_tags}, {ROLE: ["trial", *ROLES], **domains})
     for old in board.glob(f"events.out.tfevents.*{EXPERIMENT_SUFFIX}"):  # TensorBoard reads the first one only

@@ -1,10 +1,10 @@
-"""The rows of a finished search, read from Ray Tune's results: one plain row per trial (what the report
+"""The rows of a finished search, read from Ray Tune's results: one typed record per trial (what the report
 lists), why a trial failed, its accuracy-vs-iteration history, the time it lost to restarts and where
 its time went."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from dd_tune.base.keys import (
     DEVICE,
@@ -12,7 +12,6 @@ from dd_tune.base.keys import (
     DIVERGED,
     DIVERGED_CAUSES,
     ELAPSED_S,
-    ENDED_AT,
     EVAL_S,
     GPU_SHARE,
     ITERATION,
@@ -22,9 +21,9 @@ from dd_tune.base.keys import (
     REPORTED_AT,
     RESUMED_FROM,
     SETUP_S,
-    TRIAL_S,
 )
-from dd_tune.search.trial_names import result_name
+from dd_tune.records.trial import TrialRecord, TrialTiming
+from dd_tune.search.trial_names import number_of_dir, result_name
 
 
 def failure(result: Any) -> str | None:
@@ -42,34 +41,36 @@ def failure(result: Any) -> str | None:
     return None
 
 
-def trial_rows(grid: Any) -> list[dict[str, Any]]:
-    """One plain row per trial of a ResultGrid (what the report lists)."""
+def trial_rows(grid: Any, optuna_numbers: Mapping[str, int]) -> list[TrialRecord]:
+    """One record per trial of a ResultGrid (what the report lists). ``optuna_numbers``: trial folder ->
+    Optuna number, for the ``trial_<id>`` folders of earlier versions (``t03_...`` carries its number)."""
     rows = []
     failures = {t.trial_id: int(getattr(t, "num_failures", 0) or 0) for t in grid._experiment_analysis.trials}
     for r in grid:
         m = r.metrics or {}
-        rows.append({"trial": result_name(r), "config": dict(r.config or {}),
-                     METRIC: m.get(METRIC), ITERATION: m.get(ITERATION), DIVERGED: m.get(DIVERGED, 0),
-                     "node": m.get("node_id"), RESUMED_FROM: m.get(RESUMED_FROM),
-                     # where it really ran (device, GPU share) and how often a crash or a lost node restarted it
-                     DEVICE: m.get(DEVICE), GPU_SHARE: m.get(GPU_SHARE), NODE: m.get(NODE),
-                     "failures": failures.get(m.get("trial_id") or "", 0), "lost_s": lost_seconds(r),
-                     ELAPSED_S: m.get(ELAPSED_S), "error": failure(r), "history": history(r),
-                     ENDED_AT: m.get(REPORTED_AT),  # wall clock of its last report: when its slot freed
-                     "timing": trial_timing(r),
-                     # a method's own counters (PAD's skipped updates): why a trial went nowhere
-                     "counters": {k: v for k, v in m.items() if k.startswith(("skipped", "matching_"))}})
+        name = result_name(r)
+        number = number_of_dir(name)
+        rows.append(TrialRecord(
+            trial=name, optuna=number if number is not None else optuna_numbers.get(name),
+            config=dict(r.config or {}), val_acc=m.get(METRIC), iteration=m.get(ITERATION),
+            diverged=int(m.get(DIVERGED, 0) or 0), node_id=m.get("node_id"), resumed_from=m.get(RESUMED_FROM),
+            # where it really ran (device, GPU share) and how often a crash or a lost node restarted it
+            device=m.get(DEVICE), gpu_share=m.get(GPU_SHARE), node_address=m.get(NODE),
+            failures=failures.get(m.get("trial_id") or "", 0), lost_s=lost_seconds(r), elapsed_s=m.get(ELAPSED_S),
+            error=failure(r), history=history(r), ended_at=m.get(REPORTED_AT), timing=trial_timing(r),
+            # a method's own counters (PAD's skipped updates): why a trial went nowhere
+            counters={k: float(v) for k, v in m.items() if k.startswith(("skipped", "matching_"))}))
     return rows
 
 
-def history(result: Any) -> list[list[float]]:
+def history(result: Any) -> tuple[tuple[int, float], ...]:
     """``[[iteration, val_acc], ...]`` of every report of a trial (the last report of an iteration wins,
     so a trial retried from a checkpoint is not counted twice): the accuracy-vs-iteration curves."""
     df = getattr(result, "metrics_dataframe", None)
     if df is None or ITERATION not in df or METRIC not in df:
-        return []
+        return ()
     points = {int(i): float(a) for i, a in zip(df[ITERATION], df[METRIC]) if i == i and a == a}  # NaN != NaN
-    return [[i, points[i]] for i in sorted(points)]
+    return tuple((i, points[i]) for i in sorted(points))
 
 
 def lost_seconds(result: Any) -> float:
@@ -85,16 +86,16 @@ def lost_seconds(result: Any) -> float:
                      if now_from != prev_from))
 
 
-def trial_timing(result: Any) -> dict[str, float]:
+def trial_timing(result: Any) -> TrialTiming | None:
     """Where one trial's time went, summed over all its reports (a retried trial's repeated work too: it
     was spent): set-up, distillation and proxy evaluation timed inside the trial, and ``trial_s``, Ray's
     ``time_total_s`` (the trainable's wall time, checkpoints and reporting included)."""
     df = getattr(result, "metrics_dataframe", None)
     if df is None or "time_total_s" not in df:
-        return {}
+        return None
 
     def total(column: str) -> float:
         return float(df[column].fillna(0.0).sum()) if column in df else 0.0
 
-    return {SETUP_S: total(SETUP_S), DISTILL_S: total(DISTILL_S), EVAL_S: total(EVAL_S),
-            TRIAL_S: float(df["time_total_s"].max())}
+    return TrialTiming(setup_s=total(SETUP_S), distill_s=total(DISTILL_S), eval_s=total(EVAL_S),
+                       trial_s=float(df["time_total_s"].max()))

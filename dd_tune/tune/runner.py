@@ -18,7 +18,7 @@ import torch
 
 from dd_tune.base.errors import StudyFailed
 from dd_tune.base.hashing import content_key, library_versions, package_digest
-from dd_tune.base.keys import BATCH, BEST, DEFAULT, DIVERGED, ELAPSED_S, ITERATIONS_RUN
+from dd_tune.base.keys import BATCH, BEST, DEFAULT, ITERATIONS_RUN
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS, data_digest
 from dd_tune.core.protocols import describe as describe_protocol
@@ -27,6 +27,7 @@ from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
 from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records.trial import TrialRecord
 from dd_tune.report.fidelity import fidelity
 from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
 from dd_tune.report.flops import study_flops
@@ -42,7 +43,7 @@ from dd_tune.search.overhead import measure_overhead
 from dd_tune.search.setup import TrialSetup
 from dd_tune.search.space import SearchSpace, default_point, space_as_dict
 from dd_tune.search.trainable import GRIDS, config_index
-from dd_tune.search.trial_names import number_of_dir, result_name
+from dd_tune.search.trial_names import result_name
 from dd_tune.search.trial_rows import trial_rows
 from dd_tune.search.tuner import Search, optuna_name, optuna_numbers
 from dd_tune.tune.capacity import cluster_capacity
@@ -82,12 +83,12 @@ def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
     return (torch.bincount(labels).double() / len(labels)).tolist()
 
 
-def _marked_trials(rows: list[dict[str, Any]], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
+def _marked_trials(rows: list[TrialRecord], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
     """The trials drawn in bold on the curves: the chosen one and the reference defaults' own trial."""
     out = {}
     if chosen.result is not None:
         out["chosen"] = result_name(chosen.result)
-    default_trial = next((r["trial"] for r in rows if r["config"] == default), None)
+    default_trial = next((r.trial for r in rows if r.config == default), None)
     if default_trial is not None:
         out["reference defaults"] = default_trial
     return out
@@ -202,14 +203,11 @@ class StudyRunner:
                   "slots": max(slots, trial_slots(self.resources, s.max_concurrent_trials)),
                   BATCH: s.max_concurrent_trials if s.deterministic else 0}
         search_lost = len(dead_nodes() - lost_before)
-        rows = trial_rows(grid)
-        numbers = optuna_numbers(self.db, optuna_name(self.study, ipc))
-        for row in rows:
-            number = number_of_dir(row["trial"])  # t03_...; trial_<id> folders of earlier versions by id
-            row["optuna"] = number if number is not None else numbers.get(row["trial"])
+        # t03_... folders carry their Optuna number; trial_<id> folders of earlier versions are looked up by id
+        rows = trial_rows(grid, optuna_numbers(self.db, optuna_name(self.study, ipc)))
         if not usable(grid):
             raise StudyFailed(f"all {len(grid)} trials failed; first error: "
-                              f"{next((x['error'] for x in rows if x['error']), 'none reported')}")
+                              f"{next((x.error for x in rows if x.error), 'none reported')}")
         r = self.resources
         stage = Stage(self.study, self.setup(ipc), r.cpu, r.gpu, self.dir.parent / REEVAL_DIR)
         default_source = default_set(grid, default, self.setup(ipc), r.cpu, r.gpu)
@@ -266,14 +264,14 @@ class StudyRunner:
             shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
 
-    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[dict[str, Any]], best: Candidate,
+    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[TrialRecord], best: Candidate,
                     best_cfg: Any, reeval: dict[str, Any], out_dir: Path, t0: float) -> IpcResult:
-        seconds = sum(float(row.get(ELAPSED_S) or 0.0) for row in rows)
+        seconds = sum(row.elapsed_s or 0.0 for row in rows)
         study = self.study
         return IpcResult(
             ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
-            n_diverged=sum(int(row.get(DIVERGED, 0)) for row in rows),
-            errors={row["trial"]: row["error"] for row in rows if row["error"]},
+            n_diverged=sum(1 for row in rows if row.diverged),  # DIVERGED holds the cause's code, not a count
+            errors={row.trial: row.error for row in rows if row.error},
             best_val_acc=float("nan") if best.proxy is None else best.proxy,
             best_config={**to_dict(best_cfg), "ipc": best_ipc, **budget_run(best_cfg, best)},
             default_config={**to_dict(study.distill), "ipc": ipc},
