@@ -6,6 +6,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.confirmation import Confirmation
+from dd_tune.records.difference import RowDifference
+from dd_tune.records.fidelity import Fidelity
+from dd_tune.records.ipc_timing import IpcTiming
+from dd_tune.records.lr_choice import lr_rows_from_json
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.records.trial import TrialRecord
 
@@ -24,9 +29,18 @@ def trial(**row: Any) -> TrialRecord:
 
 
 def ipc_result(**fields: Any) -> IpcResult:
-    """``trials`` may be given as rows of ipc<N>.json (dicts); they become records as a stored report's do."""
+    """``trials``, ``differences``, ``confirmation``, ``fidelity``, ``lr_protocol`` and ``timing`` may be given
+    as ipc<N>.json writes them (plain JSON); they become records as a stored report's do."""
     if "trials" in fields:
         fields["trials"] = [t if isinstance(t, TrialRecord) else TrialRecord.from_json(t) for t in fields["trials"]]
+    if "differences" in fields:
+        fields["differences"] = [d if isinstance(d, RowDifference) else RowDifference.from_json(d)
+                                 for d in fields["differences"]]
+    plain = {"confirmation": Confirmation.from_json, "fidelity": Fidelity.from_json, "timing": IpcTiming.from_json,
+             "lr_protocol": lr_rows_from_json}
+    for key, read in plain.items():
+        if isinstance(fields.get(key), dict):
+            fields[key] = read(fields[key])
     values: dict[str, Any] = dict(
         ipc=1, n_trials=1, n_errors=0, n_diverged=0, errors={}, best_val_acc=float("nan"), best_config={},
         default_config={}, named_configs={}, reeval={}, differences=[], config_notes={}, flops=FLOPS,

@@ -96,13 +96,13 @@ def test_comparison_states_differences_with_intervals():
     rows = [row("dm", [90.0, 91.0, 90.5], [89.0, 89.5, 89.6], [50.0, 52.0, 49.0, 51.0]),
             row("pad", [85.0, 86.0, 85.2], [85.1, 86.2, 85.0], [50.0, 52.0, 49.0, 51.0])]
     diffs = comparison_differences(rows)
-    names = {(d["a"], d["b"], d["arch"]): d for d in diffs}
-    assert names[("dm tuned", "dm reference defaults", "convnet")]["kind"] == "paired"
-    assert names[("dm tuned", "dm random real", "lenet")]["kind"] == "welch"
+    names = {(d.a, d.b, d.arch): d.difference for d in diffs}
+    assert names[("dm tuned", "dm reference defaults", "convnet")].kind == "paired"
+    assert names[("dm tuned", "dm random real", "lenet")].kind == "welch"
     cross = names[("dm tuned", "pad tuned", "convnet")]
-    assert cross["kind"] == "paired" and cross["diff"] == pytest.approx(5.1)
+    assert cross.kind == "paired" and cross.diff == pytest.approx(5.1)
     pad_gain = names[("pad tuned", "pad reference defaults", "convnet")]
-    assert pad_gain["covers_zero"] is True
+    assert pad_gain.covers_zero is True
     md = render_comparison(SuiteConfig(name="s", studies=("a",)), rows, 1.0, diffs)
     assert "| dm tuned − pad tuned | +5.10 [" in md and "covers 0" in md
 
@@ -208,7 +208,7 @@ def test_compare_md_sets_a_multi_formation_set_against_random_real_decoded_like_
                           "random_real": {"convnet": acc([50.0, 52.0])},
                           "random_real_x2": {"convnet": acc([70.0, 72.0])}}}]
     assert matched_random_real(rows[0]) == "random_real_x2"
-    pairs = {(d["a"], d["b"]) for d in comparison_differences(rows)}
+    pairs = {(d.a, d.b) for d in comparison_differences(rows)}
     assert ("dm tuned", "dm random real, multi-formation ×2") in {(a.replace(set_title("best"), "tuned"), b)
                                                                   for a, b in pairs}, pairs
     assert not any(b.endswith("random real") for _, b in pairs), pairs

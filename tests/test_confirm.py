@@ -3,6 +3,7 @@ and every validation choice is made before the first test job; the proxy's fidel
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from dd_tune.core.synset import SynSet
-from dd_tune.report.fidelity import fidelity, kendall_tau, pooled_tau
+from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.confirmation import Finalist
+from dd_tune.records.fidelity import Tau, fidelity, kendall_tau, pooled_tau
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, choose, confirm, top_candidates, verdict
 from dd_tune.tune.final_eval import EvalOutcome
@@ -55,6 +58,11 @@ class FakeStage(Stage):
         return out
 
 
+def _finalist(name: str, mean: float, proxy: float | None, is_default: bool = False, chosen: bool = False) -> Finalist:
+    """A confirmation row with its mean validation accuracy (one model)."""
+    return Finalist(name, is_default, proxy, 100, {}, "convnet", SetAccuracy.of_runs([mean]), chosen=chosen)
+
+
 def _candidates() -> list[Candidate]:
     return [Candidate("trial_a", {"lr_img": 2.0}, 88.0, 100, _set(1)),
             Candidate("trial_b", {"lr_img": 3.0}, 87.0, 100, _set(2)),
@@ -65,8 +73,8 @@ def test_the_confirmation_chooses_by_validation_and_never_asks_for_the_test_spli
     stage = FakeStage()
     rows = confirm(_candidates(), "convnet", 3, lambda jobs: stage.run({}, jobs, "confirmation"))
     assert set(stage.splits) == {"val"} and len(stage.splits) == 9
-    assert [r["name"] for r in rows if r["chosen"]] == ["trial_b"]  # best on validation, worst on test
-    assert rows[1]["vs_default"]["diff"] == pytest.approx(3.0) and rows[1]["vs_default"]["kind"] == "paired"
+    assert [r.name for r in rows if r.chosen] == ["trial_b"]  # best on validation, worst on test
+    assert rows[1].vs_default.diff == pytest.approx(3.0) and rows[1].vs_default.kind == "paired"
     assert "beat the reference defaults on validation by +3.00" in verdict(rows)
 
     def reads_test(jobs):
@@ -78,12 +86,11 @@ def test_the_confirmation_chooses_by_validation_and_never_asks_for_the_test_spli
 
 
 def test_choose_reads_only_the_confirmation_rows_and_prefers_the_defaults_on_ties():
-    rows = [{"name": "t", "mean": 80.0, "is_default": False, "proxy": 90.0},
-            {"name": "default", "mean": 80.0, "is_default": True, "proxy": 70.0}]
+    rows = [_finalist("t", 80.0, 90.0), _finalist("default", 80.0, 70.0, is_default=True)]
     assert choose(rows) == "default"
-    rows[0]["mean"] = 81.0
+    rows[0] = _finalist("t", 81.0, 90.0)
     assert choose(rows) == "t"
-    assert verdict([{**rows[1], "chosen": True}]).startswith("No configuration beat the reference defaults")
+    assert verdict([dataclasses.replace(rows[1], chosen=True)]).startswith("No configuration beat the reference defaults")
 
 
 def test_every_validation_choice_precedes_the_first_test_job_and_the_lr_is_chosen_on_validation():
@@ -94,10 +101,10 @@ def test_every_validation_choice_precedes_the_first_test_job_and_the_lr_is_chose
     reeval, tests, lr_rows = run_test_pass(stage, sets, cands, cands[1])
     first_test = stage.splits.index("test")
     assert "val" not in stage.splits[first_test:]
-    assert lr_rows["best"]["convnet"]["lr"] == 0.001 and lr_rows["default"]["lenet"]["lr"] == 0.01
-    assert [c["lr"] for c in lr_rows["random_real"]["convnet"]["choices"]] == [0.01, 0.01]
+    assert lr_rows["best"]["convnet"].choice.lr == 0.001 and lr_rows["default"]["lenet"].choice.lr == 0.01
+    assert [c.lr for c in lr_rows["random_real"]["convnet"].choices] == [0.01, 0.01]
     # the same grid and the same number of models for every row
-    assert set(lr_rows["best"]["convnet"]["val"]) == set(lr_rows["default"]["convnet"]["val"]) == {0.001, 0.01, 0.1}
+    assert set(lr_rows["best"]["convnet"].choice.val) == set(lr_rows["default"]["convnet"].choice.val) == {0.001, 0.01, 0.1}
     assert tests == {"trial_a": pytest.approx(91.0 - 0.9), "trial_b": pytest.approx(70.1), "default": pytest.approx(75.1)}
     assert reeval["best"]["convnet"].mean == pytest.approx(70.1) and reeval["random_real"]["convnet"].n == 2  # draws
 
@@ -116,7 +123,7 @@ def test_the_other_finalists_test_column_uses_test_models_and_the_rows_keep_the_
 def test_lr_choice_breaks_ties_towards_the_smaller_lr_and_refuses_test_jobs():
     jobs = lr_protocol.selection_jobs(["s"], ["convnet"], [0.1, 0.01], 1)
     same = {j: EvalOutcome(50.0, 50.0, False, j.lr, False) for j in jobs}
-    assert lr_protocol.choose_lrs(same, ["s"], ["convnet"], [0.1, 0.01])["s"]["convnet"]["lr"] == 0.01
+    assert lr_protocol.choose_lrs(same, ["s"], ["convnet"], [0.1, 0.01])["s"]["convnet"].lr == 0.01
     test = {j.__class__(**{**j.__dict__, "split": "test"}): o for j, o in same.items()}
     with pytest.raises(AssertionError, match="validation"):
         lr_protocol.choose_lrs(test, ["s"], ["convnet"], [0.1, 0.01])
@@ -150,17 +157,16 @@ def test_kendall_tau_b_matches_scipy_with_ties_and_pooling_counts_within_group_p
         n = rnd.randint(2, 9)
         xs = [rnd.choice([1.0, 2.0, 3.0, 4.0]) for _ in range(n)]
         ys = [rnd.choice([1.0, 2.0, 3.0]) for _ in range(n)]
-        ours, ref = kendall_tau(xs, ys)["tau"], stats.kendalltau(xs, ys).statistic
+        ours, ref = kendall_tau(xs, ys).tau, stats.kendalltau(xs, ys).statistic
         assert (ours is None and ref != ref) or ours == pytest.approx(ref)
-    assert kendall_tau([1, None, 3], [1, 2, 2]) == {"tau": 1.0, "n": 2}
+    assert kendall_tau([1, None, 3], [1, 2, 2]) == Tau(1.0, 2)
     pooled = pooled_tau([([1, 2, 3], [1, 2, 3]), ([1, 2], [2, 1]), ([5], [5])])
-    assert pooled == {"tau": pytest.approx((3 - 1) / 4), "pairs": 4, "n": 5, "groups": 2}
+    assert (pooled.tau, pooled.pairs, pooled.n, pooled.groups) == (pytest.approx((3 - 1) / 4), 4, 5, 2)
 
 
 def test_fidelity_regret_of_the_proxy_pick_and_of_the_confirmation_pick():
-    rows = [{"name": "a", "proxy": 90.0, "mean": 80.0, "chosen": False},
-            {"name": "b", "proxy": 85.0, "mean": 84.0, "chosen": True},
-            {"name": "default", "proxy": None, "mean": 82.0, "chosen": False}]
+    rows = [_finalist("a", 80.0, 90.0), _finalist("b", 84.0, 85.0, chosen=True),
+            _finalist("default", 82.0, None, is_default=True)]
     fid = fidelity(rows, {"a": 70.0, "b": 78.0, "default": 79.0})
-    assert fid["regret_proxy"] == pytest.approx(9.0) and fid["regret_confirmation"] == pytest.approx(1.0)
-    assert fid["proxy_vs_confirmation"] == {"tau": -1.0, "n": 2} and fid["confirmation_vs_test"]["n"] == 3
+    assert fid.regret_proxy == pytest.approx(9.0) and fid.regret_confirmation == pytest.approx(1.0)
+    assert fid.proxy_vs_confirmation == Tau(-1.0, 2) and fid.confirmation_vs_test.n == 3

@@ -44,18 +44,18 @@ def test_paired_difference_is_the_interval_of_per_seed_differences():
     d = paired_difference(a, b)
     diffs = np.subtract(a, b)
     res = scipy_stats.ttest_rel(a, b).confidence_interval(0.95)
-    assert d["diff"] == pytest.approx(diffs.mean()) and d["ci95"] == pytest.approx([res.low, res.high])
-    assert d["kind"] == "paired" and d["covers_zero"] is False
-    assert paired_difference([1.0, 2.0], [2.0, 1.0])["covers_zero"] is True
+    assert d.diff == pytest.approx(diffs.mean()) and d.ci95 == pytest.approx([res.low, res.high])
+    assert d.kind == "paired" and d.covers_zero is False
+    assert paired_difference([1.0, 2.0], [2.0, 1.0]).covers_zero is True
     same = paired_difference([90.0, 91.0], [90.0, 91.0])
-    assert same["kind"] == "same" and same["covers_zero"] is None
+    assert same.kind == "same" and same.covers_zero is None
 
 
 def test_welch_difference_matches_scipy():
     a, b = [90.0, 91.0, 89.5], [50.0, 55.0, 48.0, 52.0, 47.5, 53.0]
     d = welch_difference(a, b)
     res = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert d["diff"] == pytest.approx(np.mean(a) - np.mean(b)) and d["ci95"] == pytest.approx([res.low, res.high])
+    assert d.diff == pytest.approx(np.mean(a) - np.mean(b)) and d.ci95 == pytest.approx([res.low, res.high])
 
 
 def test_random_real_draws_pool_and_differences_are_paired_or_welch():
@@ -70,14 +70,14 @@ def test_random_real_draws_pool_and_differences_are_paired_or_welch():
     assert rr.draw_std == pytest.approx(np.std([51.0, 55.0], ddof=1)) and rr.n == 2
     half = scipy_stats.t.ppf(0.975, 1) * np.std([51.0, 55.0], ddof=1) / np.sqrt(2)
     assert rr.ci95 == pytest.approx([53.0 - half, 53.0 + half])
-    diffs = {(d["a"], d["b"]): d for d in differences(pooled)}
-    assert diffs[("best", "default")]["kind"] == "paired"
-    assert diffs[("best", "default")]["diff"] == pytest.approx(np.mean([2.0, 1.5, 2.0]))
-    assert diffs[("best", "random_real")]["kind"] == "welch" and ("default", "random_real") in diffs
+    diffs = {(d.a, d.b): d.difference for d in differences(pooled)}
+    assert diffs[("best", "default")].kind == "paired"
+    assert diffs[("best", "default")].diff == pytest.approx(np.mean([2.0, 1.5, 2.0]))
+    assert diffs[("best", "random_real")].kind == "welch" and ("default", "random_real") in diffs
     welch = diffs[("best", "random_real")]  # Welch on 3 models against 2 draw means
     va, vb = np.var([90.0, 91.0, 90.5], ddof=1) / 3, np.var([51.0, 55.0], ddof=1) / 2
     df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 1)
-    assert welch["ci95"][1] - welch["diff"] == pytest.approx(scipy_stats.t.ppf(0.975, df) * np.sqrt(va + vb))
+    assert welch.ci95[1] - welch.diff == pytest.approx(scipy_stats.t.ppf(0.975, df) * np.sqrt(va + vb))
 
 
 def test_random_real_intervals_count_draws_not_models():
@@ -181,9 +181,9 @@ def test_reports_of_earlier_versions_are_read_with_the_draw_as_unit():
 def test_tuned_row_is_paired_with_its_own_initial_images():
     reeval = {"best": {"convnet": _entry([90.0, 91.0, 90.5])},
               "best_start": {"convnet": _entry([85.0, 87.0, 86.0])}}
-    d = {(x["a"], x["b"]): x for x in differences(reeval)}[("best", "best_start")]
+    d = {(x.a, x.b): x.difference for x in differences(reeval)}[("best", "best_start")]
     res = scipy_stats.ttest_rel([90.0, 91.0, 90.5], [85.0, 87.0, 86.0]).confidence_interval(0.95)
-    assert d["kind"] == "paired" and d["diff"] == pytest.approx(4.5) and d["ci95"] == pytest.approx([res.low, res.high])
+    assert d.kind == "paired" and d.diff == pytest.approx(4.5) and d.ci95 == pytest.approx([res.low, res.high])
 
 
 @pytest.mark.parametrize("init_only, words", [

@@ -78,7 +78,7 @@ def test_report_table_places_the_reported_number_against_the_interval():
     r1000 = rows["DM, noise init, 1000 iterations"]
     assert ("outside the 95 % prediction interval for one new dd_tune model [86.03, 95.97], above it by 1.33 points"
             in r1000["sentence"]) and r1000["differs"] == ["iterations 100 (report 1000)"]
-    assert r1000["tuned_minus_setting"]["diff"] == pytest.approx(6.5)  # paired by model seed
+    assert r1000["tuned_minus_setting"].diff == pytest.approx(6.5)  # paired by model seed
     assert "against random real" in r1000["sentence"]
     assert rows["PAD, noise init, 1000 iterations (the report: best of 0 / 500 / 1000)"]["at_setting"] is None  # study not run
     assert "Not measured here: python -m dd_tune.study datadam_mhist" in \
@@ -150,7 +150,7 @@ def test_noise_pair_draws_curves_and_progress_and_names_skipped_updates(tmp_path
     noise = _report("pad_mnist_noise", "pad", {"best": [20.0, 25.0]}, trials=[trial(22.0, skipped=97)],
                     progress=pics, best_config={"threshold": 100.0, "ipc": 10})
     pair = noise_pair(real, noise, tmp_path / "figures")
-    assert pair["convnet"]["noise_minus_real"]["diff"] == pytest.approx(-68.0)
+    assert pair["convnet"]["noise_minus_real"].diff == pytest.approx(-68.0)
     assert Image.open(pair["curves"]).size[0] > 300 and Image.open(pair["progress"]).size[0] > 600
     text = "\n".join(noise_lines([pair]))
     assert "skipped 97 of 100 updates (97 over the loss threshold)" in text

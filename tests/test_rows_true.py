@@ -8,8 +8,8 @@ import math
 
 from factories import acc, ipc_result, study_result
 
+from dd_tune.records.fidelity import kendall_tau, pooled_tau
 from dd_tune.report.confirmation import clip_accuracy, lr_protocol_lines
-from dd_tune.report.fidelity import kendall_tau, pooled_tau
 from dd_tune.report.tables import config_lines, published_value, shown_value, trial_lines
 
 
@@ -35,9 +35,9 @@ def test_the_pooled_tau_is_tau_b_when_a_ranking_ties():
     pooled = pooled_tau(groups)
     one = kendall_tau([1, 2, 2, 11, 12], [1, 3, 2, 21, 22])  # same pairs, one ranking: no cross pairs differ
     c, d, tx = 3, 0, 1  # within-group pairs: (1,2) (1,2') (2,2') tied in x, and the second group's one
-    assert math.isclose(pooled["tau"], (c - d) / math.sqrt((c + d + tx) * (c + d)))
-    assert pooled["tau"] < 1.0 and one["tau"] is not None
-    assert pooled_tau([([1, 2, 3], [1, 2, 3])])["tau"] == 1.0  # no ties: (C - D) / (C + D) as before
+    assert math.isclose(pooled.tau, (c - d) / math.sqrt((c + d + tx) * (c + d)))
+    assert pooled.tau < 1.0 and one.tau is not None
+    assert pooled_tau([([1, 2, 3], [1, 2, 3])]).tau == 1.0  # no ties: (C - D) / (C + D) as before
 
 
 def test_keys_without_a_published_value_and_the_datasets_dsa_strategy_say_so():
@@ -83,7 +83,7 @@ def test_the_chosen_row_shows_the_budget_that_ran_and_counts_the_flops_of_its_ne
     from dd_tune.methods.configs import load_study
     from dd_tune.report.flops import study_flops
     from dd_tune.tune.confirm import Candidate
-    from dd_tune.tune.runner import as_run, budget_run
+    from dd_tune.tune.ipc_record import as_run, budget_run
 
     study = load_study("dm_mnist", "smoke")
     cfg = dataclasses.replace(study.distill, iterations=6)

@@ -6,10 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from dd_tune.records.document import JsonValue
 from dd_tune.records.stats import by_draws, summary
 
 
-@dataclass
+@dataclass(frozen=True)
 class SetAccuracy:
     """One set on one architecture in the test pass: the accuracies (%) of fresh models and their summary.
 
@@ -39,6 +40,10 @@ class SetAccuracy:
     def of_draws(cls, draws: Sequence[Sequence[float]], **extra: Any) -> "SetAccuracy":
         """Draws of real images as the unit (:func:`dd_tune.records.stats.by_draws`)."""
         return cls(**{**by_draws(draws), **extra})
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """report.json's layout: the fields by name."""
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SetAccuracy":

@@ -11,9 +11,12 @@ interval (``None``): one model is not a measurement of spread.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol, Sequence
+
+from dd_tune.records.difference import Difference, Kind
 
 LEVEL = 0.95
 
@@ -61,19 +64,18 @@ def prediction_interval(values: Sequence[float]) -> list[float] | None:
     return [mean - half, mean + half]
 
 
-def _difference(mean: float, half: float | None, n: int, kind: str) -> dict[str, Any]:
-    ci = None if half is None or not math.isfinite(half) else [mean - half, mean + half]
-    return {"diff": mean, "ci95": ci, "n": n, "kind": kind,
-            "covers_zero": None if ci is None else bool(ci[0] <= 0.0 <= ci[1])}
+def _difference(mean: float, half: float | None, n: int, kind: Kind) -> Difference:
+    ci = None if half is None or not math.isfinite(half) else (mean - half, mean + half)
+    return Difference(mean, ci, n, kind, None if ci is None else bool(ci[0] <= 0.0 <= ci[1]))
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     """a - b over pairs that share a model seed (``a[k]``, ``b[k]``): mean and 95 % t-interval.
     Identical runs are the same set trained twice (e.g. the default won the search): ``kind`` "same"."""
     if len(a) != len(b):
         raise ValueError(f"paired difference needs equal lengths, got {len(a)} and {len(b)}")
     if list(map(float, a)) == list(map(float, b)):
-        return {**_difference(0.0, 0.0, len(a), "same"), "covers_zero": None}
+        return dataclasses.replace(_difference(0.0, 0.0, len(a), "same"), covers_zero=None)
     d = [float(x) - float(y) for x, y in zip(a, b) if math.isfinite(float(x)) and math.isfinite(float(y))]
     if not d:
         return _difference(float("nan"), None, 0, "paired")
@@ -82,7 +84,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     return _difference(mean, half, len(d), "paired")
 
 
-def welch_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+def welch_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     """mean(a) - mean(b) with Welch's 95 % interval (independent samples, unequal variances)."""
     xa = [float(v) for v in a if math.isfinite(float(v))]
     xb = [float(v) for v in b if math.isfinite(float(v))]
@@ -106,7 +108,7 @@ class Measured(Protocol):
     def runs(self) -> Sequence[float]: ...
 
 
-def entry_difference(a: Measured | None, b: Measured | None, paired: bool) -> dict[str, Any] | None:
+def entry_difference(a: Measured | None, b: Measured | None, paired: bool) -> Difference | None:
     """a - b of two re-evaluated rows: paired by model seed when asked and the runs line up, Welch
     otherwise; None when either row is missing."""
     if a is None or b is None:
@@ -120,13 +122,13 @@ def format_interval(ci: Sequence[float] | None, digits: int = 2) -> str:
     return "no interval (n < 2)" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def format_difference(d: Mapping[str, Any]) -> str:
+def format_difference(d: Difference) -> str:
     """``+3.21 [1.02, 5.40]``, with a plain warning when the interval covers zero."""
-    if not math.isfinite(d["diff"]):
+    if not math.isfinite(d.diff):
         return "n/a"
-    if d["kind"] == "same":
+    if d.kind == "same":
         return "0 (the same set: it won the search)"
-    text = f"{d['diff']:+.2f} {format_interval(d['ci95'])}"
-    if d["covers_zero"]:
+    text = f"{d.diff:+.2f} {format_interval(d.ci95)}"
+    if d.covers_zero:
         text += " (covers 0: no evidence either way)"
     return text

@@ -12,12 +12,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dd_tune.base.keys import DEFAULT
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.confirmation import Confirmation
+from dd_tune.records.difference import RowDifference
+from dd_tune.records.fidelity import Fidelity
+from dd_tune.records.ipc_timing import IpcTiming
+from dd_tune.records.lr_choice import LrRows, lr_rows_from_json
 from dd_tune.records.trial import TrialRecord
 
 
-@dataclass
+@dataclass(frozen=True)
 class IpcResult:
     """One IPC of a study: the search, the re-evaluated sets and what it cost."""
 
@@ -31,7 +35,7 @@ class IpcResult:
     default_config: dict[str, Any]
     named_configs: dict[str, dict[str, Any]]
     reeval: Reeval  # set -> architecture -> its accuracy in the test pass
-    differences: list[dict[str, Any]]
+    differences: list[RowDifference]
     config_notes: dict[str, list[str]]
     flops: dict[str, Any]
     best_synset: str
@@ -47,14 +51,13 @@ class IpcResult:
     test_class_shares: list[float] = field(default_factory=list)
     # wall seconds of the search and of the final re-evaluation, the trial slots, the IPC's wall time:
     # with the trials' own timings, the report's "where the time went" table
-    timing: dict[str, float] = field(default_factory=dict)
-    # the finalists re-measured on the validation split: {rows: [{name, proxy, mean, runs, vs_default,
-    # chosen, ...}], verdict, models, top_k, arch, epochs}
-    confirmation: dict[str, Any] = field(default_factory=dict)
+    timing: IpcTiming | None = None
+    # the finalists re-measured on the validation split (None in reports written before the confirmation)
+    confirmation: Confirmation | None = None
     # the proxy's fidelity: Kendall's tau (proxy vs confirmation, confirmation vs test) and regrets
-    fidelity: dict[str, Any] = field(default_factory=dict)
-    # rows with the evaluation lr chosen on validation: set -> arch -> {mean, ..., lr, val}
-    lr_protocol: dict[str, Any] = field(default_factory=dict)
+    fidelity: Fidelity | None = None
+    # rows with the evaluation lr chosen on validation: set -> arch -> its row
+    lr_protocol: LrRows = field(default_factory=dict)
     # each main row's title: its levers and the images per class its evaluation trains on
     titles: dict[str, str] = field(default_factory=dict)
     # where the evaluation jobs ran: stage -> "device, GPU share on node" -> jobs ("cache": read back)
@@ -65,6 +68,12 @@ class IpcResult:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["trials"] = [t.to_json() for t in self.trials]
+        d["differences"] = [x.to_json() for x in self.differences]
+        d["confirmation"] = self.confirmation.to_json() if self.confirmation else {}
+        d["timing"] = self.timing.to_json() if self.timing else {}
+        d["fidelity"] = self.fidelity.to_json() if self.fidelity else {}
+        d["lr_protocol"] = {name: {arch: row.to_json() for arch, row in by_arch.items()}
+                            for name, by_arch in self.lr_protocol.items()}
         d["reeval"] = {name: {arch: dataclasses.asdict(e) for arch, e in accs.items()}
                        for name, accs in self.reeval.items()}
         return copy.deepcopy(d)  # plain data, sharing nothing with the record
@@ -74,16 +83,18 @@ class IpcResult:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in d.items() if k in names}
         values["trials"] = [TrialRecord.from_json(t) for t in values.get("trials") or []]
+        values["differences"] = [RowDifference.from_json(x) for x in values.get("differences") or []]
+        values["confirmation"] = Confirmation.from_json(values.get("confirmation") or {})
+        values["timing"] = IpcTiming.from_json(values.get("timing") or {})
+        values["fidelity"] = Fidelity.from_json(values.get("fidelity") or {})
+        values["lr_protocol"] = lr_rows_from_json(values.get("lr_protocol"))
         if "reeval" in values:
             values["reeval"] = {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()}
                                 for name, accs in values["reeval"].items()}
-        for row in (values.get("confirmation") or {}).get("rows", []):
-            if "is_default" not in row and DEFAULT in row:  # earlier versions named the flag "default"
-                row["is_default"] = row.pop(DEFAULT)
         return cls(**values)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudyResult:
     """A whole study: one :class:`IpcResult` per IPC, the expert stage, the protocol, where it lives."""
 

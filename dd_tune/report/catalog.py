@@ -96,8 +96,8 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
     rows = []
     for r in results:
         for ipc, row in r.by_ipc.items():
-            diff = next((d for d in (row.differences or differences(row.reeval))
-                         if (d["a"], d["b"], d["arch"]) == (BEST, DEFAULT, arch)), None)
+            diff = next((d.difference for d in (row.differences or differences(row.reeval))
+                         if (d.a, d.b, d.arch) == (BEST, DEFAULT, arch)), None)
             rows.append({
                 "study": r.study, "method": r.method, "dataset": r.dataset, "profile": r.profile, "ipc": int(ipc),
                 "arch": arch, CONFIG_KEY: protocol_name(r.protocol),
@@ -105,8 +105,8 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
                 "tuned": _cell(row.reeval.get(BEST, {}).get(arch)), "tuned_iterations": ran_text(row.best_config),
                 RANDOM_REAL: _cell(row.reeval.get(RANDOM_REAL, {}).get(arch)),
                 "tuned_minus_defaults": None if diff is None else {
-                    "diff": round(diff["diff"], 2),
-                    "ci95": [round(v, 2) for v in diff["ci95"]] if diff["ci95"] else None},
+                    "diff": round(diff.diff, 2),
+                    "ci95": [round(v, 2) for v in diff.ci95] if diff.ci95 else None},
                 "trials": row.n_trials, **_choice(row), "wall_time_s": round(row.wall_time_s),
                 "path": r.study_dir})
     return rows
@@ -115,12 +115,11 @@ def summary_rows(results: Sequence[StudyResult], arch: str = "convnet") -> list[
 def _choice(row: IpcResult) -> dict[str, Any]:
     """The chosen trial (``t03``, ``t00 = defaults`` when the reference defaults won), its confirmation
     accuracy on validation, and its configuration as the values that differ from the reference defaults."""
-    confirmed = (row.confirmation or {}).get("rows", [])
-    chosen = next((c for c in confirmed if c.get("chosen")), None)
-    name = "" if chosen is None else str(chosen["name"]) + (" = defaults" if chosen.get("is_default") else "")
+    chosen = row.confirmation.chosen if row.confirmation else None
+    name = "" if chosen is None else chosen.name + (" = defaults" if chosen.is_default else "")
     changed = {k: v for k, v in row.best_config.items()
                if k not in (ITERATIONS_RUN, "ipc") and row.default_config.get(k) != v}
-    return {"chosen": name, "confirmation": None if chosen is None else round(float(chosen["mean"]), 2),
+    return {"chosen": name, "confirmation": None if chosen is None else round(chosen.mean, 2),
             "chosen_config": " ".join(f"{k}={fmt_value(v)}" for k, v in changed.items()) or "the reference defaults"}
 
 

@@ -17,9 +17,10 @@ from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.difference import RowDifference
+from dd_tune.records.fidelity import Fidelity, pooled_tau
 from dd_tune.records.stats import entry_difference, format_difference
 from dd_tune.records.study import StudyResult
-from dd_tune.report.fidelity import pooled_tau
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.rows import configuration_text, fmt_acc, set_title
 from dd_tune.report.rows import matched_random_real as matched_row
@@ -42,7 +43,7 @@ def _cell(entry: SetAccuracy | None) -> str:
     return "n/a" if entry is None else fmt_acc(entry, with_n=False)
 
 
-def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[RowDifference]:
     """Per IPC and architecture: each method's tuned - default (paired) and tuned - random real (Welch),
     and tuned A - tuned B for every pair of methods (paired by model seed)."""
     out = []
@@ -54,8 +55,8 @@ def comparison_differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
             for arch in ARCHS:
                 d = entry_difference(ra["accuracy"].get(sa, {}).get(arch), rb["accuracy"].get(sb, {}).get(arch), paired)
                 if d is not None:
-                    out.append({"ipc": ipc, "arch": arch, "a": f"{_name(ra)} {set_title(sa)}",
-                                "b": f"{_name(rb)} {set_title(sb)}", **d})
+                    out.append(RowDifference(f"{_name(ra)} {set_title(sa)}", f"{_name(rb)} {set_title(sb)}", arch,
+                                             d, ipc))
     return out
 
 
@@ -74,12 +75,12 @@ def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
         if d is None:
             continue
         where = f"{_name(r)} at IPC {r['ipc']}"
-        if d["kind"] == "same":
+        if d.kind == "same":
             kinds["unclear"].append(f"{where} (the defaults won the search)")
-        elif d["ci95"] is None or d["covers_zero"]:
+        elif d.ci95 is None or d.covers_zero:
             kinds["unclear"].append(f"{where} ({format_difference(d).split(' (covers')[0]})")
         else:
-            kinds["better" if d["diff"] > 0 else "worse"].append(f"{where} ({format_difference(d)})")
+            kinds["better" if d.diff > 0 else "worse"].append(f"{where} ({format_difference(d)})")
     said = {"better": "beat the reference defaults clearly (ConvNet test accuracy, paired 95 % interval above 0)",
             "unclear": "gave no evidence either way (interval covering 0)",
             "worse": "did clearly worse than the defaults"}
@@ -88,14 +89,14 @@ def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"**Verdict.** {text[0].upper()}{text[1:]}."
 
 
-def _difference_lines(diffs: Sequence[Mapping[str, Any]], ipc: int) -> list[str]:
-    at = [d for d in diffs if d["ipc"] == ipc]
+def _difference_lines(diffs: Sequence[RowDifference], ipc: int) -> list[str]:
+    at = [d for d in diffs if d.ipc == ipc]
     if not at:
         return []
     lines = ["Differences in test accuracy (points), 95 % intervals (paired by model seed, Welch against "
              "random real):", "", "| difference | ConvNet | LeNet |", "|---|---|---|"]
-    for a, b in dict.fromkeys((d["a"], d["b"]) for d in at):
-        cells = {d["arch"]: format_difference(d) for d in at if (d["a"], d["b"]) == (a, b)}
+    for a, b in dict.fromkeys((d.a, d.b) for d in at):
+        cells = {d.arch: format_difference(d.difference) for d in at if (d.a, d.b) == (a, b)}
         lines.append(f"| {a} − {b} | {cells.get('convnet', 'n/a')} | {cells.get('lenet', 'n/a')} |")
     return lines + [""]
 
@@ -123,7 +124,7 @@ def comparison_rows(results: Sequence[StudyResult]) -> list[dict[str, Any]]:
                 "flops_tuned": r.flops["distillation_best"], "flops_default": r.flops["distillation_default"],
                 "best_config": r.best_config,
                 "title": r.titles.get(BEST, ""),
-                "verdict": r.confirmation.get("verdict", ""),
+                "verdict": r.confirmation.verdict if r.confirmation else "",
                 "fidelity": r.fidelity,
                 "report": str(Path(result.study_dir) / "report.md"),
             })
@@ -140,11 +141,13 @@ def _step_size(reeval: Reeval) -> float | None:
 
 def plain(value: Any) -> Any:
     """JSON for what ``json`` cannot write itself: a dataclass (a SetAccuracy in a row) as its fields."""
+    if hasattr(value, "to_json"):  # a record: its own JSON layout, as in report.json
+        return value.to_json()
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
 def render_comparison(suite: SuiteConfig, rows: Sequence[Mapping[str, Any]], wall_time_s: float,
-                      diffs: Sequence[Mapping[str, Any]] = (), opening: Sequence[str] = ()) -> str:
+                      diffs: Sequence[RowDifference] = (), opening: Sequence[str] = ()) -> str:
     lines = [f"# Comparison `{suite.name}` (profile `{suite.profile}`)", "",
              (suite.description.strip() + "\n") if suite.description else "",
              f"Wall time {wall_time_s:.0f} s. Every method was searched with the same number of trials per IPC "
@@ -184,17 +187,15 @@ def _choice_lines(at: Sequence[Mapping[str, Any]]) -> list[str]:
     """Per method: what was chosen and whether it beat the defaults on validation; then the proxy's
     fidelity pooled over the suite (pairs of finalists within each study)."""
     lines = [f"- {_name(r)}: tuned = {r['title'] or 'n/a'}. {r['verdict']}" for r in at if r.get("verdict")]
-    fids = [r["fidelity"] for r in at if r.get("fidelity")]
+    fids: list[Fidelity] = [r["fidelity"] for r in at if r.get("fidelity")]
     if not fids:
         return lines
     parts = []
-    for key, label in (("proxy", "proxy vs confirmation"), ("confirmation_test", "confirmation vs test")):
-        xs, ys = ("proxy", "confirmation") if key == "proxy" else ("confirmation", "test")
-        pooled = pooled_tau([(f.get(xs, []), f.get(ys, [])) for f in fids])
-        tau = "n/a" if pooled["tau"] is None else f"{pooled['tau']:+.2f}"
-        parts.append(f"{label} {tau} ({pooled['pairs']} pairs of {pooled['n']} finalists "
-                     f"in {pooled['groups']} studies)")
-    regrets = [f["regret_proxy"] for f in fids if f.get("regret_proxy") is not None]
+    for label, pooled in (("proxy vs confirmation", pooled_tau([(f.proxy, f.confirmation) for f in fids])),
+                          ("confirmation vs test", pooled_tau([(f.confirmation, f.test) for f in fids]))):
+        tau = "n/a" if pooled.tau is None else f"{pooled.tau:+.2f}"
+        parts.append(f"{label} {tau} ({pooled.pairs} pairs of {pooled.n} finalists in {pooled.groups} studies)")
+    regrets = [f.regret_proxy for f in fids if f.regret_proxy is not None]
     regret = f"; mean regret of picking by the proxy alone {sum(regrets) / len(regrets):.2f} points" if regrets else ""
     return lines + ["", "Proxy fidelity pooled over the suite (Kendall's tau over pairs of finalists within each "
                     "study): " + "; ".join(parts) + regret + ".", ""]
@@ -251,7 +252,8 @@ def write_comparison(suite: SuiteConfig, results: Sequence[StudyResult], suite_d
                *noise_lines(pairs)]
     data = {"suite": suite.name, "profile": suite.profile, "studies": list(suite.studies),
             "wall_time_s": wall_time_s, "report_rows": answers, "noise_vs_real": pairs,
-            "full_data": full_data or {}, "rows": rows, "differences": diffs, "verdict": verdict_line(rows),
+            "full_data": full_data or {}, "rows": rows, "differences": [d.to_json() for d in diffs],
+            "verdict": verdict_line(rows),
             "summary": [*(f"{a['title']}: {a['sentence']}" for a in answers), *summary_lines(rows)]}
     atomic_write_text(suite_dir / "compare.md", render_comparison(suite, rows, wall_time_s, diffs, opening))
     atomic_write_text(suite_dir / "compare.json", json.dumps(data, indent=2, default=plain))

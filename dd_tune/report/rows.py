@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, RANDOM_REAL, START
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.difference import Difference, RowDifference
 from dd_tune.records.set_id import SetId, is_random_real
 from dd_tune.records.stats import format_interval, paired_difference, summary, welch_difference
 
@@ -82,22 +83,22 @@ def pool_random_real(reeval: Reeval) -> Reeval:
     return out
 
 
-def differences(reeval: Reeval) -> list[dict[str, Any]]:
+def differences(reeval: Reeval) -> list[RowDifference]:
     """Tuned - default and tuned - its own initial images (paired: the same model seeds train both) and
     every set - random real (Welch: random real pools several draws), per architecture."""
     out = []
-    pairs: list[tuple[str, str, Callable[[Sequence[float], Sequence[float]], dict[str, Any]]]]
-    pairs = [(BEST, DEFAULT, paired_difference), (BEST, START, paired_difference)] + [
-        (name, RANDOM_REAL, welch_difference) for name in reeval if not is_random_real(name)]
+    pairs: list[tuple[str, str, Callable[[Sequence[float], Sequence[float]], Difference]]] = [
+        (str(BEST), str(DEFAULT), paired_difference), (str(BEST), str(START), paired_difference)]
+    pairs += [(name, str(RANDOM_REAL), welch_difference) for name in reeval if not is_random_real(name)]
     # the multi-formation baseline (random real decoded like the tuned set) against the tuned and default rows
-    pairs += [(name, mf, welch_difference) for mf in reeval if SetId.parse(mf).factor > 1
+    pairs += [(str(name), mf, welch_difference) for mf in reeval if SetId.parse(mf).factor > 1
               for name in (BEST, DEFAULT)]
     for a, b, fn in pairs:
         if a not in reeval or b not in reeval:
             continue
         for arch in reeval[a]:
             if arch in reeval[b] and reeval[a][arch].runs and reeval[b][arch].runs:
-                out.append({"a": a, "b": b, "arch": arch, **fn(reeval[a][arch].runs, reeval[b][arch].runs)})
+                out.append(RowDifference(a, b, arch, fn(reeval[a][arch].runs, reeval[b][arch].runs)))
     return out
 
 

@@ -18,6 +18,7 @@ from dd_tune.base.keys import (
 from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
 from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.difference import RowDifference
 from dd_tune.records.set_id import is_random_real
 from dd_tune.records.stats import format_difference
 from dd_tune.records.study import IpcResult, StudyResult
@@ -107,16 +108,16 @@ def _random_real_spread(rr: Mapping[str, SetAccuracy]) -> list[str]:
     return ["", "Random real, spread across draws — " + "; ".join(parts) + "."]
 
 
-def difference_lines(diffs: Sequence[Mapping[str, Any]]) -> list[str]:
+def difference_lines(diffs: Sequence[RowDifference]) -> list[str]:
     if not diffs:
         return []
-    archs = list(dict.fromkeys(d["arch"] for d in diffs))
+    archs = list(dict.fromkeys(d.arch for d in diffs))
     lines = ["", "Differences in test accuracy (points) with 95 % intervals — paired by model seed where the "
              "same seeds trained both sets, Welch otherwise (random real pools its draws):", "",
              "| difference | " + " | ".join(archs) + " |", "|---|" + "---|" * len(archs)]
-    for a, b in dict.fromkeys((d["a"], d["b"]) for d in diffs):
-        cells = {d["arch"]: d for d in diffs if (d["a"], d["b"]) == (a, b)}
-        kind = next(iter(cells.values()))["kind"]
+    for a, b in dict.fromkeys((d.a, d.b) for d in diffs):
+        cells = {d.arch: d.difference for d in diffs if (d.a, d.b) == (a, b)}
+        kind = next(iter(cells.values())).kind
         lines.append(f"| {set_title(a)} − {set_title(b)} ({kind}) | "
                      + " | ".join(format_difference(cells[x]) if x in cells else "n/a" for x in archs) + " |")
     return lines

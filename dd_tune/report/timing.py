@@ -9,7 +9,7 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 
 from __future__ import annotations
 
-from dd_tune.base.keys import BATCH, trial_number
+from dd_tune.base.keys import trial_number
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.records.trial import TrialTiming
 
@@ -23,14 +23,14 @@ def _summed(row: IpcResult) -> TrialTiming | None:
 def time_rows(row: IpcResult) -> list[tuple[str, float]]:
     """``[(what, wall seconds), ...]`` of one IPC, ending with its wall time; [] for results without timings
     (reports written before dd_tune recorded them)."""
-    timing, sums = row.timing or {}, _summed(row)
-    if not timing or sums is None:
+    timing, sums = row.timing, _summed(row)
+    if timing is None or sums is None:
         return []
-    slots = max(1.0, float(timing.get("slots", 1.0)))
+    slots = max(1.0, timing.slots)
     setup, distill, proxy, trial = sums.setup_s, sums.distill_s, sums.eval_s, sums.trial_s
     ray_inside = max(0.0, trial - setup - distill - proxy)
-    search, final, wall = float(timing["search_s"]), float(timing["final_eval_s"]), float(timing["wall_s"])
-    confirm = float(timing.get("confirm_s", 0.0))  # absent in reports written before the confirmation
+    search, final, wall = timing.search_s, timing.final_eval_s, timing.wall_s
+    confirm = timing.confirm_s  # 0 in reports written before the confirmation
     return [
         ("distillation", distill / slots),
         ("proxy evaluation", proxy / slots),
@@ -60,17 +60,19 @@ def time_lines(row: IpcResult) -> list[str]:
         return []
     wall = rows[-1][1]
     timing = row.timing
+    if timing is None:  # time_rows found it; this narrows the type
+        return []
     lines = ["Where the time went (wall-clock seconds; trial work summed over trials and divided by the "
-             f"{timing['slots']:g} trial slots that ran side by side):", "",
+             f"{timing.slots:g} trial slots that ran side by side):", "",
              "| | seconds | share |", "|---|---:|---:|"]
     lines += [f"| {what} | {sec:.0f} | {100 * sec / wall:.1f} % |" for what, sec in rows[:-1]]
     explained = sum(sec for _, sec in rows[:-1])
     lines += [f"| **{rows[-1][0]}** | **{wall:.0f}** | rows add up to {100 * explained / wall:.1f} % |", ""]
     lines += lost_lines(row) + batch_lines(row)
-    per_hour = row.n_trials / timing["search_s"] * 3600 if timing["search_s"] > 0 else 0.0
+    per_hour = row.n_trials / timing.search_s * 3600 if timing.search_s > 0 else 0.0
     overhead = ray_overhead(row)
     lines += [f"Trial throughput: {per_hour:.1f} trials per hour ({row.n_trials} trials in "
-              f"{timing['search_s']:.0f} s of search)"
+              f"{timing.search_s:.0f} s of search)"
               + (f"; Ray's overhead on a trial: {100 * overhead:.1f} % (trial wall time in Ray vs the work the "
                  f"trial timed itself: set-up, distillation, proxy evaluation)." if overhead is not None else "."),
               ""]
@@ -81,7 +83,7 @@ def batch_wait(row: IpcResult) -> float | None:
     """Slot-seconds the deterministic search's batches cost: for each batch, every trial's slot idle from
     the trial's end to the end of the slowest trial of its batch. None when the search was not batched or
     the trials did not record their ends (reports of earlier versions)."""
-    width = int((row.timing or {}).get(BATCH, 0))
+    width = row.timing.batch if row.timing else 0
     ends: dict[int, list[float]] = {}
     for t in row.trials:
         number, ended = trial_number(t.trial), t.ended_at
@@ -95,13 +97,12 @@ def batch_wait(row: IpcResult) -> float | None:
 
 def batch_lines(row: IpcResult) -> list[str]:
     """The cost of the deterministic search: idle slot time while batches waited for their slowest trial."""
-    wait = batch_wait(row)
-    if wait is None:
+    wait, timing = batch_wait(row), row.timing
+    if wait is None or timing is None:
         return []
-    timing = row.timing
-    capacity = float(timing["slots"]) * float(timing["search_s"])
+    capacity = timing.slots * timing.search_s
     share = f" ({100 * wait / capacity:.1f} % of the search's {capacity:.0f} slot-seconds)" if capacity > 0 else ""
-    return [f"Deterministic search (batches of {int(timing[BATCH])} trials, search.deterministic): trial slots "
+    return [f"Deterministic search (batches of {timing.batch} trials, search.deterministic): trial slots "
             f"waited {wait:.0f} slot-seconds in all for the slowest trial of their batch{share}; part of the "
             f"\"Ray scheduling and idle slots\" row.", ""]
 
@@ -136,7 +137,7 @@ def placement_lines(row: IpcResult) -> list[str]:
 
 def study_time_line(report: StudyResult) -> list[str]:
     """The study's wall time = expert stage + overhead probe + each IPC + the rest, and the probe's verdict."""
-    ipcs = {ipc: float((row.timing or {}).get("wall_s", 0.0)) for ipc, row in report.by_ipc.items()}
+    ipcs = {ipc: row.timing.wall_s if row.timing else 0.0 for ipc, row in report.by_ipc.items()}
     if not all(ipcs.values()):
         return []
     stage = float((report.expert_stage or {}).get("seconds", 0.0))

@@ -92,8 +92,8 @@ def roles_of(result: IpcResult) -> dict[str, list[str]]:
     for row in result.trials:
         if row.is_defaults_of(result.default_config):
             out.setdefault(row.trial, []).append("defaults")
-    for row in result.confirmation.get("rows", []):
-        out.setdefault(row["name"], []).append("chosen" if row.get("chosen") else "finalist")
+    for finalist in result.confirmation.rows if result.confirmation else ():
+        out.setdefault(finalist.name, []).append("chosen" if finalist.chosen else "finalist")
     return out
 
 
@@ -101,11 +101,11 @@ def final_metrics(result: IpcResult) -> dict[str, dict[str, float]]:
     """Trial label -> its confirmation and test accuracies (the finalists; every architecture for the
     chosen trial and the defaults' trial)."""
     out: dict[str, dict[str, float]] = {}
-    arch = result.confirmation.get("arch", "convnet")
-    for row in result.confirmation.get("rows", []):
-        out.setdefault(row["name"], {})[CONFIRM_TAG] = float(row["mean"])
-    fid = result.fidelity or {}
-    for name, test in zip(fid.get("sets", []), fid.get("test", [])):
+    conf, fid = result.confirmation, result.fidelity
+    arch = conf.arch if conf else "convnet"
+    for finalist in conf.rows if conf else ():
+        out.setdefault(finalist.name, {})[CONFIRM_TAG] = finalist.mean
+    for name, test in zip(fid.sets, fid.test) if fid else ():
         if test is not None and math.isfinite(test):
             out.setdefault(name, {})[f"{TEST_TAG}/{arch}"] = float(test)
     for label, roles in roles_of(result).items():

@@ -15,7 +15,6 @@ after :func:`choose` has returned (``tests/test_confirm.py`` fails if either cha
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dd_tune.base import seeds
 from dd_tune.base.keys import DEFAULT, ITERATION, METRIC
 from dd_tune.core.synset import SynSet
+from dd_tune.records.confirmation import Finalist, with_choice
 from dd_tune.records.stats import paired_difference
 from dd_tune.search.trial_names import result_name
 from dd_tune.search.trial_rows import failure
@@ -83,7 +83,7 @@ def confirmation_jobs(names: Sequence[str], arch: str, models: int, max_images: 
 
 
 def confirm(candidates: Sequence[Candidate], arch: str, models: int, evaluate: Evaluator,
-            max_images: int = 0) -> list[dict[str, Any]]:
+            max_images: int = 0) -> list[Finalist]:
     """Every candidate's validation accuracy over ``models`` fresh models (final protocol), the paired
     difference to the defaults, and which one is chosen: one row per candidate, in proxy order."""
     names = [c.name for c in candidates]
@@ -93,43 +93,35 @@ def confirm(candidates: Sequence[Candidate], arch: str, models: int, evaluate: E
         raise AssertionError("the confirmation may only read the validation split")
     acc = summarise(outcomes, names)
     default = next(c for c in candidates if c.is_default)
-    rows = []
-    for c in candidates:
-        entry = acc[c.name][arch]
-        rows.append({"name": c.name, "is_default": c.is_default, "proxy": c.proxy, "iterations": c.iterations,
-                     "config": dict(c.values), "arch": arch, **dataclasses.asdict(entry),
-                     "vs_default": None if c.is_default
-                     else paired_difference(entry.runs, acc[default.name][arch].runs)})
-    chosen = choose(rows)
-    for row in rows:
-        row["chosen"] = row["name"] == chosen
-    return rows
+    rows = [Finalist(c.name, c.is_default, c.proxy, c.iterations, dict(c.values), arch, acc[c.name][arch],
+                     None if c.is_default else paired_difference(acc[c.name][arch].runs, acc[default.name][arch].runs))
+            for c in candidates]
+    return with_choice(rows, choose(rows))
 
 
-def choose(rows: Sequence[Mapping[str, Any]]) -> str:
+def choose(rows: Sequence[Finalist]) -> str:
     """The candidate with the highest mean validation accuracy in the confirmation (ties: the defaults,
     then the higher proxy score). Reads nothing but the confirmation rows."""
-    finite = [r for r in rows if math.isfinite(r["mean"])]
+    finite = [r for r in rows if math.isfinite(r.mean)]
     if not finite:
-        return str(next(r["name"] for r in rows if r["is_default"]))
-    return str(max(finite, key=lambda r: (r["mean"], r["is_default"],
-                                          r["proxy"] if r["proxy"] is not None else -1.0))["name"])
+        return next(r.name for r in rows if r.is_default)
+    return max(finite, key=lambda r: (r.mean, r.is_default, r.proxy if r.proxy is not None else -1.0)).name
 
 
-def proxy_pick(rows: Sequence[Mapping[str, Any]]) -> str | None:
+def proxy_pick(rows: Sequence[Finalist]) -> str | None:
     """What the search alone would have chosen: the highest proxy score among the candidates."""
-    scored = [r for r in rows if r["proxy"] is not None]
-    return max(scored, key=lambda r: r["proxy"])["name"] if scored else None
+    scored = [r for r in rows if r.proxy is not None]
+    return max(scored, key=lambda r: r.proxy or 0.0).name if scored else None
 
 
-def verdict(rows: Sequence[Mapping[str, Any]]) -> str:
+def verdict(rows: Sequence[Finalist]) -> str:
     """One sentence: did a configuration beat the defaults on validation?"""
-    chosen = next(r for r in rows if r["chosen"])
-    if chosen["is_default"]:
+    chosen = next(r for r in rows if r.chosen)
+    if chosen.is_default:
         return "No configuration beat the reference defaults on validation: the defaults are the tuned row."
-    d = chosen["vs_default"]
-    if d is None or d["ci95"] is None or d["ci95"][0] <= 0:
-        return (f"The chosen configuration beat the reference defaults on validation by {d['diff']:+.2f} points, "
+    d = chosen.vs_default
+    if d is None or d.ci95 is None or d.ci95[0] <= 0:
+        return (f"The chosen configuration beat the reference defaults on validation by {d.diff:+.2f} points, "
                 f"but the paired interval covers 0: no clear win on validation.") if d else ""
-    return (f"The chosen configuration beat the reference defaults on validation by {d['diff']:+.2f} points "
-            f"[{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}] (paired).")
+    return (f"The chosen configuration beat the reference defaults on validation by {d.diff:+.2f} points "
+            f"[{d.ci95[0]:.2f}, {d.ci95[1]:.2f}] (paired).")

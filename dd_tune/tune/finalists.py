@@ -4,7 +4,7 @@ split, then one test pass of every row (and of the other finalists, for the prox
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,12 +14,14 @@ from dd_tune.config import StudyConfig
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.levers import title
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.confirmation import Confirmation, Finalist, with_choice
+from dd_tune.records.lr_choice import LrRow, LrRows
 from dd_tune.records.set_id import SetId
 from dd_tune.report.rows import pool_random_real
 from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.cluster import dead_nodes
-from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates
+from dd_tune.tune.confirm import Candidate, confirm, proxy_pick, top_candidates, verdict
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome, run_jobs, summarise, testing_jobs
 
 
@@ -49,24 +51,23 @@ class Stage:
 
 
 def confirmation(stage: Stage, grid: Any, default: dict[str, Any],
-                 default_source: Any) -> tuple[list[Candidate], list[dict[str, Any]]]:
-    """The finalists and their confirmation rows (validation split only); with ``top_k`` 0 the proxy's
-    pick is chosen and no model is trained."""
+                 default_source: Any) -> tuple[list[Candidate], Confirmation]:
+    """The finalists and their confirmation (validation split only); with ``top_k`` 0 the proxy's pick is
+    chosen and no model is trained."""
     c = stage.study.search.confirm
     candidates = top_candidates(grid, default, default_source, c.top_k)
     sources = {x.name: x.source for x in candidates}
     arch = stage.study.proxy_eval.archs[0]
     if c.top_k > 0:
-        return candidates, confirm(candidates, arch, c.models, lambda jobs: stage.run(sources, jobs, "confirmation"),
-                                   c.max_eval_images)
-    rows: list[dict[str, Any]] = [
-        {"name": x.name, "is_default": x.is_default, "proxy": x.proxy, "iterations": x.iterations,
-         "config": dict(x.values), "arch": arch, "mean": x.proxy if x.proxy is not None else float("nan"),
-         "runs": [], "vs_default": None} for x in candidates]
-    pick = proxy_pick(rows) or DEFAULT
-    for row in rows:
-        row["chosen"] = row["name"] == pick
-    return candidates, rows
+        rows = confirm(candidates, arch, c.models, lambda jobs: stage.run(sources, jobs, "confirmation"),
+                       c.max_eval_images)
+    else:  # nothing confirmed: each finalist's "mean" is its proxy score
+        unconfirmed = [Finalist(x.name, x.is_default, x.proxy, x.iterations, dict(x.values), arch,
+                                SetAccuracy(runs=[], mean=x.proxy if x.proxy is not None else math.nan,
+                                            std=math.nan, n=0, ci95=None)) for x in candidates]
+        rows = with_choice(unconfirmed, proxy_pick(unconfirmed) or DEFAULT)
+    return candidates, Confirmation(tuple(rows), verdict(rows), c.models, c.top_k, arch,
+                                    stage.study.final_eval.epochs, c.test_models or stage.study.final_eval.models)
 
 
 def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> lr_protocol.Choice:
@@ -83,7 +84,7 @@ def _choose_lrs(stage: Stage, sets: dict[str, Any]) -> lr_protocol.Choice:
 
 
 def run_test_pass(stage: Stage, sets: dict[str, Any], candidates: list[Candidate],
-              chosen: Candidate) -> tuple[dict[str, Any], dict[str, float | None], dict[str, Any]]:
+              chosen: Candidate) -> tuple[Reeval, dict[str, float | None], LrRows]:
     """(the rows' test accuracies, each finalist's test mean on the confirmation's architecture, the
     chosen-lr rows). Every validation-split choice is made before the first test job is submitted."""
     e, arch = stage.study.final_eval, stage.study.proxy_eval.archs[0]
@@ -106,17 +107,17 @@ def _mean(by_arch: Mapping[str, SetAccuracy], arch: str) -> float | None:
     return by_arch[arch].mean if arch in by_arch else None
 
 
-def _lr_rows(chosen_lr: Reeval, lr_choice: lr_protocol.Choice) -> dict[str, Any]:
-    """The chosen-lr rows with what was chosen: ``lr`` and the validation means per lr (random real: per
-    draw, ``choices``)."""
-    out: dict[str, Any] = {}
+def _lr_rows(chosen_lr: Reeval, lr_choice: lr_protocol.Choice) -> LrRows:
+    """The chosen-lr rows with what was chosen: the lr and the validation means per lr (random real: one
+    choice per draw)."""
+    out: LrRows = {}
     for name, by_arch in chosen_lr.items():
         for arch, entry in by_arch.items():
             if name in lr_choice:
-                info = lr_choice[name][arch]
+                out.setdefault(name, {})[arch] = LrRow(entry, lr_choice[name][arch])
             else:
-                info = {"choices": [lr_choice[d][arch] for d in lr_choice if _pooled_into(d, name)]}
-            out.setdefault(name, {})[arch] = {**dataclasses.asdict(entry), **info}
+                draws = tuple(lr_choice[d][arch] for d in lr_choice if _pooled_into(d, name))
+                out.setdefault(name, {})[arch] = LrRow(entry, None, draws)
     return out
 
 

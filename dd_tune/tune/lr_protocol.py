@@ -11,12 +11,13 @@ step size (PAD's alpha) is replaced by the chosen lr in these rows.
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from dd_tune.base import seeds
+from dd_tune.records.lr_choice import LrChoice
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome
 
-Choice = dict[str, dict[str, dict[str, Any]]]  # set -> arch -> {"lr": chosen, "val": {lr: mean accuracy}}
+Choice = dict[str, dict[str, LrChoice]]  # set -> arch -> the chosen lr and every lr's mean validation accuracy
 
 
 def selection_jobs(names: Sequence[str], archs: Sequence[str], grid: Sequence[float], models: int,
@@ -40,11 +41,11 @@ def choose_lrs(outcomes: Mapping[EvalJob, EvalOutcome], names: Sequence[str], ar
                      for lr in grid}
             finite = {lr: m for lr, m in means.items() if m == m}
             best = max(sorted(finite), key=lambda lr: finite[lr]) if finite else float(grid[0])
-            out.setdefault(name, {})[arch] = {"lr": best, "val": means}
+            out.setdefault(name, {})[arch] = LrChoice(best, means)
     return out
 
 
 def testing_jobs(choice: Choice, models: int) -> list[EvalJob]:
     """The test pass of the chosen lrs: K models, the fixed rows' seeds."""
-    return [EvalJob(name, arch, k, lr=info["lr"]) for name, by_arch in choice.items()
+    return [EvalJob(name, arch, k, lr=info.lr) for name, by_arch in choice.items()
             for arch, info in by_arch.items() for k in range(models)]

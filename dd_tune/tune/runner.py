@@ -14,25 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dd_tune.base.errors import StudyFailed
 from dd_tune.base.hashing import content_key, library_versions, package_digest
-from dd_tune.base.keys import BATCH, BEST, DEFAULT, ITERATIONS_RUN
+from dd_tune.base.keys import BEST, DEFAULT
 from dd_tune.config import EXPERTS_DIR, REEVAL_DIR, StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS, data_digest
 from dd_tune.core.protocols import describe as describe_protocol
-from dd_tune.core.splits import load_test
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
 from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
-from dd_tune.report.fidelity import fidelity
 from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
-from dd_tune.report.flops import study_flops
-from dd_tune.report.plots import search_plots
-from dd_tune.report.rows import differences
 from dd_tune.report.stored import load_ipc_result, moved_here
 from dd_tune.report.study_report import write_report
 from dd_tune.search.annotate import annotate_optuna
@@ -43,14 +35,14 @@ from dd_tune.search.overhead import measure_overhead
 from dd_tune.search.setup import TrialSetup
 from dd_tune.search.space import SearchSpace, default_point, space_as_dict
 from dd_tune.search.trainable import GRIDS, config_index
-from dd_tune.search.trial_names import result_name
 from dd_tune.search.trial_rows import trial_rows
 from dd_tune.search.tuner import Search, optuna_name, optuna_numbers
 from dd_tune.tune.capacity import cluster_capacity
 from dd_tune.tune.cluster import dead_nodes
-from dd_tune.tune.confirm import Candidate, usable, verdict
+from dd_tune.tune.confirm import Candidate, usable
 from dd_tune.tune.experts_stage import run_expert_stage
-from dd_tune.tune.finalists import Stage, confirmation, row_titles, run_test_pass
+from dd_tune.tune.finalists import Stage, confirmation, run_test_pass
+from dd_tune.tune.ipc_record import ChosenSet, IpcContext, SearchOutcome, TestOutcome, ipc_result
 from dd_tune.tune.resources import Resources
 from dd_tune.tune.sets import default_set, extra_sets, random_real_sets
 
@@ -60,38 +52,6 @@ def trial_slots(resources: Resources, concurrency: int) -> float:
     node (a 2-GPU node holds eight 0.25-GPU trials if its CPUs allow), capped by ``max_concurrent_trials``."""
     placeable = cluster_capacity().slots(resources.cpu, resources.gpu)
     return float(max(1, min(concurrency, placeable)))
-
-
-def as_run(cfg: Any, chosen: Candidate) -> Any:
-    """The chosen configuration with the iterations its set actually ran (ASHA may have stopped the trial
-    before its sampled budget): what its FLOPs count."""
-    total = int(getattr(cfg, "iterations", -1))
-    if 0 <= chosen.iterations < total:
-        return dataclasses.replace(cfg, iterations=chosen.iterations)
-    return cfg
-
-
-def budget_run(cfg: Any, chosen: Candidate) -> dict[str, Any]:
-    """``{ITERATIONS_RUN: n}`` when the chosen set ran fewer iterations than its configuration's budget
-    (ASHA stopped its trial early): the report then says "n of N (stopped early)"; {} otherwise."""
-    ran = int(getattr(as_run(cfg, chosen), "iterations", -1))
-    return {ITERATIONS_RUN: ran} if ran != int(getattr(cfg, "iterations", -1)) else {}
-
-
-def test_class_shares(study: StudyConfig, data_root: Path) -> list[float]:
-    labels = load_test(study.dataset, data_root).labels
-    return (torch.bincount(labels).double() / len(labels)).tolist()
-
-
-def _marked_trials(rows: list[TrialRecord], chosen: Candidate, default: dict[str, Any]) -> dict[str, str]:
-    """The trials drawn in bold on the curves: the chosen one and the reference defaults' own trial."""
-    out = {}
-    if chosen.result is not None:
-        out["chosen"] = result_name(chosen.result)
-    default_trial = next((r.trial for r in rows if r.config == default), None)
-    if default_trial is not None:
-        out["reference defaults"] = default_trial
-    return out
 
 
 class StudyRunner:
@@ -149,7 +109,8 @@ class StudyRunner:
             final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
             resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
             method_notes=list(self.method.report_notes), overhead_probe=probe, fingerprint=inputs)
-        result.fingerprint["outcome"] = outcome_digest(result)
+        # the outcome's hash covers the record built above, so it joins the fingerprint of a copy
+        result = dataclasses.replace(result, fingerprint={**inputs, "outcome": outcome_digest(result)})
         write_report(result, self.dir)
         return result
 
@@ -189,32 +150,24 @@ class StudyRunner:
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result
 
+    def context(self, ipc: int) -> IpcContext:
+        return IpcContext(self.study, self.space, ipc, self.dir, self.data_root, self.resources.cpu,
+                          self.resources.gpu)
+
     def run_ipc(self, ipc: int, resume: bool = False) -> IpcResult:
         """Search one IPC, confirm the finalists on the validation split, choose, then test the chosen set,
         the defaults, random real and the extra sets once on the test split."""
-        t0 = time.time()
+        t0, ctx = time.time(), self.context(ipc)
         default = default_point(self.study, self.space, ipc)
-        slots = self._announce_slots(ipc)
-        lost_before = dead_nodes()
-        grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
-            ipc, default, self.setup(ipc), resume)
-        s = self.study.search
-        timing = {"search_s": time.time() - t0,
-                  "slots": max(slots, trial_slots(self.resources, s.max_concurrent_trials)),
-                  BATCH: s.max_concurrent_trials if s.deterministic else 0}
-        search_lost = len(dead_nodes() - lost_before)
-        # t03_... folders carry their Optuna number; trial_<id> folders of earlier versions are looked up by id
-        rows = trial_rows(grid, optuna_numbers(self.db, optuna_name(self.study, ipc)))
-        if not usable(grid):
-            raise StudyFailed(f"all {len(grid)} trials failed; first error: "
-                              f"{next((x.error for x in rows if x.error), 'none reported')}")
+        search = self._search(ipc, default, resume)
         r = self.resources
         stage = Stage(self.study, self.setup(ipc), r.cpu, r.gpu, self.dir.parent / REEVAL_DIR)
-        default_source = default_set(grid, default, self.setup(ipc), r.cpu, r.gpu)
+        default_source = default_set(search.grid, default, self.setup(ipc), r.cpu, r.gpu)
         t_confirm = time.time()
-        candidates, confirmed = confirmation(stage, grid, default, default_source)
-        timing["confirm_s"] = time.time() - t_confirm
-        chosen = next(c for c in candidates if c.name == next(x["name"] for x in confirmed if x["chosen"]))
+        candidates, confirmed = confirmation(stage, search.grid, default, default_source)
+        confirm_s = time.time() - t_confirm
+        picked = confirmed.chosen
+        chosen = next(c for c in candidates if picked is not None and c.name == picked.name)
         best_values = {k: v for k, v in chosen.values.items() if k != "ipc"}
         best_cfg = with_method_values(self.study, best_values, "chosen configuration")
         best_ipc = int(chosen.values.get("ipc", ipc))
@@ -226,21 +179,28 @@ class StudyRunner:
                              config_index(chosen.values))}
         t_final = time.time()
         reeval, candidate_tests, lr_rows = run_test_pass(stage, sets, candidates, chosen)
-        timing["final_eval_s"] = time.time() - t_final
-        result = self._ipc_result(ipc, best_ipc, grid, rows, chosen, best_cfg, reeval, out_dir, t0)
+        test = TestOutcome(reeval, candidate_tests, lr_rows, sets, stage, time.time() - t_final)
+        result = ipc_result(ctx, search, confirmed, confirm_s, ChosenSet(chosen, best_cfg, best_ipc, out_dir), test,
+                            t0)
         write_test_board(self.dir, best_ipc, reeval, result.best_config, self._protocol())
-        c = self.study.search.confirm
-        result.confirmation = {"rows": confirmed, "verdict": verdict(confirmed), "models": c.models,
-                               "top_k": c.top_k, "arch": self.study.proxy_eval.archs[0],
-                               "epochs": self.study.final_eval.epochs,
-                               "test_models": c.test_models or self.study.final_eval.models}
-        result.fidelity = fidelity(confirmed, candidate_tests)
-        result.lr_protocol = lr_rows
-        result.titles = row_titles(self.study, best_cfg, best_ipc, sets)
-        result.timing = {**timing, "wall_s": result.wall_time_s}
-        result.job_places = stage.ran_on
-        result.nodes_lost = {**({"search": search_lost} if search_lost else {}), **stage.nodes_lost}
         return result
+
+    def _search(self, ipc: int, default: dict[str, Any], resume: bool) -> SearchOutcome:
+        """The search of one IPC, its trial records, and what it cost; fails when every trial failed."""
+        t0 = time.time()
+        slots = self._announce_slots(ipc)
+        lost_before = dead_nodes()
+        grid = Search(self.study, self.space, self.dir, self.db, self.resources).run(
+            ipc, default, self.setup(ipc), resume)
+        s = self.study.search
+        # t03_... folders carry their Optuna number; trial_<id> folders of earlier versions are looked up by id
+        rows = trial_rows(grid, optuna_numbers(self.db, optuna_name(self.study, ipc)))
+        if not usable(grid):
+            raise StudyFailed(f"all {len(grid)} trials failed; first error: "
+                              f"{next((x.error for x in rows if x.error), 'none reported')}")
+        slots = max(slots, trial_slots(self.resources, s.max_concurrent_trials))
+        return SearchOutcome(grid, rows, time.time() - t0, slots, s.max_concurrent_trials if s.deterministic else 0,
+                             len(dead_nodes() - lost_before))
 
     def _announce_slots(self, ipc: int) -> float:
         """Print how many trials run side by side (what Ray can place now, capped by the study's limit)."""
@@ -263,30 +223,3 @@ class StudyRunner:
         if chosen.result is not None and (Path(chosen.result.path) / GRIDS).is_dir():  # its pictures along the way
             shutil.copytree(Path(chosen.result.path) / GRIDS, out_dir / "progress", dirs_exist_ok=True)
         return best_set, out_dir
-
-    def _ipc_result(self, ipc: int, best_ipc: int, grid: Any, rows: list[TrialRecord], best: Candidate,
-                    best_cfg: Any, reeval: dict[str, Any], out_dir: Path, t0: float) -> IpcResult:
-        seconds = sum(row.elapsed_s or 0.0 for row in rows)
-        study = self.study
-        return IpcResult(
-            ipc=best_ipc, n_trials=len(grid), n_errors=grid.num_errors,
-            n_diverged=sum(1 for row in rows if row.diverged),  # DIVERGED holds the cause's code, not a count
-            errors={row.trial: row.error for row in rows if row.error},
-            best_val_acc=float("nan") if best.proxy is None else best.proxy,
-            best_config={**to_dict(best_cfg), "ipc": best_ipc, **budget_run(best_cfg, best)},
-            default_config={**to_dict(study.distill), "ipc": ipc},
-            named_configs={n: {**to_dict(with_method_values(study, v, n)), "ipc": ipc}
-                           for n, v in study.named_points.items()},
-            reeval=reeval, differences=differences(reeval),
-            config_notes={DEFAULT: self.method.config_notes(study.distill, ipc),
-                          BEST: self.method.config_notes(best_cfg, best_ipc)},
-            flops=study_flops(study, as_run(best_cfg, best), best_ipc),
-            best_synset=str(out_dir / "synset.pt"), best_png=str(out_dir / "synset.png"), trials=rows,
-            plots=search_plots(self.db, optuna_name(study, ipc), self.dir / "plots" / f"ipc{ipc}", rows,
-                               study.distill.iterations, lambda note: print(f"[dd_tune] IPC {ipc}: {note}", flush=True),
-                               marked=_marked_trials(rows, best, default_point(study, self.space, ipc))),
-            test_class_shares=test_class_shares(study, self.data_root),
-            progress={str(int(p.stem[2:])): str(p) for p in sorted((out_dir / "progress").glob("it*.png"))},
-            compute={"trial_seconds": seconds, "cpu_seconds": seconds * self.resources.cpu,
-                     "gpu_seconds": seconds * self.resources.gpu},
-            wall_time_s=time.time() - t0)
