@@ -7,15 +7,18 @@ from typing import Any, Sequence
 
 from dd_tune.records.accuracy import SetAccuracy
 from dd_tune.records.confirmation import Confirmation
+from dd_tune.records.costs import ExpertStage, FlopCount, OverheadProbe
 from dd_tune.records.difference import RowDifference
 from dd_tune.records.fidelity import Fidelity
 from dd_tune.records.ipc_timing import IpcTiming
 from dd_tune.records.lr_choice import lr_rows_from_json
+from dd_tune.records.plots import SearchPlots
+from dd_tune.records.provenance import Fingerprint, search_space_from_json
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.records.trial import TrialRecord
 
-FLOPS = {"forward_per_image": {"convnet": 1e6}, "distillation_best": 1e9, "distillation_default": 1e9,
-         "evaluation_one_run": {"convnet": 1e9}}
+FLOPS = FlopCount(forward_per_image={"convnet": 10**6}, distillation_best=10**9, distillation_default=10**9,
+                  evaluation_one_run={"convnet": 10**9})
 
 
 def acc(runs: Sequence[float], lr: float | None = 0.01, **extra: Any) -> SetAccuracy:
@@ -37,14 +40,14 @@ def ipc_result(**fields: Any) -> IpcResult:
         fields["differences"] = [d if isinstance(d, RowDifference) else RowDifference.from_json(d)
                                  for d in fields["differences"]]
     plain = {"confirmation": Confirmation.from_json, "fidelity": Fidelity.from_json, "timing": IpcTiming.from_json,
-             "lr_protocol": lr_rows_from_json}
+             "lr_protocol": lr_rows_from_json, "flops": FlopCount.from_json, "plots": SearchPlots.from_json}
     for key, read in plain.items():
         if isinstance(fields.get(key), dict):
             fields[key] = read(fields[key])
     values: dict[str, Any] = dict(
         ipc=1, n_trials=1, n_errors=0, n_diverged=0, errors={}, best_val_acc=float("nan"), best_config={},
         default_config={}, named_configs={}, reeval={}, differences=[], config_notes={}, flops=FLOPS,
-        best_synset="/s/best/synset.pt", best_png="/s/best/synset.png", trials=[], plots={}, compute={},
+        best_synset="/s/best/synset.pt", best_png="/s/best/synset.png", trials=[], plots=SearchPlots(), compute={},
         wall_time_s=1.0)
     return IpcResult(**{**values, **fields})
 
@@ -53,6 +56,11 @@ def study_result(by_ipc: dict[str, IpcResult] | None = None, **fields: Any) -> S
     values: dict[str, Any] = dict(
         study="x", method="dm", dataset="mnist", profile="quick", seed=0, ipc=1, search_space={},
         reference_defaults={}, by_ipc=by_ipc if by_ipc is not None else {"1": ipc_result()}, wall_time_s=1.0,
-        expert_stage={}, protocol="p", final_eval={}, proxy_eval={}, resources={}, study_dir="/s",
+        expert_stage=None, protocol="p", final_eval={}, proxy_eval={}, resources={}, study_dir="/s",
         optuna_db="/s/optuna.db")
+    plain = {"expert_stage": ExpertStage.from_json, "overhead_probe": OverheadProbe.from_json,
+             "fingerprint": Fingerprint.from_json, "search_space": search_space_from_json}
+    for key, read in plain.items():
+        if isinstance(fields.get(key), dict):
+            fields[key] = read(fields[key])
     return StudyResult(**{**values, **fields})

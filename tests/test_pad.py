@@ -188,8 +188,8 @@ def test_flops_match_a_count_of_the_real_iteration(small, tmp_path):
     iteration of ConvNet-3 (forward, create_graph backward, outer backward through the unrolled steps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from dd_tune.methods.flops import forward_flops
     from dd_tune.methods.pad import PADDistiller
-    from dd_tune.report.flops import forward_flops
 
     model = ModelSpec(width=128)
     experts = ExpertConfig(num_experts=1, epochs=2, batch_size=128, schedule=ScheduleConfig(enabled=False))
@@ -210,7 +210,7 @@ def test_pixel_method_flops_match_a_count_of_the_real_iteration(small):
     from torch.utils.flop_counter import FlopCounterMode
 
     from dd_tune.methods.dm import DMConfig, DMDistiller
-    from dd_tune.report.flops import forward_flops
+    from dd_tune.methods.flops import forward_flops
 
     model = ModelSpec(width=128)
     cfg = DMConfig(iterations=1, batch_real=8, dsa=False)

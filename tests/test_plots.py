@@ -29,14 +29,14 @@ def test_study_plots_write_pngs_and_note_what_cannot_be_drawn(tmp_path):
     make_study(tmp_path / "o.db", 6)
     out = study_plots(tmp_path / "o.db", "s", tmp_path / "plots", stopped_early={1})
     for key in ("history", "importance"):
-        assert out[key] and (tmp_path / "plots" / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
-    assert not out["notes"]
+        assert getattr(out, key) and (tmp_path / "plots" / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
+    assert not out.notes
 
     one = optuna.create_study(study_name="one", storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
     one.optimize(lambda t: t.suggest_float("lr", 0.1, 1.0), n_trials=1)
     out = study_plots(tmp_path / "o.db", "one", tmp_path / "p1")
-    assert out["history"] and out["importance"] is None
-    assert any("needs >= 2 completed trials" in n for n in out["notes"])
+    assert out.history and out.importance is None
+    assert any("needs >= 2 completed trials" in n for n in out.notes)
 
 
 def test_importance_needs_varying_parameters(tmp_path):
@@ -56,10 +56,10 @@ def test_pareto_front_of_accuracy_versus_images(tmp_path):
     for ipc, acc in [(1, 60.0), (10, 80.0), (10, 90.0), (50, 85.0), (50, 95.0)]:
         study.add_trial(optuna.trial.create_trial(params={"ipc": ipc}, values=[acc, 10 * ipc], distributions=dist))
     front = pareto_front(study)
-    assert [(p["params"]["ipc"], p["val_acc"]) for p in front] == [(1, 60.0), (10, 90.0), (50, 95.0)]
+    assert [(p.params["ipc"], p.val_acc) for p in front] == [(1, 60.0), (10, 90.0), (50, 95.0)]
     out = study_plots(tmp_path / "o.db", "p", tmp_path / "plots")
-    assert out["pareto"] == front and (tmp_path / "plots" / "pareto.png").exists()
-    assert out["history"]  # history and importance use the accuracy objective
+    assert list(out.pareto) == front and (tmp_path / "plots" / "pareto.png").exists()
+    assert out.history  # history and importance use the accuracy objective
 
 
 def test_trials_stopped_early_count_in_importance_at_their_last_value(tmp_path):
@@ -108,9 +108,9 @@ def test_accuracy_vs_iteration_curves_mark_the_chosen_trial_and_the_defaults(tmp
 def test_a_slice_plot_of_the_most_important_parameters(tmp_path):
     make_study(tmp_path / "o.db", 8)
     out = study_plots(tmp_path / "o.db", "s", tmp_path / "plots")
-    assert out["slice"] and (tmp_path / "plots" / "slice.png").read_bytes()[:4] == b"\x89PNG"
+    assert out.slice and (tmp_path / "plots" / "slice.png").read_bytes()[:4] == b"\x89PNG"
     # and the plane of the two most important ones
-    assert out["contour"] and (tmp_path / "plots" / "contour.png").read_bytes()[:4] == b"\x89PNG"
+    assert out.contour and (tmp_path / "plots" / "contour.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_curves_show_the_chosen_and_the_defaults_as_one_line_when_they_coincide_and_mark_diverged(monkeypatch,
@@ -137,4 +137,4 @@ def test_no_contour_from_fewer_points_than_it_needs(tmp_path):
     with pytest.raises(ValueError, match=f"needs at least {CONTOUR_POINTS} distinct points; this study has 3"):
         contour_plot(study, ["lr", "batch"], tmp_path / "contour.png")
     plots = study_plots(tmp_path / "o.db", "s", tmp_path / "plots")
-    assert plots.get("contour") is None and any(n.startswith("no contour plot: ") for n in plots["notes"])
+    assert plots.contour is None and any(n.startswith("no contour plot: ") for n in plots.notes)

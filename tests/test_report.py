@@ -160,11 +160,13 @@ def test_accuracy_intervals_stay_inside_0_to_100():
 def test_search_space_is_a_table_with_whole_numbers_for_ints():
     from dd_tune.report.tables import search_space_lines
 
-    lines = search_space_lines({
+    from dd_tune.records.provenance import search_space_from_json
+
+    lines = search_space_lines(search_space_from_json({
         "iterations": {"type": "int", "low": 50.0, "high": 100.0, "step": 50.0},
         "lr_img": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
         "threshold": {"type": "categorical", "choices": [1.0, 1.1, None]},
-        "dsa_strategy": {"type": "categorical", "choices": ["", "color_crop"]}})
+        "dsa_strategy": {"type": "categorical", "choices": ["", "color_crop"]}}))
     assert lines[2:] == ["| iterations | int | 50 to 100, step 50 |", "| lr_img | float | 0.01 to 10 (log scale) |",
                          "| threshold | categorical | 1, 1.1, off |", '| dsa_strategy | categorical | "", color_crop |']
 

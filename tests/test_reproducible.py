@@ -205,10 +205,11 @@ def _result(trials: list[tuple[str, float, int]], chosen: dict, test: list[float
     row = ipc_result(trials=[{"trial": t, "config": {"lr_img": 1.0}, "val_acc": v, "it": it, "error": None,
                               "elapsed_s": 3.0 + i} for i, (t, v, it) in enumerate(trials)],
                      best_config=chosen, reeval={"best": {"convnet": acc(test)}})
-    result = study_result({"1": row}, fingerprint=inputs_fingerprint(
-        {"config": "k", "code": code, "data": "d", "libraries": {"torch": "2"}}))
-    result.fingerprint["outcome"] = outcome_digest(result)
-    return result
+    import dataclasses
+
+    inputs = inputs_fingerprint("k", code, "d", {"torch": "2"})
+    result = study_result({"1": row}, fingerprint=inputs)
+    return dataclasses.replace(result, fingerprint=dataclasses.replace(inputs, outcome=outcome_digest(result)))
 
 
 def test_the_fingerprint_and_the_first_trial_where_two_studies_part(tmp_path, capsys):
@@ -218,8 +219,8 @@ def test_the_fingerprint_and_the_first_trial_where_two_studies_part(tmp_path, ca
     trials = [("t00", 60.0, 4), ("t01", 53.0, 6), ("t02", 40.0, 2)]
     a = _result(trials, {"lr_img": 1.0}, [70.0, 71.0])
     same = _result(list(reversed(trials)), {"lr_img": 1.0}, [70.0, 71.0], code="c2")  # another row order and code
-    assert same.fingerprint["outcome"] == a.fingerprint["outcome"]  # timing and order are not the outcome
-    assert same.fingerprint["inputs"] != a.fingerprint["inputs"]
+    assert same.fingerprint.outcome == a.fingerprint.outcome  # timing and order are not the outcome
+    assert same.fingerprint.inputs != a.fingerprint.inputs
     assert differences(a, same) == ["inputs differ in the code"]
     forked = _result([("t00", 60.0, 4), ("t01", 46.0, 4), ("t02", 41.0, 2)], {"lr_img": 0.5}, [69.0, 71.0])
     lines = differences(a, forked)

@@ -81,7 +81,7 @@ def test_the_chosen_row_shows_the_budget_that_ran_and_counts_the_flops_of_its_ne
     import dataclasses
 
     from dd_tune.methods.configs import load_study
-    from dd_tune.report.flops import study_flops
+    from dd_tune.methods.flops import study_flops
     from dd_tune.tune.confirm import Candidate
     from dd_tune.tune.ipc_record import as_run, budget_run
 
@@ -92,10 +92,10 @@ def test_the_chosen_row_shows_the_budget_that_ran_and_counts_the_flops_of_its_ne
     assert as_run(cfg, stopped).iterations == 2 and budget_run(cfg, stopped) == {"iterations_run": 2}
     assert as_run(cfg, full) is cfg and budget_run(cfg, full) == {}
     assert budget_run(cfg, Candidate("default", {}, None, -1, None, is_default=True)) == {}
-    flops = study_flops(study, as_run(cfg, stopped), 1)["distillation_best"]
-    assert flops * 3 == study_flops(study, cfg, 1)["distillation_best"]  # 2 of 6 iterations: a third
+    flops = study_flops(study, as_run(cfg, stopped), 1).distillation_best
+    assert flops * 3 == study_flops(study, cfg, 1).distillation_best  # 2 of 6 iterations: a third
     wide = dataclasses.replace(cfg, net_width=256)  # the study's network is 128 wide
-    assert study_flops(study, wide, 1)["distillation_best"] > 2 * study_flops(study, cfg, 1)["distillation_best"]
+    assert study_flops(study, wide, 1).distillation_best > 2 * study_flops(study, cfg, 1).distillation_best
     row = ipc_result(best_config={"iterations": 6, "iterations_run": 2}, default_config={"iterations": 4})
     text = "\n".join(config_lines(row, study_result({"1": row}, reference_defaults={"iterations": 20000})))
     assert ("| iterations | 6: ran 2 of 6 iterations (stopped early by ASHA; its set is that of iteration 2) | 4 | "

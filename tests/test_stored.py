@@ -51,7 +51,7 @@ def test_a_copied_studys_records_point_into_the_copy(tmp_path: Path):
     moved = moved_here(row, new)
     assert moved.best_png == str(new / "best" / "synset.png") and moved.best_synset == str(new / "best" / "synset.pt")
     assert moved.progress["2"] == str(new / "best" / "progress" / "it0000002.png")
-    assert moved.plots["history"] == str(old / "plots" / "h.png")  # not in the copy: left as it was
+    assert moved.plots.history == str(old / "plots" / "h.png")  # not in the copy: left as it was
 
 
 def test_text_from_elsewhere_is_shown_without_control_characters():

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from factories import ipc_result, study_result
 
+from dd_tune.records.costs import OverheadProbe
 from dd_tune.records.trial import TrialTiming
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
 from dd_tune.search.trial_rows import trial_timing
@@ -62,13 +63,14 @@ def test_study_line_counts_the_probe_and_says_its_share_of_the_mean_trial():
     assert ("4.0 s in-process; in Ray Tune 7.0 s on a reused actor, as the search's trials run, 9.0 s for the "
             "first trial of an experiment (fresh actor, experiment set-up) = 3.0 s per trial, 3.7 %") in text
     assert "within the 5 % target" in text
-    slow = dataclasses.replace(report, overhead_probe={**probe, "ray_reused_s": 10.0})
+    slow = dataclasses.replace(report, overhead_probe=OverheadProbe.from_json({**probe, "ray_reused_s": 10.0}))
     assert "7.3 %" in " ".join(probe_lines(slow)) and "above the 5 % target" in " ".join(probe_lines(slow))
-    old = dataclasses.replace(report, overhead_probe={k: v for k, v in probe.items() if k != "ray_reused_s"})
+    old = dataclasses.replace(report, overhead_probe=OverheadProbe.from_json(
+        {k: v for k, v in probe.items() if k != "ray_reused_s"}))
     assert "= 5.0 s per trial, 6.1 %" in " ".join(probe_lines(old))  # first version: the cold trial
-    failed = dataclasses.replace(report, overhead_probe={"iterations": 10, "error": "RuntimeError: boom"})
+    failed = dataclasses.replace(report, overhead_probe=OverheadProbe(10, error="RuntimeError: boom"))
     assert probe_lines(failed)[0] == "Ray's overhead on a trial was not measured: the probe failed (RuntimeError: boom)."
-    assert probe_lines(dataclasses.replace(report, overhead_probe={})) == []
+    assert probe_lines(dataclasses.replace(report, overhead_probe=None)) == []
 
 
 class _Result:

@@ -60,9 +60,11 @@ def _diff(paths: Sequence[str]) -> int:
         studies.append(results[0])
     a, b = studies
     for name, study in (("A", a), ("B", b)):
-        outcome = (study.fingerprint or {}).get("outcome", "none (a report of an earlier version)")
+        fingerprint = study.fingerprint
+        outcome = (fingerprint.outcome if fingerprint and fingerprint.outcome
+                   else "none (a report of an earlier version)")
         print(f"{name}: {printable(study.study_dir)}: outcome {outcome}, inputs "
-              f"{(study.fingerprint or {}).get('inputs', 'none')}")
+              f"{fingerprint.inputs if fingerprint else 'none'}")
     lines = fingerprint_differences(a, b)
     if not lines:
         print("the same study: every trial, the choice and every test row are identical")

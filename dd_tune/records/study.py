@@ -10,14 +10,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from dd_tune.records.accuracy import Reeval, SetAccuracy
 from dd_tune.records.confirmation import Confirmation
+from dd_tune.records.costs import ExpertStage, FlopCount, OverheadProbe
 from dd_tune.records.difference import RowDifference
+from dd_tune.records.document import Document
 from dd_tune.records.fidelity import Fidelity
 from dd_tune.records.ipc_timing import IpcTiming
 from dd_tune.records.lr_choice import LrRows, lr_rows_from_json
+from dd_tune.records.plots import SearchPlots
+from dd_tune.records.provenance import Fingerprint, SearchedParam, search_space_from_json
 from dd_tune.records.trial import TrialRecord
 
 
@@ -31,17 +35,17 @@ class IpcResult:
     n_diverged: int
     errors: dict[str, str]  # trial -> why it failed
     best_val_acc: float
-    best_config: dict[str, Any]
-    default_config: dict[str, Any]
-    named_configs: dict[str, dict[str, Any]]
+    best_config: Document
+    default_config: Document
+    named_configs: dict[str, Document]
     reeval: Reeval  # set -> architecture -> its accuracy in the test pass
     differences: list[RowDifference]
     config_notes: dict[str, list[str]]
-    flops: dict[str, Any]
+    flops: FlopCount
     best_synset: str
     best_png: str
     trials: list[TrialRecord]
-    plots: dict[str, Any]
+    plots: SearchPlots
     compute: dict[str, float]
     wall_time_s: float
     # the best trial's set at iteration 0 and at every report: {iteration: png path} (progress figures)
@@ -66,32 +70,11 @@ class IpcResult:
     nodes_lost: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["trials"] = [t.to_json() for t in self.trials]
-        d["differences"] = [x.to_json() for x in self.differences]
-        d["confirmation"] = self.confirmation.to_json() if self.confirmation else {}
-        d["timing"] = self.timing.to_json() if self.timing else {}
-        d["fidelity"] = self.fidelity.to_json() if self.fidelity else {}
-        d["lr_protocol"] = {name: {arch: row.to_json() for arch, row in by_arch.items()}
-                            for name, by_arch in self.lr_protocol.items()}
-        d["reeval"] = {name: {arch: dataclasses.asdict(e) for arch, e in accs.items()}
-                       for name, accs in self.reeval.items()}
-        return copy.deepcopy(d)  # plain data, sharing nothing with the record
+        return {f.name: _field_json(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IpcResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in names}
-        values["trials"] = [TrialRecord.from_json(t) for t in values.get("trials") or []]
-        values["differences"] = [RowDifference.from_json(x) for x in values.get("differences") or []]
-        values["confirmation"] = Confirmation.from_json(values.get("confirmation") or {})
-        values["timing"] = IpcTiming.from_json(values.get("timing") or {})
-        values["fidelity"] = Fidelity.from_json(values.get("fidelity") or {})
-        values["lr_protocol"] = lr_rows_from_json(values.get("lr_protocol"))
-        if "reeval" in values:
-            values["reeval"] = {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()}
-                                for name, accs in values["reeval"].items()}
-        return cls(**values)
+        return cls(**_read(cls, d, _IPC_READERS))
 
 
 @dataclass(frozen=True)
@@ -104,24 +87,22 @@ class StudyResult:
     profile: str
     seed: int
     ipc: int | list[int]
-    search_space: dict[str, Any]
-    reference_defaults: dict[str, Any]
+    search_space: dict[str, SearchedParam]
+    reference_defaults: Document
     by_ipc: dict[str, IpcResult]
     wall_time_s: float
-    expert_stage: dict[str, Any]
+    expert_stage: ExpertStage | None
     protocol: str
-    final_eval: dict[str, Any]
-    proxy_eval: dict[str, Any]
-    resources: dict[str, Any]
+    final_eval: Document
+    proxy_eval: Document
+    resources: Document
     study_dir: str
     optuna_db: str
     method_notes: list[str] = field(default_factory=list)
-    # Ray's overhead on a trial (dd_tune.search.overhead): {iterations, in_process_s, ray_s, ray_reused_s,
-    # seconds} or
-    # {iterations, error}; {} when the study did not measure it (search.overhead_probe: false)
-    overhead_probe: dict[str, Any] = field(default_factory=dict)
-    # hashes of the inputs and of the outcome (dd_tune.report.fingerprint); {} in reports of earlier versions
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    # Ray's overhead on a trial (dd_tune.search.overhead); None when the study did not measure it
+    overhead_probe: OverheadProbe | None = None
+    # hashes of the inputs and of the outcome (dd_tune.report.fingerprint); None in reports of earlier versions
+    fingerprint: Fingerprint | None = None
 
     @property
     def first(self) -> IpcResult:
@@ -129,14 +110,61 @@ class StudyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """``report.json``: the fields, plus the first IPC's headline keys at the top level."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["by_ipc"] = {k: v.to_dict() for k, v in self.by_ipc.items()}
+        d = {f.name: _field_json(self, f.name) for f in dataclasses.fields(self)}
         first = d["by_ipc"][next(iter(self.by_ipc))]
         return {**d, **{k: first[k] for k in ("n_trials", "best_config", "default_config", "reeval", "flops")}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StudyResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in names}
-        values["by_ipc"] = {k: IpcResult.from_dict(v) for k, v in d["by_ipc"].items()}
-        return cls(**values)
+        return cls(**_read(cls, d, _STUDY_READERS))
+
+
+def plain(value: object) -> Any:
+    """A field as JSON data: a record by its own ``to_json`` layout, a SetAccuracy by its fields, containers
+    item by item; a copy that shares nothing with the record."""
+    if isinstance(value, (IpcResult, StudyResult)):
+        return value.to_dict()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return copy.deepcopy(value)
+
+
+# records that a study may not have: written as {} (as report.json always has), read back as None
+_ABSENT_AS_EMPTY = ("confirmation", "fidelity", "timing", "expert_stage", "overhead_probe", "fingerprint")
+
+
+def _field_json(record: object, name: str) -> Any:
+    value = getattr(record, name)
+    return {} if value is None and name in _ABSENT_AS_EMPTY else plain(value)
+
+
+def _read(cls: type, d: Mapping[str, Any], readers: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """The fields of ``cls`` found in ``d``, each record read by its reader (``{}``/missing: the default)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in d.items() if k in names}
+    for name, read in readers.items():
+        if name in values:
+            values[name] = read(values[name] if values[name] is not None else {})
+    return values
+
+
+def _reeval(d: Mapping[str, Any]) -> Reeval:
+    return {name: {arch: SetAccuracy.from_dict(e) for arch, e in accs.items()} for name, accs in d.items()}
+
+
+_IPC_READERS: dict[str, Callable[[Any], Any]] = {
+    "trials": lambda v: [TrialRecord.from_json(t) for t in v or []],
+    "differences": lambda v: [RowDifference.from_json(x) for x in v or []],
+    "confirmation": Confirmation.from_json, "timing": IpcTiming.from_json, "fidelity": Fidelity.from_json,
+    "lr_protocol": lr_rows_from_json, "reeval": _reeval, "flops": FlopCount.from_json,
+    "plots": SearchPlots.from_json}
+_STUDY_READERS: dict[str, Callable[[Any], Any]] = {
+    "by_ipc": lambda v: {k: IpcResult.from_dict(x) for k, x in v.items()},
+    "search_space": search_space_from_json, "expert_stage": ExpertStage.from_json,
+    "overhead_probe": OverheadProbe.from_json, "fingerprint": Fingerprint.from_json}

@@ -17,6 +17,7 @@ from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
 from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records.costs import ExpertFlops
 from dd_tune.records.difference import RowDifference
 from dd_tune.records.fidelity import Fidelity, pooled_tau
 from dd_tune.records.stats import entry_difference, format_difference
@@ -105,23 +106,22 @@ def comparison_rows(results: Sequence[StudyResult]) -> list[dict[str, Any]]:
     """One row per (method, IPC) with the numbers the comparison needs."""
     rows = []
     for result in results:
-        stage = result.expert_stage or {}
         first = next(iter(result.by_ipc))
         for ipc, r in result.by_ipc.items():
             # the expert stage serves every IPC of a study; it is charged to the study's first IPC
-            charged = stage if ipc == first else {}
+            charged = result.expert_stage if ipc == first else None
             rows.append({
                 "study": result.study, "method": result.method, "ipc": int(ipc), "n_trials": r.n_trials,
                 "n_failed": r.n_errors + r.n_diverged,
                 "accuracy": {name: {arch: _acc(r.reeval, name, arch) for arch in ARCHS} for name in r.reeval},
                 "step_size": _step_size(r.reeval),
-                "expert_flops": charged.get("flops") or {},
+                "expert_flops": charged.flops if charged else None,
                 "best_val_acc": r.best_val_acc,
                 "wall_time_s": r.wall_time_s,
-                "expert_seconds": charged.get("seconds", 0.0),
-                "cpu_seconds": r.compute.get("cpu_seconds", 0.0) + charged.get("cpu_seconds", 0.0),
-                "gpu_seconds": r.compute.get("gpu_seconds", 0.0) + charged.get("gpu_seconds", 0.0),
-                "flops_tuned": r.flops["distillation_best"], "flops_default": r.flops["distillation_default"],
+                "expert_seconds": charged.seconds if charged else 0.0,
+                "cpu_seconds": r.compute.get("cpu_seconds", 0.0) + (charged.cpu_seconds if charged else 0.0),
+                "gpu_seconds": r.compute.get("gpu_seconds", 0.0) + (charged.gpu_seconds if charged else 0.0),
+                "flops_tuned": r.flops.distillation_best, "flops_default": r.flops.distillation_default,
                 "best_config": r.best_config,
                 "title": r.titles.get(BEST, ""),
                 "verdict": r.confirmation.verdict if r.confirmation else "",
@@ -171,9 +171,9 @@ def render_comparison(suite: SuiteConfig, rows: Sequence[Mapping[str, Any]], wal
         lines += _extra_set_lines(at)
         for r in at:
             alpha = f"; learned step size α {r['step_size']:.4g}" if r.get("step_size") not in (None, 0.01) else ""
-            experts = r.get("expert_flops") or {}
-            cost = (f"; expert stage {fmt_flops(experts['difficulty'])} scoring + "
-                    f"{fmt_flops(experts['training'])} training" if experts else "")
+            experts: ExpertFlops | None = r.get("expert_flops")
+            cost = (f"; expert stage {fmt_flops(experts.difficulty)} scoring + "
+                    f"{fmt_flops(experts.training)} training" if experts else "")
             lines.append(f"- {_name(r)}: tuned configuration: {configuration_text(r['best_config'])}{alpha}"
                          f"{cost}; full report `{r['report']}`")
         lines.append("")

@@ -15,14 +15,14 @@ from typing import Any, Mapping
 
 from dd_tune.base.hashing import content_key
 from dd_tune.base.keys import ITERATION, METRIC, trial_number
+from dd_tune.records.provenance import INPUT_PARTS, Fingerprint
 from dd_tune.records.study import IpcResult, StudyResult
 
-INPUT_PARTS = ("config", "code", "data", "libraries")  # what the inputs hash is made of, in this order
 
-
-def inputs_fingerprint(parts: Mapping[str, Any]) -> dict[str, Any]:
-    """``parts`` (config, code and data hashes, library versions) with ``inputs``: the hash of them all."""
-    return {**{k: parts[k] for k in INPUT_PARTS}, "inputs": content_key({k: parts[k] for k in INPUT_PARTS})}
+def inputs_fingerprint(config: str, code: str, data: str, libraries: Mapping[str, str]) -> Fingerprint:
+    """The config, code and data hashes and library versions with ``inputs``: the hash of them all."""
+    parts = {"config": config, "code": code, "data": data, "libraries": dict(libraries)}
+    return Fingerprint(config, code, data, dict(libraries), content_key({k: parts[k] for k in INPUT_PARTS}))
 
 
 def _trials(row: IpcResult) -> list[dict[str, Any]]:
@@ -50,8 +50,9 @@ def outcome_digest(result: StudyResult) -> str:
 def differences(a: StudyResult, b: StudyResult) -> list[str]:
     """Where two studies differ, in words: the inputs that differ, then, per IPC, the first trial where they
     part, the choice, the first test row that differs. [] when their outcomes are identical."""
-    fa, fb = a.fingerprint or {}, b.fingerprint or {}
-    lines = [f"inputs differ in the {part}" for part in INPUT_PARTS if fa.get(part) != fb.get(part)]
+    fa, fb = a.fingerprint, b.fingerprint
+    lines = [f"inputs differ in the {part}" for part in INPUT_PARTS
+             if getattr(fa, part, None) != getattr(fb, part, None)]
     oa, ob = outcome(a), outcome(b)
     if oa == ob:
         return lines

@@ -11,13 +11,14 @@ study that has already spent its compute.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from dd_tune.base.keys import METRIC
 from dd_tune.records.document import integer
+from dd_tune.records.plots import ParetoPoint, SearchPlots
 from dd_tune.records.trial import TrialRecord
 from dd_tune.report.curves import pyplot, search_curves
 
@@ -185,11 +186,10 @@ def contour_plot(study: Study, params: list[str], path: Path) -> str | None:
     return str(path)
 
 
-def pareto_front(study: Study) -> list[dict[str, Any]]:
+def pareto_front(study: Study) -> list[ParetoPoint]:
     """The non-dominated trials of an (accuracy up, images down) study, fewest images first."""
-    front = [{"number": t.number, METRIC: float(t.values[0]), "images": int(t.values[1]), "params": t.params}
-             for t in study.best_trials]
-    return sorted(front, key=lambda p: (p["images"], -p[METRIC]))
+    front = [ParetoPoint(t.number, float(t.values[0]), int(t.values[1]), dict(t.params)) for t in study.best_trials]
+    return sorted(front, key=lambda p: (p.images, -p.val_acc))
 
 
 def pareto_plot(study: Study, path: Path) -> Path:
@@ -197,45 +197,47 @@ def pareto_plot(study: Study, path: Path) -> Path:
     front = pareto_front(study)
     fig, ax = pyplot().subplots(figsize=(6, 3.5), dpi=120)
     ax.scatter([t.values[1] for t in trials], [t.values[0] for t in trials], color="tab:gray", label="trial")
-    ax.plot([p["images"] for p in front], [p[METRIC] for p in front], "o-", color="tab:red",
+    ax.plot([p.images for p in front], [p.val_acc for p in front], "o-", color="tab:red",
             label="Pareto front")
     return _save_accuracy_plot(fig, ax, study, "synthetic images (IPC x classes)", path)
 
 
-def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int] | None = None) -> dict[str, Any]:
-    """Both figures for one Optuna study; {"history": path|None, "importance": path|None, ...}."""
+def study_plots(db: Path, study_name: str, out_dir: Path, stopped_early: set[int] | None = None) -> SearchPlots:
+    """The figures of one Optuna study (each best-effort: a figure that cannot be drawn says why in ``notes``)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
-    out: dict[str, Any] = {"history": None, "importance": None, "importances": {}, "notes": []}
+    notes: list[str] = []
+    history = importance = evaluator = slice_path = contour = pareto_path = None
+    importances: dict[str, float] = {}
     try:
-        out["history"] = str(history_plot(study, out_dir / "history.png", stopped_early))
+        history = str(history_plot(study, out_dir / "history.png", stopped_early))
     except Exception as e:
-        out["notes"].append(f"no optimisation history: {e}")
+        notes.append(f"no optimisation history: {e}")
     try:
         path, importances, evaluator = importance_plot(study, out_dir / "importance.png")
-        out.update(importance=str(path), importances=importances, importance_evaluator=evaluator)
-        top = sorted(importances, key=lambda k: -importances[k])
-        out["slice"] = slice_plot(study, top[:3], out_dir / "slice.png")
+        importance = str(path)
+        slice_path = slice_plot(study, sorted(importances, key=lambda k: -importances[k])[:3], out_dir / "slice.png")
     except Exception as e:
-        out["notes"].append(f"no hyperparameter importance: {e}")
+        notes.append(f"no hyperparameter importance: {e}")
     try:
-        ranked = sorted(out["importances"], key=lambda k: -out["importances"][k])
-        out["contour"] = contour_plot(study, ranked[:2], out_dir / "contour.png")
+        contour = contour_plot(study, sorted(importances, key=lambda k: -importances[k])[:2], out_dir / "contour.png")
     except ValueError as e:
-        out["notes"].append(f"no contour plot: {e}")
+        notes.append(f"no contour plot: {e}")
+    front = None
     if len(study.directions) == 2:  # IPC searched: accuracy up, images down
-        out["pareto"] = pareto_front(study)
+        front = tuple(pareto_front(study))
         try:
-            out["pareto_plot"] = str(pareto_plot(study, out_dir / "pareto.png"))
+            pareto_path = str(pareto_plot(study, out_dir / "pareto.png"))
         except Exception as e:
-            out["notes"].append(f"no Pareto plot: {e}")
-    return out
+            notes.append(f"no Pareto plot: {e}")
+    return SearchPlots(history, importance, importances, tuple(notes), evaluator, slice_path, contour, front,
+                       pareto_path)
 
 
 def search_plots(db: Path, study_name: str, out_dir: Path, rows: Sequence[TrialRecord], full_iterations: int,
-                 note: Callable[[str], None], marked: dict[str, str] | None = None) -> dict[str, Any]:
+                 note: Callable[[str], None], marked: dict[str, str] | None = None) -> SearchPlots:
     """:func:`study_plots` of one IPC's search, with the trials ASHA stopped early marked (``rows``: the
     report's trial rows; a trial with fewer iterations than its budget was stopped), and the
     accuracy-vs-iteration curves of every trial with the ``marked`` ones (label -> trial) in bold."""
@@ -248,7 +250,6 @@ def search_plots(db: Path, study_name: str, out_dir: Path, rows: Sequence[TrialR
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
     early = {t.number for t in study.trials if json.dumps(t.params, sort_keys=True, default=str) in stopped}
     plots = study_plots(db, study_name, out_dir, early)
-    plots["curves"] = search_curves(rows, marked or {}, out_dir / "curves.png", study_name)
-    for line in plots["notes"]:
+    for line in plots.notes:
         note(line)
-    return plots
+    return dataclasses.replace(plots, curves=search_curves(rows, marked or {}, out_dir / "curves.png", study_name))

@@ -86,7 +86,7 @@ def moved_here(result: IpcResult, study_dir: Path) -> IpcResult:
     study first ran (a copied or moved study) point into ``study_dir`` instead, so a re-rendered report
     shows its own pictures, not the old folder's."""
     def here(path: str) -> str:
-        if not isinstance(path, str) or not path:
+        if not path:
             return path
         parts = Path(path).parts
         if study_dir.name not in parts:
@@ -98,4 +98,4 @@ def moved_here(result: IpcResult, study_dir: Path) -> IpcResult:
     return dataclasses.replace(
         result, best_synset=here(result.best_synset), best_png=here(result.best_png),
         progress={k: here(v) for k, v in result.progress.items()},
-        plots={k: here(v) if isinstance(v, str) else v for k, v in result.plots.items()})
+        plots=result.plots.moved(lambda path: None if path is None else here(path)))

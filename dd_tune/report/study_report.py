@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.errors import StudyStateError
-from dd_tune.base.keys import BEST, METRIC
+from dd_tune.base.keys import BEST
 from dd_tune.core.protocols import protocol_name
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
+from dd_tune.records.costs import ExpertStage
+from dd_tune.records.plots import SearchPlots
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
@@ -41,33 +43,32 @@ def _rel(path: str, report: StudyResult) -> str:
     return path[len(base) + 1:] if base and path.startswith(base + "/") else path
 
 
-def _plot_lines(plots: Mapping[str, Any], report: StudyResult, ipc: str) -> list[str]:
+def _plot_lines(plots: SearchPlots, report: StudyResult, ipc: str) -> list[str]:
     lines = []
-    if plots.get("curves"):
+    if plots.curves:
         lines += ["Proxy validation accuracy of every trial against the distillation iteration (bold: the chosen "
                   "trial and the reference defaults; a line that stops early is a trial ASHA stopped):", "",
-                  f"![accuracy vs iteration, IPC {ipc}]({_rel(plots['curves'], report)})", ""]
-    if plots.get("history"):
-        lines += [f"![optimisation history, IPC {ipc}]({_rel(plots['history'], report)})", ""]
-    if plots.get("importance"):
-        ranked = sorted(plots["importances"].items(), key=lambda kv: -kv[1])
-        lines += [f"Hyperparameter importance ({plots.get('importance_evaluator')}): "
+                  f"![accuracy vs iteration, IPC {ipc}]({_rel(plots.curves, report)})", ""]
+    if plots.history:
+        lines += [f"![optimisation history, IPC {ipc}]({_rel(plots.history, report)})", ""]
+    if plots.importance:
+        ranked = sorted(plots.importances.items(), key=lambda kv: -kv[1])
+        lines += [f"Hyperparameter importance ({plots.importance_evaluator}): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + ".", "",
-                  f"![hyperparameter importance, IPC {ipc}]({_rel(plots['importance'], report)})", ""]
-    if plots.get("slice"):
-        lines += [f"![accuracy against the most important parameters, IPC {ipc}]({_rel(plots['slice'], report)})", ""]
-    if plots.get("contour"):
-        lines += [f"![accuracy over the two most important parameters, IPC {ipc}]({_rel(plots['contour'], report)})",
+                  f"![hyperparameter importance, IPC {ipc}]({_rel(plots.importance, report)})", ""]
+    if plots.slice:
+        lines += [f"![accuracy against the most important parameters, IPC {ipc}]({_rel(plots.slice, report)})", ""]
+    if plots.contour:
+        lines += [f"![accuracy over the two most important parameters, IPC {ipc}]({_rel(plots.contour, report)})",
                   ""]
-    if plots.get("pareto"):
+    if plots.pareto:
         lines += [f"Pareto front (IPC searched; validation accuracy up, synthetic images down), IPC {ipc} study:",
                   "", "| trial (Optuna) | IPC | images | val acc (%) |", "|---|---|---|---|"]
-        lines += [f"| {p['number']} | {p['params'].get('ipc')} | {p['images']} | {p[METRIC]:.2f} |"
-                  for p in plots["pareto"]] + [""]
-        if plots.get("pareto_plot"):
-            lines += [f"![Pareto front]({_rel(plots['pareto_plot'], report)})", ""]
-    lines += [f"_{note}_" for note in plots.get("notes", [])]
-    return lines + ([""] if plots.get("notes") else [])
+        lines += [f"| {p.number} | {p.params.get('ipc')} | {p.images} | {p.val_acc:.2f} |" for p in plots.pareto] + [""]
+        if plots.pareto_plot:
+            lines += [f"![Pareto front]({_rel(plots.pareto_plot, report)})", ""]
+    lines += [f"_{note}_" for note in plots.notes]
+    return lines + ([""] if plots.notes else [])
 
 
 def _proxy_line(row: IpcResult) -> str:
@@ -104,7 +105,7 @@ def _ipc_section(ipc: str, row: IpcResult, report: StudyResult) -> list[str]:
             + [f"- `{k}`: {v}" for k, v in row.errors.items()] + [""]
     lines += [f"Best synthetic set: `{row.best_synset}`.", "",
               f"![best synthetic images, IPC {ipc}]({_rel(row.best_png, report)})", ""]
-    return lines + _progress_lines(row.progress or {}, report) + _plot_lines(row.plots or {}, report, ipc)
+    return lines + _progress_lines(row.progress or {}, report) + _plot_lines(row.plots, report, ipc)
 
 
 def _progress_lines(progress: Mapping[str, str], report: StudyResult) -> list[str]:
@@ -117,20 +118,20 @@ def _progress_lines(progress: Mapping[str, str], report: StudyResult) -> list[st
         f"[iteration {i}]({_rel(progress[str(i)], report)})" for i in picks) + ".", ""]
 
 
-def _expert_stage_lines(stage: Mapping[str, Any] | None) -> list[str]:
-    if not stage:
+def _expert_stage_lines(stage: ExpertStage | None) -> list[str]:
+    if stage is None:
         return []
-    flops = stage.get("flops") or {}
-    cost = (f"; {fmt_flops(flops['difficulty'])} difficulty scoring + {fmt_flops(flops['training'])} "
+    flops = stage.flops
+    cost = (f"; {fmt_flops(flops.difficulty)} difficulty scoring + {fmt_flops(flops.training)} "
             f"expert training" if flops else "")
-    recipe = f" ({stage['recipe']})" if stage.get("recipe") else ""  # absent in reports of earlier versions
-    where = stage.get("places") or {}  # absent in reports of earlier versions
+    recipe = f" ({stage.recipe})" if stage.recipe else ""  # absent in reports of earlier versions
+    where = stage.places  # absent in reports of earlier versions
     placed = (" Ran on: " + ", ".join(f"{n} on {w}" for w, n in sorted(where.items())) + ".") if where else ""
-    if stage.get("dead_nodes"):
-        placed += (f" {stage['dead_nodes']} Ray node(s) declared dead during the stage; their tasks ran again "
+    if stage.dead_nodes:
+        placed += (f" {stage.dead_nodes} Ray node(s) declared dead during the stage; their tasks ran again "
                    f"elsewhere (same seeds, same experts).")
-    return [f"Expert stage: {stage['experts']} experts{recipe}: {stage['trained']} trained, {stage['reused']} reused "
-            f"from `{stage['dir']}`, {stage['seconds']:.0f} s{cost}.{placed}", ""]
+    return [f"Expert stage: {stage.experts} experts{recipe}: {stage.trained} trained, {stage.reused} reused "
+            f"from `{stage.dir}`, {stage.seconds:.0f} s{cost}.{placed}", ""]
 
 
 def render_markdown(report: StudyResult) -> str:

@@ -18,7 +18,9 @@ from dd_tune.base.keys import (
 from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
 from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records.costs import FlopCount
 from dd_tune.records.difference import RowDifference
+from dd_tune.records.provenance import SearchedParam
 from dd_tune.records.set_id import is_random_real
 from dd_tune.records.stats import format_difference
 from dd_tune.records.study import IpcResult, StudyResult
@@ -123,18 +125,18 @@ def difference_lines(diffs: Sequence[RowDifference]) -> list[str]:
     return lines
 
 
-def search_space_lines(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def search_space_lines(space: Mapping[str, SearchedParam]) -> list[str]:
     """The searched hyperparameters as a table: an int range in whole numbers, floats to 4 digits."""
     lines = ["| hyperparameter | type | values |", "|---|---|---|"]
     for key, spec in space.items():
-        kind = spec.get("type", "")
+        kind = spec.type
         if kind == "categorical":
-            values = ", ".join(fmt_value(c) if c is not None else "off" for c in spec.get("choices", []))
+            values = ", ".join(fmt_value(c) if c is not None else "off" for c in spec.choices)
         else:
             num: Callable[[Any], str] = (lambda v: str(int(v))) if kind == "int" else fmt_value
-            values = f"{num(spec['low'])} to {num(spec['high'])}"
-            values += " (log scale)" if spec.get("log") else ""
-            values += f", step {num(spec['step'])}" if spec.get("step") else ""
+            values = f"{num(spec.low)} to {num(spec.high)}"
+            values += " (log scale)" if spec.log else ""
+            values += f", step {num(spec.step)}" if spec.step else ""
         lines.append(f"| {key} | {kind} | {values} |")
     return lines
 
@@ -223,9 +225,9 @@ def trial_lines(row: IpcResult, space: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def flops_lines(flops: Mapping[str, Any]) -> list[str]:
+def flops_lines(flops: FlopCount) -> list[str]:
     return ["", "FLOPs (fvcore; one multiply-add = one FLOP; each method counts its own passes): "
-            + "; ".join(f"{a} forward {fmt_flops(v)}/image" for a, v in flops["forward_per_image"].items())
-            + f"; distillation (tuned) {fmt_flops(flops['distillation_best'])}, "
-            f"(default) {fmt_flops(flops['distillation_default'])}; one evaluation "
-            + ", ".join(f"{a} {fmt_flops(v)}" for a, v in flops["evaluation_one_run"].items()) + ".", ""]
+            + "; ".join(f"{a} forward {fmt_flops(v)}/image" for a, v in flops.forward_per_image.items())
+            + f"; distillation (tuned) {fmt_flops(flops.distillation_best)}, "
+            f"(default) {fmt_flops(flops.distillation_default)}; one evaluation "
+            + ", ".join(f"{a} {fmt_flops(v)}" for a, v in flops.evaluation_one_run.items()) + ".", ""]

@@ -140,9 +140,8 @@ def study_time_line(report: StudyResult) -> list[str]:
     ipcs = {ipc: row.timing.wall_s if row.timing else 0.0 for ipc, row in report.by_ipc.items()}
     if not all(ipcs.values()):
         return []
-    stage = float((report.expert_stage or {}).get("seconds", 0.0))
-    probe = report.overhead_probe or {}
-    probe_s = float(probe.get("seconds", 0.0))
+    stage = report.expert_stage.seconds if report.expert_stage else 0.0
+    probe_s = report.overhead_probe.seconds if report.overhead_probe else 0.0
     wall = float(report.wall_time_s)
     rest = wall - stage - probe_s - sum(ipcs.values())
     parts = (([f"expert stage {stage:.0f} s"] if stage else [])
@@ -160,17 +159,17 @@ def mean_trial_work(report: StudyResult) -> float | None:
 
 def probe_lines(report: StudyResult) -> list[str]:
     """What the overhead probe measured (dd_tune.search.overhead), as a share of this study's mean trial."""
-    probe = report.overhead_probe or {}
-    if not probe:
+    probe = report.overhead_probe
+    if probe is None:
         return []
-    if "error" in probe:
-        return [f"Ray's overhead on a trial was not measured: the probe failed ({probe['error']}).", ""]
-    inproc, cold = float(probe["in_process_s"]), float(probe["ray_s"])
-    reused = probe.get("ray_reused_s")  # absent in reports of the first probe version
-    extra = (cold if reused is None else float(reused)) - inproc
-    in_ray = ([] if reused is None else [f"{float(reused):.1f} s on a reused actor, as the search's trials run"]) \
+    if probe.error is not None:
+        return [f"Ray's overhead on a trial was not measured: the probe failed ({probe.error}).", ""]
+    inproc, cold = probe.in_process_s or 0.0, probe.ray_s or 0.0
+    reused = probe.ray_reused_s  # absent in reports of the first probe version
+    extra = (cold if reused is None else reused) - inproc
+    in_ray = ([] if reused is None else [f"{reused:.1f} s on a reused actor, as the search's trials run"]) \
         + [f"{cold:.1f} s for the first trial of an experiment (fresh actor, experiment set-up)"]
-    line = (f"Ray's overhead on a trial, measured once on a short run ({probe['iterations']} iterations, one "
+    line = (f"Ray's overhead on a trial, measured once on a short run ({probe.iterations} iterations, one "
             f"report, a 1-epoch proxy evaluation): {inproc:.1f} s in-process; in Ray Tune "
             + ", ".join(in_ray) + f" = {extra:.1f} s per trial")
     mean = mean_trial_work(report)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.records.difference import Difference, RowDifference
+from dd_tune.records.document import integer
 from dd_tune.records.stats import format_difference, format_interval, summary
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import differences, matched_random_real
@@ -50,7 +51,7 @@ def _random_real(row: IpcResult) -> str:
     """Random real beside the tuned set on ConvNet, decoded as the tuned set is (a multi-formation set
     trains on factor² real images per stored image: its fair baseline tiles as many)."""
     tuned = (row.reeval.get(BEST) or {}).get("convnet")
-    factor = int(row.best_config.get("factor", 1) or 1)
+    factor = integer(row.best_config.get("factor"), 1) or 1
     plain = (row.reeval.get(RANDOM_REAL) or {}).get("convnet")
     matched = (row.reeval.get(matched_random_real(row.best_config, row.reeval)) or {}).get("convnet")
     if not (tuned and tuned.runs and matched and matched.runs):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from dd_tune.base.keys import REPORTED_AT
+from dd_tune.records.costs import OverheadProbe
 from dd_tune.search.board import no_board
 from dd_tune.search.interrupts import handlers_restored
 from dd_tune.search.progress import tune_console
@@ -93,9 +94,10 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
 
 
 def measure_overhead(setup: TrialSetup, default: dict[str, Any], study_dir: Path, cpu: float,
-                     gpu: float) -> dict[str, Any]:
-    """``{"iterations", "in_process_s", "ray_s", "ray_reused_s"}`` of the probe, or ``{"error": why}``: a
-    probe that fails leaves the study running (the report then says the overhead was not measured)."""
+                     gpu: float) -> OverheadProbe:
+    """The probe's seconds in-process, in a fresh Ray trial and on a reused actor, or why it failed: a probe
+    that fails leaves the study running (the report then says the overhead was not measured)."""
+    t0 = time.time()
     import ray
 
     probe = probe_setup(setup)
@@ -111,7 +113,7 @@ def measure_overhead(setup: TrialSetup, default: dict[str, Any], study_dir: Path
         in_ray, reused = _in_ray_tune(probe, config, study_dir, cpu, gpu)
     except Exception as e:  # noqa: BLE001 - a measurement, never a reason to stop the study
         print(f"[dd_tune] overhead probe failed ({type(e).__name__}: {e}); the report says so", flush=True)
-        return {"iterations": iterations, "error": f"{type(e).__name__}: {e}"}
+        return OverheadProbe(iterations, seconds=time.time() - t0, error=f"{type(e).__name__}: {e}")
     print(f"[dd_tune] probe trial: {in_process:.1f} s in-process, {in_ray:.1f} s as a one-trial Ray Tune "
           f"experiment, {reused:.1f} s on a reused actor", flush=True)
-    return {"iterations": iterations, "in_process_s": in_process, "ray_s": in_ray, "ray_reused_s": reused}
+    return OverheadProbe(iterations, in_process, in_ray, reused, time.time() - t0)

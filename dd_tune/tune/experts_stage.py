@@ -18,7 +18,8 @@ from dd_tune.core.evaluation import model_spec_for
 from dd_tune.experts import describe_experts
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
-from dd_tune.report.flops import expert_stage_flops
+from dd_tune.methods.flops import expert_stage_flops
+from dd_tune.records.costs import ExpertStage
 from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, expert_store
 from dd_tune.search.space import SearchSpace, expert_variants
@@ -48,13 +49,14 @@ def _expert_task(setup: TrialSetup, cfg: Any, index: int) -> tuple[int, bool, fl
 
 
 def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, cpu: float,
-                     gpu: float) -> dict[str, Any]:
-    """Train every expert of every pool (``setup.compute_experts``); what it did and what it cost."""
+                     gpu: float) -> ExpertStage | None:
+    """Train every expert of every pool (``setup.compute_experts``); what it did and what it cost (None
+    for a study without experts)."""
     import ray
 
     pools = expert_pools(study, space)
     if not pools:
-        return {}
+        return None
     # SPREAD: one expert per node before two on one, so every GPU node of the cluster trains; a task
     # whose node dies is run again elsewhere by Ray (max_retries), and trains the same expert (seeded)
     task = ray.remote(num_cpus=cpu, num_gpus=gpu, scheduling_strategy="SPREAD", max_retries=TASK_RETRIES)(_expert_task)
@@ -75,9 +77,7 @@ def run_expert_stage(study: StudyConfig, space: SearchSpace, setup: TrialSetup, 
               f"{', '.join(str(c.num_experts) for c in pools)}): "
               f"{'trained' if fresh else 'reused from cache'} ({seconds:.0f} s, {ran_on})", flush=True)
     counts = [int(c) for c in setup.data().train.counts]
-    return {"experts": len(jobs), "trained": trained, "reused": len(jobs) - trained,
-            "recipe": "; ".join(dict.fromkeys(describe_experts(cfg) for cfg in pools)),
-            "flops": expert_stage_flops(study, pools, counts),
-            "seconds": time.time() - t0, "task_seconds": task_seconds,
-            "cpu_seconds": task_seconds * cpu, "gpu_seconds": task_seconds * gpu, "dir": setup.experts_dir,
-            "places": dict(where), "dead_nodes": len(dead_nodes() - before)}
+    return ExpertStage(len(jobs), trained, len(jobs) - trained,
+                       "; ".join(dict.fromkeys(describe_experts(cfg) for cfg in pools)),
+                       expert_stage_flops(study, pools, counts), time.time() - t0, task_seconds, task_seconds * cpu,
+                       task_seconds * gpu, setup.experts_dir, dict(where), len(dead_nodes() - before))

@@ -16,14 +16,15 @@ from dd_tune.config import StudyConfig, to_dict
 from dd_tune.core.splits import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import with_method_values
+from dd_tune.methods.flops import study_flops
 from dd_tune.records.accuracy import Reeval
 from dd_tune.records.confirmation import Confirmation
 from dd_tune.records.fidelity import fidelity
 from dd_tune.records.ipc_timing import IpcTiming
 from dd_tune.records.lr_choice import LrRows
+from dd_tune.records.plots import SearchPlots
 from dd_tune.records.study import IpcResult
 from dd_tune.records.trial import TrialRecord
-from dd_tune.report.flops import study_flops
 from dd_tune.report.plots import search_plots
 from dd_tune.report.rows import differences
 from dd_tune.search.space import SearchSpace, default_point
@@ -119,7 +120,7 @@ def marked_trials(rows: list[TrialRecord], chosen: Candidate, default: dict[str,
     return out
 
 
-def _plots(ctx: IpcContext, search: SearchOutcome, chosen: Candidate) -> dict[str, Any]:
+def _plots(ctx: IpcContext, search: SearchOutcome, chosen: Candidate) -> SearchPlots:
     return search_plots(ctx.db, optuna_name(ctx.study, ctx.ipc), ctx.study_dir / "plots" / f"ipc{ctx.ipc}",
                         search.rows, ctx.study.distill.iterations,
                         lambda note: print(f"[dd_tune] IPC {ctx.ipc}: {note}", flush=True),

@@ -23,9 +23,11 @@ from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.core.synset import SynSet
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import study_at, with_method_values
+from dd_tune.records.costs import ExpertStage, OverheadProbe
+from dd_tune.records.provenance import Fingerprint, SearchedParam
 from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
-from dd_tune.report.stored import load_ipc_result, moved_here
+from dd_tune.report.stored import load_ipc_result, moved_here, read_record
 from dd_tune.report.study_report import write_report
 from dd_tune.search.annotate import annotate_optuna
 from dd_tune.search.board import write_test_board
@@ -81,7 +83,7 @@ class StudyRunner:
         runner.study = study_at(self.study, ipc)
         return runner
 
-    def train_experts(self) -> dict[str, Any]:
+    def train_experts(self) -> ExpertStage | None:
         """The expert stage: every expert the study needs, trained (or found cached) before any trial."""
         return run_expert_stage(self.study, self.space, self.setup(self.study.ipc[0], compute_experts=True),
                                 self.resources.cpu, self.resources.gpu)
@@ -103,36 +105,33 @@ class StudyRunner:
             study=self.study.name, method=self.study.method, dataset=self.study.dataset,
             profile=self.study.profile, seed=self.study.seed,
             ipc=self.study.ipc[0] if len(self.study.ipc) == 1 else list(self.study.ipc),
-            search_space=space_as_dict(self.space),
+            search_space={k: SearchedParam.from_json(v) for k, v in space_as_dict(self.space).items()},
             reference_defaults=to_dict(METHODS.get(self.study.method).config_cls()),
             by_ipc=by_ipc, wall_time_s=time.time() - t0, expert_stage=stage, protocol=self._protocol(),
             final_eval=to_dict(self.study.final_eval), proxy_eval=to_dict(self.study.proxy_eval),
             resources=dataclasses.asdict(self.resources), study_dir=str(self.dir), optuna_db=str(self.db),
             method_notes=list(self.method.report_notes), overhead_probe=probe, fingerprint=inputs)
         # the outcome's hash covers the record built above, so it joins the fingerprint of a copy
-        result = dataclasses.replace(result, fingerprint={**inputs, "outcome": outcome_digest(result)})
+        result = dataclasses.replace(result, fingerprint=dataclasses.replace(inputs, outcome=outcome_digest(result)))
         write_report(result, self.dir)
         return result
 
-    def _inputs(self) -> dict[str, Any]:
+    def _inputs(self) -> Fingerprint:
         """The inputs' fingerprint: configuration, code, data and libraries (dd_tune.report.fingerprint)."""
-        return inputs_fingerprint({"config": content_key(to_dict(self.study)), "code": package_digest(),
-                                   "data": data_digest(self.study.dataset, self.data_root),
-                                   "libraries": library_versions()})
+        return inputs_fingerprint(content_key(to_dict(self.study)), package_digest(),
+                                  data_digest(self.study.dataset, self.data_root), library_versions())
 
-    def overhead_probe(self, resume: bool) -> dict[str, Any]:
-        """Ray's overhead on a trial, measured once per study (kept across a resume); {} when switched off."""
+    def overhead_probe(self, resume: bool) -> OverheadProbe | None:
+        """Ray's overhead on a trial, measured once per study (kept across a resume); None when switched off."""
         if not self.study.search.overhead_probe:
-            return {}
+            return None
         done = self.dir / "overhead_probe.json"
         if resume and done.exists():
-            return dict(json.loads(done.read_text()))
-        t0 = time.time()
+            return OverheadProbe.from_json(read_record(done, "delete it to measure the probe again"))
         ipc = self.study.ipc[0]
         default = default_point(self.study, self.space, ipc)
-        probe = {**measure_overhead(self.setup(ipc), default, self.dir, self.resources.cpu, self.resources.gpu),
-                 "seconds": time.time() - t0}
-        done.write_text(json.dumps(probe, indent=2))
+        probe = measure_overhead(self.setup(ipc), default, self.dir, self.resources.cpu, self.resources.gpu)
+        done.write_text(json.dumps(probe.to_json(), indent=2))
         return probe
 
     def _protocol(self) -> str:
@@ -145,7 +144,7 @@ class StudyRunner:
             print(f"[dd_tune] IPC {ipc}: finished before the interruption, read back", flush=True)
             return moved_here(load_ipc_result(done_file), self.dir)
         result = self.at_ipc(ipc).run_ipc(ipc, resume)
-        write_board_view(self.dir, ipc, result, result.plots.get("importances") or {})
+        write_board_view(self.dir, ipc, result, result.plots.importances)
         annotate_optuna(self.db, optuna_name(self.study, ipc), result)
         done_file.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         return result

@@ -21,6 +21,7 @@ from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.experts import ExpertConfig, expert_flops
 from dd_tune.methods import METHODS
 from dd_tune.methods.pixel import distill_network
+from dd_tune.records.costs import ExpertFlops, FlopCount
 
 
 def forward_flops(spec: ModelSpec) -> int:
@@ -43,22 +44,21 @@ def evaluation_flops(fwd: int, n_train: int, epochs: int, n_test: int) -> int:
     return 3 * fwd * n_train * (epochs + 1) + fwd * n_test
 
 
-def study_flops(study: StudyConfig, best_cfg: Any, ipc: int) -> dict[str, Any]:
+def study_flops(study: StudyConfig, best_cfg: Any, ipc: int) -> FlopCount:
     """Forward FLOPs per image of each architecture, the distillation of the tuned and the default
     configuration (each method's own count) and one evaluation run of the final protocol."""
     spec = DATASETS.get(study.dataset)
     e = study.final_eval
-    fwd = {arch: forward_flops(model_spec_for(arch, spec, study.model)) for arch in e.archs}
+    fwd: dict[str, int] = {arch: forward_flops(model_spec_for(arch, spec, study.model)) for arch in e.archs}
     method = METHODS.get(study.method).distiller_cls
     n_syn = spec.num_classes * ipc
-    return {
-        "forward_per_image": fwd,
+    return FlopCount(
+        forward_per_image=fwd,
         # each configuration distils with its own network (its net_* levers: width, depth, norm, pooling)
-        "distillation_best": method.flops(best_cfg, _distill_forward(study, best_cfg), spec.num_classes, ipc),
-        "distillation_default": method.flops(study.distill, _distill_forward(study, study.distill), spec.num_classes,
-                                             ipc),
-        "evaluation_one_run": {a: evaluation_flops(f, n_syn, e.epochs, spec.test_images) for a, f in fwd.items()},
-    }
+        distillation_best=method.flops(best_cfg, _distill_forward(study, best_cfg), spec.num_classes, ipc),
+        distillation_default=method.flops(study.distill, _distill_forward(study, study.distill), spec.num_classes,
+                                          ipc),
+        evaluation_one_run={a: evaluation_flops(f, n_syn, e.epochs, spec.test_images) for a, f in fwd.items()})
 
 
 def _distill_forward(study: StudyConfig, cfg: Any) -> int:
@@ -67,7 +67,7 @@ def _distill_forward(study: StudyConfig, cfg: Any) -> int:
     return forward_flops(distill_network(base, cfg) if hasattr(cfg, "net_width") else base)
 
 
-def expert_stage_flops(study: StudyConfig, pools: list[ExpertConfig], class_counts: list[int]) -> dict[str, int]:
+def expert_stage_flops(study: StudyConfig, pools: list[ExpertConfig], class_counts: list[int]) -> ExpertFlops:
     """The expert stage: difficulty scoring (once per distinct scoring setup, as it is cached) and the
     training of every expert of every pool, with its data schedule."""
     spec = DATASETS.get(study.dataset)
@@ -82,4 +82,4 @@ def expert_stage_flops(study: StudyConfig, pools: list[ExpertConfig], class_coun
             if f["difficulty"]:
                 scored.add(key)
         total["training"] += f["training"]
-    return total
+    return ExpertFlops(total["difficulty"], total["training"])
