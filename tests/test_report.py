@@ -158,9 +158,8 @@ def test_accuracy_intervals_stay_inside_0_to_100():
 
 
 def test_search_space_is_a_table_with_whole_numbers_for_ints():
-    from dd_tune.report.tables import search_space_lines
-
     from dd_tune.records.provenance import search_space_from_json
+    from dd_tune.report.tables import search_space_lines
 
     lines = search_space_lines(search_space_from_json({
         "iterations": {"type": "int", "low": 50.0, "high": 100.0, "step": 50.0},
