@@ -19,6 +19,7 @@ DEVICE = "device"  # where the trial ran: "cuda:0 (<GPU name>)", "cpu", "cpu (si
 GPU_SHARE = "gpu_share"  # the GPU share Ray gave the trial (0.25: four trials per GPU)
 ITERATIONS_RUN = "iterations_run"  # a chosen configuration's iterations when ASHA stopped it before its budget
 NODE = "node_address"  # the node's address, host name and short id
+NODE_ID = "node_id"  # Ray's id of the node the trial ran on
 METRIC_STD = "val_acc_std"  # the spread of METRIC over the proxy's models
 LOSS = "loss"  # the method's matching loss (a method's step returns it; the mean over a report interval)
 NONFINITE_STEPS = "nonfinite_steps"  # steps of the report interval whose loss was not finite

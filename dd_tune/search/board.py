@@ -25,6 +25,7 @@ from dd_tune.base.keys import (
     IMAGES,
     ITERATION,
     NODE,
+    NODE_ID,
     REACHED_BUDGET,
     REPORTED_AT,
     RESUMED_FROM,
@@ -37,7 +38,7 @@ from dd_tune.search.board_view import SESSION_SUFFIX, shown
 
 # result keys that are bookkeeping, not curves: Ray's own and the trial's (where/when/how big)
 BOOKKEEPING = frozenset({
-    ITERATION, "ipc", IMAGES, REPORTED_AT, ELAPSED_S, SETUP_S, RESUMED_FROM, "node_id", REACHED_BUDGET,
+    ITERATION, "ipc", IMAGES, REPORTED_AT, ELAPSED_S, SETUP_S, RESUMED_FROM, NODE_ID, REACHED_BUDGET,
     "done", "training_iteration", "trial_id", "date", "timestamp", "pid", "hostname", "node_ip", "config",
     "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
     "checkpoint_dir_name", "should_checkpoint", "timesteps_total", "episodes_total", DEVICE, GPU_SHARE, NODE,

@@ -33,6 +33,7 @@ from dd_tune.base.keys import (
     METRIC,
     METRIC_STD,
     NODE,
+    NODE_ID,
     NONFINITE_STEPS,
     REACHED_BUDGET,
     REPORTED_AT,
@@ -152,7 +153,7 @@ def dd_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     writer = SummaryWriter(os.getcwd(), filename_suffix=".images") if setup.tensorboard else None
     node_id = ray.get_runtime_context().get_node_id()  # the report shows where each trial ran
     where = setup.placement()  # fails here, naming the node, when Ray gave a GPU that CUDA cannot see
-    ran_on = {"node_id": node_id, DEVICE: where.device, GPU_SHARE: where.gpu, NODE: where.node}
+    ran_on = {NODE_ID: node_id, DEVICE: where.device, GPU_SHARE: where.gpu, NODE: where.node}
     reports = 0
 
     def picture(synset: SynSet, it: int) -> None:

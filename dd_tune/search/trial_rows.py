@@ -18,6 +18,7 @@ from dd_tune.base.keys import (
     LOSS,
     METRIC,
     NODE,
+    NODE_ID,
     REPORTED_AT,
     RESUMED_FROM,
     SETUP_S,
@@ -53,7 +54,7 @@ def trial_rows(grid: Any, optuna_numbers: Mapping[str, int]) -> list[TrialRecord
         rows.append(TrialRecord(
             trial=name, optuna=number if number is not None else optuna_numbers.get(name),
             config=dict(r.config or {}), val_acc=m.get(METRIC), iteration=m.get(ITERATION),
-            diverged=int(m.get(DIVERGED, 0) or 0), node_id=m.get("node_id"), resumed_from=m.get(RESUMED_FROM),
+            diverged=int(m.get(DIVERGED, 0) or 0), node_id=m.get(NODE_ID), resumed_from=m.get(RESUMED_FROM),
             # where it really ran (device, GPU share) and how often a crash or a lost node restarted it
             device=m.get(DEVICE), gpu_share=m.get(GPU_SHARE), node_address=m.get(NODE),
             failures=failures.get(m.get("trial_id") or "", 0), lost_s=lost_seconds(r), elapsed_s=m.get(ELAPSED_S),
