@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dd_tune.records.accuracy import SetAccuracy
-from dd_tune.records.confirmation import Confirmation
-from dd_tune.records.costs import ExpertStage, FlopCount, OverheadProbe
-from dd_tune.records.difference import RowDifference
-from dd_tune.records.fidelity import Fidelity
-from dd_tune.records.ipc_timing import IpcTiming
+from dd_tune.records import (
+    Confirmation,
+    ExpertStage,
+    Fidelity,
+    Fingerprint,
+    FlopCount,
+    IpcResult,
+    IpcTiming,
+    OverheadProbe,
+    RowDifference,
+    SearchPlots,
+    SetAccuracy,
+    StudyResult,
+    TrialRecord,
+)
 from dd_tune.records.lr_choice import lr_rows_from_json
-from dd_tune.records.plots import SearchPlots
-from dd_tune.records.provenance import Fingerprint, search_space_from_json
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
+from dd_tune.records.provenance import search_space_from_json
 
 FLOPS = FlopCount(forward_per_image={"convnet": 10**6}, distillation_best=10**9, distillation_default=10**9,
                   evaluation_one_run={"convnet": 10**9})

@@ -238,3 +238,29 @@ def test_result_fields_are_attributes_outside_the_records_room():
 def test_the_result_key_check_sees_every_spelling():
     tree = ast.parse('r["it"]; r.get("val_acc"); {"diverged": 1}; "it" in df; tqdm(unit="it"); x = "it"')
     assert result_key_literals(tree, {"it", "val_acc", "diverged"}) == [1, 1, 1, 1]
+
+
+MAX_PACKAGE_IMPORTS = 15  # a module that needs more does more than one thing
+
+
+def package_imports(module: str) -> set[str]:
+    """The package's modules (and room faces) a module imports: ``from dd_tune.records import A, B`` counts
+    once, as ``dd_tune.records``; ``from dd_tune.base import seeds`` as ``dd_tune.base.seeds``."""
+    out = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dd_tune") and not node.level:
+            out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                    for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("dd_tune")}
+    return out - {module}
+
+
+def test_no_module_imports_more_than_fifteen_of_the_packages_modules():
+    heavy = {m: len(package_imports(m)) for m in MODULES if len(package_imports(m)) > MAX_PACKAGE_IMPORTS}
+    assert not heavy, f"modules importing more than {MAX_PACKAGE_IMPORTS} of dd_tune's modules: {heavy}"
+
+
+def test_the_import_count_sees_faces_and_modules():
+    assert "dd_tune.records" in package_imports("dd_tune.report.study_report")
+    assert len(package_imports("dd_tune.tune.runner")) >= 5

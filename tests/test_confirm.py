@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from dd_tune.core.synset import SynSet
-from dd_tune.records.accuracy import SetAccuracy
-from dd_tune.records.confirmation import Finalist
-from dd_tune.records.fidelity import Tau, fidelity, kendall_tau, pooled_tau
+from dd_tune.records import Finalist, SetAccuracy, Tau
+from dd_tune.records.fidelity import fidelity, kendall_tau, pooled_tau
 from dd_tune.tune import lr_protocol
 from dd_tune.tune.confirm import Candidate, choose, confirm, top_candidates, verdict
 from dd_tune.tune.final_eval import EvalOutcome

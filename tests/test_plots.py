@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from dd_tune.records.trial import TrialRecord
+from dd_tune.records import TrialRecord
 from dd_tune.report.plots import param_importances, study_plots
 
 

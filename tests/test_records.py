@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATION, METRIC, RANDOM_REAL, START
-from dd_tune.records.set_id import SetId, is_random_real
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
+from dd_tune.records import IpcResult, SetId, StudyResult, TrialRecord
+from dd_tune.records.set_id import is_random_real
 
 
 @pytest.mark.parametrize("name, factor, draw", [("random_real", 1, None), ("random_real_draw3", 1, 3),

@@ -13,7 +13,7 @@ from factories import ipc_result, study_result
 from scipy import stats as scipy_stats
 
 from dd_tune.core.synset import SynSet
-from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records import SetAccuracy
 from dd_tune.records.stats import paired_difference, summary, welch_difference
 from dd_tune.report.rows import differences, fmt_acc, pool_random_real
 from dd_tune.report.study_report import render_markdown

@@ -11,8 +11,7 @@ import pytest
 from factories import acc as _entry
 
 from dd_tune.commands.results import main
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
+from dd_tune.records import IpcResult, StudyResult, TrialRecord
 from dd_tune.report.rows import differences, pool_random_real
 
 

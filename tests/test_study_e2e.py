@@ -214,7 +214,7 @@ def test_pad_smoke_study_trains_experts_once_and_reports_hard_label_numbers(tmp_
     study = load_study("pad_mnist", "smoke")
     runner = StudyRunner(study, load_search_space(study), storage / "again", data_root, Resources(1.0, 0.0))
     stage = runner.train_experts()
-    assert stage["experts"] == 4 and stage["trained"] == 0 and stage["reused"] == 4
+    assert stage is not None and (stage.experts, stage.trained, stage.reused) == (4, 0, 4)
 
 
 @pytest.mark.slow

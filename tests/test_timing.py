@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from factories import ipc_result, study_result
 
-from dd_tune.records.costs import OverheadProbe
-from dd_tune.records.trial import TrialTiming
+from dd_tune.records import OverheadProbe, TrialTiming
 from dd_tune.report.timing import mean_trial_work, probe_lines, ray_overhead, study_time_line, time_lines, time_rows
 from dd_tune.search.trial_rows import trial_timing
 

@@ -15,8 +15,7 @@ from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.base.printable import printable
 from dd_tune.config import StudyConfig, to_dict
 from dd_tune.methods.configs import study_at
-from dd_tune.records.accuracy import SetAccuracy
-from dd_tune.records.study import IpcResult
+from dd_tune.records import IpcResult, SetAccuracy
 from dd_tune.search.interrupts import handlers_restored, sigterm_as_ctrl_c
 from dd_tune.search.space import SearchSpace, space_as_dict
 from dd_tune.tune.prepare import RunRequest

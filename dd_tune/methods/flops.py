@@ -21,7 +21,7 @@ from dd_tune.core.models import ModelSpec, build_model
 from dd_tune.experts import ExpertConfig, expert_flops
 from dd_tune.methods import METHODS
 from dd_tune.methods.pixel import distill_network
-from dd_tune.records.costs import ExpertFlops, FlopCount
+from dd_tune.records import ExpertFlops, FlopCount
 
 
 def forward_flops(spec: ModelSpec) -> int:

@@ -22,9 +22,8 @@ from dd_tune.base.errors import ConfigError, DDTuneError
 from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, METRIC, RANDOM_REAL
 from dd_tune.base.printable import printable
 from dd_tune.core.protocols import CONFIG_KEY, protocol_name
-from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records import IpcResult, SetAccuracy, StudyResult
 from dd_tune.records.stats import summary
-from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import differences, ran_text
 from dd_tune.report.stored import REPORT_FILE, load_study_report
 from dd_tune.report.tables import fmt_value

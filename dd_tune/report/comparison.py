@@ -16,12 +16,9 @@ from typing import Any, Mapping, Sequence
 from dd_tune.base.atomic import atomic_write_text
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
-from dd_tune.records.accuracy import Reeval, SetAccuracy
-from dd_tune.records.costs import ExpertFlops
-from dd_tune.records.difference import RowDifference
-from dd_tune.records.fidelity import Fidelity, pooled_tau
+from dd_tune.records import ExpertFlops, Fidelity, Reeval, RowDifference, SetAccuracy, StudyResult
+from dd_tune.records.fidelity import pooled_tau
 from dd_tune.records.stats import entry_difference, format_difference
-from dd_tune.records.study import StudyResult
 from dd_tune.report.reproduction import noise_lines, noise_pair, report_rows, report_table
 from dd_tune.report.rows import configuration_text, fmt_acc, set_title
 from dd_tune.report.rows import matched_random_real as matched_row

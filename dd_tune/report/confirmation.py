@@ -6,11 +6,8 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 from dd_tune.base.keys import DEFAULT
-from dd_tune.records.confirmation import Confirmation, Finalist
-from dd_tune.records.fidelity import Fidelity, Tau
-from dd_tune.records.lr_choice import LrRows
+from dd_tune.records import Confirmation, Fidelity, Finalist, IpcResult, LrRows, Tau
 from dd_tune.records.stats import format_difference, format_interval, summary
-from dd_tune.records.study import IpcResult
 
 
 def _tau(entry: Tau) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dd_tune.records.trial import TrialRecord
+from dd_tune.records import TrialRecord
 
 
 def pyplot() -> Any:
@@ -95,3 +95,4 @@ def progress_figure(progress: dict[str, dict[str, str]], path: Path) -> str | No
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return str(path)
+

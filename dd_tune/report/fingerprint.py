@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 from dd_tune.base.hashing import content_key
 from dd_tune.base.keys import ITERATION, METRIC, trial_number
-from dd_tune.records.provenance import INPUT_PARTS, Fingerprint
-from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records import Fingerprint, IpcResult, StudyResult
+from dd_tune.records.provenance import INPUT_PARTS
 
 
 def inputs_fingerprint(config: str, code: str, data: str, libraries: Mapping[str, str]) -> Fingerprint:

@@ -17,9 +17,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from dd_tune.records import ParetoPoint, SearchPlots, TrialRecord
 from dd_tune.records.document import integer
-from dd_tune.records.plots import ParetoPoint, SearchPlots
-from dd_tune.records.trial import TrialRecord
 from dd_tune.report.curves import pyplot, search_curves
 
 if TYPE_CHECKING:  # optuna is imported where a plot is drawn

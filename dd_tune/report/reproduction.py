@@ -13,10 +13,8 @@ from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL
 from dd_tune.config import SuiteConfig
-from dd_tune.records.accuracy import SetAccuracy
+from dd_tune.records import IpcResult, SetAccuracy, StudyResult, TrialRecord
 from dd_tune.records.stats import entry_difference, format_difference, format_interval, prediction_interval, summary
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
 from dd_tune.report.curves import curves_plot, progress_figure
 from dd_tune.report.rows import fmt_acc
 

@@ -7,9 +7,8 @@ import statistics
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, ITERATIONS_RUN, RANDOM_REAL, START
-from dd_tune.records.accuracy import Reeval, SetAccuracy
-from dd_tune.records.difference import Difference, RowDifference
-from dd_tune.records.set_id import SetId, is_random_real
+from dd_tune.records import Difference, Reeval, RowDifference, SetAccuracy, SetId
+from dd_tune.records.set_id import is_random_real
 from dd_tune.records.stats import format_interval, paired_difference, summary, welch_difference
 
 SET_TITLES = {BEST: "tuned", DEFAULT: "reference defaults", RANDOM_REAL: "random real",

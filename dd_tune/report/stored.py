@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from dd_tune.base.errors import StudyStateError
-from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records import IpcResult, StudyResult
 
 REPORT_FILE = "report.json"
 MAX_RECORD_BYTES = 256 * 2**20  # a large study's report is a few MiB

@@ -16,9 +16,7 @@ from dd_tune.base.errors import StudyStateError
 from dd_tune.base.keys import BEST
 from dd_tune.core.protocols import protocol_name
 from dd_tune.methods.levers import NAMES as METHOD_NAMES
-from dd_tune.records.costs import ExpertStage
-from dd_tune.records.plots import SearchPlots
-from dd_tune.records.study import IpcResult, StudyResult
+from dd_tune.records import ExpertStage, IpcResult, SearchPlots, StudyResult
 from dd_tune.report.confirmation import confirmation_lines, lr_protocol_lines
 from dd_tune.report.html import markdown_to_html
 from dd_tune.report.rows import differences

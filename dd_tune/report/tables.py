@@ -17,14 +17,9 @@ from dd_tune.base.keys import (
 )
 from dd_tune.base.printable import printable, table_cell
 from dd_tune.config import dotted_value
-from dd_tune.records.accuracy import SetAccuracy
-from dd_tune.records.costs import FlopCount
-from dd_tune.records.difference import RowDifference
-from dd_tune.records.provenance import SearchedParam
+from dd_tune.records import FlopCount, IpcResult, RowDifference, SearchedParam, SetAccuracy, StudyResult, TrialRecord
 from dd_tune.records.set_id import is_random_real
 from dd_tune.records.stats import format_difference
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialRecord
 from dd_tune.report.rows import budget_note, fmt_acc, set_title
 
 

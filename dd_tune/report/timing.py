@@ -10,8 +10,7 @@ does not explain by trial work (slots waiting for a trial, actor start-up, the s
 from __future__ import annotations
 
 from dd_tune.base.keys import trial_number
-from dd_tune.records.study import IpcResult, StudyResult
-from dd_tune.records.trial import TrialTiming
+from dd_tune.records import IpcResult, StudyResult, TrialTiming
 
 
 def _summed(row: IpcResult) -> TrialTiming | None:

@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
-from dd_tune.records.difference import Difference, RowDifference
+from dd_tune.records import Difference, IpcResult, RowDifference, StudyResult
 from dd_tune.records.document import integer
 from dd_tune.records.stats import format_difference, format_interval, summary
-from dd_tune.records.study import IpcResult, StudyResult
 from dd_tune.report.rows import differences, matched_random_real
 
 

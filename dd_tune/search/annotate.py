@@ -14,7 +14,7 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-from dd_tune.records.study import IpcResult
+from dd_tune.records import IpcResult
 from dd_tune.search.board_view import FINAL, final_metrics, roles_of
 from dd_tune.search.trial_names import number_of_dir
 

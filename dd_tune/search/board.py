@@ -31,7 +31,7 @@ from dd_tune.base.keys import (
     RESUMED_FROM,
     SETUP_S,
 )
-from dd_tune.records.accuracy import Reeval
+from dd_tune.records import Reeval
 from dd_tune.report.rows import configuration_text
 from dd_tune.report.tables import fmt_value
 from dd_tune.search.board_view import SESSION_SUFFIX, shown

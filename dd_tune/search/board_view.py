@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dd_tune.base.keys import BEST, DEFAULT, METRIC
-from dd_tune.records.study import IpcResult
+from dd_tune.records import IpcResult
 from dd_tune.report.tables import fmt_value
 from dd_tune.search.trial_names import short_name
 

@@ -14,6 +14,7 @@ report divides it by the study's mean trial time, and gives the first one's as t
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from typing import Any
 import torch
 
 from dd_tune.base.keys import REPORTED_AT
-from dd_tune.records.costs import OverheadProbe
+from dd_tune.records import OverheadProbe
+from dd_tune.report.stored import read_record
 from dd_tune.search.board import no_board
 from dd_tune.search.interrupts import handlers_restored
 from dd_tune.search.progress import tune_console
@@ -91,6 +93,19 @@ def _in_ray_tune(setup: TrialSetup, config: dict[str, Any], study_dir: Path, cpu
         raise RuntimeError(str(grid.errors[0]).strip().splitlines()[-1])
     first, second = sorted(float((grid[i].metrics or {})[REPORTED_AT]) for i in range(len(grid)))
     return first - t0, second - first
+
+
+def overhead_once(setup: TrialSetup, default: dict[str, Any], study_dir: Path, cpu: float, gpu: float,
+                  resume: bool) -> OverheadProbe:
+    """Ray's overhead on a trial, measured once per study: a resumed study reads back what it measured."""
+    done = study_dir / "overhead_probe.json"
+    if resume and done.exists():
+        probe = OverheadProbe.from_json(read_record(done, "delete it to measure the probe again"))
+        if probe is not None:
+            return probe
+    probe = measure_overhead(setup, default, study_dir, cpu, gpu)
+    done.write_text(json.dumps(probe.to_json(), indent=2))
+    return probe
 
 
 def measure_overhead(setup: TrialSetup, default: dict[str, Any], study_dir: Path, cpu: float,

@@ -23,7 +23,7 @@ from dd_tune.base.keys import (
     RESUMED_FROM,
     SETUP_S,
 )
-from dd_tune.records.trial import TrialRecord, TrialTiming
+from dd_tune.records import TrialRecord, TrialTiming
 from dd_tune.search.trial_names import number_of_dir, result_name
 
 

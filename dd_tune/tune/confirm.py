@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping, Sequence
 from dd_tune.base import seeds
 from dd_tune.base.keys import DEFAULT, ITERATION, METRIC
 from dd_tune.core.synset import SynSet
-from dd_tune.records.confirmation import Finalist, with_choice
+from dd_tune.records import Finalist
+from dd_tune.records.confirmation import with_choice
 from dd_tune.records.stats import paired_difference
 from dd_tune.search.trial_names import result_name
 from dd_tune.search.trial_rows import failure

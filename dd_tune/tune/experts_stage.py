@@ -19,7 +19,7 @@ from dd_tune.experts import describe_experts
 from dd_tune.methods import expert_pool
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.flops import expert_stage_flops
-from dd_tune.records.costs import ExpertStage
+from dd_tune.records import ExpertStage
 from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, expert_store
 from dd_tune.search.space import SearchSpace, expert_variants

@@ -35,7 +35,7 @@ from dd_tune.config.study import Arch
 from dd_tune.core.evaluation import evaluate_synset
 from dd_tune.core.protocols import CONFIG_KEY
 from dd_tune.core.synset import SynSet
-from dd_tune.records.accuracy import Reeval, SetAccuracy
+from dd_tune.records import Reeval, SetAccuracy
 from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup
 

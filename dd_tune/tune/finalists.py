@@ -13,10 +13,8 @@ from dd_tune.base.keys import BEST, DEFAULT, RANDOM_REAL, START
 from dd_tune.config import StudyConfig
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.levers import title
-from dd_tune.records.accuracy import Reeval, SetAccuracy
-from dd_tune.records.confirmation import Confirmation, Finalist, with_choice
-from dd_tune.records.lr_choice import LrRow, LrRows
-from dd_tune.records.set_id import SetId
+from dd_tune.records import Confirmation, Finalist, LrRow, LrRows, Reeval, SetAccuracy, SetId
+from dd_tune.records.confirmation import with_choice
 from dd_tune.report.rows import pool_random_real
 from dd_tune.search.setup import TrialSetup
 from dd_tune.tune import lr_protocol

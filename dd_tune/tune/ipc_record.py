@@ -17,14 +17,8 @@ from dd_tune.core.splits import load_test
 from dd_tune.methods import METHODS
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.flops import study_flops
-from dd_tune.records.accuracy import Reeval
-from dd_tune.records.confirmation import Confirmation
+from dd_tune.records import Confirmation, IpcResult, IpcTiming, LrRows, Reeval, SearchPlots, TrialRecord
 from dd_tune.records.fidelity import fidelity
-from dd_tune.records.ipc_timing import IpcTiming
-from dd_tune.records.lr_choice import LrRows
-from dd_tune.records.plots import SearchPlots
-from dd_tune.records.study import IpcResult
-from dd_tune.records.trial import TrialRecord
 from dd_tune.report.plots import search_plots
 from dd_tune.report.rows import differences
 from dd_tune.search.space import SearchSpace, default_point

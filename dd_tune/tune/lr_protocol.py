@@ -14,7 +14,7 @@ import statistics
 from typing import Mapping, Sequence
 
 from dd_tune.base import seeds
-from dd_tune.records.lr_choice import LrChoice
+from dd_tune.records import LrChoice
 from dd_tune.tune.final_eval import EvalJob, EvalOutcome
 
 Choice = dict[str, dict[str, LrChoice]]  # set -> arch -> the chosen lr and every lr's mean validation accuracy

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 from dd_tune.config import StudyConfig, SuiteConfig
-from dd_tune.records.study import StudyResult
+from dd_tune.records import StudyResult
 from dd_tune.report.comparison import write_comparison
 from dd_tune.search.progress import set_verbosity
 from dd_tune.search.space import SearchSpace
 from dd_tune.search.tuner import check_search
 from dd_tune.tune import store
 from dd_tune.tune.capacity import Capacity, cluster_capacity, release_request
+from dd_tune.tune.full_data import run_full_data
 from dd_tune.tune.prepare import RunPlace, RunRequest, prepare_run
 from dd_tune.tune.resources import (
     Resources,
@@ -27,7 +28,7 @@ from dd_tune.tune.resources import (
     wait_for_nodes,
 )
 from dd_tune.tune.runner import StudyRunner
-from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_full_data, run_member
+from dd_tune.tune.suite import check_members_idle, check_suite_dir, run_member
 
 Started = Callable[[Path], None]  # told the run's directory once it exists (only then is there a run to resume)
 

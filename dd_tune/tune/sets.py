@@ -19,7 +19,7 @@ from dd_tune.core.synset import SynSet
 from dd_tune.methods import budget_free, init_of
 from dd_tune.methods.configs import with_method_values
 from dd_tune.methods.random_real import RandomRealConfig
-from dd_tune.records.set_id import SetId
+from dd_tune.records import SetId
 from dd_tune.search.placement import TASK_RETRIES
 from dd_tune.search.setup import TrialSetup, make_distiller
 from dd_tune.search.trainable import config_index
