@@ -81,3 +81,21 @@ def test_a_study_interrupted_under_the_previous_main_resumes_to_the_same_report_
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "finished before the interruption, read back" in done.stdout
     assert _tables((storage / "dm_mnist" / "report.md").read_text()) == _tables((OLD / "report.md").read_text())
+
+
+def test_no_record_keeps_a_field_of_type_any():
+    """Every field of a result record is typed: a record, a Document (JSON values) or plain values."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import dd_tune.records as records
+
+    untyped = []
+    for info in pkgutil.iter_modules(records.__path__):
+        module = importlib.import_module(f"dd_tune.records.{info.name}")
+        for cls in vars(module).values():
+            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__:
+                untyped += [f"{cls.__name__}.{f.name}: {f.type}" for f in dataclasses.fields(cls) if "Any" in str(f.type)]
+    assert not untyped, untyped
+    assert len([c for c in vars(records).values() if dataclasses.is_dataclass(c)]) >= 20  # the check sees them
