@@ -29,11 +29,6 @@ class Difference:
     kind: Kind
     covers_zero: bool | None
 
-    @property
-    def clear(self) -> bool:
-        """An interval that excludes 0: evidence of a difference either way."""
-        return self.ci95 is not None and self.covers_zero is False and math.isfinite(self.diff)
-
     def to_json(self) -> dict[str, JsonValue]:
         return {"diff": self.diff, "ci95": list(self.ci95) if self.ci95 else None, "n": self.n, "kind": self.kind,
                 "covers_zero": self.covers_zero}

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from dd_tune.base.errors import ConfigError
 from dd_tune.config import StudyConfig, build, find_file, get_dotted, load_yaml, require, to_dict
 from dd_tune.methods.configs import check_network, study_at, with_method_values
+from dd_tune.records import SearchedParam
 
 Scalar = Any
 
@@ -189,6 +190,11 @@ def max_iterations(study: StudyConfig, space: SearchSpace) -> int:
     if "iterations" in space:
         return int(space["iterations"].bounds[1])
     return int(study.distill.iterations)
+
+
+def searched_params(space: SearchSpace) -> dict[str, SearchedParam]:
+    """The space as the study's record keeps it (the same fields, without the config's validation)."""
+    return {k: SearchedParam(v.type, v.low, v.high, v.log, v.step, tuple(v.choices)) for k, v in space.items()}
 
 
 def space_as_dict(space: SearchSpace) -> dict[str, dict[str, Any]]:

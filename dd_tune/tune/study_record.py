@@ -10,9 +10,9 @@ from dd_tune.config import StudyConfig, to_dict
 from dd_tune.core.datasets import DATASETS, data_digest
 from dd_tune.core.protocols import describe as describe_protocol
 from dd_tune.methods import METHODS
-from dd_tune.records import ExpertStage, Fingerprint, IpcResult, OverheadProbe, SearchedParam, StudyResult
+from dd_tune.records import ExpertStage, Fingerprint, IpcResult, OverheadProbe, StudyResult
 from dd_tune.report.fingerprint import inputs_fingerprint, outcome_digest
-from dd_tune.search.space import SearchSpace, space_as_dict
+from dd_tune.search.space import SearchSpace, searched_params
 from dd_tune.tune.resources import Resources
 
 
@@ -45,7 +45,7 @@ def study_result(run: StudyRun, by_ipc: dict[str, IpcResult], wall_time_s: float
     result = StudyResult(
         study=study.name, method=study.method, dataset=study.dataset, profile=study.profile, seed=study.seed,
         ipc=study.ipc[0] if len(study.ipc) == 1 else list(study.ipc),
-        search_space={k: SearchedParam.from_json(v) for k, v in space_as_dict(run.space).items()},
+        search_space=searched_params(run.space),
         reference_defaults=to_dict(METHODS.get(study.method).config_cls()),
         by_ipc=by_ipc, wall_time_s=wall_time_s, expert_stage=stage, protocol=run.protocol,
         final_eval=to_dict(study.final_eval), proxy_eval=to_dict(study.proxy_eval),
